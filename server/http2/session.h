@@ -1,0 +1,52 @@
+/* session.h — the server side of one HTTP/2 connection (nghttp2).
+ *
+ * Sits between the connection (bytes in, bytes out) and the gRPC calls (one
+ * per stream): it configures nghttp2 with Parley's limits, turns frames into
+ * call events, and gives calls a small API to answer on their stream. */
+#ifndef PL_SERVER_HTTP2_SESSION_H
+#define PL_SERVER_HTTP2_SESSION_H
+
+#include <nghttp2/nghttp2.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "rpc/server.h"
+
+typedef struct pl_conn pl_conn_t;
+typedef struct pl_h2 pl_h2_t;
+
+/* Creates the session and queues our SETTINGS. NULL on allocation failure. */
+pl_h2_t *pl_h2_new(pl_conn_t *conn, pl_server_t *srv);
+/* Cancels every open call, then frees the session. */
+void pl_h2_free(pl_h2_t *h2);
+
+/* Feeds received bytes. 0, or -1 when the connection must close. */
+int pl_h2_recv(pl_h2_t *h2, const uint8_t *data, size_t len);
+/* Next chunk of output (valid until the next call): its length, 0 when
+ * there is nothing to send, -1 on a fatal error. */
+long pl_h2_send(pl_h2_t *h2, const uint8_t **data);
+/* False once both sides are done (GOAWAY exchanged, no streams). */
+bool pl_h2_wants_io(const pl_h2_t *h2);
+bool pl_h2_has_calls(const pl_h2_t *h2);
+
+void pl_h2_ping(pl_h2_t *h2);
+void pl_h2_shutdown_notice(pl_h2_t *h2);
+void pl_h2_goaway(pl_h2_t *h2, uint32_t error_code);
+/* Ends every open call with UNAVAILABLE (drain grace expired). */
+void pl_h2_abort_calls(pl_h2_t *h2);
+
+/* ---- for calls ---- */
+pl_server_t *pl_h2_server(const pl_h2_t *h2);
+pl_conn_t *pl_h2_conn(const pl_h2_t *h2);
+/* with_body: attach a data provider that reads from the call. */
+int pl_h2_submit_response(pl_h2_t *h2, int32_t stream_id, const nghttp2_nv *nva, size_t n, bool with_body);
+int pl_h2_submit_trailers(pl_h2_t *h2, int32_t stream_id, const nghttp2_nv *nva, size_t n);
+void pl_h2_resume(pl_h2_t *h2, int32_t stream_id);
+void pl_h2_reset(pl_h2_t *h2, int32_t stream_id, uint32_t error_code);
+/* Opens the flow-control window by n processed bytes. */
+void pl_h2_consume(pl_h2_t *h2, int32_t stream_id, size_t n);
+/* Schedules a flush of queued frames. */
+void pl_h2_kick(pl_h2_t *h2);
+
+#endif

@@ -1,0 +1,32 @@
+/* call_internal.h — how the HTTP/2 session drives a call (one per stream).
+ * Not for service handlers: they use rpc/call.h. */
+#ifndef PL_SERVER_RPC_CALL_INTERNAL_H
+#define PL_SERVER_RPC_CALL_INTERNAL_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "http2/session.h"
+#include "rpc/call.h"
+
+pl_call_t *pl_call_new(pl_h2_t *h2, int32_t stream_id);
+/* One request header. Never fails the stream: problems are recorded and
+ * answered with a status once the headers are complete. */
+void pl_call_on_header(pl_call_t *call, const uint8_t *name, size_t name_len, const uint8_t *value,
+                       size_t value_len);
+void pl_call_on_headers_end(pl_call_t *call);
+void pl_call_on_data(pl_call_t *call, const uint8_t *data, size_t len);
+void pl_call_on_remote_end(pl_call_t *call);
+/* The stream is gone (error_code 0 after a normal end). Drops the stream's
+ * reference: the call may be freed. */
+void pl_call_on_stream_close(pl_call_t *call, uint32_t error_code);
+/* Fills buf from the response queue for nghttp2's data provider. */
+ssize_t pl_call_read_body(pl_call_t *call, uint8_t *buf, size_t len, uint32_t *data_flags);
+
+/* The session's list of open calls. */
+pl_call_t *pl_call_next_in_session(const pl_call_t *call);
+void pl_call_link(pl_call_t **head, pl_call_t *call);
+void pl_call_unlink(pl_call_t **head, pl_call_t *call);
+
+#endif

@@ -1,0 +1,100 @@
+/* call_state.h — the server call's private state, shared by call.c
+ * (lifecycle), call_request.c (headers, messages, dispatch) and
+ * call_response.c (queue, headers, trailers). */
+#ifndef PL_SERVER_RPC_CALL_STATE_H
+#define PL_SERVER_RPC_CALL_STATE_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "http2/session.h"
+#include "rpc/call_internal.h"
+#include "rpc/server.h"
+#include "runtime/frame.h"
+#include "runtime/metadata.h"
+
+struct event;
+
+typedef struct pl_outmsg {
+    struct pl_outmsg *next;
+    uint32_t len, off;
+    uint8_t data[];
+} pl_outmsg_t;
+
+typedef enum pl_req_encoding {
+    PL_ENC_IDENTITY = 0,
+    PL_ENC_GZIP = 1,
+    PL_ENC_UNSUPPORTED = 2,
+} pl_req_encoding_t;
+
+struct pl_call {
+    pl_h2_t *h2; /* NULL once the stream has closed */
+    int32_t stream_id;
+    uint32_t refs;
+    pl_server_t *server;
+    pl_worker_t *worker;
+    pl_call_t *next, *prev; /* the session's open calls */
+
+    /* request headers, until they are complete */
+    char *path;
+    uint32_t header_bytes;
+    bool is_post, is_grpc_content, has_path, metadata_too_large;
+    pl_req_encoding_t req_encoding;
+    bool accepts_gzip;
+
+    const pl_method_entry_t *entry;
+    pl_metadata_t md;
+    int64_t deadline_usec;
+    struct event *deadline_ev;
+
+    /* request messages */
+    pl_deframer_t deframer;
+    uint8_t *req_payload; /* unary/server-streaming: keeps the request's views alive */
+    void *req;            /* decoded request (one struct, reused for streamed requests) */
+    uint32_t messages_in;
+    uint8_t *held;        /* bytes received while paused, not yet consumed */
+    uint32_t held_len;
+
+    /* response */
+    pl_metadata_t initial_md, trailing_md;
+    pl_outmsg_t *out_head, *out_tail;
+    uint32_t out_bytes;
+    pl_code_t status;
+    char *status_message;
+
+    void *user;
+    void (*user_free)(void *user);
+    pl_call_event_fn on_cancel, on_writable;
+
+    bool headers_done;      /* request headers complete and validated */
+    bool remote_ended;      /* client half-closed */
+    bool dispatched;        /* the handler has seen the call */
+    bool finished;          /* a status was decided */
+    bool response_started;  /* response HEADERS submitted */
+    bool trailers_sent;
+    bool is_plain_http;     /* non-gRPC fallback response */
+    bool cancelled;
+    bool stream_closed;
+    bool compress_out;
+    bool out_gzip;          /* response headers announced grpc-encoding: gzip */
+    bool last_in_compressed;
+    bool recv_paused;
+    bool writable_wanted;
+    bool writable_scheduled;
+};
+
+/* call.c */
+void pl_call_cancel_internal(pl_call_t *call);
+void pl_call_clear_deadline(pl_call_t *call);
+int pl_call_arm_deadline(pl_call_t *call);
+void pl_call_schedule_writable(pl_call_t *call);
+
+/* call_response.c */
+void pl_call_free_response(pl_call_t *call);
+/* Answers a request that never reached a handler (bad headers, unknown
+ * method): a trailers-only response. */
+void pl_call_reject(pl_call_t *call, pl_code_t code, const char *message);
+/* Answers a non-gRPC request (e.g. h2spec's GET /) with an HTTP status. */
+void pl_call_plain_http(pl_call_t *call, int http_status, const char *body);
+
+#endif

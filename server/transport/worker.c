@@ -1,0 +1,312 @@
+/* worker.c — a worker thread: accept loop, mailbox, drain sequence. */
+#include "transport/worker.h"
+
+#include <errno.h>
+#include <event2/event.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/eventfd.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include "runtime/errors.h"
+#include "transport/conn.h"
+
+#define RX_BUF_SIZE (64 * 1024)
+#define TX_BUF_SIZE (64 * 1024)
+#define ACCEPTS_PER_WAKEUP 64
+/* Between the shutdown notice and the final GOAWAY: long enough for a client
+ * to see the notice and stop opening streams (gRPC servers use one RTT or 1 s). */
+#define DRAIN_NOTICE_MS 1000
+
+typedef struct task {
+    struct task *next;
+    pl_task_fn fn;
+    void *arg;
+} task_t;
+
+struct pl_worker {
+    pl_server_t *server;
+    int index;
+    pthread_t thread;
+    bool started;
+    struct event_base *base;
+    void *tls_ctx;
+
+    int listen_fd;
+    struct event *accept_ev;
+
+    int mailbox_fd;
+    struct event *mailbox_ev;
+    pthread_mutex_t mailbox_lock;
+    task_t *mailbox_head, *mailbox_tail;
+
+    uint8_t *rx_buf, *tx_buf;
+
+    pl_conn_t *conns; /* intrusive list via pl_conn_next/prev */
+    size_t conn_count;
+
+    bool draining;
+    struct event *goaway_ev, *grace_ev;
+};
+
+static void worker_maybe_exit(pl_worker_t *w)
+{
+    if (w->draining && w->conn_count == 0)
+        event_base_loopbreak(w->base);
+}
+
+static void on_accept(evutil_socket_t fd, short what, void *arg)
+{
+    (void)what;
+    pl_worker_t *w = arg;
+    for (int i = 0; i < ACCEPTS_PER_WAKEUP && !w->draining; i++) {
+        struct sockaddr_storage ss;
+        socklen_t sl = sizeof(ss);
+        int cfd = accept4(fd, (struct sockaddr *)&ss, &sl, SOCK_NONBLOCK | SOCK_CLOEXEC);
+        if (cfd < 0) {
+            if (errno == EINTR)
+                continue;
+            if (errno != EAGAIN && errno != EWOULDBLOCK && errno != ECONNABORTED)
+                fprintf(stderr, "parleyd: worker %d: accept: %s\n", w->index, strerror(errno));
+            return;
+        }
+        int one = 1;
+        setsockopt(cfd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+        if (!pl_conn_new(w, cfd, (struct sockaddr *)&ss, sl))
+            close(cfd);
+    }
+}
+
+static void on_mailbox(evutil_socket_t fd, short what, void *arg)
+{
+    (void)what;
+    pl_worker_t *w = arg;
+    uint64_t n;
+    if (read(fd, &n, sizeof(n)) < 0 && errno != EAGAIN)
+        fprintf(stderr, "parleyd: worker %d: mailbox read: %s\n", w->index, strerror(errno));
+    pthread_mutex_lock(&w->mailbox_lock);
+    task_t *t = w->mailbox_head;
+    w->mailbox_head = w->mailbox_tail = NULL;
+    pthread_mutex_unlock(&w->mailbox_lock);
+    while (t) {
+        task_t *next = t->next;
+        t->fn(w, t->arg);
+        free(t);
+        t = next;
+    }
+}
+
+pl_worker_t *pl_worker_new(pl_server_t *srv, int index, int listen_fd, void *tls_ctx)
+{
+    pl_worker_t *w = calloc(1, sizeof(*w));
+    if (!w)
+        return NULL;
+    w->server = srv;
+    w->index = index;
+    w->listen_fd = listen_fd;
+    w->tls_ctx = tls_ctx;
+    w->mailbox_fd = -1;
+    pthread_mutex_init(&w->mailbox_lock, NULL);
+    struct event_config *ec = event_config_new();
+    if (ec) {
+        /* one thread per base: no internal locking needed */
+        event_config_set_flag(ec, EVENT_BASE_FLAG_NOLOCK);
+        w->base = event_base_new_with_config(ec);
+        event_config_free(ec);
+    }
+    w->mailbox_fd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
+    w->rx_buf = malloc(RX_BUF_SIZE);
+    w->tx_buf = malloc(TX_BUF_SIZE);
+    if (!w->base || w->mailbox_fd < 0 || !w->rx_buf || !w->tx_buf)
+        goto fail;
+    w->accept_ev = event_new(w->base, listen_fd, EV_READ | EV_PERSIST, on_accept, w);
+    w->mailbox_ev = event_new(w->base, w->mailbox_fd, EV_READ | EV_PERSIST, on_mailbox, w);
+    if (!w->accept_ev || !w->mailbox_ev || event_add(w->accept_ev, NULL) || event_add(w->mailbox_ev, NULL))
+        goto fail;
+    return w;
+fail:
+    pl_worker_free(w);
+    return NULL;
+}
+
+static void *worker_main(void *arg)
+{
+    pl_worker_t *w = arg;
+    event_base_dispatch(w->base);
+    return NULL;
+}
+
+int pl_worker_start(pl_worker_t *w)
+{
+    if (pthread_create(&w->thread, NULL, worker_main, w) != 0)
+        return PL_ERR_NOMEM;
+    w->started = true;
+    return 0;
+}
+
+void pl_worker_join(pl_worker_t *w)
+{
+    if (w->started) {
+        pthread_join(w->thread, NULL);
+        w->started = false;
+    }
+}
+
+void pl_worker_free(pl_worker_t *w)
+{
+    if (!w)
+        return;
+    /* connections left (a forced stop) are closed without ceremony */
+    while (w->conns)
+        pl_conn_close(w->conns);
+    if (w->accept_ev)
+        event_free(w->accept_ev);
+    if (w->mailbox_ev)
+        event_free(w->mailbox_ev);
+    if (w->goaway_ev)
+        event_free(w->goaway_ev);
+    if (w->grace_ev)
+        event_free(w->grace_ev);
+    if (w->listen_fd >= 0)
+        close(w->listen_fd);
+    if (w->mailbox_fd >= 0)
+        close(w->mailbox_fd);
+    task_t *t = w->mailbox_head;
+    while (t) {
+        task_t *next = t->next;
+        free(t);
+        t = next;
+    }
+    pthread_mutex_destroy(&w->mailbox_lock);
+    if (w->base)
+        event_base_free(w->base);
+    free(w->rx_buf);
+    free(w->tx_buf);
+    free(w);
+}
+
+int pl_worker_post(pl_worker_t *w, pl_task_fn fn, void *arg)
+{
+    task_t *t = malloc(sizeof(*t));
+    if (!t)
+        return PL_ERR_NOMEM;
+    t->next = NULL;
+    t->fn = fn;
+    t->arg = arg;
+    pthread_mutex_lock(&w->mailbox_lock);
+    bool was_empty = w->mailbox_head == NULL;
+    if (w->mailbox_tail)
+        w->mailbox_tail->next = t;
+    else
+        w->mailbox_head = t;
+    w->mailbox_tail = t;
+    pthread_mutex_unlock(&w->mailbox_lock);
+    if (was_empty) {
+        uint64_t one = 1;
+        if (write(w->mailbox_fd, &one, sizeof(one)) < 0 && errno != EAGAIN)
+            return PL_ERR_IO;
+    }
+    return 0;
+}
+
+struct event_base *pl_worker_base(const pl_worker_t *w) { return w->base; }
+pl_server_t *pl_worker_server(const pl_worker_t *w) { return w->server; }
+int pl_worker_index(const pl_worker_t *w) { return w->index; }
+bool pl_worker_is_draining(const pl_worker_t *w) { return w->draining; }
+void *pl_worker_tls_ctx(const pl_worker_t *w) { return w->tls_ctx; }
+
+uint8_t *pl_worker_rx_buf(pl_worker_t *w, size_t *cap)
+{
+    *cap = RX_BUF_SIZE;
+    return w->rx_buf;
+}
+
+uint8_t *pl_worker_tx_buf(pl_worker_t *w, size_t *cap)
+{
+    *cap = TX_BUF_SIZE;
+    return w->tx_buf;
+}
+
+void pl_worker_conn_added(pl_worker_t *w, pl_conn_t *c)
+{
+    pl_conn_set_next(c, w->conns);
+    pl_conn_set_prev(c, NULL);
+    if (w->conns)
+        pl_conn_set_prev(w->conns, c);
+    w->conns = c;
+    w->conn_count++;
+}
+
+void pl_worker_conn_removed(pl_worker_t *w, pl_conn_t *c)
+{
+    pl_conn_t *prev = pl_conn_prev(c), *next = pl_conn_next(c);
+    if (prev)
+        pl_conn_set_next(prev, next);
+    else
+        w->conns = next;
+    if (next)
+        pl_conn_set_prev(next, prev);
+    w->conn_count--;
+    worker_maybe_exit(w);
+}
+
+size_t pl_worker_conn_count(const pl_worker_t *w)
+{
+    return w->conn_count;
+}
+
+/* Each pass may close connections, so walk with the next pointer saved. */
+static void for_each_conn(pl_worker_t *w, void (*fn)(pl_conn_t *))
+{
+    pl_conn_t *c = w->conns;
+    while (c) {
+        pl_conn_t *next = pl_conn_next(c);
+        fn(c);
+        c = next;
+    }
+}
+
+static void on_goaway_due(evutil_socket_t fd, short what, void *arg)
+{
+    (void)fd;
+    (void)what;
+    for_each_conn(arg, pl_conn_final_goaway);
+}
+
+static void on_grace_over(evutil_socket_t fd, short what, void *arg)
+{
+    (void)fd;
+    (void)what;
+    pl_worker_t *w = arg;
+    for_each_conn(w, pl_conn_abort);
+    worker_maybe_exit(w);
+}
+
+void pl_worker_drain(pl_worker_t *w, void *arg)
+{
+    (void)arg;
+    if (w->draining)
+        return;
+    w->draining = true;
+    event_del(w->accept_ev);
+    close(w->listen_fd);
+    w->listen_fd = -1;
+    pl_server_run_drain_hooks(w->server, w);
+    for_each_conn(w, pl_conn_start_drain);
+
+    const pl_server_config_t *cfg = pl_server_config(w->server);
+    struct timeval notice = {DRAIN_NOTICE_MS / 1000, (DRAIN_NOTICE_MS % 1000) * 1000};
+    struct timeval grace = {cfg->drain_grace_ms / 1000, (cfg->drain_grace_ms % 1000) * 1000};
+    w->goaway_ev = evtimer_new(w->base, on_goaway_due, w);
+    w->grace_ev = evtimer_new(w->base, on_grace_over, w);
+    if (w->goaway_ev)
+        evtimer_add(w->goaway_ev, &notice);
+    if (w->grace_ev)
+        evtimer_add(w->grace_ev, &grace);
+    worker_maybe_exit(w);
+}
