@@ -1,7 +1,6 @@
 /* conn.c — socket/TLS I/O for one connection, feeding its HTTP/2 session. */
 #include "transport/conn.h"
 
-#include <errno.h>
 #include <event2/event.h>
 #include <openssl/err.h>
 #include <openssl/ssl.h>
@@ -15,6 +14,7 @@
 #include "http2/session.h"
 #include "runtime/clock.h"
 #include "runtime/errors.h"
+#include "runtime/sockio.h"
 
 /* Reads per readiness event before yielding to other connections. */
 #define READS_PER_EVENT 8
@@ -74,54 +74,20 @@ static void conn_request_close(pl_conn_t *c)
         pl_conn_close(c);
 }
 
-/* ---- raw I/O: returns bytes, 0 for EOF, or PL_ERR_FULL (would block) / PL_ERR_IO ---- */
-
 static long conn_recv(pl_conn_t *c, uint8_t *buf, size_t len)
 {
-    if (c->ssl) {
-        int n = SSL_read(c->ssl, buf, (int)len);
-        if (n > 0)
-            return n;
-        switch (SSL_get_error(c->ssl, n)) {
-        case SSL_ERROR_WANT_READ:
-            return PL_ERR_FULL;
-        case SSL_ERROR_WANT_WRITE:
-            c->read_wants_write = true;
-            event_add(c->wev, NULL);
-            return PL_ERR_FULL;
-        case SSL_ERROR_ZERO_RETURN:
-            return 0;
-        default:
-            return PL_ERR_IO;
-        }
+    bool wants_write = false;
+    long n = pl_sock_recv(c->fd, c->ssl, buf, len, &wants_write);
+    if (wants_write) { /* TLS must write (e.g. a key update) before reading on */
+        c->read_wants_write = true;
+        event_add(c->wev, NULL);
     }
-    for (;;) {
-        ssize_t n = recv(c->fd, buf, len, 0);
-        if (n >= 0)
-            return (long)n;
-        if (errno == EINTR)
-            continue;
-        return (errno == EAGAIN || errno == EWOULDBLOCK) ? PL_ERR_FULL : PL_ERR_IO;
-    }
+    return n;
 }
 
 static long conn_send(pl_conn_t *c, const uint8_t *buf, size_t len)
 {
-    if (c->ssl) {
-        int n = SSL_write(c->ssl, buf, (int)(len > INT32_MAX ? INT32_MAX : len));
-        if (n > 0)
-            return n;
-        int e = SSL_get_error(c->ssl, n);
-        return (e == SSL_ERROR_WANT_WRITE || e == SSL_ERROR_WANT_READ) ? PL_ERR_FULL : PL_ERR_IO;
-    }
-    for (;;) {
-        ssize_t n = send(c->fd, buf, len, MSG_NOSIGNAL);
-        if (n >= 0)
-            return (long)n;
-        if (errno == EINTR)
-            continue;
-        return (errno == EAGAIN || errno == EWOULDBLOCK) ? PL_ERR_FULL : PL_ERR_IO;
-    }
+    return pl_sock_send(c->fd, c->ssl, buf, len);
 }
 
 /* Writes what the socket takes; keeps the rest in c->out. Returns false on a
