@@ -31,7 +31,8 @@ struct pl_ccall {
     int32_t stream_id;
     int64_t deadline_usec;
     uint32_t max_recv;
-    bool compress;
+    bool compress;      /* grpc-encoding: gzip announced */
+    bool compress_next; /* compress the next request messages */
 
     chunk_t *out_head, *out_tail; /* framed request messages */
     uint32_t out_bytes;
@@ -56,6 +57,11 @@ struct pl_ccall {
 const pl_metadata_t *pl_ccall_initial_metadata(const pl_ccall_t *c) { return &c->initial_md; }
 const pl_metadata_t *pl_ccall_trailing_metadata(const pl_ccall_t *c) { return &c->trailing_md; }
 bool pl_ccall_last_was_compressed(const pl_ccall_t *c) { return c->last_compressed; }
+
+void pl_ccall_set_compression(pl_ccall_t *c, bool on)
+{
+    c->compress_next = on && c->compress;
+}
 
 /* Records the final status once; later reports are ignored. */
 static void set_status(pl_ccall_t *c, pl_code_t code, const char *message)
@@ -94,11 +100,16 @@ static void abort_call(pl_ccall_t *c, pl_code_t code, const char *message)
     }
 }
 
-/* One turn of the channel, bounded by the call's deadline. */
+/* One turn of the channel, bounded by the call's deadline. -1 when the
+ * call can make no more progress (its status is then set); callers still
+ * deliver what was queued before. */
 static int wait_turn(pl_ccall_t *c)
 {
-    if (!c->ch)
+    pl_channel_t *ch = c->ch;
+    if (!ch) {
+        set_status(c, PL_CODE_UNAVAILABLE, "connection closed");
         return -1;
+    }
     int timeout = -1;
     if (c->deadline_usec) {
         int64_t left = c->deadline_usec - pl_now_usec();
@@ -108,8 +119,11 @@ static int wait_turn(pl_ccall_t *c)
         }
         timeout = (int)((left + 999) / 1000);
     }
-    if (pl_channel_pump(c->ch, timeout) != 0) {
-        set_status(c, PL_CODE_UNAVAILABLE, pl_channel_error(c->ch));
+    if (pl_channel_pump(ch, timeout) != 0) {
+        /* the call may have detached from ch meanwhile; ch itself lives on */
+        char msg[300];
+        snprintf(msg, sizeof(msg), "connection lost: %s", pl_channel_error(ch));
+        set_status(c, PL_CODE_UNAVAILABLE, msg);
         return -1;
     }
     return 0;
@@ -297,7 +311,7 @@ pl_ccall_t *pl_ccall_start(pl_channel_t *ch, const pl_method_t *m, const pl_call
     pl_deframer_init(&c->deframer, c->max_recv);
     if (opts && opts->timeout_ms > 0)
         c->deadline_usec = pl_now_usec() + opts->timeout_ms * 1000;
-    c->compress = opts && opts->compress;
+    c->compress = c->compress_next = opts && opts->compress;
     if (!pl_channel_is_alive(ch)) {
         char msg[300];
         snprintf(msg, sizeof(msg), "connection lost: %s", pl_channel_error(ch));
@@ -394,7 +408,7 @@ int pl_ccall_send(pl_ccall_t *c, const void *msg)
         return -1;
     }
     bool compressed = false;
-    if (c->compress) {
+    if (c->compress_next) {
         uint8_t *z;
         size_t zlen;
         if (pl_gzip_compress(k->data + PL_FRAME_HEADER_LEN, (size_t)size, &z, &zlen) == 0) {
@@ -484,8 +498,7 @@ int pl_ccall_recv(pl_ccall_t *c, void *msg)
         }
         if (c->has_status)
             return c->code == PL_CODE_OK ? 0 : -1;
-        if (wait_turn(c) != 0)
-            return -1;
+        wait_turn(c); /* on failure the status is set: the loop ends above */
     }
 }
 

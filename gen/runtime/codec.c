@@ -37,7 +37,10 @@ static bool decode_view(pb_istream_t *is, const pb_field_t *field)
             PB_RETURN_ERROR(is, "singular view needs pl_bytes_t");
         *(pl_bytes_t *)field->pData = view;
     }
-    return pb_read(is, NULL, is->bytes_left);
+    /* skip the bytes without reading them: that is the point of a view */
+    is->state = (uint8_t *)is->state + view.len;
+    is->bytes_left = 0;
+    return true;
 }
 
 static bool encode_one(pb_ostream_t *os, const pb_field_t *field, const pl_bytes_t *v)
@@ -110,7 +113,12 @@ int pl_pb_encode(const pb_msgdesc_t *desc, const void *msg, uint8_t *out, size_t
 
 bool pl_pb_error_is_overflow(const char *why)
 {
-    return why && strstr(why, "overflow") != NULL;
+    /* nanopb's bound errors; "varint overflow" is malformed input instead */
+    static const char *const bounds[] = {"string overflow", "bytes overflow", "array overflow"};
+    for (size_t i = 0; why && i < sizeof(bounds) / sizeof(bounds[0]); i++)
+        if (strcmp(why, bounds[i]) == 0)
+            return true;
+    return false;
 }
 
 int pl_pb_check_policy(const pb_msgdesc_t *desc, uint32_t *field)

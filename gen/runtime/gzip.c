@@ -64,8 +64,12 @@ int pl_gzip_decompress(const uint8_t *src, size_t len, size_t max_out, uint8_t *
             rc = PL_ERR_LIMIT;
             break;
         }
-        if (zrc == Z_STREAM_END)
+        if (zrc == Z_STREAM_END) {
+            /* a gRPC message is one gzip member; anything after it is corrupt */
+            if (zs.avail_in != 0)
+                rc = PL_ERR_PROTO;
             break;
+        }
         if (zrc != Z_OK && zrc != Z_BUF_ERROR) {
             rc = zrc == Z_MEM_ERROR ? PL_ERR_NOMEM : PL_ERR_PROTO;
             break;

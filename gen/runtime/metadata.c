@@ -93,9 +93,10 @@ static int reserve(pl_metadata_t *md, size_t bytes)
     return 0;
 }
 
-static int add_raw(pl_metadata_t *md, const uint8_t *key, size_t key_len, const uint8_t *value, size_t len)
+/* cost: what the entry counts against the limit (its size on the wire). */
+static int add_raw(pl_metadata_t *md, const uint8_t *key, size_t key_len, const uint8_t *value, size_t len,
+                   size_t cost)
 {
-    size_t cost = key_len + len + ENTRY_OVERHEAD;
     if (key_len > UINT32_MAX / 4 || len > UINT32_MAX / 4 || (size_t)md->accounted + cost > md->limit)
         return PL_ERR_LIMIT;
     int rc = reserve(md, key_len + len);
@@ -123,7 +124,7 @@ int pl_metadata_add(pl_metadata_t *md, const char *key, const void *value, size_
         return PL_ERR_INVALID;
     if (!pl_metadata_key_is_binary(k, key_len) && !value_is_printable(value, len))
         return PL_ERR_INVALID;
-    return add_raw(md, k, key_len, value, len);
+    return add_raw(md, k, key_len, value, len, key_len + len + ENTRY_OVERHEAD);
 }
 
 int pl_metadata_add_wire(pl_metadata_t *md, const uint8_t *key, size_t key_len, const uint8_t *value,
@@ -131,8 +132,11 @@ int pl_metadata_add_wire(pl_metadata_t *md, const uint8_t *key, size_t key_len, 
 {
     if (!pl_metadata_key_is_valid(key, key_len))
         return PL_ERR_INVALID;
-    if (!pl_metadata_key_is_binary(key, key_len))
-        return add_raw(md, key, key_len, value, value_len);
+    if (!pl_metadata_key_is_binary(key, key_len)) {
+        if (!value_is_printable(value, value_len))
+            return PL_ERR_INVALID; /* gRPC ASCII values are 0x20..0x7E */
+        return add_raw(md, key, key_len, value, value_len, key_len + value_len + ENTRY_OVERHEAD);
+    }
     /* Decoded size is at most 3/4 of the text; account before decoding so
      * the limit also bounds the scratch buffer. */
     if ((size_t)md->accounted + key_len + value_len + ENTRY_OVERHEAD > md->limit)
@@ -148,7 +152,7 @@ int pl_metadata_add_wire(pl_metadata_t *md, const uint8_t *key, size_t key_len, 
                       : sodium_base64_VARIANT_ORIGINAL_NO_PADDING;
     int rc = sodium_base642bin(bin, cap, (const char *)value, value_len, NULL, &bin_len, NULL, variant);
     if (rc == 0)
-        rc = add_raw(md, key, key_len, bin, bin_len);
+        rc = add_raw(md, key, key_len, bin, bin_len, key_len + value_len + ENTRY_OVERHEAD);
     else
         rc = PL_ERR_INVALID;
     if (bin != stackbuf)

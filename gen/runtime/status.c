@@ -20,9 +20,10 @@ const char *pl_code_name(int code)
 
 void pl_status_set(pl_status_t *st, pl_code_t code, const char *message)
 {
+    char *copy = message ? strdup(message) : NULL; /* before the free: message may be st->message */
     free(st->message);
     st->code = code;
-    st->message = message ? strdup(message) : NULL;
+    st->message = copy;
 }
 
 void pl_status_reset(pl_status_t *st)

@@ -35,7 +35,8 @@ int pl_timeout_format(int64_t usec, char out[10])
     if (usec < 0)
         usec = 0;
     for (size_t i = 0; i < sizeof(units) / sizeof(units[0]); i++) {
-        int64_t v = (usec + units[i].usec - 1) / units[i].usec; /* round up: never shorten a deadline */
+        /* round up (never shorten a deadline), without overflowing near INT64_MAX */
+        int64_t v = usec / units[i].usec + (usec % units[i].usec != 0);
         if (v < 100000000 || i + 1 == sizeof(units) / sizeof(units[0])) {
             if (v > 99999999)
                 v = 99999999;

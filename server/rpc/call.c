@@ -86,11 +86,11 @@ void pl_call_cancel_internal(pl_call_t *call)
         return;
     call->cancelled = true;
     pl_call_clear_deadline(call);
-    if (call->dispatched && !call->finished && call->on_cancel) {
-        pl_call_ref(call);
+    pl_call_ref(call);
+    if (call->dispatched && !call->finished && call->on_cancel)
         call->on_cancel(call, call->user);
-        pl_call_unref(call);
-    }
+    pl_call_drop_deferred(call);
+    pl_call_unref(call);
 }
 
 void pl_call_on_stream_close(pl_call_t *call, uint32_t error_code)
@@ -103,6 +103,7 @@ void pl_call_on_stream_close(pl_call_t *call, uint32_t error_code)
     if (!call->trailers_sent)
         pl_call_cancel_internal(call);
     pl_call_clear_deadline(call);
+    pl_call_drop_deferred(call);
     pl_call_unref(call);
 }
 
@@ -120,6 +121,7 @@ static void on_deadline(evutil_socket_t fd, short what, void *arg)
     call->cancelled = true;
     if (was_dispatched && call->on_cancel)
         call->on_cancel(call, call->user);
+    pl_call_drop_deferred(call);
     pl_call_unref(call);
 }
 
@@ -143,13 +145,25 @@ void pl_call_clear_deadline(pl_call_t *call)
     }
 }
 
-/* ---- deferred work ---- */
+/* ---- deferred work: timers owned by the call ---- */
 
-typedef struct deferred {
+typedef struct pl_deferred {
+    struct pl_deferred *next, *prev;
     pl_call_t *call;
     pl_call_event_fn fn;
     struct event *ev;
 } deferred_t;
+
+static void deferred_unlink(deferred_t *d)
+{
+    pl_call_t *call = d->call;
+    if (d->prev)
+        d->prev->next = d->next;
+    else
+        call->deferred = d->next;
+    if (d->next)
+        d->next->prev = d->prev;
+}
 
 static void on_deferred(evutil_socket_t fd, short what, void *arg)
 {
@@ -157,8 +171,9 @@ static void on_deferred(evutil_socket_t fd, short what, void *arg)
     (void)what;
     deferred_t *d = arg;
     pl_call_t *call = d->call;
-    event_free(d->ev);
     pl_call_event_fn fn = d->fn;
+    deferred_unlink(d);
+    event_free(d->ev);
     free(d);
     if (!pl_call_is_finished(call))
         fn(call, call->user);
@@ -167,7 +182,7 @@ static void on_deferred(evutil_socket_t fd, short what, void *arg)
 
 int pl_call_defer(pl_call_t *call, int64_t delay_usec, pl_call_event_fn fn)
 {
-    deferred_t *d = malloc(sizeof(*d));
+    deferred_t *d = calloc(1, sizeof(*d));
     if (!d)
         return PL_ERR_NOMEM;
     d->call = call;
@@ -180,37 +195,46 @@ int pl_call_defer(pl_call_t *call, int64_t delay_usec, pl_call_event_fn fn)
     if (delay_usec < 0)
         delay_usec = 0;
     struct timeval tv = {(time_t)(delay_usec / 1000000), (suseconds_t)(delay_usec % 1000000)};
-    pl_call_ref(call);
     evtimer_add(d->ev, &tv);
+    d->next = call->deferred;
+    if (d->next)
+        d->next->prev = d;
+    call->deferred = d;
+    pl_call_ref(call);
     return 0;
+}
+
+void pl_call_drop_deferred(pl_call_t *call)
+{
+    pl_call_ref(call); /* the last unref below must not free call mid-loop */
+    while (call->deferred) {
+        deferred_t *d = call->deferred;
+        deferred_unlink(d);
+        event_free(d->ev);
+        free(d);
+        pl_call_unref(call);
+    }
+    pl_call_unref(call);
 }
 
 /* ---- writable notification, outside nghttp2's callbacks ---- */
 
-static void on_writable_due(evutil_socket_t fd, short what, void *arg)
+static void on_writable_due(pl_call_t *call, void *user)
 {
-    (void)fd;
-    (void)what;
-    pl_call_t *call = arg;
+    (void)user;
     call->writable_scheduled = false;
-    if (call->writable_wanted && !pl_call_is_finished(call) && call->on_writable) {
+    if (call->writable_wanted && call->on_writable) {
         call->writable_wanted = false;
         call->on_writable(call, call->user);
     }
-    pl_call_unref(call);
 }
 
 void pl_call_schedule_writable(pl_call_t *call)
 {
     if (call->writable_scheduled || !call->writable_wanted)
         return;
-    struct timeval now = {0, 0};
-    pl_call_ref(call);
-    if (event_base_once(pl_worker_base(call->worker), -1, EV_TIMEOUT, on_writable_due, call, &now) != 0) {
-        pl_call_unref(call);
-        return;
-    }
-    call->writable_scheduled = true;
+    if (pl_call_defer(call, 0, on_writable_due) == 0)
+        call->writable_scheduled = true;
 }
 
 /* ---- session list ---- */

@@ -299,6 +299,7 @@ int pl_call_finish(pl_call_t *call, pl_code_t code, const char *message)
     free(call->status_message);
     call->status_message = message ? strdup(message) : NULL;
     pl_call_clear_deadline(call);
+    pl_call_drop_deferred(call); /* deferred work never runs on a finished call */
     if (!call->h2)
         return 0;
     if (!call->response_started)

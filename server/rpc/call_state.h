@@ -62,6 +62,8 @@ struct pl_call {
     pl_code_t status;
     char *status_message;
 
+    struct pl_deferred *deferred; /* pending pl_call_defer timers, each holding a ref */
+
     void *user;
     void (*user_free)(void *user);
     pl_call_event_fn on_cancel, on_writable;
@@ -85,6 +87,8 @@ struct pl_call {
 
 /* call.c */
 void pl_call_cancel_internal(pl_call_t *call);
+/* Cancels pending deferred work (the call has ended: it would not run). */
+void pl_call_drop_deferred(pl_call_t *call);
 void pl_call_clear_deadline(pl_call_t *call);
 int pl_call_arm_deadline(pl_call_t *call);
 void pl_call_schedule_writable(pl_call_t *call);

@@ -1,6 +1,7 @@
 /* conn.c — socket/TLS I/O for one connection, feeding its HTTP/2 session. */
 #include "transport/conn.h"
 
+#include <errno.h>
 #include <event2/event.h>
 #include <openssl/err.h>
 #include <openssl/ssl.h>
@@ -18,6 +19,8 @@
 
 /* Reads per readiness event before yielding to other connections. */
 #define READS_PER_EVENT 8
+/* How long a finished connection waits for the peer's FIN (lingering close). */
+#define LINGER_MS 2000
 
 struct pl_conn {
     pl_worker_t *worker;
@@ -42,11 +45,14 @@ struct pl_conn {
     bool read_wants_write;  /* TLS needs writability to make read progress */
     bool in_io;             /* inside on_readable/on_writable: defer close */
     bool close_requested;
+    bool is_lingering;      /* our side is done: FIN sent, draining the peer */
     bool is_closed;
+    int64_t linger_until_ms;
 };
 
 static void conn_arm_timer(pl_conn_t *c);
 static void conn_flush(pl_conn_t *c);
+static void conn_begin_linger(pl_conn_t *c);
 
 pl_worker_t *pl_conn_worker(const pl_conn_t *c) { return c->worker; }
 pl_conn_t *pl_conn_next(const pl_conn_t *c) { return c->next; }
@@ -139,7 +145,7 @@ static bool conn_drain_out(pl_conn_t *c, bool *failed)
  * not read cannot make us buffer. */
 static void conn_flush(pl_conn_t *c)
 {
-    if (c->is_closed || c->is_handshaking)
+    if (c->is_closed || c->is_handshaking || c->is_lingering)
         return;
     bool failed = false;
     if (c->out && !conn_drain_out(c, &failed)) {
@@ -205,7 +211,44 @@ static void conn_flush(pl_conn_t *c)
         event_del(c->wev);
     conn_set_reading(c, true);
     if (!pl_h2_wants_io(c->h2))
+        conn_begin_linger(c);
+}
+
+/* The HTTP/2 session is over and everything is written. Closing now could
+ * make the kernel answer bytes still in flight from the peer (a window
+ * update, a ping) with RST, and the peer would then drop the responses it
+ * has not read yet. So: FIN our side, read and discard until the peer
+ * closes too or LINGER_MS pass, then close (as nginx's lingering_close). */
+static void conn_begin_linger(pl_conn_t *c)
+{
+    if (c->is_lingering || c->is_closed)
+        return;
+    c->is_lingering = true;
+    if (c->ssl)
+        SSL_shutdown(c->ssl); /* close_notify; we do not wait for the peer's */
+    if (shutdown(c->fd, SHUT_WR) != 0) {
         conn_request_close(c);
+        return;
+    }
+    event_del(c->wev);
+    conn_set_reading(c, true);
+    c->linger_until_ms = pl_now_msec() + LINGER_MS;
+    conn_arm_timer(c);
+}
+
+static void conn_linger_read(pl_conn_t *c)
+{
+    size_t cap;
+    uint8_t *buf = pl_worker_rx_buf(c->worker, &cap);
+    for (int i = 0; i < READS_PER_EVENT; i++) {
+        ssize_t n = recv(c->fd, buf, cap, 0);
+        if (n > 0)
+            continue;
+        if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR))
+            return;
+        conn_request_close(c); /* EOF or error: the peer is done */
+        return;
+    }
 }
 
 /* ---- TLS handshake ---- */
@@ -280,7 +323,9 @@ static void on_readable(evutil_socket_t fd, short what, void *arg)
     (void)what;
     pl_conn_t *c = arg;
     c->in_io = true;
-    if (c->is_handshaking)
+    if (c->is_lingering)
+        conn_linger_read(c);
+    else if (c->is_handshaking)
         conn_handshake(c);
     else
         conn_read_some(c);
@@ -296,7 +341,9 @@ static void on_writable(evutil_socket_t fd, short what, void *arg)
     pl_conn_t *c = arg;
     c->in_io = true;
     c->is_flush_pending = false;
-    if (c->is_handshaking) {
+    if (c->is_lingering) {
+        /* nothing more to write */
+    } else if (c->is_handshaking) {
         conn_handshake(c);
     } else {
         if (c->read_wants_write) {
@@ -312,7 +359,7 @@ static void on_writable(evutil_socket_t fd, short what, void *arg)
 
 void pl_conn_kick(pl_conn_t *c)
 {
-    if (c->is_closed || c->is_flush_pending || c->is_handshaking)
+    if (c->is_closed || c->is_flush_pending || c->is_handshaking || c->is_lingering)
         return;
     c->is_flush_pending = true;
     event_active(c->wev, EV_WRITE, 1);
@@ -336,7 +383,12 @@ static void on_timer(evutil_socket_t fd, short what, void *arg)
     pl_conn_t *c = arg;
     const pl_server_config_t *cfg = pl_server_config(pl_worker_server(c->worker));
     int64_t now = pl_now_msec();
-    if (!c->is_ready) {
+    if (c->is_lingering) {
+        if (now >= c->linger_until_ms) {
+            pl_conn_close(c);
+            return;
+        }
+    } else if (!c->is_ready) {
         if (now - c->opened_ms >= cfg->handshake_timeout_ms) {
             pl_conn_close(c); /* slowloris: no TLS/h2 preface in time */
             return;
@@ -366,7 +418,9 @@ static void conn_arm_timer(pl_conn_t *c)
         return;
     const pl_server_config_t *cfg = pl_server_config(pl_worker_server(c->worker));
     int64_t due = 0;
-    if (!c->is_ready) {
+    if (c->is_lingering) {
+        due = c->linger_until_ms;
+    } else if (!c->is_ready) {
         due = c->opened_ms + cfg->handshake_timeout_ms;
     } else {
         if (c->ping_sent_ms)
@@ -488,6 +542,8 @@ void pl_conn_close(pl_conn_t *c)
 
 void pl_conn_start_drain(pl_conn_t *c)
 {
+    if (c->is_lingering)
+        return;
     if (!c->h2) { /* still in the TLS handshake: nothing to drain */
         pl_conn_close(c);
         return;
@@ -498,7 +554,7 @@ void pl_conn_start_drain(pl_conn_t *c)
 
 void pl_conn_final_goaway(pl_conn_t *c)
 {
-    if (!c->h2)
+    if (!c->h2 || c->is_lingering)
         return;
     pl_h2_goaway(c->h2, 0);
     conn_flush(c);
@@ -506,7 +562,7 @@ void pl_conn_final_goaway(pl_conn_t *c)
 
 void pl_conn_abort(pl_conn_t *c)
 {
-    if (c->h2) {
+    if (c->h2 && !c->is_lingering) {
         pl_h2_abort_calls(c->h2);
         conn_flush(c);
     }

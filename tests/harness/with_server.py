@@ -5,7 +5,7 @@
 
 The server is started with its own arguments (use --port=0 or --port 0 so it
 picks a free port) and must print "listening on HOST:PORT". Every "{port}" in
-the client command is replaced by that port. Afterwards the server gets
+the client command is replaced by that port, every "{pid}" by the server's pid. Afterwards the server gets
 SIGTERM and must exit 0 within the grace period: a crash, a sanitizer report
 or a hang on shutdown fails the test too. Exit status: the client's, or 1.
 """
@@ -55,7 +55,7 @@ def main(argv):
                threading.Thread(target=drain, args=(server.stderr, "err"), daemon=True)]
     for t in threads:
         t.start()
-    client = subprocess.run([a.replace("{port}", port) for a in client_cmd])
+    client = subprocess.run([a.replace("{port}", port).replace("{pid}", str(server.pid)) for a in client_cmd])
     server.send_signal(signal.SIGTERM)
     try:
         server_rc = server.wait(timeout=30)

@@ -315,6 +315,109 @@ static bool timeout_on_sleeping_server(pl_channel_t *ch)
     return empty_unary(ch);
 }
 
+/* ---- compression (beyond the 14 required cases: gzip both ways) ---- */
+
+static pl_code_t unary_compressed(pl_channel_t *ch, bool compress_req, bool expect_compressed, bool resp_compressed,
+                                  bool *resp_was_compressed)
+{
+    grpc_testing_SimpleRequest req = {0};
+    req.has_expect_compressed = true;
+    req.expect_compressed.value = expect_compressed;
+    req.has_response_compressed = true;
+    req.response_compressed.value = resp_compressed;
+    req.response_size = 314159;
+    req.has_payload = true;
+    req.payload.body = pl_bytes_of(zeros, 271828);
+    pl_call_opts_t o = {10000, NULL, compress_req};
+    pl_ccall_t *c = pl_ccall_start(ch, &grpc_testing_TestService_UnaryCall_method, &o);
+    if (!c)
+        return PL_CODE_INTERNAL;
+    if (pl_ccall_send(c, &req) == 0)
+        pl_ccall_close_send(c);
+    grpc_testing_SimpleResponse resp = {0};
+    int got = pl_ccall_recv(c, &resp);
+    *resp_was_compressed = got == 1 && pl_ccall_last_was_compressed(c);
+    pl_code_t code = pl_ccall_finish(c, NULL);
+    if (code == PL_CODE_OK && (got != 1 || resp.payload.body.len != 314159 || !all_zero(resp.payload.body)))
+        code = PL_CODE_DATA_LOSS;
+    pl_ccall_free(c);
+    return code;
+}
+
+static bool client_compressed_unary(pl_channel_t *ch)
+{
+    bool rc;
+    pl_code_t code = unary_compressed(ch, false, true, false, &rc);
+    EXPECT(code == PL_CODE_INVALID_ARGUMENT, "probe: %s, want INVALID_ARGUMENT", pl_code_name(code));
+    code = unary_compressed(ch, true, true, false, &rc);
+    EXPECT(code == PL_CODE_OK, "compressed request: %s", pl_code_name(code));
+    code = unary_compressed(ch, false, false, false, &rc);
+    EXPECT(code == PL_CODE_OK, "uncompressed request: %s", pl_code_name(code));
+    return true;
+}
+
+static bool server_compressed_unary(pl_channel_t *ch)
+{
+    bool was;
+    pl_code_t code = unary_compressed(ch, false, false, true, &was);
+    EXPECT(code == PL_CODE_OK && was, "compressed response: %s, flag %d", pl_code_name(code), was);
+    code = unary_compressed(ch, false, false, false, &was);
+    EXPECT(code == PL_CODE_OK && !was, "uncompressed response: %s, flag %d", pl_code_name(code), was);
+    return true;
+}
+
+static bool client_compressed_streaming(pl_channel_t *ch)
+{
+    static const size_t sizes[] = {27182, 45904};
+    pl_call_opts_t o = {10000, NULL, true};
+    pl_ccall_t *c = grpc_testing_TestService_StreamingInputCall_start(ch, &o);
+    EXPECT(c, "start failed");
+    for (int i = 0; i < 2; i++) {
+        grpc_testing_StreamingInputCallRequest req = {0};
+        req.has_expect_compressed = true;
+        req.expect_compressed.value = i == 0;
+        req.has_payload = true;
+        req.payload.body = pl_bytes_of(zeros, sizes[i]);
+        pl_ccall_set_compression(c, i == 0);
+        grpc_testing_TestService_StreamingInputCall_send(c, &req);
+    }
+    grpc_testing_StreamingInputCallResponse resp = {0};
+    pl_code_t code = grpc_testing_TestService_StreamingInputCall_close_and_recv(c, &resp, NULL);
+    pl_ccall_free(c);
+    EXPECT(code == PL_CODE_OK, "status %s", pl_code_name(code));
+    EXPECT(resp.aggregated_payload_size == 73086, "aggregated %d, want 73086", resp.aggregated_payload_size);
+    return true;
+}
+
+static bool server_compressed_streaming(pl_channel_t *ch)
+{
+    grpc_testing_StreamingOutputCallRequest req = {0};
+    req.response_parameters_count = 2;
+    req.response_parameters[0].size = 31415;
+    req.response_parameters[0].has_compressed = true;
+    req.response_parameters[0].compressed.value = true;
+    req.response_parameters[1].size = 92653;
+    req.response_parameters[1].has_compressed = true;
+    req.response_parameters[1].compressed.value = false;
+    pl_ccall_t *c = grpc_testing_TestService_StreamingOutputCall_start(ch, &opts10, &req);
+    EXPECT(c, "start failed");
+    bool flags[2] = {false, false};
+    size_t lens[2] = {0, 0};
+    int n = 0;
+    grpc_testing_StreamingOutputCallResponse resp = {0};
+    while (n < 2 && grpc_testing_TestService_StreamingOutputCall_recv(c, &resp) == 1) {
+        flags[n] = pl_ccall_last_was_compressed(c);
+        lens[n++] = resp.payload.body.len;
+        memset(&resp, 0, sizeof(resp));
+    }
+    pl_code_t code = pl_ccall_finish(c, NULL);
+    pl_ccall_free(c);
+    EXPECT(code == PL_CODE_OK && n == 2, "status %s, %d responses", pl_code_name(code), n);
+    EXPECT(lens[0] == 31415 && lens[1] == 92653, "sizes %zu %zu", lens[0], lens[1]);
+    EXPECT(flags[0] && !flags[1], "compressed flags %d %d, want 1 0", flags[0], flags[1]);
+    return true;
+}
+
 typedef struct test_case {
     const char *name;
     bool (*run)(pl_channel_t *ch);
@@ -335,6 +438,10 @@ static const test_case_t cases[] = {
     {"cancel_after_begin", cancel_after_begin},
     {"cancel_after_first_response", cancel_after_first_response},
     {"timeout_on_sleeping_server", timeout_on_sleeping_server},
+    {"client_compressed_unary", client_compressed_unary},
+    {"server_compressed_unary", server_compressed_unary},
+    {"client_compressed_streaming", client_compressed_streaming},
+    {"server_compressed_streaming", server_compressed_streaming},
 };
 #define CASE_COUNT (sizeof(cases) / sizeof(cases[0]))
 

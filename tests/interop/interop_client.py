@@ -22,6 +22,8 @@ CASES = [
     "empty_unary", "large_unary", "client_streaming", "server_streaming", "ping_pong", "empty_stream",
     "custom_metadata", "status_code_and_message", "special_status_message", "unimplemented_method",
     "unimplemented_service", "cancel_after_begin", "cancel_after_first_response", "timeout_on_sleeping_server",
+    # beyond the 14 required: gzip requests (grpcio cannot show response flags)
+    "client_compressed_unary", "client_compressed_streaming",
 ]
 
 SPECIAL_MESSAGE = "\t\ntest with whitespace\r\nand Unicode BMP \u263a and non-BMP \U0001f608\t\n"
@@ -249,6 +251,31 @@ def timeout_on_sleeping_server(s):
         pass
     pipe.close()
     expect(call.code() == grpc.StatusCode.DEADLINE_EXCEEDED, "status %s, want DEADLINE_EXCEEDED" % call.code())
+
+
+def client_compressed_unary(s):
+    m = s.m
+
+    def call(expect_compressed, compression):
+        req = m.SimpleRequest(expect_compressed=m.BoolValue(value=expect_compressed), response_size=314159,
+                              payload=m.Payload(body=zeros(271828)))
+        return s.UnaryCall(req, timeout=10, compression=compression)
+
+    expect_status(lambda: call(True, grpc.Compression.NoCompression), grpc.StatusCode.INVALID_ARGUMENT)
+    resp = call(True, grpc.Compression.Gzip)
+    expect(len(resp.payload.body) == 314159, "compressed request: payload %d bytes" % len(resp.payload.body))
+    resp = call(False, grpc.Compression.NoCompression)
+    expect(len(resp.payload.body) == 314159, "plain request: payload %d bytes" % len(resp.payload.body))
+
+
+def client_compressed_streaming(s):
+    m = s.m
+    probe = [m.StreamingInputCallRequest(expect_compressed=m.BoolValue(value=True),
+                                         payload=m.Payload(body=zeros(27182)))]
+    expect_status(lambda: s.StreamingInputCall(iter(probe), timeout=10, compression=grpc.Compression.NoCompression),
+                  grpc.StatusCode.INVALID_ARGUMENT)
+    resp = s.StreamingInputCall(iter(probe), timeout=10, compression=grpc.Compression.Gzip)
+    expect(resp.aggregated_payload_size == 27182, "aggregated %d, want 27182" % resp.aggregated_payload_size)
 
 
 def make_channel(args):

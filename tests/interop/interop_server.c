@@ -299,9 +299,22 @@ int main(int argc, char **argv)
             cfg.workers = atoi(v);
         else if (flag_value(argv[i], "--host", &v))
             cfg.host = v;
+        /* Parley extensions, so tests can shorten timeouts and limits */
+        else if (flag_value(argv[i], "--keepalive_time_ms", &v))
+            cfg.keepalive_time_ms = atoi(v);
+        else if (flag_value(argv[i], "--keepalive_timeout_ms", &v))
+            cfg.keepalive_timeout_ms = atoi(v);
+        else if (flag_value(argv[i], "--idle_timeout_ms", &v))
+            cfg.idle_timeout_ms = atoi(v);
+        else if (flag_value(argv[i], "--handshake_timeout_ms", &v))
+            cfg.handshake_timeout_ms = atoi(v);
+        else if (flag_value(argv[i], "--drain_grace_ms", &v))
+            cfg.drain_grace_ms = atoi(v);
         else {
             fprintf(stderr, "usage: interop_server --port=N [--use_tls=true|false] [--tls_cert_file=F "
-                            "--tls_key_file=F] [--workers=N] [--host=ADDR]\n");
+                            "--tls_key_file=F] [--workers=N] [--host=ADDR] [--keepalive_time_ms=N] "
+                            "[--keepalive_timeout_ms=N] [--idle_timeout_ms=N] [--handshake_timeout_ms=N] "
+                            "[--drain_grace_ms=N]\n");
             return 2;
         }
     }

@@ -42,6 +42,9 @@ long pl_channel_ping(pl_channel_t *ch, int timeout_ms);
 /* Metadata a finished or ongoing call received (valid until pl_ccall_free). */
 const pl_metadata_t *pl_ccall_initial_metadata(const pl_ccall_t *c);
 const pl_metadata_t *pl_ccall_trailing_metadata(const pl_ccall_t *c);
+/* Compress the following request messages (only if the call started with
+ * pl_call_opts_t.compress, which announces grpc-encoding: gzip). */
+void pl_ccall_set_compression(pl_ccall_t *c, bool on);
 /* True if the last received message had the compressed flag set. */
 bool pl_ccall_last_was_compressed(const pl_ccall_t *c);
 
