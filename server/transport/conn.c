@@ -1,4 +1,9 @@
-/* conn.c — socket/TLS I/O for one connection, feeding its HTTP/2 session. */
+/* conn.c — socket/TLS I/O for one connection, feeding its HTTP/2 session.
+ *
+ * Every entry point (event callbacks and the functions other modules call)
+ * brackets its work with conn_enter/conn_leave: a close requested anywhere
+ * inside is carried out by the outermost conn_leave, so no code ever touches
+ * a freed connection. */
 #include "transport/conn.h"
 
 #include <errno.h>
@@ -21,6 +26,8 @@
 #define READS_PER_EVENT 8
 /* How long a finished connection waits for the peer's FIN (lingering close). */
 #define LINGER_MS 2000
+/* Flush passes in a row before leaving further kicks to the loop. */
+#define FLUSH_PASSES 4
 
 struct pl_conn {
     pl_worker_t *worker;
@@ -35,30 +42,52 @@ struct pl_conn {
 
     int64_t opened_ms;
     int64_t last_read_ms;
-    int64_t ping_sent_ms;  /* 0: no keepalive ping outstanding */
-    int64_t idle_since_ms; /* when the last call ended; 0 while calls are open */
+    int64_t ping_sent_ms;    /* 0: no keepalive ping outstanding */
+    int64_t idle_since_ms;   /* when the last call ended; 0 while calls are open */
+    int64_t linger_until_ms; /* lingering close deadline */
 
+    unsigned busy;          /* nesting depth of entry points */
     bool is_ready;          /* TLS done and an HTTP/2 frame seen */
     bool is_handshaking;    /* TLS handshake in progress */
     bool is_reading;        /* rev is added */
-    bool is_flush_pending;  /* wev activated for a coalesced flush */
+    bool is_flush_pending;  /* a kick is waiting for a flush */
     bool read_wants_write;  /* TLS needs writability to make read progress */
-    bool in_io;             /* inside on_readable/on_writable: defer close */
     bool close_requested;
     bool is_lingering;      /* our side is done: FIN sent, draining the peer */
     bool is_closed;
-    int64_t linger_until_ms;
 };
 
-static void conn_arm_timer(pl_conn_t *c);
 static void conn_flush(pl_conn_t *c);
-static void conn_begin_linger(pl_conn_t *c);
+static void conn_arm_timer(pl_conn_t *c);
 
 pl_worker_t *pl_conn_worker(const pl_conn_t *c) { return c->worker; }
 pl_conn_t *pl_conn_next(const pl_conn_t *c) { return c->next; }
 pl_conn_t *pl_conn_prev(const pl_conn_t *c) { return c->prev; }
 void pl_conn_set_next(pl_conn_t *c, pl_conn_t *n) { c->next = n; }
 void pl_conn_set_prev(pl_conn_t *c, pl_conn_t *p) { c->prev = p; }
+
+static void conn_enter(pl_conn_t *c)
+{
+    c->busy++;
+}
+
+/* Ends an entry point; closes the connection if that was requested and this
+ * is the outermost one. */
+static void conn_leave(pl_conn_t *c)
+{
+    if (--c->busy == 0 && c->close_requested)
+        pl_conn_close(c);
+}
+
+static void conn_request_close(pl_conn_t *c)
+{
+    c->close_requested = true;
+}
+
+static bool conn_is_done(const pl_conn_t *c)
+{
+    return c->close_requested || c->is_closed;
+}
 
 static void conn_set_reading(pl_conn_t *c, bool on)
 {
@@ -71,38 +100,15 @@ static void conn_set_reading(pl_conn_t *c, bool on)
     c->is_reading = on;
 }
 
-/* Requests a close; performed at once unless we are inside this
- * connection's own I/O handler, which finishes it on the way out. */
-static void conn_request_close(pl_conn_t *c)
-{
-    c->close_requested = true;
-    if (!c->in_io)
-        pl_conn_close(c);
-}
+/* ---- output ---- */
 
-static long conn_recv(pl_conn_t *c, uint8_t *buf, size_t len)
-{
-    bool wants_write = false;
-    long n = pl_sock_recv(c->fd, c->ssl, buf, len, &wants_write);
-    if (wants_write) { /* TLS must write (e.g. a key update) before reading on */
-        c->read_wants_write = true;
-        event_add(c->wev, NULL);
-    }
-    return n;
-}
-
-static long conn_send(pl_conn_t *c, const uint8_t *buf, size_t len)
-{
-    return pl_sock_send(c->fd, c->ssl, buf, len);
-}
-
-/* Writes what the socket takes; keeps the rest in c->out. Returns false on a
- * fatal error. Only called with c->out empty. */
+/* Writes what the socket takes; keeps the rest in c->out (which is empty
+ * on entry). false on a fatal error. */
 static bool conn_write_or_keep(pl_conn_t *c, const uint8_t *data, size_t len)
 {
     size_t off = 0;
     while (off < len) {
-        long n = conn_send(c, data + off, len - off);
+        long n = pl_sock_send(c->fd, c->ssl, data + off, len - off);
         if (n == PL_ERR_FULL)
             break;
         if (n < 0)
@@ -120,11 +126,23 @@ static bool conn_write_or_keep(pl_conn_t *c, const uint8_t *data, size_t len)
     return true;
 }
 
-/* Sends c->out; true when it is fully gone. */
+/* Appends to c->out (the socket is full). */
+static bool conn_keep(pl_conn_t *c, const uint8_t *data, size_t len)
+{
+    uint8_t *grown = realloc(c->out, c->out_len + len);
+    if (!grown)
+        return false;
+    memcpy(grown + c->out_len, data, len);
+    c->out = grown;
+    c->out_len += len;
+    return true;
+}
+
+/* Sends c->out; true once it is all gone. */
 static bool conn_drain_out(pl_conn_t *c, bool *failed)
 {
     while (c->out_off < c->out_len) {
-        long n = conn_send(c, c->out + c->out_off, c->out_len - c->out_off);
+        long n = pl_sock_send(c->fd, c->ssl, c->out + c->out_off, c->out_len - c->out_off);
         if (n == PL_ERR_FULL)
             return false;
         if (n < 0) {
@@ -139,14 +157,34 @@ static bool conn_drain_out(pl_conn_t *c, bool *failed)
     return true;
 }
 
-/* Moves HTTP/2 output to the socket, batching small frames through the
- * worker's write buffer. Stops pulling from nghttp2 while the socket is
- * full, and stops reading from the peer until it drains: a client that does
- * not read cannot make us buffer. */
-static void conn_flush(pl_conn_t *c)
+/* The HTTP/2 session is over and everything is written. Closing now could
+ * make the kernel answer bytes still in flight from the peer (a window
+ * update, a ping) with RST, and the peer would then drop the responses it
+ * has not read yet. So: FIN our side, read and discard until the peer
+ * closes too or LINGER_MS pass, then close (as nginx's lingering_close). */
+static void conn_begin_linger(pl_conn_t *c)
 {
-    if (c->is_closed || c->is_handshaking || c->is_lingering)
+    if (c->is_lingering || conn_is_done(c))
         return;
+    c->is_lingering = true;
+    if (c->ssl)
+        SSL_shutdown(c->ssl); /* close_notify; we do not wait for the peer's */
+    if (shutdown(c->fd, SHUT_WR) != 0) {
+        conn_request_close(c);
+        return;
+    }
+    event_del(c->wev);
+    conn_set_reading(c, true);
+    c->linger_until_ms = pl_now_msec() + LINGER_MS;
+    conn_arm_timer(c);
+}
+
+/* One pass of moving HTTP/2 output to the socket, batching small frames
+ * through the worker's write buffer. While the socket is full we stop
+ * pulling from nghttp2 and stop reading from the peer: a client that does
+ * not read cannot make us buffer. */
+static void conn_flush_once(pl_conn_t *c)
+{
     bool failed = false;
     if (c->out && !conn_drain_out(c, &failed)) {
         if (failed) {
@@ -174,18 +212,12 @@ static void conn_flush(pl_conn_t *c)
                 return;
             }
             used = 0;
-            if (c->out) { /* socket full: keep this chunk too, stop pulling */
-                uint8_t *grown = realloc(c->out, c->out_len + (size_t)n);
-                if (!grown) {
+            if (c->out) { /* the socket is full: keep this chunk, stop pulling */
+                if (!conn_keep(c, data, (size_t)n))
                     conn_request_close(c);
-                    return;
-                }
-                memcpy(grown + c->out_len, data, (size_t)n);
-                c->out = grown;
-                c->out_len += (size_t)n;
                 break;
             }
-            if ((size_t)n > cap) {
+            if ((size_t)n > cap) { /* a chunk larger than the buffer goes out alone */
                 if (!conn_write_or_keep(c, data, (size_t)n)) {
                     conn_request_close(c);
                     return;
@@ -214,44 +246,30 @@ static void conn_flush(pl_conn_t *c)
         conn_begin_linger(c);
 }
 
-/* The HTTP/2 session is over and everything is written. Closing now could
- * make the kernel answer bytes still in flight from the peer (a window
- * update, a ping) with RST, and the peer would then drop the responses it
- * has not read yet. So: FIN our side, read and discard until the peer
- * closes too or LINGER_MS pass, then close (as nginx's lingering_close). */
-static void conn_begin_linger(pl_conn_t *c)
+/* Flushes now, which serves any pending kick; a kick made during the flush
+ * (a call reacting to a frame we sent) gets another pass. */
+static void conn_flush(pl_conn_t *c)
 {
-    if (c->is_lingering || c->is_closed)
-        return;
-    c->is_lingering = true;
-    if (c->ssl)
-        SSL_shutdown(c->ssl); /* close_notify; we do not wait for the peer's */
-    if (shutdown(c->fd, SHUT_WR) != 0) {
-        conn_request_close(c);
-        return;
-    }
-    event_del(c->wev);
-    conn_set_reading(c, true);
-    c->linger_until_ms = pl_now_msec() + LINGER_MS;
-    conn_arm_timer(c);
-}
-
-static void conn_linger_read(pl_conn_t *c)
-{
-    size_t cap;
-    uint8_t *buf = pl_worker_rx_buf(c->worker, &cap);
-    for (int i = 0; i < READS_PER_EVENT; i++) {
-        ssize_t n = recv(c->fd, buf, cap, 0);
-        if (n > 0)
-            continue;
-        if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR))
+    for (int pass = 0; pass < FLUSH_PASSES; pass++) {
+        if (conn_is_done(c) || c->is_handshaking || c->is_lingering || !c->h2)
             return;
-        conn_request_close(c); /* EOF or error: the peer is done */
-        return;
+        c->is_flush_pending = false;
+        conn_flush_once(c);
+        if (!c->is_flush_pending || c->out)
+            return;
     }
+    event_active(c->wev, EV_WRITE, 1); /* still kicked: leave it to the loop */
 }
 
-/* ---- TLS handshake ---- */
+void pl_conn_kick(pl_conn_t *c)
+{
+    if (conn_is_done(c) || c->is_flush_pending || c->is_handshaking || c->is_lingering)
+        return;
+    c->is_flush_pending = true;
+    event_active(c->wev, EV_WRITE, 1);
+}
+
+/* ---- input ---- */
 
 static void conn_start_h2(pl_conn_t *c)
 {
@@ -288,14 +306,17 @@ static void conn_handshake(pl_conn_t *c)
     }
 }
 
-/* ---- events ---- */
-
 static void conn_read_some(pl_conn_t *c)
 {
     size_t cap;
     uint8_t *buf = pl_worker_rx_buf(c->worker, &cap);
-    for (int i = 0; i < READS_PER_EVENT && !c->close_requested; i++) {
-        long n = conn_recv(c, buf, cap);
+    for (int i = 0; i < READS_PER_EVENT && !conn_is_done(c); i++) {
+        bool wants_write = false;
+        long n = pl_sock_recv(c->fd, c->ssl, buf, cap, &wants_write);
+        if (wants_write) { /* TLS must write (e.g. a key update) before reading on */
+            c->read_wants_write = true;
+            event_add(c->wev, NULL);
+        }
         if (n == PL_ERR_FULL)
             break;
         if (n <= 0) { /* EOF or error: nothing more will arrive */
@@ -304,7 +325,7 @@ static void conn_read_some(pl_conn_t *c)
         }
         c->last_read_ms = pl_now_msec();
         if (pl_h2_recv(c->h2, buf, (size_t)n) != 0) {
-            /* protocol error: nghttp2 queued a GOAWAY; try to send it */
+            /* a fatal protocol error: send what nghttp2 queued (GOAWAY), then go */
             conn_flush(c);
             conn_request_close(c);
             return;
@@ -317,21 +338,34 @@ static void conn_read_some(pl_conn_t *c)
     conn_flush(c);
 }
 
+static void conn_linger_read(pl_conn_t *c)
+{
+    size_t cap;
+    uint8_t *buf = pl_worker_rx_buf(c->worker, &cap);
+    for (int i = 0; i < READS_PER_EVENT; i++) {
+        ssize_t n = recv(c->fd, buf, cap, 0);
+        if (n > 0)
+            continue;
+        if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR))
+            return;
+        conn_request_close(c); /* EOF or error: the peer is done too */
+        return;
+    }
+}
+
 static void on_readable(evutil_socket_t fd, short what, void *arg)
 {
     (void)fd;
     (void)what;
     pl_conn_t *c = arg;
-    c->in_io = true;
+    conn_enter(c);
     if (c->is_lingering)
         conn_linger_read(c);
     else if (c->is_handshaking)
         conn_handshake(c);
     else
         conn_read_some(c);
-    c->in_io = false;
-    if (c->close_requested)
-        pl_conn_close(c);
+    conn_leave(c);
 }
 
 static void on_writable(evutil_socket_t fd, short what, void *arg)
@@ -339,30 +373,17 @@ static void on_writable(evutil_socket_t fd, short what, void *arg)
     (void)fd;
     (void)what;
     pl_conn_t *c = arg;
-    c->in_io = true;
-    c->is_flush_pending = false;
-    if (c->is_lingering) {
-        /* nothing more to write */
-    } else if (c->is_handshaking) {
+    conn_enter(c);
+    if (c->is_handshaking) {
         conn_handshake(c);
-    } else {
+    } else if (!c->is_lingering) {
         if (c->read_wants_write) {
             c->read_wants_write = false;
             conn_read_some(c);
         }
         conn_flush(c);
     }
-    c->in_io = false;
-    if (c->close_requested)
-        pl_conn_close(c);
-}
-
-void pl_conn_kick(pl_conn_t *c)
-{
-    if (c->is_closed || c->is_flush_pending || c->is_handshaking || c->is_lingering)
-        return;
-    c->is_flush_pending = true;
-    event_active(c->wev, EV_WRITE, 1);
+    conn_leave(c);
 }
 
 /* ---- timers: one per connection, re-armed for the nearest deadline ---- */
@@ -376,45 +397,9 @@ static int64_t min_deadline(int64_t a, int64_t b)
     return a < b ? a : b;
 }
 
-static void on_timer(evutil_socket_t fd, short what, void *arg)
-{
-    (void)fd;
-    (void)what;
-    pl_conn_t *c = arg;
-    const pl_server_config_t *cfg = pl_server_config(pl_worker_server(c->worker));
-    int64_t now = pl_now_msec();
-    if (c->is_lingering) {
-        if (now >= c->linger_until_ms) {
-            pl_conn_close(c);
-            return;
-        }
-    } else if (!c->is_ready) {
-        if (now - c->opened_ms >= cfg->handshake_timeout_ms) {
-            pl_conn_close(c); /* slowloris: no TLS/h2 preface in time */
-            return;
-        }
-    } else if (c->ping_sent_ms && now - c->ping_sent_ms >= cfg->keepalive_timeout_ms) {
-        pl_conn_close(c); /* the peer stopped answering: dead link */
-        return;
-    } else if (c->idle_since_ms && cfg->idle_timeout_ms > 0 && now - c->idle_since_ms >= cfg->idle_timeout_ms) {
-        pl_h2_goaway(c->h2, 0);
-        c->idle_since_ms = 0;
-        conn_flush(c);
-        if (c->is_closed)
-            return;
-    } else if (!c->ping_sent_ms && cfg->keepalive_time_ms > 0 && now - c->last_read_ms >= cfg->keepalive_time_ms) {
-        pl_h2_ping(c->h2);
-        c->ping_sent_ms = now;
-        conn_flush(c);
-        if (c->is_closed)
-            return;
-    }
-    conn_arm_timer(c);
-}
-
 static void conn_arm_timer(pl_conn_t *c)
 {
-    if (c->is_closed)
+    if (conn_is_done(c))
         return;
     const pl_server_config_t *cfg = pl_server_config(pl_worker_server(c->worker));
     int64_t due = 0;
@@ -437,6 +422,35 @@ static void conn_arm_timer(pl_conn_t *c)
         wait = 1;
     struct timeval tv = {(time_t)(wait / 1000), (suseconds_t)((wait % 1000) * 1000)};
     evtimer_add(c->timer, &tv);
+}
+
+static void on_timer(evutil_socket_t fd, short what, void *arg)
+{
+    (void)fd;
+    (void)what;
+    pl_conn_t *c = arg;
+    const pl_server_config_t *cfg = pl_server_config(pl_worker_server(c->worker));
+    int64_t now = pl_now_msec();
+    conn_enter(c);
+    if (c->is_lingering) {
+        if (now >= c->linger_until_ms)
+            conn_request_close(c);
+    } else if (!c->is_ready) {
+        if (now - c->opened_ms >= cfg->handshake_timeout_ms)
+            conn_request_close(c); /* slowloris: no TLS/h2 preface in time */
+    } else if (c->ping_sent_ms && now - c->ping_sent_ms >= cfg->keepalive_timeout_ms) {
+        conn_request_close(c); /* the peer stopped answering: a dead link */
+    } else if (c->idle_since_ms && cfg->idle_timeout_ms > 0 && now - c->idle_since_ms >= cfg->idle_timeout_ms) {
+        pl_h2_goaway(c->h2, 0);
+        c->idle_since_ms = 0;
+        conn_flush(c);
+    } else if (!c->ping_sent_ms && cfg->keepalive_time_ms > 0 && now - c->last_read_ms >= cfg->keepalive_time_ms) {
+        pl_h2_ping(c->h2);
+        c->ping_sent_ms = now;
+        conn_flush(c);
+    }
+    conn_arm_timer(c);
+    conn_leave(c);
 }
 
 void pl_conn_on_frame(pl_conn_t *c)
@@ -467,13 +481,13 @@ void pl_conn_on_calls_changed(pl_conn_t *c)
 
 /* ---- lifecycle ---- */
 
-pl_conn_t *pl_conn_new(pl_worker_t *w, int fd, const struct sockaddr *peer, socklen_t peer_len)
+int pl_conn_new(pl_worker_t *w, int fd, const struct sockaddr *peer, socklen_t peer_len)
 {
     (void)peer;
     (void)peer_len;
     pl_conn_t *c = calloc(1, sizeof(*c));
     if (!c)
-        return NULL;
+        return PL_ERR_NOMEM;
     c->worker = w;
     c->fd = fd;
     c->opened_ms = c->last_read_ms = pl_now_msec();
@@ -481,9 +495,9 @@ pl_conn_t *pl_conn_new(pl_worker_t *w, int fd, const struct sockaddr *peer, sock
     c->rev = event_new(base, fd, EV_READ | EV_PERSIST, on_readable, c);
     c->wev = event_new(base, fd, EV_WRITE, on_writable, c);
     c->timer = evtimer_new(base, on_timer, c);
+    SSL_CTX *tls = pl_worker_tls_ctx(w);
     if (!c->rev || !c->wev || !c->timer)
         goto fail;
-    SSL_CTX *tls = pl_worker_tls_ctx(w);
     if (tls) {
         c->ssl = SSL_new(tls);
         if (!c->ssl || SSL_set_fd(c->ssl, fd) != 1)
@@ -492,18 +506,13 @@ pl_conn_t *pl_conn_new(pl_worker_t *w, int fd, const struct sockaddr *peer, sock
         c->is_handshaking = true;
     }
     pl_worker_conn_added(w, c);
+    conn_enter(c);
     conn_set_reading(c, true);
     conn_arm_timer(c);
-    if (!tls) {
-        c->h2 = pl_h2_new(c, pl_worker_server(w));
-        if (!c->h2) {
-            c->fd = -1; /* caller closes fd */
-            pl_conn_close(c);
-            return NULL;
-        }
-        conn_flush(c);
-    }
-    return c;
+    if (!tls)
+        conn_start_h2(c);
+    conn_leave(c); /* may already close it: fd is ours either way */
+    return 0;
 fail:
     if (c->ssl)
         SSL_free(c->ssl);
@@ -514,27 +523,28 @@ fail:
     if (c->timer)
         event_free(c->timer);
     free(c);
-    return NULL;
+    return PL_ERR_NOMEM;
 }
 
 void pl_conn_close(pl_conn_t *c)
 {
     if (c->is_closed)
         return;
-    c->is_closed = true;
-    /* calls learn they are cancelled; their handlers may still hold refs */
-    if (c->h2)
-        pl_h2_free(c->h2);
-    c->h2 = NULL;
-    if (c->ssl) {
-        SSL_free(c->ssl);
-        c->ssl = NULL;
+    if (c->busy) { /* inside an entry point: the outermost one closes */
+        c->close_requested = true;
+        return;
     }
+    c->is_closed = true;
+    c->busy++; /* calls reacting to their cancellation must not re-enter a close */
+    if (c->h2)
+        pl_h2_free(c->h2); /* calls learn they are cancelled; handlers may keep refs */
+    c->h2 = NULL;
+    if (c->ssl)
+        SSL_free(c->ssl);
     event_free(c->rev);
     event_free(c->wev);
     event_free(c->timer);
-    if (c->fd >= 0)
-        close(c->fd);
+    close(c->fd);
     free(c->out);
     pl_worker_conn_removed(c->worker, c);
     free(c);
@@ -542,30 +552,33 @@ void pl_conn_close(pl_conn_t *c)
 
 void pl_conn_start_drain(pl_conn_t *c)
 {
-    if (c->is_lingering)
-        return;
-    if (!c->h2) { /* still in the TLS handshake: nothing to drain */
-        pl_conn_close(c);
-        return;
+    conn_enter(c);
+    if (!c->h2) /* still in the TLS handshake: nothing to drain */
+        conn_request_close(c);
+    else if (!c->is_lingering) {
+        pl_h2_shutdown_notice(c->h2);
+        conn_flush(c);
     }
-    pl_h2_shutdown_notice(c->h2);
-    conn_flush(c);
+    conn_leave(c);
 }
 
 void pl_conn_final_goaway(pl_conn_t *c)
 {
-    if (!c->h2 || c->is_lingering)
-        return;
-    pl_h2_goaway(c->h2, 0);
-    conn_flush(c);
+    conn_enter(c);
+    if (c->h2 && !c->is_lingering && !conn_is_done(c)) {
+        pl_h2_goaway(c->h2, 0);
+        conn_flush(c);
+    }
+    conn_leave(c);
 }
 
 void pl_conn_abort(pl_conn_t *c)
 {
-    if (c->h2 && !c->is_lingering) {
+    conn_enter(c);
+    if (c->h2 && !c->is_lingering && !conn_is_done(c)) {
         pl_h2_abort_calls(c->h2);
         conn_flush(c);
     }
-    if (!c->is_closed)
-        pl_conn_close(c);
+    conn_request_close(c);
+    conn_leave(c);
 }

@@ -15,8 +15,9 @@
 
 typedef struct pl_h2 pl_h2_t;
 
-/* Takes fd; NULL on failure (fd not closed). */
-pl_conn_t *pl_conn_new(pl_worker_t *w, int fd, const struct sockaddr *peer, socklen_t peer_len);
+/* Serves a new connection on fd. 0: fd is taken (closed with the
+ * connection); PL_ERR_NOMEM: fd is still the caller's. */
+int pl_conn_new(pl_worker_t *w, int fd, const struct sockaddr *peer, socklen_t peer_len);
 /* Closes at once: open calls are cancelled. Safe to call twice. */
 void pl_conn_close(pl_conn_t *c);
 

@@ -77,7 +77,7 @@ static void on_accept(evutil_socket_t fd, short what, void *arg)
         }
         int one = 1;
         setsockopt(cfd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
-        if (!pl_conn_new(w, cfd, (struct sockaddr *)&ss, sl))
+        if (pl_conn_new(w, cfd, (struct sockaddr *)&ss, sl) != 0)
             close(cfd);
     }
 }
