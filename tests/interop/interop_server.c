@@ -157,6 +157,7 @@ static void run_schedule(pl_call_t *call, void *user)
         s->head++;
         s->waited = false;
     }
+    s->head = s->count = 0; /* all sent: reuse the queue for the next requests */
     if (s->input_done)
         pl_call_finish(call, PL_CODE_OK, NULL);
 }
