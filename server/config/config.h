@@ -1,0 +1,70 @@
+/* config.h — one configuration for parleyd and the tools.
+ *
+ * Sources, weakest first: built-in defaults, an INI file (--config FILE or
+ * $PARLEY_CONFIG), environment variables PARLEY_<SECTION>_<KEY>, then
+ * command-line flags --<section>.<key>=VALUE (or --<section>.<key> VALUE;
+ * common ones have short aliases such as --port). Every option is declared
+ * once in config.c's table, which also produces --help, so the help text
+ * cannot drift from what is parsed. Unknown keys and bad values fail with a
+ * message that names the key and where it came from. */
+#ifndef PL_SERVER_CONFIG_CONFIG_H
+#define PL_SERVER_CONFIG_CONFIG_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdio.h>
+
+#define PL_CONFIG_MAX_PG_SERVERS 64
+
+typedef struct pl_config {
+    /* [server] */
+    char *host;
+    int port;
+    int workers;
+    int node_id;
+    char *tls_cert;
+    char *tls_key;
+    int drain_grace_ms;
+    /* [limits] */
+    int max_recv_bytes;
+    int max_send_bytes;
+    int max_metadata_bytes;
+    int max_concurrent_streams;
+    int stream_window_bytes;
+    int call_outbound_bytes;
+    int keepalive_time_ms;
+    int keepalive_timeout_ms;
+    int idle_timeout_ms;
+    int handshake_timeout_ms;
+    /* [postgres] */
+    int shards;
+    char *pg_servers[PL_CONFIG_MAX_PG_SERVERS]; /* libpq conninfo strings or URIs */
+    int pg_server_count;
+    char *shard_map;              /* "0-127=0,128-255=1"; empty: even ranges */
+    int pg_connections_per_worker;
+    int pg_statement_timeout_ms;
+    int pg_batch_max;             /* writes per group commit */
+    /* [redis] */
+    char *redis_host;
+    int redis_port;
+    char *redis_password;
+    int redis_timeout_ms;
+
+    /* positional arguments left for the program (not owned) */
+    char **args;
+    int arg_count;
+    /* where the file came from, for messages */
+    char *config_file;
+} pl_config_t;
+
+/* Loads defaults, file, environment and flags into cfg. Returns 0, 1 when
+ * --help was printed (the program should exit 0), or -1 with a message in
+ * err naming the bad key. usage is printed at the top of --help. */
+int pl_config_load(pl_config_t *cfg, int argc, char **argv, const char *usage, char *err, size_t err_len);
+void pl_config_free(pl_config_t *cfg);
+
+void pl_config_print_help(FILE *out, const char *usage);
+/* Writes the effective configuration as INI (secrets masked). */
+void pl_config_dump(const pl_config_t *cfg, FILE *out);
+
+#endif
