@@ -68,17 +68,21 @@ static bool encode_view(pb_ostream_t *os, const pb_field_t *field)
     return encode_one(os, field, v);
 }
 
+/* Submessages too: a repeated message field declared as a view list holds
+ * each element already encoded (on the wire a submessage is length-delimited
+ * like bytes), for responses too large to hold as inline arrays. */
 static bool is_view_type(pb_type_t type)
 {
-    return PB_LTYPE(type) == PB_LTYPE_BYTES || PB_LTYPE(type) == PB_LTYPE_STRING;
+    return PB_LTYPE(type) == PB_LTYPE_BYTES || PB_LTYPE(type) == PB_LTYPE_STRING ||
+           PB_LTYPE(type) == PB_LTYPE_SUBMESSAGE;
 }
 
 bool pl_pb_field_cb(pb_istream_t *istream, pb_ostream_t *ostream, const pb_field_t *field)
 {
     if (!is_view_type(field->type)) {
         if (istream)
-            PB_RETURN_ERROR(istream, "callback field is not bytes/string");
-        PB_RETURN_ERROR(ostream, "callback field is not bytes/string");
+            PB_RETURN_ERROR(istream, "callback field is not bytes/string/message");
+        PB_RETURN_ERROR(ostream, "callback field is not bytes/string/message");
     }
     if (istream)
         return decode_view(istream, field);

@@ -21,6 +21,13 @@
 #define MAX_SERVICES 128
 #define MAX_DESCRIPTOR_SETS 16
 #define MAX_DRAIN_HOOKS 16
+#define MAX_MODULES 16
+
+typedef struct module {
+    pl_module_start_fn start;
+    pl_module_stop_fn stop;
+    void *arg;
+} module_t;
 
 typedef struct drain_hook {
     pl_drain_hook_fn fn;
@@ -39,6 +46,8 @@ struct pl_server {
     size_t set_count;
     drain_hook_t hooks[MAX_DRAIN_HOOKS];
     size_t hook_count;
+    module_t modules[MAX_MODULES];
+    int module_count;
 
     SSL_CTX *tls;
     pl_worker_t **workers;
@@ -186,6 +195,35 @@ int pl_server_on_drain(pl_server_t *srv, pl_drain_hook_fn fn, void *arg)
     return 0;
 }
 
+int pl_server_add_module(pl_server_t *srv, pl_module_start_fn start, pl_module_stop_fn stop, void *arg)
+{
+    if (srv->started || srv->module_count == MAX_MODULES || !start)
+        return PL_ERR_INVALID;
+    srv->modules[srv->module_count] = (module_t){start, stop, arg};
+    return srv->module_count++;
+}
+
+static int start_modules(pl_server_t *srv, pl_worker_t *w)
+{
+    for (int i = 0; i < srv->module_count; i++) {
+        void *state = srv->modules[i].start(w, srv->modules[i].arg);
+        if (!state)
+            return -1;
+        pl_worker_set_module(w, i, state);
+    }
+    return 0;
+}
+
+void pl_server_stop_modules(pl_server_t *srv, pl_worker_t *w)
+{
+    for (int i = srv->module_count - 1; i >= 0; i--) {
+        void *state = pl_worker_module(w, i);
+        if (state && srv->modules[i].stop)
+            srv->modules[i].stop(w, state, srv->modules[i].arg);
+        pl_worker_set_module(w, i, NULL);
+    }
+}
+
 void pl_server_run_drain_hooks(pl_server_t *srv, pl_worker_t *w)
 {
     for (size_t i = 0; i < srv->hook_count; i++)
@@ -277,6 +315,10 @@ int pl_server_start(pl_server_t *srv, char *err, size_t err_len)
             goto fail;
         }
         srv->workers[srv->worker_count++] = w;
+        if (start_modules(srv, w) != 0) {
+            snprintf(err, err_len, "worker %d: a module failed to start", i);
+            goto fail;
+        }
     }
     srv->port = port;
     srv->started = true;

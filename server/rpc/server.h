@@ -75,6 +75,19 @@ typedef struct pl_worker pl_worker_t;
 int pl_server_worker_count(const pl_server_t *srv);
 pl_worker_t *pl_server_worker(const pl_server_t *srv, int i);
 
+/* Per-worker state of a module (a database pool, a cache connection). start
+ * runs for each worker before its thread starts (on the caller's thread,
+ * with the worker's event base ready) and returns the worker's state, NULL
+ * to fail the server's start; stop runs after the worker's thread ended and
+ * its connections closed. Both before pl_server_start / from pl_server_free.
+ * Returns the module's id for pl_worker_module(), or a negative error. */
+typedef void *(*pl_module_start_fn)(pl_worker_t *w, void *arg);
+typedef void (*pl_module_stop_fn)(pl_worker_t *w, void *state, void *arg);
+int pl_server_add_module(pl_server_t *srv, pl_module_start_fn start, pl_module_stop_fn stop, void *arg);
+void *pl_worker_module(const pl_worker_t *w, int id);
+/* Runs every module's stop for w (called by the worker as it is freed). */
+void pl_server_stop_modules(pl_server_t *srv, pl_worker_t *w);
+
 /* A hook run on every worker's thread when the server starts draining. */
 typedef void (*pl_drain_hook_fn)(pl_worker_t *w, void *arg);
 int pl_server_on_drain(pl_server_t *srv, pl_drain_hook_fn fn, void *arg);

@@ -52,6 +52,8 @@ struct pl_worker {
 
     bool draining;
     struct event *goaway_ev, *grace_ev;
+
+    void *modules[PL_WORKER_MAX_MODULES];
 };
 
 static void worker_maybe_exit(pl_worker_t *w)
@@ -164,6 +166,7 @@ void pl_worker_free(pl_worker_t *w)
     /* connections left (a forced stop) are closed without ceremony */
     while (w->conns)
         pl_conn_close(w->conns);
+    pl_server_stop_modules(w->server, w);
     if (w->accept_ev)
         event_free(w->accept_ev);
     if (w->mailbox_ev)
@@ -215,6 +218,17 @@ int pl_worker_post(pl_worker_t *w, pl_task_fn fn, void *arg)
 }
 
 struct event_base *pl_worker_base(const pl_worker_t *w) { return w->base; }
+
+void pl_worker_set_module(pl_worker_t *w, int id, void *state)
+{
+    if (id >= 0 && id < PL_WORKER_MAX_MODULES)
+        w->modules[id] = state;
+}
+
+void *pl_worker_module(const pl_worker_t *w, int id)
+{
+    return id >= 0 && id < PL_WORKER_MAX_MODULES ? w->modules[id] : NULL;
+}
 pl_server_t *pl_worker_server(const pl_worker_t *w) { return w->server; }
 int pl_worker_index(const pl_worker_t *w) { return w->index; }
 bool pl_worker_is_draining(const pl_worker_t *w) { return w->draining; }

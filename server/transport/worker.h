@@ -40,6 +40,10 @@ void pl_worker_conn_added(pl_worker_t *w, pl_conn_t *c);
 void pl_worker_conn_removed(pl_worker_t *w, pl_conn_t *c);
 size_t pl_worker_conn_count(const pl_worker_t *w);
 
+/* Module state slots (see pl_server_add_module). */
+#define PL_WORKER_MAX_MODULES 16
+void pl_worker_set_module(pl_worker_t *w, int id, void *state);
+
 /* Starts this worker's part of a graceful shutdown (runs on w's thread). */
 void pl_worker_drain(pl_worker_t *w, void *arg);
 
