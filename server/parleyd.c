@@ -1,75 +1,59 @@
 /* parleyd — the Parley server: gRPC over HTTP/2 (h2c or TLS), health and
- * reflection, and the messaging services. SIGTERM/SIGINT drain gracefully. */
-#include <getopt.h>
+ * reflection, and the messaging services on sharded PostgreSQL and Redis.
+ * SIGTERM/SIGINT drain gracefully. */
 #include <pthread.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "app/app.h"
+#include "app/log.h"
+#include "app/services.h"
+#include "config/config.h"
 #include "parley_idl_descriptors.h"
 #include "rpc/server.h"
 #include "services/health.h"
 #include "services/reflection.h"
+#include "store/cluster.h"
 
-static void usage(FILE *out)
-{
-    fprintf(out,
-            "usage: parleyd [options]\n"
-            "  --host ADDR            listen address (default 127.0.0.1)\n"
-            "  --port N               listen port (default 7443; 0 picks a free port)\n"
-            "  --workers N            worker threads (default: one per core)\n"
-            "  --tls-cert FILE        PEM certificate chain; with --tls-key enables TLS (ALPN h2)\n"
-            "  --tls-key FILE         PEM private key\n"
-            "  --max-recv-bytes N     largest request message (default 4194304)\n"
-            "  --drain-grace-ms N     time in-flight calls get on SIGTERM (default 10000)\n"
-            "  --help                 this text\n");
-}
+static const char usage[] = "usage: parleyd [--config FILE] [options]\n\n"
+                            "Serves Parley's gRPC API (parley.v1.Accounts, Chats, Messaging; grpc.health.v1;\n"
+                            "server reflection) on the configured PostgreSQL servers and Redis. The cluster\n"
+                            "must be initialised and migrated first: parley-migrate init && parley-migrate up.";
 
-static long parse_number(const char *flag, const char *value, long min, long max)
+static void server_config_from(const pl_config_t *c, pl_server_config_t *s)
 {
-    char *end;
-    long v = strtol(value, &end, 10);
-    if (*value == '\0' || *end != '\0' || v < min || v > max) {
-        fprintf(stderr, "parleyd: invalid value '%s' for %s (expected %ld..%ld)\n", value, flag, min, max);
-        exit(2);
-    }
-    return v;
+    memset(s, 0, sizeof(*s));
+    s->host = c->host;
+    s->port = (uint16_t)c->port;
+    s->workers = c->workers;
+    s->tls_cert_file = c->tls_cert[0] ? c->tls_cert : NULL;
+    s->tls_key_file = c->tls_key[0] ? c->tls_key : NULL;
+    s->max_recv_message = (uint32_t)c->max_recv_bytes;
+    s->max_send_message = (uint32_t)c->max_send_bytes;
+    s->max_metadata = (uint32_t)c->max_metadata_bytes;
+    s->max_concurrent_streams = (uint32_t)c->max_concurrent_streams;
+    s->initial_window = (uint32_t)c->stream_window_bytes;
+    s->call_outbound_limit = (uint32_t)c->call_outbound_bytes;
+    s->keepalive_time_ms = c->keepalive_time_ms;
+    s->keepalive_timeout_ms = c->keepalive_timeout_ms;
+    s->idle_timeout_ms = c->idle_timeout_ms;
+    s->handshake_timeout_ms = c->handshake_timeout_ms;
+    s->drain_grace_ms = c->drain_grace_ms;
 }
 
 int main(int argc, char **argv)
 {
-    pl_server_config_t cfg = {0};
-    cfg.port = 7443;
-    static const struct option opts[] = {
-        {"host", required_argument, NULL, 'h'},         {"port", required_argument, NULL, 'p'},
-        {"workers", required_argument, NULL, 'w'},      {"tls-cert", required_argument, NULL, 'c'},
-        {"tls-key", required_argument, NULL, 'k'},      {"max-recv-bytes", required_argument, NULL, 'm'},
-        {"drain-grace-ms", required_argument, NULL, 'g'}, {"help", no_argument, NULL, '?'},
-        {NULL, 0, NULL, 0},
-    };
-    int ch;
-    while ((ch = getopt_long(argc, argv, "", opts, NULL)) != -1) {
-        switch (ch) {
-        case 'h': cfg.host = optarg; break;
-        case 'p': cfg.port = (uint16_t)parse_number("--port", optarg, 0, 65535); break;
-        case 'w': cfg.workers = (int)parse_number("--workers", optarg, 1, 256); break;
-        case 'c': cfg.tls_cert_file = optarg; break;
-        case 'k': cfg.tls_key_file = optarg; break;
-        case 'm': cfg.max_recv_message = (uint32_t)parse_number("--max-recv-bytes", optarg, 1024, 1 << 30); break;
-        case 'g': cfg.drain_grace_ms = (int)parse_number("--drain-grace-ms", optarg, 1, 3600000); break;
-        case '?':
-            if (optind > 0 && argv[optind - 1] && strcmp(argv[optind - 1], "--help") == 0) {
-                usage(stdout);
-                return 0;
-            }
-            usage(stderr);
-            return 2;
-        default: usage(stderr); return 2;
-        }
-    }
-    if (!cfg.tls_cert_file != !cfg.tls_key_file) {
-        fprintf(stderr, "parleyd: --tls-cert and --tls-key go together\n");
+    pl_log_init();
+    pl_config_t cfg;
+    char err[512];
+    int rc = pl_config_load(&cfg, argc, argv, usage, err, sizeof(err));
+    if (rc == 1)
+        return 0;
+    if (rc != 0 || cfg.arg_count > 0) {
+        fprintf(stderr, "parleyd: %s\n", rc != 0 ? err : "unexpected argument (see --help)");
+        pl_config_free(&cfg);
         return 2;
     }
 
@@ -82,21 +66,34 @@ int main(int argc, char **argv)
     pthread_sigmask(SIG_BLOCK, &sigs, NULL);
     signal(SIGPIPE, SIG_IGN);
 
-    pl_server_t *srv = pl_server_new(&cfg);
+    pl_server_config_t scfg;
+    server_config_from(&cfg, &scfg);
+    pl_server_t *srv = pl_server_new(&scfg);
     if (!srv)
         return 1;
-    pl_health_t *health = pl_health_register(srv);
-    if (!health || pl_reflection_register(srv) != 0 || pl_server_add_descriptors(srv, &parley_idl_descriptors) != 0) {
-        fprintf(stderr, "parleyd: cannot register services\n");
+    pl_app_t app;
+    if (pl_app_init(&app, &cfg, srv, err, sizeof(err)) != 0) {
+        fprintf(stderr, "parleyd: %s\n", err);
+        return 2;
+    }
+    if (pl_cluster_verify(&cfg, &app.map, pl_cluster_schema_version(), err, sizeof(err)) != 0) {
+        fprintf(stderr, "parleyd: %s\n", err);
         return 1;
     }
-    char err[256];
+    pl_health_t *health = pl_health_register(srv);
+    pl_services_t *services = pl_services_register(&app, err, sizeof(err));
+    if (!health || !services || pl_reflection_register(srv) != 0 ||
+        pl_server_add_descriptors(srv, &parley_idl_descriptors) != 0) {
+        fprintf(stderr, "parleyd: cannot register services%s%s\n", services ? "" : ": ", services ? "" : err);
+        return 1;
+    }
     if (pl_server_start(srv, err, sizeof(err)) != 0) {
         fprintf(stderr, "parleyd: %s\n", err);
         return 1;
     }
-    printf("parleyd: listening on %s:%u (%s, %d workers)\n", pl_server_config(srv)->host, pl_server_port(srv),
-           cfg.tls_cert_file ? "TLS h2" : "h2c", pl_server_config(srv)->workers);
+    printf("parleyd: node %d listening on %s:%u (%s, %d workers; %d shards on %d PostgreSQL servers; redis %s:%d)\n",
+           cfg.node_id, pl_server_config(srv)->host, pl_server_port(srv), scfg.tls_cert_file ? "TLS h2" : "h2c",
+           pl_server_config(srv)->workers, cfg.shards, cfg.pg_server_count, cfg.redis_host, cfg.redis_port);
     fflush(stdout);
 
     for (;;) {
@@ -113,7 +110,10 @@ int main(int argc, char **argv)
     }
     pl_server_wait(srv);
     pl_server_free(srv);
+    pl_services_free(services);
     pl_health_free(health);
+    pl_app_dispose(&app);
+    pl_config_free(&cfg);
     printf("parleyd: stopped\n");
     return 0;
 }

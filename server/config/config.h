@@ -36,6 +36,24 @@ typedef struct pl_config {
     int keepalive_timeout_ms;
     int idle_timeout_ms;
     int handshake_timeout_ms;
+    int max_payload_bytes;
+    int group_max_members;
+    int devices_per_account;
+    int history_page_max;
+    int lookup_batch_max;
+    int resume_max_per_chat;
+    int retention_days;
+    /* [rate] token buckets: per second (or per hour) and burst */
+    int sends_per_second;
+    int sends_burst;
+    int group_ops_per_minute;
+    int lookups_per_minute;
+    int codes_per_phone_per_hour;
+    int codes_per_address_per_hour;
+    int typing_per_second;
+    /* [sms] */
+    char *sms_provider;
+    char *sms_file;
     /* [postgres] */
     int shards;
     char *pg_servers[PL_CONFIG_MAX_PG_SERVERS]; /* libpq conninfo strings or URIs */

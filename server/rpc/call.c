@@ -1,6 +1,7 @@
 /* call.c — a server call's lifecycle: creation, references, cancellation,
  * deadline, deferred work. */
 #include <event2/event.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -72,6 +73,14 @@ const pl_metadata_t *pl_call_metadata(const pl_call_t *call) { return &call->md;
 int64_t pl_call_deadline(const pl_call_t *call) { return call->deadline_usec; }
 bool pl_call_request_was_compressed(const pl_call_t *call) { return call->last_in_compressed; }
 pl_worker_t *pl_call_worker(const pl_call_t *call) { return call->worker; }
+
+void pl_call_peer(const pl_call_t *call, char *buf, size_t len)
+{
+    if (call->h2)
+        pl_conn_peer(pl_h2_conn(call->h2), buf, len);
+    else
+        snprintf(buf, len, "unknown");
+}
 const void *pl_call_handlers(const pl_call_t *call) { return call->entry ? call->entry->handlers : NULL; }
 
 const pl_method_t *pl_call_method(const pl_call_t *call)

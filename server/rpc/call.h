@@ -43,6 +43,9 @@ int64_t pl_call_deadline(const pl_call_t *call);
 /* True if the last request message arrived compressed. */
 bool pl_call_request_was_compressed(const pl_call_t *call);
 pl_worker_t *pl_call_worker(const pl_call_t *call);
+/* The client's IP address as text (for per-address rate limits); "unknown"
+ * once the stream has closed. len >= 46 holds any address. */
+void pl_call_peer(const pl_call_t *call, char *buf, size_t len);
 
 /* Response metadata: initial (before the first message) and trailing. */
 int pl_call_add_initial_metadata(pl_call_t *call, const char *key, const void *value, size_t len);

@@ -6,6 +6,8 @@
  * a freed connection. */
 #include "transport/conn.h"
 
+#include <arpa/inet.h>
+
 #include <errno.h>
 #include <event2/event.h>
 #include <openssl/err.h>
@@ -40,6 +42,9 @@ struct pl_conn {
     uint8_t *out; /* bytes the socket did not take yet */
     size_t out_len, out_off;
 
+    uint8_t peer_addr[16]; /* IPv4 (first 4 bytes) or IPv6 */
+    uint8_t peer_family;   /* AF_INET, AF_INET6 or 0 */
+
     int64_t opened_ms;
     int64_t last_read_ms;
     int64_t ping_sent_ms;    /* 0: no keepalive ping outstanding */
@@ -61,6 +66,12 @@ static void conn_flush(pl_conn_t *c);
 static void conn_arm_timer(pl_conn_t *c);
 
 pl_worker_t *pl_conn_worker(const pl_conn_t *c) { return c->worker; }
+
+void pl_conn_peer(const pl_conn_t *c, char *buf, size_t len)
+{
+    if (!c->peer_family || !inet_ntop(c->peer_family, c->peer_addr, buf, (socklen_t)len))
+        snprintf(buf, len, "unknown");
+}
 pl_conn_t *pl_conn_next(const pl_conn_t *c) { return c->next; }
 pl_conn_t *pl_conn_prev(const pl_conn_t *c) { return c->prev; }
 void pl_conn_set_next(pl_conn_t *c, pl_conn_t *n) { c->next = n; }
@@ -483,11 +494,16 @@ void pl_conn_on_calls_changed(pl_conn_t *c)
 
 int pl_conn_new(pl_worker_t *w, int fd, const struct sockaddr *peer, socklen_t peer_len)
 {
-    (void)peer;
-    (void)peer_len;
     pl_conn_t *c = calloc(1, sizeof(*c));
     if (!c)
         return PL_ERR_NOMEM;
+    if (peer && peer->sa_family == AF_INET && peer_len >= (socklen_t)sizeof(struct sockaddr_in)) {
+        memcpy(c->peer_addr, &((const struct sockaddr_in *)peer)->sin_addr, 4);
+        c->peer_family = AF_INET;
+    } else if (peer && peer->sa_family == AF_INET6 && peer_len >= (socklen_t)sizeof(struct sockaddr_in6)) {
+        memcpy(c->peer_addr, &((const struct sockaddr_in6 *)peer)->sin6_addr, 16);
+        c->peer_family = AF_INET6;
+    }
     c->worker = w;
     c->fd = fd;
     c->opened_ms = c->last_read_ms = pl_now_msec();

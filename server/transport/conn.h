@@ -24,6 +24,8 @@ void pl_conn_close(pl_conn_t *c);
 /* Asks for a flush on the next loop turn (coalesces many sends into one write). */
 void pl_conn_kick(pl_conn_t *c);
 pl_worker_t *pl_conn_worker(const pl_conn_t *c);
+/* The peer's IP address as text ("unknown" if not an IP socket). */
+void pl_conn_peer(const pl_conn_t *c, char *buf, size_t len);
 
 /* HTTP/2 session events the connection cares about. */
 void pl_conn_on_frame(pl_conn_t *c);     /* any frame: the peer is alive and speaks h2 */

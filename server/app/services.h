@@ -1,0 +1,18 @@
+/* services.h — every Parley service registered on the server in one call,
+ * for parleyd and the integration tests. */
+#ifndef PL_APP_SERVICES_H
+#define PL_APP_SERVICES_H
+
+#include <stddef.h>
+
+#include "app/app.h"
+
+typedef struct pl_services pl_services_t;
+
+/* Registers auth, accounts, chats and messaging on app's server (before it
+ * starts). NULL with a message in err. */
+pl_services_t *pl_services_register(pl_app_t *app, char *err, size_t err_len);
+/* After the server has stopped. */
+void pl_services_free(pl_services_t *s);
+
+#endif
