@@ -48,7 +48,10 @@ void pl_cluster_server_label(const pl_config_t *cfg, int server, char *buf, size
 {
     const char *host = NULL, *hostaddr = NULL, *port = NULL;
     char *perr = NULL;
-    PQconninfoOption *opts = PQconninfoParse(cfg->pg_servers[server], &perr);
+    /* a bare word is a database name to libpq, not a conninfo */
+    const char *conninfo =
+        strchr(cfg->pg_servers[server], '=') || strstr(cfg->pg_servers[server], "://") ? cfg->pg_servers[server] : "";
+    PQconninfoOption *opts = PQconninfoParse(conninfo, &perr);
     PQconninfoOption *defs = PQconndefaults();
     for (PQconninfoOption *o = opts; o && o->keyword; o++) {
         if (!o->val || !*o->val)
@@ -74,7 +77,10 @@ void pl_cluster_server_label(const pl_config_t *cfg, int server, char *buf, size
         flatten(perr ? perr : "out of memory", why, sizeof(why));
         snprintf(buf, len, "server %d (unparsable conninfo: %s)", server, why);
     } else {
-        snprintf(buf, len, "server %d (host=%s port=%s)", server, host ? host : hostaddr ? hostaddr : "local socket",
+        snprintf(buf, len, "server %d (host=%s port=%s)", server,
+                 host       ? host
+                 : hostaddr ? hostaddr
+                            : "local socket",
                  port ? port : "5432");
     }
     PQconninfoFree(opts);
@@ -102,8 +108,7 @@ PGconn *pl_cluster_connect(const pl_config_t *cfg, int server, const char *appli
     return NULL;
 }
 
-/* The error of a failed result, on one line. */
-static void result_error(PGconn *conn, PGresult *res, char *err, size_t err_len)
+void pl_cluster_result_error(PGconn *conn, const PGresult *res, char *err, size_t err_len)
 {
     const char *m = res ? PQresultErrorMessage(res) : NULL;
     if (!m || !*m)
@@ -117,7 +122,7 @@ int pl_cluster_read_meta(PGconn *conn, pl_cluster_meta_t *meta, char *err, size_
     PGresult *res = PQexecParams(conn, "SELECT pg_catalog.to_regclass($1) IS NOT NULL", 1, NULL,
                                  (const char *[]){PL_CLUSTER_META_SCHEMA ".cluster"}, NULL, NULL, 0);
     if (PQresultStatus(res) != PGRES_TUPLES_OK || PQntuples(res) != 1) {
-        result_error(conn, res, err, err_len);
+        pl_cluster_result_error(conn, res, err, err_len);
         PQclear(res);
         return -1;
     }
@@ -127,7 +132,7 @@ int pl_cluster_read_meta(PGconn *conn, pl_cluster_meta_t *meta, char *err, size_
         return 0;
     res = PQexec(conn, "SELECT shards, cluster_id FROM " PL_CLUSTER_META_SCHEMA ".cluster");
     if (PQresultStatus(res) != PGRES_TUPLES_OK) {
-        result_error(conn, res, err, err_len);
+        pl_cluster_result_error(conn, res, err, err_len);
         PQclear(res);
         return -1;
     }
@@ -162,7 +167,7 @@ int pl_cluster_read_shards(PGconn *conn, int shards, bool *has_shard, char *err,
                                  " WHERE c.relname = 'schema_migrations' AND c.relkind IN ('r', 'p')"
                                  " AND n.nspname ~ '^shard_[0-9]+$'");
     if (PQresultStatus(res) != PGRES_TUPLES_OK) {
-        result_error(conn, res, err, err_len);
+        pl_cluster_result_error(conn, res, err, err_len);
         PQclear(res);
         return -1;
     }
@@ -211,7 +216,7 @@ static int read_applied_chunk(PGconn *conn, const int *shards, int count, pl_clu
     PGresult *res = PQexec(conn, sql);
     free(sql);
     if (PQresultStatus(res) != PGRES_TUPLES_OK) {
-        result_error(conn, res, err, err_len);
+        pl_cluster_result_error(conn, res, err, err_len);
         PQclear(res);
         return -1;
     }
@@ -376,8 +381,7 @@ out:
     return rc;
 }
 
-int pl_cluster_verify(const pl_config_t *cfg, const pl_shardmap_t *map, int expected_version, char *err,
-                      size_t err_len)
+int pl_cluster_verify(const pl_config_t *cfg, const pl_shardmap_t *map, int expected_version, char *err, size_t err_len)
 {
     if (cfg->pg_server_count < 1) {
         snprintf(err, err_len, "no PostgreSQL server configured: set [postgres] server");

@@ -44,6 +44,10 @@ void pl_cluster_server_label(const pl_config_t *cfg, int server, char *buf, size
  * in err. */
 PGconn *pl_cluster_connect(const pl_config_t *cfg, int server, const char *application, char *err, size_t err_len);
 
+/* The error of a failed result (or of conn when res is NULL or has none),
+ * on one line, into err. */
+void pl_cluster_result_error(PGconn *conn, const PGresult *res, char *err, size_t err_len);
+
 /* What parley_meta on one server says. */
 typedef struct pl_cluster_meta {
     bool is_initialised; /* parley_meta.cluster exists and has its row */
