@@ -92,7 +92,8 @@ static void complete(pl_pg_t *pg, pg_op_t *op, pl_code_t code, const char *sqlst
         if (code != PL_CODE_OK)
             pg->stats.failed++;
         pl_pg_result_t r = {code, sqlstate ? sqlstate : "", message ? message : "", code == PL_CODE_OK ? op->held : NULL};
-        op->cb(&r, op->user);
+        if (op->cb)
+            op->cb(&r, op->user);
     }
     free_op(op);
 }
@@ -343,7 +344,8 @@ static void on_sweep(evutil_socket_t fd, short what, void *arg)
                     char message[240];
                     snprintf(message, sizeof(message), "%s: no answer before the operation deadline", pg->label);
                     pl_pg_result_t r = {PL_CODE_DEADLINE_EXCEEDED, "", message, NULL};
-                    op->cb(&r, op->user);
+                    if (op->cb)
+                        op->cb(&r, op->user);
                 }
         if (c->state == CONN_READY && c->seg_head && now - c->seg_head->sent_at > watchdog)
             pg_conn_fail(c, "server stopped answering");

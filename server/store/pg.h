@@ -86,7 +86,8 @@ void pl_pg_free(pl_pg_t *pg);
 
 /* Queues statement stmt for the given shard (-1: a statement without "{s}").
  * Parameters are copied. deadline_usec (pl_now_usec clock; 0: the default
- * op timeout) bounds queueing and retries. The callback runs exactly once,
+ * op timeout) bounds queueing and retries. The callback (NULL: fire and
+ * forget; failures are counted in the stats) runs exactly once,
  * on the loop, never from inside this call. 0, PL_ERR_FULL (queue_max
  * reached) or PL_ERR_NOMEM; on failure the callback never runs. */
 int pl_pg_exec(pl_pg_t *pg, int stmt, int shard, const pl_pg_param_t *params, int nparams, unsigned flags,

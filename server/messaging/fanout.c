@@ -1,0 +1,375 @@
+/* fanout.c — carrying an event to the streams it concerns: to every worker
+ * of this node (one immutable, reference-counted copy shared by all), and
+ * through Redis to the other nodes that hold those accounts' sessions. The
+ * storing node looks the sessions up after its commit, and a connecting
+ * device registers its session before it reads what it missed, so between
+ * the two every message reaches every device. Each node listens on its own
+ * channel (worker 0 holds the subscription); after a subscription loss the
+ * node's streams catch up from PostgreSQL. */
+#include <stdlib.h>
+#include <string.h>
+
+#include "app/log.h"
+#include "cache/pubsub.h"
+#include "cache/sessions.h"
+#include "messaging/messaging_internal.h"
+#include "runtime/codec.h"
+#include "runtime/errors.h"
+
+struct pl_msg_event {
+    _Atomic int refs;
+    parley_internal_v1_NodeEvent ev; /* decoded; views point into buf */
+    size_t len;
+    uint8_t buf[];
+};
+
+static void event_unref(pl_msg_event_t *e)
+{
+    if (atomic_fetch_sub_explicit(&e->refs, 1, memory_order_acq_rel) == 1)
+        free(e);
+}
+
+/* An event from its encoding (copied). NULL if it does not decode. */
+static pl_msg_event_t *event_from(const uint8_t *data, size_t len, int refs)
+{
+    pl_msg_event_t *e = malloc(sizeof(*e) + len);
+    if (!e)
+        return NULL;
+    memcpy(e->buf, data, len);
+    e->len = len;
+    memset(&e->ev, 0, sizeof(e->ev));
+    const char *why = NULL;
+    if (pl_pb_decode(parley_internal_v1_NodeEvent_fields, e->buf, len, &e->ev, &why) != 0) {
+        pl_log_warn("fanout: dropping an undecodable node event (%s)", why ? why : "?");
+        free(e);
+        return NULL;
+    }
+    atomic_init(&e->refs, refs);
+    return e;
+}
+
+size_t pl_fanout_accounts(const parley_internal_v1_NodeEvent *ev, int64_t *out, size_t cap)
+{
+    size_t n = ev->accounts.len / 8;
+    if (n > cap)
+        n = cap;
+    for (size_t i = 0; i < n; i++) {
+        uint64_t v = 0;
+        for (int k = 0; k < 8; k++)
+            v = v << 8 | ev->accounts.data[i * 8 + (size_t)k];
+        out[i] = (int64_t)v;
+    }
+    return n;
+}
+
+static int64_t account_at(const parley_internal_v1_NodeEvent *ev, size_t i)
+{
+    uint64_t v = 0;
+    for (int k = 0; k < 8; k++)
+        v = v << 8 | ev->accounts.data[i * 8 + (size_t)k];
+    return (int64_t)v;
+}
+
+/* ---- delivery on one worker ---- */
+
+static void end_device_streams(pl_msg_worker_t *mw, const parley_internal_v1_DeviceEvent *d, bool removed)
+{
+    pl_stream_t *s = pl_idmap_get(&mw->by_device, d->device_id);
+    if (!s || s->account_id != d->account_id)
+        return;
+    if (removed) {
+        pl_stream_end(s, PL_CODE_UNAUTHENTICATED, "this device was removed");
+        return;
+    }
+    /* a newer stream (by epoch, then node) took the device over */
+    int my_node = mw->m->app->cfg->node_id;
+    if ((uint64_t)d->epoch > s->epoch || ((uint64_t)d->epoch == s->epoch && d->node != my_node))
+        pl_stream_end(s, PL_CODE_ABORTED, "replaced by a newer stream of this device");
+}
+
+static void deliver_here(pl_msg_worker_t *mw, const parley_internal_v1_NodeEvent *ev)
+{
+    size_t n = ev->accounts.len / 8;
+    switch (ev->which_event) {
+    case parley_internal_v1_NodeEvent_device_connected_tag:
+        end_device_streams(mw, &ev->event.device_connected, false);
+        return;
+    case parley_internal_v1_NodeEvent_device_removed_tag:
+        end_device_streams(mw, &ev->event.device_removed, true);
+        return;
+    case parley_internal_v1_NodeEvent_presence_tag: {
+        int64_t accounts[64];
+        size_t k = pl_fanout_accounts(ev, accounts, 64);
+        pl_presence_deliver(mw, &ev->event.presence, accounts, k);
+        return;
+    }
+    case parley_internal_v1_NodeEvent_privacy_changed_tag:
+        pl_presence_deliver(mw, NULL, &ev->event.privacy_changed.account_id, 1);
+        return;
+    case parley_internal_v1_NodeEvent_devices_changed_tag:
+        return; /* no per-worker device cache to drop yet */
+    case parley_internal_v1_NodeEvent_chat_changed_tag:
+        pl_members_forget(mw, ev->event.chat_changed.chat_id);
+        break;
+    default: break;
+    }
+    for (size_t i = 0; i < n; i++) {
+        pl_stream_t *next;
+        for (pl_stream_t *s = pl_registry_first(mw, account_at(ev, i)); s; s = next) {
+            next = s->next_of_account; /* delivery may end the stream */
+            switch (ev->which_event) {
+            case parley_internal_v1_NodeEvent_message_tag:
+                if (s->device_id != ev->event.message.message.sender_device_id)
+                    pl_deliver_message(s, &ev->event.message);
+                break;
+            case parley_internal_v1_NodeEvent_chat_changed_tag:
+                pl_deliver_hint(s, ev->event.chat_changed.chat_id, ev->event.chat_changed.seq);
+                break;
+            case parley_internal_v1_NodeEvent_receipt_tag: pl_receipts_deliver(s, &ev->event.receipt); break;
+            case parley_internal_v1_NodeEvent_typing_tag:
+                if (s->device_id != ev->event.typing.device_id)
+                    pl_typing_deliver(s, &ev->event.typing);
+                break;
+            default: break;
+            }
+        }
+    }
+}
+
+typedef struct worker_task {
+    pl_messaging_t *m;
+    pl_msg_event_t *e;
+} worker_task_t;
+
+static void run_worker_task(pl_worker_t *w, void *arg)
+{
+    worker_task_t *t = arg;
+    pl_msg_worker_t *mw = pl_msg_worker(t->m, w);
+    if (mw)
+        deliver_here(mw, &t->e->ev);
+    event_unref(t->e);
+    free(t);
+}
+
+static void post_all(pl_messaging_t *m, pl_msg_event_t *e)
+{
+    for (int i = 0; i < m->nworkers; i++) {
+        pl_worker_t *w = pl_server_worker(m->app->server, i);
+        worker_task_t *t = malloc(sizeof(*t));
+        if (!t || pl_worker_post(w, run_worker_task, t) != 0) {
+            free(t);
+            pl_log_error("fanout: cannot post an event to worker %d (out of memory)", i);
+            event_unref(e);
+            continue;
+        }
+        t->m = m;
+        t->e = e;
+    }
+}
+
+/* ---- other nodes ---- */
+
+typedef struct publish_ctx {
+    pl_msg_worker_t *mw;
+    pl_msg_event_t *e;
+    int64_t device_id; /* device events: only nodes holding that device */
+} publish_ctx_t;
+
+static void on_published(pl_code_t code, const char *message, int64_t count, void *user)
+{
+    (void)count;
+    if (code != PL_CODE_OK)
+        pl_log_warn("fanout: publish failed: %s", message);
+    (void)user;
+}
+
+static void on_sessions(pl_code_t code, const char *message, const pl_cache_session_t *sessions, size_t count,
+                        void *user)
+{
+    publish_ctx_t *p = user;
+    if (code != PL_CODE_OK) {
+        /* Redis is down: other nodes' streams catch up on their resync */
+        pl_log_debug("fanout: session lookup failed: %s", message);
+    } else {
+        int self = p->mw->m->app->cfg->node_id;
+        uint32_t sent = 0; /* node ids are < 32 */
+        pl_redis_t *r = pl_app_redis(p->mw->m->app, p->mw->w);
+        for (size_t i = 0; i < count; i++) {
+            int node = sessions[i].node_id;
+            if (node == self || node < 0 || node >= 32 || (sent & (1u << node)))
+                continue;
+            if (p->device_id && sessions[i].device_id != p->device_id)
+                continue;
+            sent |= 1u << node;
+            if (pl_cache_publish(r, node, p->e->buf, p->e->len, on_published, NULL) != 0)
+                pl_log_warn("fanout: cannot publish to node %d", node);
+        }
+    }
+    event_unref(p->e);
+    free(p);
+}
+
+static void publish_to_session_nodes(pl_msg_worker_t *mw, pl_msg_event_t *e, const int64_t *accounts, size_t n,
+                                     int64_t device_id)
+{
+    pl_redis_t *r = pl_app_redis(mw->m->app, mw->w);
+    for (size_t off = 0; off < n; off += PL_CACHE_MAX_BATCH) {
+        size_t k = n - off < PL_CACHE_MAX_BATCH ? n - off : PL_CACHE_MAX_BATCH;
+        publish_ctx_t *p = malloc(sizeof(*p));
+        if (!p)
+            return;
+        *p = (publish_ctx_t){mw, e, device_id};
+        atomic_fetch_add_explicit(&e->refs, 1, memory_order_relaxed);
+        if (!r || pl_cache_session_lookup(r, accounts + off, k, on_sessions, p) != 0) {
+            event_unref(e);
+            free(p);
+            return;
+        }
+    }
+}
+
+/* Presence and privacy events go to the nodes watching the account. */
+static void on_watchers(const pl_redis_result_t *res, void *user)
+{
+    publish_ctx_t *p = user;
+    if (res->code == PL_CODE_OK && res->reply && res->reply->type == REDIS_REPLY_ARRAY) {
+        int self = p->mw->m->app->cfg->node_id;
+        pl_redis_t *r = pl_app_redis(p->mw->m->app, p->mw->w);
+        for (size_t i = 0; i < res->reply->elements; i++) {
+            const redisReply *el = res->reply->element[i];
+            if (el->type != REDIS_REPLY_STRING)
+                continue;
+            int node = atoi(el->str);
+            if (node != self && node >= 0 && node < 32)
+                pl_cache_publish(r, node, p->e->buf, p->e->len, on_published, NULL);
+        }
+    }
+    event_unref(p->e);
+    free(p);
+}
+
+static void publish_to_watchers(pl_msg_worker_t *mw, pl_msg_event_t *e, int64_t account_id)
+{
+    pl_redis_t *r = pl_app_redis(mw->m->app, mw->w);
+    publish_ctx_t *p = malloc(sizeof(*p));
+    if (!r || !p) {
+        free(p);
+        return;
+    }
+    *p = (publish_ctx_t){mw, e, 0};
+    char key[48];
+    snprintf(key, sizeof(key), "parley:watch:%lld", (long long)account_id);
+    const char *argv[] = {"SMEMBERS", key};
+    size_t lens[] = {8, strlen(key)};
+    atomic_fetch_add_explicit(&e->refs, 1, memory_order_relaxed);
+    if (pl_redis_command_argv(r, 2, argv, lens, on_watchers, p) != 0) {
+        event_unref(e);
+        free(p);
+    }
+}
+
+void pl_fanout(pl_msg_worker_t *mw, parley_internal_v1_NodeEvent *ev, const int64_t *accounts, size_t n,
+               bool publish)
+{
+    pl_messaging_t *m = mw->m;
+    uint8_t *packed = n ? malloc(n * 8) : NULL;
+    if (n && !packed)
+        goto nomem;
+    for (size_t i = 0; i < n; i++)
+        for (int k = 0; k < 8; k++)
+            packed[i * 8 + (size_t)k] = (uint8_t)((uint64_t)accounts[i] >> (56 - 8 * k));
+    ev->accounts = pl_bytes_of(packed, n * 8);
+    ev->from_node = m->app->cfg->node_id;
+    long size = pl_pb_encoded_size(parley_internal_v1_NodeEvent_fields, ev);
+    uint8_t *buf = size > 0 ? malloc((size_t)size) : NULL;
+    if (size <= 0 || !buf || pl_pb_encode(parley_internal_v1_NodeEvent_fields, ev, buf, (size_t)size) != 0) {
+        free(buf);
+        free(packed);
+        goto nomem;
+    }
+    free(packed);
+    ev->accounts = pl_bytes_of(NULL, 0);
+    pl_msg_event_t *e = event_from(buf, (size_t)size, m->nworkers + 1);
+    free(buf);
+    if (!e)
+        goto nomem;
+    post_all(m, e);
+    if (publish && n) {
+        switch (e->ev.which_event) {
+        case parley_internal_v1_NodeEvent_presence_tag:
+            publish_to_watchers(mw, e, e->ev.event.presence.account_id);
+            break;
+        case parley_internal_v1_NodeEvent_privacy_changed_tag:
+            publish_to_watchers(mw, e, e->ev.event.privacy_changed.account_id);
+            break;
+        case parley_internal_v1_NodeEvent_device_connected_tag:
+            publish_to_session_nodes(mw, e, accounts, n, e->ev.event.device_connected.device_id);
+            break;
+        default: publish_to_session_nodes(mw, e, accounts, n, 0);
+        }
+    }
+    event_unref(e);
+    return;
+nomem:
+    pl_log_error("fanout: out of memory; streams will catch up on resume");
+}
+
+/* ---- this node's subscription (worker 0) ---- */
+
+static void on_node_message(const void *data, size_t len, void *user)
+{
+    pl_msg_worker_t *mw = user;
+    pl_msg_event_t *e = event_from(data, len, mw->m->nworkers);
+    if (e)
+        post_all(mw->m, e);
+}
+
+static void resync_worker(pl_worker_t *w, void *arg)
+{
+    pl_messaging_t *m = arg;
+    pl_msg_worker_t *mw = pl_msg_worker(m, w);
+    if (!mw)
+        return;
+    for (size_t i = 0; i < mw->by_device.cap; i++)
+        if (mw->by_device.slots[i].key)
+            pl_deliver_resync(mw->by_device.slots[i].value);
+}
+
+static void on_subscribed(bool is_resync, void *user)
+{
+    pl_msg_worker_t *mw = user;
+    mw->is_subscribed = true;
+    if (!is_resync)
+        return;
+    pl_log_info("fanout: node subscription restored; catching streams up");
+    for (int i = 0; i < mw->m->nworkers; i++)
+        pl_worker_post(pl_server_worker(mw->m->app->server, i), resync_worker, mw->m);
+}
+
+int pl_fanout_worker_start(pl_msg_worker_t *mw)
+{
+    if (pl_worker_index(mw->w) != 0)
+        return 0;
+    const pl_config_t *cfg = mw->m->app->cfg;
+    pl_redis_config_t rc = {
+        .host = cfg->redis_host,
+        .port = cfg->redis_port,
+        .password = cfg->redis_password,
+        .timeout_ms = cfg->redis_timeout_ms,
+        .node_id = cfg->node_id,
+    };
+    char err[256];
+    mw->subscriber = pl_cache_sub_new(pl_worker_base(mw->w), &rc, on_node_message, on_subscribed, mw, err, sizeof(err));
+    if (!mw->subscriber) {
+        pl_log_error("fanout: %s", err);
+        return -1;
+    }
+    return 0;
+}
+
+void pl_fanout_worker_stop(pl_msg_worker_t *mw)
+{
+    if (mw->subscriber)
+        pl_cache_sub_free(mw->subscriber);
+    mw->subscriber = NULL;
+}

@@ -1,0 +1,370 @@
+/* stream.c — one device's Connect stream: authentication, taking over from
+ * an older stream of the device, the session in Redis, loading what the
+ * device has seen, dispatching client events, and tearing down. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "app/auth.h"
+#include "app/log.h"
+#include "cache/sessions.h"
+#include "messaging/messaging_internal.h"
+#include "parley/v1/messaging.parley.h"
+#include "runtime/clock.h"
+#include "runtime/errors.h"
+
+static uint64_t new_epoch(pl_messaging_t *m)
+{
+    /* time-ordered across nodes, strictly increasing on this one */
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    uint64_t now = (uint64_t)ts.tv_sec * 1000000u + (uint64_t)ts.tv_nsec / 1000u;
+    uint64_t last = atomic_load_explicit(&m->epoch_counter, memory_order_relaxed), next;
+    do
+        next = now > last ? now : last + 1;
+    while (!atomic_compare_exchange_weak_explicit(&m->epoch_counter, &last, next, memory_order_relaxed,
+                                                  memory_order_relaxed));
+    return next;
+}
+
+bool pl_stream_emit(pl_stream_t *s, const parley_v1_ServerEvent *ev)
+{
+    if (s->is_closing)
+        return false;
+    return parley_v1_Messaging_Connect_write(s->call, ev) == 0;
+}
+
+void pl_stream_error(pl_stream_t *s, uint64_t request_id, pl_code_t code, const char *message,
+                     const char *client_message_id, int64_t retry_after_ms, const parley_v1_DeviceMismatch *mismatch)
+{
+    parley_v1_ServerEvent ev = {0};
+    ev.request_id = request_id;
+    ev.which_event = parley_v1_ServerEvent_error_tag;
+    ev.event.error.code = (int32_t)code;
+    snprintf(ev.event.error.message, sizeof(ev.event.error.message), "%s", message);
+    if (client_message_id)
+        snprintf(ev.event.error.client_message_id, sizeof(ev.event.error.client_message_id), "%s", client_message_id);
+    ev.event.error.retry_after_ms = retry_after_ms;
+    if (mismatch) {
+        ev.event.error.has_device_mismatch = true;
+        ev.event.error.device_mismatch = *mismatch;
+    }
+    /* an error that cannot be queued is dropped: the client's request
+     * times out and it retries, as it would after a lost connection */
+    pl_stream_emit(s, &ev);
+}
+
+/* ---- teardown ---- */
+
+static void on_session_gone(pl_code_t code, const char *message, bool removed, void *user)
+{
+    (void)code;
+    (void)message;
+    (void)removed;
+    (void)user;
+}
+
+/* Everything a stream registered elsewhere goes; idempotent. */
+static void stream_teardown(pl_stream_t *s)
+{
+    if (s->is_closing)
+        return;
+    s->is_closing = true;
+    pl_msg_worker_t *mw = s->mw;
+    bool was_registered = s->is_registered;
+    pl_registry_remove(mw, s);
+    pl_typing_stop_all(s);
+    pl_presence_stream_gone(s);
+    if (!was_registered)
+        return;
+    pl_presence_offline(s);
+    pl_redis_t *r = pl_app_redis(mw->m->app, mw->w);
+    pl_cache_session_t sess = {s->account_id, s->device_id, mw->m->app->cfg->node_id, s->epoch};
+    if (r)
+        pl_cache_session_del(r, &sess, on_session_gone, NULL);
+}
+
+void pl_stream_end(pl_stream_t *s, pl_code_t code, const char *message)
+{
+    stream_teardown(s);
+    pl_call_finish(s->call, code, message);
+}
+
+static void stream_free(void *user)
+{
+    pl_stream_t *s = user;
+    stream_teardown(s); /* normally done already */
+    pl_deliver_dispose(s);
+    free(s->early_resume);
+    pl_idmap_dispose(&s->presence_subs);
+    free(s);
+}
+
+static void on_cancel(pl_call_t *call, void *user)
+{
+    (void)call;
+    stream_teardown(user);
+}
+
+static void on_writable(pl_call_t *call, void *user)
+{
+    (void)call;
+    pl_stream_t *s = user;
+    if (s->wants_writable) {
+        s->wants_writable = false;
+        pl_deliver_kick(s);
+    }
+}
+
+/* ---- loading what the device has seen ---- */
+
+static void load_done(pl_stream_t *s)
+{
+    if (--s->pending_loads > 0)
+        return;
+    s->is_loaded = true;
+    /* a Resume that came early: the client's word wins for its chats */
+    for (size_t i = 0; i < s->early_resume_count; i++) {
+        chat_state_t *cs = pl_deliver_chat(s, s->early_resume[i].chat_id, true);
+        if (cs) {
+            cs->upto = s->early_resume[i].seq;
+            pl_deliver_hint(s, cs->chat_id, cs->upto + 1);
+        }
+    }
+    free(s->early_resume);
+    s->early_resume = NULL;
+    s->early_resume_count = 0;
+    pl_deliver_kick(s);
+}
+
+static void on_last_seqs(pl_call_t *call, const pl_pg_result_t *r, void *user)
+{
+    pl_stream_t *s = user;
+    if (s->is_closing)
+        return;
+    if (r->code != PL_CODE_OK) {
+        pl_log_warn("stream: last seqs for device %lld: %s", (long long)s->device_id, r->message);
+        pl_stream_end(s, PL_CODE_UNAVAILABLE, "storage temporarily unavailable; reconnect");
+        return;
+    }
+    (void)call;
+    for (int i = 0; i < PQntuples(r->res); i++)
+        pl_deliver_hint(s, pl_pg_get_int64(r->res, i, 0), pl_pg_get_int64(r->res, i, 1));
+    load_done(s);
+}
+
+/* Asks every chat's shard for its last seq, one query per shard. */
+static void query_last_seqs(pl_stream_t *s)
+{
+    pl_messaging_t *m = s->mw->m;
+    int shards = m->app->map.shards;
+    s->pending_loads++; /* held while queries are issued */
+    for (int shard = 0; shard < shards; shard++) {
+        size_t n = 0, cap = 0;
+        char *list = NULL;
+        for (size_t i = 0; i < s->chats.cap; i++) {
+            int64_t id = s->chats.slots[i].key;
+            if (!id || pl_id_shard(id) != shard)
+                continue;
+            if (n + 24 >= cap) {
+                cap = cap ? cap * 2 : 256;
+                char *grown = realloc(list, cap);
+                if (!grown)
+                    break;
+                list = grown;
+            }
+            n += (size_t)snprintf(list + n, cap - n, "%s%lld", n ? "," : "{", (long long)id);
+        }
+        if (!n) {
+            free(list);
+            continue;
+        }
+        snprintf(list + n, cap - n, "}");
+        pl_pg_param_t p = pl_pg_text(list);
+        s->pending_loads++;
+        if (pl_call_query(m->app, s->call, pl_msg_stmt(m, ST_LAST_SEQS), shard, &p, 1, PL_PG_IDEMPOTENT,
+                          on_last_seqs, s) != 0)
+            s->pending_loads--;
+        free(list);
+    }
+    load_done(s);
+}
+
+static void on_chats_loaded(pl_call_t *call, const pl_pg_result_t *r, void *user)
+{
+    pl_stream_t *s = user;
+    (void)call;
+    if (s->is_closing)
+        return;
+    if (r->code != PL_CODE_OK) {
+        pl_log_warn("stream: loading chats of device %lld: %s", (long long)s->device_id, r->message);
+        pl_stream_end(s, PL_CODE_UNAVAILABLE, "storage temporarily unavailable; reconnect");
+        return;
+    }
+    for (int i = 0; i < PQntuples(r->res); i++) {
+        int64_t chat = pl_pg_get_int64(r->res, i, 0), joined = pl_pg_get_int64(r->res, i, 1);
+        int64_t cursor = pl_pg_get_int64(r->res, i, 3);
+        chat_state_t *cs = pl_deliver_chat(s, chat, true);
+        if (!cs)
+            continue;
+        int64_t start = joined > 0 ? joined - 1 : 0;
+        cs->upto = cursor > start ? cursor : start;
+        cs->acked = cursor > 0 ? cursor : 0;
+        cs->is_capped = cursor < 0; /* a device new to the chat gets at most the last N */
+    }
+    query_last_seqs(s);
+}
+
+static void start_load(pl_stream_t *s)
+{
+    pl_messaging_t *m = s->mw->m;
+    uint8_t a[8], d[8];
+    pl_pg_param_t p[2] = {pl_pg_int8(a, s->account_id), pl_pg_int8(d, s->device_id)};
+    s->pending_loads = 1;
+    if (pl_call_query(m->app, s->call, pl_msg_stmt(m, ST_LOAD_CHATS), pl_id_shard(s->account_id), p, 2,
+                      PL_PG_IDEMPOTENT, on_chats_loaded, s) != 0)
+        pl_stream_end(s, PL_CODE_UNAVAILABLE, "server busy; reconnect");
+    uint8_t id[8];
+    pl_pg_param_t t = pl_pg_int8(id, s->device_id);
+    pl_store_exec(pl_app_store(m->app, s->mw->w), pl_msg_stmt(m, ST_TOUCH_DEVICE), pl_id_shard(s->device_id), &t, 1,
+                  PL_PG_WRITE | PL_PG_IDEMPOTENT, 0, NULL, NULL);
+}
+
+/* The session is registered (or Redis is down, and other nodes will not
+ * route to us until it is back: our streams then resync). Only now read
+ * what was missed, so that nothing committed later can miss us. */
+static void on_session_put(pl_code_t code, const char *message, void *user)
+{
+    pl_stream_t *s = user;
+    if (code != PL_CODE_OK)
+        pl_log_debug("stream: session put for device %lld: %s", (long long)s->device_id, message);
+    if (!s->is_closing)
+        start_load(s);
+    pl_call_unref(s->call);
+}
+
+static void on_authed(pl_call_t *call, const pl_principal_t *who, void *user)
+{
+    pl_messaging_t *m = user;
+    pl_msg_worker_t *mw = pl_msg_worker(m, pl_call_worker(call));
+    pl_stream_t *s = calloc(1, sizeof(*s));
+    if (!s) {
+        pl_call_finish(call, PL_CODE_RESOURCE_EXHAUSTED, "out of memory");
+        return;
+    }
+    s->call = call;
+    s->mw = mw;
+    s->account_id = who->account_id;
+    s->device_id = who->device_id;
+    s->epoch = new_epoch(m);
+    s->send_refill_usec = s->typing_refill_usec = pl_now_usec();
+    s->send_tokens = m->app->cfg->sends_burst;
+    s->typing_tokens = m->app->cfg->typing_per_second;
+    pl_call_set_user(call, s, stream_free);
+    pl_call_on_cancel(call, on_cancel);
+    pl_call_on_writable(call, on_writable);
+
+    /* one stream per device: an older one on this worker ends now, those on
+     * other workers and nodes when the announcement reaches them */
+    pl_stream_t *old = pl_idmap_get(&mw->by_device, s->device_id);
+    if (old)
+        pl_stream_end(old, PL_CODE_ABORTED, "replaced by a newer stream of this device");
+    if (pl_registry_add(mw, s) != 0) {
+        pl_stream_end(s, PL_CODE_RESOURCE_EXHAUSTED, "out of memory");
+        return;
+    }
+    parley_internal_v1_NodeEvent ev = {0};
+    ev.which_event = parley_internal_v1_NodeEvent_device_connected_tag;
+    ev.event.device_connected.account_id = s->account_id;
+    ev.event.device_connected.device_id = s->device_id;
+    ev.event.device_connected.epoch = (int64_t)s->epoch;
+    ev.event.device_connected.node = m->app->cfg->node_id;
+    pl_fanout(mw, &ev, &s->account_id, 1, true);
+
+    pl_presence_online(s, true);
+    pl_call_resume_recv(call);
+    pl_redis_t *r = pl_app_redis(m->app, mw->w);
+    pl_cache_session_t sess = {s->account_id, s->device_id, m->app->cfg->node_id, s->epoch};
+    pl_call_ref(call);
+    if (!r || pl_cache_session_put(r, &sess, PL_STREAM_SESSION_TTL_S, on_session_put, s) != 0)
+        on_session_put(PL_CODE_UNAVAILABLE, "no redis", s);
+}
+
+void pl_stream_on_start(pl_call_t *call, void *svc)
+{
+    pl_messaging_t *m = svc;
+    /* client events wait until the stream knows who it is */
+    pl_call_pause_recv(call);
+    pl_auth_call(m->app, call, on_authed, m);
+}
+
+/* ---- client events ---- */
+
+static void on_resume(pl_stream_t *s, const parley_v1_Resume *r)
+{
+    if (!s->is_loaded) {
+        /* applied once the server's cursors are loaded (load_done) */
+        parley_v1_Cursor *copy = realloc(s->early_resume, sizeof(*copy) * (s->early_resume_count + r->cursors_count));
+        if (!copy)
+            return;
+        memcpy(copy + s->early_resume_count, r->cursors, sizeof(*copy) * r->cursors_count);
+        s->early_resume = copy;
+        s->early_resume_count += r->cursors_count;
+        return;
+    }
+    for (pb_size_t i = 0; i < r->cursors_count; i++) {
+        const parley_v1_Cursor *c = &r->cursors[i];
+        if (c->seq < 0 || c->chat_id <= 0 || pl_id_shard(c->chat_id) >= s->mw->m->app->map.shards)
+            continue;
+        chat_state_t *cs = pl_deliver_chat(s, c->chat_id, true);
+        if (!cs)
+            continue;
+        cs->upto = c->seq; /* the client's word: it may want repeats */
+        pl_deliver_hint(s, c->chat_id, c->seq + 1);
+    }
+    pl_deliver_kick(s);
+}
+
+void pl_stream_on_event(pl_call_t *call, const parley_v1_ClientEvent *ev, void *svc)
+{
+    (void)svc;
+    pl_stream_t *s = pl_call_user(call);
+    if (!s || s->is_closing)
+        return;
+    switch (ev->which_event) {
+    case parley_v1_ClientEvent_send_tag: pl_send_from_stream(s, ev->request_id, &ev->event.send); break;
+    case parley_v1_ClientEvent_delivered_tag: pl_receipts_cursor(s, ev->request_id, &ev->event.delivered, false); break;
+    case parley_v1_ClientEvent_read_tag: pl_receipts_cursor(s, ev->request_id, &ev->event.read, true); break;
+    case parley_v1_ClientEvent_typing_tag: pl_typing_update(s, ev->request_id, &ev->event.typing); break;
+    case parley_v1_ClientEvent_presence_subscribe_tag:
+        pl_presence_subscribe(s, ev->request_id, &ev->event.presence_subscribe, true);
+        break;
+    case parley_v1_ClientEvent_presence_unsubscribe_tag:
+        pl_presence_subscribe(s, ev->request_id, &ev->event.presence_unsubscribe, false);
+        break;
+    case parley_v1_ClientEvent_resume_tag: on_resume(s, &ev->event.resume); break;
+    case parley_v1_ClientEvent_heartbeat_tag: {
+        parley_v1_ServerEvent ack = {0};
+        ack.request_id = ev->request_id;
+        ack.which_event = parley_v1_ServerEvent_heartbeat_ack_tag;
+        struct timespec ts;
+        clock_gettime(CLOCK_REALTIME, &ts);
+        ack.event.heartbeat_ack.server_time_ms = (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+        pl_stream_emit(s, &ack);
+        pl_presence_online(s, false);
+        break;
+    }
+    default:
+        pl_stream_error(s, ev->request_id, PL_CODE_INVALID_ARGUMENT, "empty or unknown client event", NULL, 0, NULL);
+    }
+}
+
+void pl_stream_on_half_close(pl_call_t *call, void *svc)
+{
+    (void)svc;
+    pl_stream_t *s = pl_call_user(call);
+    if (s)
+        pl_stream_end(s, PL_CODE_OK, NULL);
+    else
+        pl_call_finish(call, PL_CODE_OK, NULL);
+}
