@@ -10,6 +10,7 @@ CREATE FUNCTION ensure_direct_chat(p_new_id bigint, p_x bigint, p_y bigint)
 RETURNS TABLE (chat_id bigint, created boolean, account_a bigint, account_b bigint,
                a_blocks_b boolean, b_blocks_a boolean, last_seq bigint)
 LANGUAGE plpgsql SET search_path FROM CURRENT AS $$
+#variable_conflict use_column
 DECLARE
     lo bigint := LEAST(p_x, p_y);
     hi bigint := GREATEST(p_x, p_y);
@@ -31,12 +32,15 @@ END $$;
 CREATE FUNCTION set_direct_block(p_new_id bigint, p_blocker bigint, p_blocked bigint, p_on boolean)
 RETURNS TABLE (chat_id bigint)
 LANGUAGE plpgsql SET search_path FROM CURRENT AS $$
+DECLARE
+    v_chat bigint;
 BEGIN
-    SELECT e.chat_id INTO chat_id FROM ensure_direct_chat(p_new_id, p_blocker, p_blocked) e;
+    SELECT e.chat_id INTO v_chat FROM ensure_direct_chat(p_new_id, p_blocker, p_blocked) e;
     IF p_blocker < p_blocked THEN
-        UPDATE chats SET a_blocks_b = p_on WHERE id = chat_id;
+        UPDATE chats SET a_blocks_b = p_on WHERE chats.id = v_chat;
     ELSE
-        UPDATE chats SET b_blocks_a = p_on WHERE id = chat_id;
+        UPDATE chats SET b_blocks_a = p_on WHERE chats.id = v_chat;
     END IF;
+    chat_id := v_chat;
     RETURN NEXT;
 END $$;

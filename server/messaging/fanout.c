@@ -156,14 +156,13 @@ static void post_all(pl_messaging_t *m, pl_msg_event_t *e)
     for (int i = 0; i < m->nworkers; i++) {
         pl_worker_t *w = pl_server_worker(m->app->server, i);
         worker_task_t *t = malloc(sizeof(*t));
+        if (t)
+            *t = (worker_task_t){m, e};
         if (!t || pl_worker_post(w, run_worker_task, t) != 0) {
             free(t);
             pl_log_error("fanout: cannot post an event to worker %d (out of memory)", i);
             event_unref(e);
-            continue;
         }
-        t->m = m;
-        t->e = e;
     }
 }
 

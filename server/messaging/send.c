@@ -108,6 +108,7 @@ static void fan_out(send_job_t *j, const int64_t *accounts, size_t n)
         ev.event.chat_changed.seq = j->seq;
     } else {
         ev.which_event = parley_internal_v1_NodeEvent_message_tag;
+        ev.event.message.has_message = true;
         parley_v1_Message *msg = &ev.event.message.message;
         msg->chat_id = j->chat_id;
         msg->seq = j->seq;

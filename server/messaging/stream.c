@@ -153,12 +153,12 @@ static void on_last_seqs(pl_call_t *call, const pl_pg_result_t *r, void *user)
     load_done(s);
 }
 
-/* Asks every chat's shard for its last seq, one query per shard. */
+/* Asks every chat's shard for its last seq, one query per shard; the
+ * caller holds one count of pending_loads meanwhile. */
 static void query_last_seqs(pl_stream_t *s)
 {
     pl_messaging_t *m = s->mw->m;
     int shards = m->app->map.shards;
-    s->pending_loads++; /* held while queries are issued */
     for (int shard = 0; shard < shards; shard++) {
         size_t n = 0, cap = 0;
         char *list = NULL;
@@ -187,7 +187,6 @@ static void query_last_seqs(pl_stream_t *s)
             s->pending_loads--;
         free(list);
     }
-    load_done(s);
 }
 
 static void on_chats_loaded(pl_call_t *call, const pl_pg_result_t *r, void *user)
@@ -213,6 +212,7 @@ static void on_chats_loaded(pl_call_t *call, const pl_pg_result_t *r, void *user
         cs->is_capped = cursor < 0; /* a device new to the chat gets at most the last N */
     }
     query_last_seqs(s);
+    load_done(s); /* this query's own count */
 }
 
 static void start_load(pl_stream_t *s)
