@@ -121,9 +121,6 @@ void pl_deliver_message(pl_stream_t *s, const parley_internal_v1_StoredMessage *
 {
     const parley_v1_Message *msg = &sm->message;
     chat_state_t *cs = pl_deliver_chat(s, msg->chat_id, true);
-    pl_log_debug("deliver: device %lld chat %lld seq %lld (upto %lld, fetching %d queued %d loaded %d capped %d)",
-                 (long long)s->device_id, (long long)msg->chat_id, (long long)msg->seq, cs ? (long long)cs->upto : -1,
-                 cs ? cs->is_fetching : -1, cs ? cs->is_queued : -1, s->is_loaded, cs ? cs->is_capped : -1);
     if (!cs || msg->seq <= cs->upto)
         return;
     if (msg->seq != cs->upto + 1 || cs->is_fetching || cs->is_queued || !s->is_loaded || s->wants_writable ||

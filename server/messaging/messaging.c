@@ -90,6 +90,11 @@ static const pl_pg_stmt_t statements[ST_COUNT] = {
                     "FROM {s}.accounts a WHERE a.id = $1::bigint",
                     true},
     [ST_TOUCH_DEVICE] = {"touch_device", "UPDATE {s}.devices SET last_active_at = now() WHERE id = $1::bigint", false},
+    [ST_SWEEP] = {"sweep",
+                  "WITH gone AS (DELETE FROM {s}.messages WHERE ctid IN (SELECT ctid FROM {s}.messages "
+                  "WHERE created_at < now() - $1::int * interval '1 day' OR expires_at < now() LIMIT $2::int) "
+                  "RETURNING 1) SELECT count(*) FROM gone",
+                  false},
 };
 
 int pl_msg_stmt(const pl_messaging_t *m, int which)
@@ -110,7 +115,9 @@ static void *worker_start(pl_worker_t *w, void *arg)
         return NULL;
     mw->m = m;
     mw->w = w;
-    if (pl_fanout_worker_start(mw) != 0 || pl_presence_worker_start(mw) != 0) {
+    if (pl_fanout_worker_start(mw) != 0 || pl_presence_worker_start(mw) != 0 || pl_retention_worker_start(mw) != 0) {
+        pl_retention_worker_stop(mw);
+        pl_presence_worker_stop(mw);
         pl_fanout_worker_stop(mw);
         free(mw);
         return NULL;
@@ -123,6 +130,7 @@ static void worker_stop(pl_worker_t *w, void *state, void *arg)
 {
     pl_messaging_t *m = arg;
     pl_msg_worker_t *mw = state;
+    pl_retention_worker_stop(mw);
     pl_presence_worker_stop(mw);
     pl_fanout_worker_stop(mw);
     pl_members_dispose(mw);

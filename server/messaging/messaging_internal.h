@@ -39,6 +39,7 @@ enum {
     ST_IS_MEMBER,       /* membership check for typing and history */
     ST_PRIVACY,         /* visibility settings, contact and block facts for presence */
     ST_TOUCH_DEVICE,    /* last_active_at */
+    ST_SWEEP,           /* retention: delete a batch of old or expired messages */
     ST_COUNT
 };
 
@@ -62,6 +63,9 @@ struct pl_msg_worker {
     size_t stream_count;
     struct event *refresh_ev; /* session and watch refresh (presence.c) */
     size_t refresh_slot;      /* where the next refresh slice starts */
+    struct event *sweep_ev;   /* worker 0: the retention sweeper (retention.c) */
+    int sweep_shard;
+    bool sweep_busy;
     /* worker 0 only: this node's Redis subscription (fanout.c) */
     struct pl_cache_sub *subscriber;
     bool is_subscribed;
@@ -173,6 +177,10 @@ void pl_presence_deliver(pl_msg_worker_t *mw, const parley_v1_Presence *p, const
 void pl_presence_stream_gone(pl_stream_t *s);
 int pl_presence_worker_start(pl_msg_worker_t *mw);
 void pl_presence_worker_stop(pl_msg_worker_t *mw);
+
+/* retention.c */
+int pl_retention_worker_start(pl_msg_worker_t *mw);
+void pl_retention_worker_stop(pl_msg_worker_t *mw);
 
 /* members.c: per-worker cache of group members */
 typedef void (*pl_members_fn)(pl_msg_worker_t *mw, int64_t chat_id, const int64_t *accounts, size_t n,
