@@ -15,6 +15,7 @@
 
 #include "runtime/errors.h"
 #include "transport/conn.h"
+#include "transport/mailbox.h"
 
 #define RX_BUF_SIZE (64 * 1024)
 #define TX_BUF_SIZE (64 * 1024)
@@ -24,7 +25,7 @@
 #define DRAIN_NOTICE_MS 1000
 
 typedef struct task {
-    struct task *next;
+    pl_mail_t mail; /* first: a task is its mail */
     pl_task_fn fn;
     void *arg;
 } task_t;
@@ -40,10 +41,8 @@ struct pl_worker {
     int listen_fd;
     struct event *accept_ev;
 
-    int mailbox_fd;
+    pl_mailbox_t mailbox;
     struct event *mailbox_ev;
-    pthread_mutex_t mailbox_lock;
-    task_t *mailbox_head, *mailbox_tail;
 
     uint8_t *rx_buf, *tx_buf;
 
@@ -86,20 +85,15 @@ static void on_accept(evutil_socket_t fd, short what, void *arg)
 
 static void on_mailbox(evutil_socket_t fd, short what, void *arg)
 {
+    (void)fd;
     (void)what;
     pl_worker_t *w = arg;
-    uint64_t n;
-    if (read(fd, &n, sizeof(n)) < 0 && errno != EAGAIN)
-        fprintf(stderr, "parleyd: worker %d: mailbox read: %s\n", w->index, strerror(errno));
-    pthread_mutex_lock(&w->mailbox_lock);
-    task_t *t = w->mailbox_head;
-    w->mailbox_head = w->mailbox_tail = NULL;
-    pthread_mutex_unlock(&w->mailbox_lock);
-    while (t) {
-        task_t *next = t->next;
+    pl_mailbox_woken(&w->mailbox);
+    pl_mail_t *m;
+    while ((m = pl_mailbox_pop(&w->mailbox))) {
+        task_t *t = (task_t *)m;
         t->fn(w, t->arg);
         free(t);
-        t = next;
     }
 }
 
@@ -112,8 +106,7 @@ pl_worker_t *pl_worker_new(pl_server_t *srv, int index, int listen_fd, void *tls
     w->index = index;
     w->listen_fd = listen_fd;
     w->tls_ctx = tls_ctx;
-    w->mailbox_fd = -1;
-    pthread_mutex_init(&w->mailbox_lock, NULL);
+    w->mailbox.fd = -1;
     struct event_config *ec = event_config_new();
     if (ec) {
         /* one thread per base: no internal locking needed */
@@ -121,13 +114,13 @@ pl_worker_t *pl_worker_new(pl_server_t *srv, int index, int listen_fd, void *tls
         w->base = event_base_new_with_config(ec);
         event_config_free(ec);
     }
-    w->mailbox_fd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
+    int mailbox_rc = pl_mailbox_init(&w->mailbox);
     w->rx_buf = malloc(RX_BUF_SIZE);
     w->tx_buf = malloc(TX_BUF_SIZE);
-    if (!w->base || w->mailbox_fd < 0 || !w->rx_buf || !w->tx_buf)
+    if (!w->base || mailbox_rc != 0 || !w->rx_buf || !w->tx_buf)
         goto fail;
     w->accept_ev = event_new(w->base, listen_fd, EV_READ | EV_PERSIST, on_accept, w);
-    w->mailbox_ev = event_new(w->base, w->mailbox_fd, EV_READ | EV_PERSIST, on_mailbox, w);
+    w->mailbox_ev = event_new(w->base, w->mailbox.fd, EV_READ | EV_PERSIST, on_mailbox, w);
     if (!w->accept_ev || !w->mailbox_ev || event_add(w->accept_ev, NULL) || event_add(w->mailbox_ev, NULL))
         goto fail;
     return w;
@@ -166,6 +159,9 @@ void pl_worker_free(pl_worker_t *w)
     /* connections left (a forced stop) are closed without ceremony */
     while (w->conns)
         pl_conn_close(w->conns);
+    /* tasks that arrived after the loop ended still run (they own memory) */
+    if (w->mailbox.fd >= 0)
+        on_mailbox(w->mailbox.fd, EV_READ, w);
     pl_server_stop_modules(w->server, w);
     if (w->accept_ev)
         event_free(w->accept_ev);
@@ -177,15 +173,7 @@ void pl_worker_free(pl_worker_t *w)
         event_free(w->grace_ev);
     if (w->listen_fd >= 0)
         close(w->listen_fd);
-    if (w->mailbox_fd >= 0)
-        close(w->mailbox_fd);
-    task_t *t = w->mailbox_head;
-    while (t) {
-        task_t *next = t->next;
-        free(t);
-        t = next;
-    }
-    pthread_mutex_destroy(&w->mailbox_lock);
+    pl_mailbox_dispose(&w->mailbox);
     if (w->base)
         event_base_free(w->base);
     free(w->rx_buf);
@@ -198,23 +186,9 @@ int pl_worker_post(pl_worker_t *w, pl_task_fn fn, void *arg)
     task_t *t = malloc(sizeof(*t));
     if (!t)
         return PL_ERR_NOMEM;
-    t->next = NULL;
     t->fn = fn;
     t->arg = arg;
-    pthread_mutex_lock(&w->mailbox_lock);
-    bool was_empty = w->mailbox_head == NULL;
-    if (w->mailbox_tail)
-        w->mailbox_tail->next = t;
-    else
-        w->mailbox_head = t;
-    w->mailbox_tail = t;
-    pthread_mutex_unlock(&w->mailbox_lock);
-    if (was_empty) {
-        uint64_t one = 1;
-        if (write(w->mailbox_fd, &one, sizeof(one)) < 0 && errno != EAGAIN)
-            return PL_ERR_IO;
-    }
-    return 0;
+    return pl_mailbox_push(&w->mailbox, &t->mail) == 0 ? 0 : PL_ERR_IO;
 }
 
 struct event_base *pl_worker_base(const pl_worker_t *w) { return w->base; }

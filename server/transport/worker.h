@@ -1,6 +1,7 @@
 /* worker.h — one thread, one event loop, its listening socket and its
  * connections. Nothing a worker owns is touched by another thread; other
- * threads reach it through pl_worker_post() (a locked queue + eventfd). */
+ * threads reach it through pl_worker_post() (a lock-free queue + eventfd,
+ * transport/mailbox.h). */
 #ifndef PL_SERVER_TRANSPORT_WORKER_H
 #define PL_SERVER_TRANSPORT_WORKER_H
 
