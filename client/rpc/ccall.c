@@ -451,55 +451,84 @@ int pl_ccall_close_send(pl_ccall_t *c)
     return 0;
 }
 
+/* One queued response into msg: 1; nothing queued: 2 (or the end: 0 / -1). */
+static int take_queued(pl_ccall_t *c, void *msg);
+
 int pl_ccall_recv(pl_ccall_t *c, void *msg)
 {
     for (;;) {
-        if (c->in_head) {
-            chunk_t *k = c->in_head;
-            c->in_head = k->next;
-            if (!c->in_head)
-                c->in_tail = NULL;
-            if (c->ch && !c->stream_closed)
-                nghttp2_session_consume(pl_channel_session(c->ch), c->stream_id, k->off);
-            const uint8_t *payload = k->data;
-            size_t plen = k->len;
-            uint8_t *plain = NULL;
-            c->last_compressed = k->compressed;
-            if (k->compressed) {
-                size_t out_len;
-                int rc = c->resp_gzip ? pl_gzip_decompress(k->data, k->len, c->max_recv, &plain, &out_len)
-                                      : PL_ERR_PROTO;
-                if (rc != 0) {
-                    free(k);
-                    abort_call(c, rc == PL_ERR_LIMIT ? PL_CODE_RESOURCE_EXHAUSTED : PL_CODE_INTERNAL,
-                               "cannot decompress the response");
-                    return -1;
-                }
-                payload = plain;
-                plen = out_len;
-            }
-            const char *why = NULL;
-            /* Views in msg point into the buffer we keep until the next recv. */
-            int rc = pl_pb_decode(c->m->response, payload, plen, msg, &why);
-            free(c->last_payload);
-            if (plain) {
-                c->last_payload = plain;
-                free(k);
-            } else {
-                c->last_payload = (uint8_t *)k; /* payload lives inside the chunk */
-            }
+        int rc = take_queued(c, msg);
+        if (rc != PL_CCALL_PENDING)
+            return rc;
+        wait_turn(c); /* on failure the status is set: the next take ends */
+    }
+}
+
+int pl_ccall_try_recv(pl_ccall_t *c, void *msg)
+{
+    if (!c->has_status && c->deadline_usec && pl_now_usec() >= c->deadline_usec)
+        abort_call(c, PL_CODE_DEADLINE_EXCEEDED, "deadline exceeded");
+    if (!c->has_status && c->ch && !pl_channel_is_alive(c->ch)) {
+        char msg_[300];
+        snprintf(msg_, sizeof(msg_), "connection lost: %s", pl_channel_error(c->ch));
+        set_status(c, PL_CODE_UNAVAILABLE, msg_);
+    }
+    return take_queued(c, msg);
+}
+
+bool pl_ccall_is_done(const pl_ccall_t *c)
+{
+    return c->has_status && !c->in_head;
+}
+
+static int take_queued(pl_ccall_t *c, void *msg)
+{
+    if (c->in_head) {
+        chunk_t *k = c->in_head;
+        c->in_head = k->next;
+        if (!c->in_head)
+            c->in_tail = NULL;
+        if (c->ch && !c->stream_closed)
+            nghttp2_session_consume(pl_channel_session(c->ch), c->stream_id, k->off);
+        const uint8_t *payload = k->data;
+        size_t plen = k->len;
+        uint8_t *plain = NULL;
+        c->last_compressed = k->compressed;
+        if (k->compressed) {
+            size_t out_len;
+            int rc = c->resp_gzip ? pl_gzip_decompress(k->data, k->len, c->max_recv, &plain, &out_len)
+                                  : PL_ERR_PROTO;
             if (rc != 0) {
-                char text[128];
-                snprintf(text, sizeof(text), "cannot decode the response: %s", why ? why : "?");
-                abort_call(c, PL_CODE_INTERNAL, text);
+                free(k);
+                abort_call(c, rc == PL_ERR_LIMIT ? PL_CODE_RESOURCE_EXHAUSTED : PL_CODE_INTERNAL,
+                           "cannot decompress the response");
                 return -1;
             }
-            return 1;
+            payload = plain;
+            plen = out_len;
         }
-        if (c->has_status)
-            return c->code == PL_CODE_OK ? 0 : -1;
-        wait_turn(c); /* on failure the status is set: the loop ends above */
+        const char *why = NULL;
+        /* Views in msg point into the buffer we keep until the next recv. */
+        int rc = pl_pb_decode(c->m->response, payload, plen, msg, &why);
+        free(c->last_payload);
+        if (plain) {
+            c->last_payload = plain;
+            free(k);
+        } else {
+            c->last_payload = (uint8_t *)k; /* payload lives inside the chunk */
+        }
+        if (rc != 0) {
+            char text[128];
+            snprintf(text, sizeof(text), "cannot decode the response: %s", why ? why : "?");
+            abort_call(c, PL_CODE_INTERNAL, text);
+            return -1;
+        }
+        return 1;
     }
+    if (c->has_status)
+        return c->code == PL_CODE_OK ? 0 : -1;
+    return PL_CCALL_PENDING;
+    return PL_CCALL_PENDING;
 }
 
 void pl_ccall_cancel(pl_ccall_t *c)

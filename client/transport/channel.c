@@ -53,6 +53,12 @@ const char *pl_channel_scheme(const pl_channel_t *ch) { return ch->ssl ? "https"
 const char *pl_channel_user_agent(const pl_channel_t *ch) { return ch->user_agent; }
 uint32_t pl_channel_max_recv(const pl_channel_t *ch) { return ch->max_recv; }
 bool pl_channel_is_alive(const pl_channel_t *ch) { return ch->is_alive; }
+int pl_channel_fd(const pl_channel_t *ch) { return ch->fd; }
+
+bool pl_channel_wants_write(const pl_channel_t *ch)
+{
+    return ch->is_alive && (ch->out || nghttp2_session_want_write(ch->ng));
+}
 const char *pl_channel_error(const pl_channel_t *ch) { return ch->error; }
 
 void pl_channel_keep_unary_payload(pl_channel_t *ch, uint8_t *payload)

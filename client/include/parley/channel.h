@@ -39,6 +39,20 @@ const char *pl_channel_error(const pl_channel_t *ch);
 /* Sends a PING and waits for its ACK; round-trip time in microseconds or -1. */
 long pl_channel_ping(pl_channel_t *ch, int timeout_ms);
 
+/* ---- driving channels from an event loop (many channels, one thread) ----
+ * Watch pl_channel_fd() for reading (and writing while
+ * pl_channel_wants_write()), call pl_channel_pump(ch, 0) when it is ready,
+ * then take responses with pl_ccall_try_recv. Sends queue without waiting
+ * below 1 MiB of unsent request bytes per call. */
+int pl_channel_fd(const pl_channel_t *ch);
+bool pl_channel_wants_write(const pl_channel_t *ch);
+#define PL_CCALL_PENDING 2
+/* Like pl_ccall_recv without waiting: 1 a message, 0 the end (OK), -1 the
+ * call failed, PL_CCALL_PENDING nothing yet. */
+int pl_ccall_try_recv(pl_ccall_t *c, void *msg);
+/* The status is in and every message was taken. */
+bool pl_ccall_is_done(const pl_ccall_t *c);
+
 /* Metadata a finished or ongoing call received (valid until pl_ccall_free). */
 const pl_metadata_t *pl_ccall_initial_metadata(const pl_ccall_t *c);
 const pl_metadata_t *pl_ccall_trailing_metadata(const pl_ccall_t *c);
