@@ -11,6 +11,7 @@
 #include "messaging/messaging_internal.h"
 #include "parley/v1/messaging.parley.h"
 #include "runtime/clock.h"
+#include "runtime/codec.h"
 #include "runtime/errors.h"
 
 static uint64_t new_epoch(pl_messaging_t *m)
@@ -45,13 +46,17 @@ void pl_stream_error(pl_stream_t *s, uint64_t request_id, pl_code_t code, const 
     if (client_message_id)
         snprintf(ev.event.error.client_message_id, sizeof(ev.event.error.client_message_id), "%s", client_message_id);
     ev.event.error.retry_after_ms = retry_after_ms;
+    uint8_t *encoded = NULL;
     if (mismatch) {
-        ev.event.error.has_device_mismatch = true;
-        ev.event.error.device_mismatch = *mismatch;
+        long n = pl_pb_encoded_size(parley_v1_DeviceMismatch_fields, mismatch);
+        encoded = n > 0 ? malloc((size_t)n) : NULL;
+        if (encoded && pl_pb_encode(parley_v1_DeviceMismatch_fields, mismatch, encoded, (size_t)n) == 0)
+            ev.event.error.device_mismatch = pl_bytes_of(encoded, (size_t)n);
     }
     /* an error that cannot be queued is dropped: the client's request
      * times out and it retries, as it would after a lost connection */
     pl_stream_emit(s, &ev);
+    free(encoded);
 }
 
 /* ---- teardown ---- */
