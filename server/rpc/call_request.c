@@ -211,32 +211,34 @@ static void deliver_message(pl_call_t *call, uint8_t *payload, uint32_t len, boo
         return;
     }
     call->messages_in++;
-    if (!call->req) {
-        call->req = malloc(m->request_size);
-        if (!call->req) {
-            free(payload);
-            pl_call_finish(call, PL_CODE_RESOURCE_EXHAUSTED, "out of memory");
-            return;
-        }
+    /* A unary request lives as long as the call; a streamed one only for
+     * its callback, so a long-lived stream holds no decoded struct. */
+    void *req = calloc(1, m->request_size);
+    if (!req) {
+        free(payload);
+        pl_call_finish(call, PL_CODE_RESOURCE_EXHAUSTED, "out of memory");
+        return;
     }
-    memset(call->req, 0, m->request_size);
     const char *why = NULL;
-    if (pl_pb_decode(m->request, payload, len, call->req, &why) != 0) {
+    if (pl_pb_decode(m->request, payload, len, req, &why) != 0) {
         char msg[128];
         bool overflow = pl_pb_error_is_overflow(why);
         snprintf(msg, sizeof(msg), "%s: %s", overflow ? "request field exceeds its size limit" : "invalid request",
                  why ? why : "decode error");
         free(payload);
+        free(req);
         pl_call_finish(call, overflow ? PL_CODE_INVALID_ARGUMENT : PL_CODE_INTERNAL, msg);
         return;
     }
     if (!streaming) {
+        call->req = req;
         call->req_payload = payload; /* views in call->req point here */
         return;
     }
     pl_call_ref(call);
-    impl->on_message(call, call->req, call->entry->svc);
+    impl->on_message(call, req, call->entry->svc);
     free(payload);
+    free(req);
     pl_call_unref(call);
 }
 
