@@ -1,0 +1,71 @@
+/* account_chats.c — keeping each account's chat list (account_chats, on
+ * the account's shard) in step with the chats' shards. Writes are upserts
+ * that apply only when newer than what the row has (membership_seq: the
+ * system message that made the change), so retries and writes arriving out
+ * of order are harmless; that also makes them safe to resend
+ * (PL_PG_IDEMPOTENT) when a connection drops. */
+#include <stdlib.h>
+#include <string.h>
+
+#include "app/log.h"
+#include "chats/chats_internal.h"
+
+static void on_put(chats_op_t *op, const PGresult *res, void *arg)
+{
+    (void)op, (void)res, (void)arg;
+}
+
+static int by_account_shard(const void *a, const void *b)
+{
+    const chats_listing_t *x = a, *y = b;
+    return pl_id_shard(x->account_id) - pl_id_shard(y->account_id);
+}
+
+/* Queues the write of rows[0..n) (all on one account shard). */
+static void put_shard(chats_op_t *op, const chats_listing_t *rows, size_t n)
+{
+    int64_t *col = malloc(n * sizeof(*col));
+    char *arr[7] = {0};
+    bool ok = col != NULL;
+    for (int c = 0; c < 7 && ok; c++) {
+        for (size_t i = 0; i < n; i++) {
+            const chats_listing_t *r = &rows[i];
+            int64_t v[7] = {r->account_id, r->chat_id, r->kind, r->peer, r->joined, r->removed, r->membership_seq};
+            col[i] = v[c];
+        }
+        ok = (arr[c] = chats_ids_text(col, n)) != NULL;
+    }
+    if (ok) {
+        pl_pg_param_t p[7];
+        for (int c = 0; c < 7; c++)
+            p[c] = pl_pg_text(arr[c]);
+        chats_query(op, ST_ACCOUNT_CHATS_PUT, pl_id_shard(rows[0].account_id), p, 7, PL_PG_WRITE | PL_PG_IDEMPOTENT,
+                    CHATS_Q_SOFT, on_put, NULL, "update chat list");
+    } else {
+        pl_log_error("chats %s: out of memory updating chat lists of chat %lld", op->name, (long long)rows[0].chat_id);
+    }
+    for (int c = 0; c < 7; c++)
+        free(arr[c]);
+    free(col);
+}
+
+void chats_put_listings(chats_op_t *op, const chats_listing_t *rows, size_t n)
+{
+    if (n == 0)
+        return;
+    chats_listing_t *sorted = malloc(n * sizeof(*sorted));
+    if (!sorted) {
+        pl_log_error("chats %s: out of memory updating chat lists", op->name);
+        return;
+    }
+    memcpy(sorted, rows, n * sizeof(*rows));
+    qsort(sorted, n, sizeof(*sorted), by_account_shard);
+    for (size_t i = 0; i < n;) {
+        size_t j = i;
+        while (j < n && pl_id_shard(sorted[j].account_id) == pl_id_shard(sorted[i].account_id))
+            j++;
+        put_shard(op, sorted + i, j - i);
+        i = j;
+    }
+    free(sorted);
+}

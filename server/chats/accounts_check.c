@@ -1,0 +1,106 @@
+/* accounts_check.c — do these accounts exist, and has any of them blocked
+ * the caller? Accounts and their blocks live on each account's shard: one
+ * query per shard with the shard's ids as an array. */
+#include <stdlib.h>
+#include <string.h>
+
+#include "chats/chats_internal.h"
+
+static size_t find(const chats_check_t *c, int64_t id)
+{
+    size_t lo = 0, hi = c->n;
+    while (lo < hi) {
+        size_t mid = lo + (hi - lo) / 2;
+        if (c->ids[mid] < id)
+            lo = mid + 1;
+        else
+            hi = mid;
+    }
+    return lo < c->n && c->ids[lo] == id ? lo : c->n;
+}
+
+static void on_rows(chats_op_t *op, const PGresult *res, void *arg)
+{
+    (void)arg;
+    chats_check_t *c = &op->check;
+    for (int i = 0; i < PQntuples(res); i++) {
+        size_t k = find(c, pl_pg_get_int64(res, i, 0));
+        if (k < c->n) {
+            c->exists[k] = true;
+            c->blocks[k] = pl_pg_get_bool(res, i, 1);
+        }
+    }
+}
+
+static void on_checked(chats_op_t *op)
+{
+    chats_check_t *c = &op->check;
+    chats_step_fn next = op->check_next;
+    for (size_t i = 0; i < c->n; i++)
+        if (!c->exists[i]) {
+            chats_fail(op, PL_CODE_NOT_FOUND, "account %lld does not exist", (long long)c->ids[i]);
+            return;
+        }
+    for (size_t i = 0; i < c->n; i++)
+        if (c->blocks[i]) {
+            chats_fail(op, PL_CODE_PERMISSION_DENIED, "an account you asked for does not accept this from you");
+            return;
+        }
+    next(op);
+}
+
+static int by_shard(const void *a, const void *b)
+{
+    int64_t x = *(const int64_t *)a, y = *(const int64_t *)b;
+    int sx = pl_id_shard(x), sy = pl_id_shard(y);
+    if (sx != sy)
+        return sx - sy;
+    return (x > y) - (x < y);
+}
+
+void chats_check_accounts(chats_op_t *op, const int64_t *ids, size_t n, int64_t who, chats_step_fn next)
+{
+    chats_check_t *c = &op->check;
+    free(c->ids);
+    free(c->exists);
+    free(c->blocks);
+    memset(c, 0, sizeof(*c));
+    if (n == 0) {
+        next(op);
+        return;
+    }
+    c->ids = malloc(n * sizeof(*c->ids));
+    c->exists = calloc(n, sizeof(*c->exists));
+    c->blocks = calloc(n, sizeof(*c->blocks));
+    int64_t *order = malloc(n * sizeof(*order));
+    if (!c->ids || !c->exists || !c->blocks || !order) {
+        free(order);
+        chats_fail(op, PL_CODE_RESOURCE_EXHAUSTED, "out of memory");
+        return;
+    }
+    c->n = n;
+    memcpy(c->ids, ids, n * sizeof(*ids));
+    chats_sort_unique(c->ids, n);
+    memcpy(order, ids, n * sizeof(*ids));
+    qsort(order, n, sizeof(*order), by_shard);
+
+    uint8_t who_buf[8];
+    for (size_t i = 0; i < n && !op->is_failed;) {
+        int shard = pl_id_shard(order[i]);
+        size_t j = i;
+        while (j < n && pl_id_shard(order[j]) == shard)
+            j++;
+        char *arr = chats_ids_text(order + i, j - i);
+        if (!arr) {
+            chats_fail(op, PL_CODE_RESOURCE_EXHAUSTED, "out of memory");
+            break;
+        }
+        pl_pg_param_t p[2] = {pl_pg_text(arr), pl_pg_int8(who_buf, who)};
+        chats_query(op, ST_ACCOUNTS_CHECK, shard, p, 2, PL_PG_IDEMPOTENT, 0, on_rows, NULL, "account check");
+        free(arr);
+        i = j;
+    }
+    free(order);
+    op->check_next = next;
+    chats_then(op, on_checked);
+}

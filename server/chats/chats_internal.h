@@ -1,0 +1,288 @@
+/* chats_internal.h — what the files of the Chats service share: the service,
+ * its statements, and the per-call operation that carries one request
+ * through its asynchronous steps (auth, rate limit, queries on several
+ * shards, the change on the chat's shard, the chat lists, the reply).
+ *
+ * Ownership: an operation belongs to its call (pl_call_set_user) and is
+ * freed with it. Every query holds a reference on the call until its
+ * callback has run, so the operation (and the request, which the call also
+ * owns) is alive in every callback. */
+#ifndef PL_CHATS_CHATS_INTERNAL_H
+#define PL_CHATS_CHATS_INTERNAL_H
+
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "app/app.h"
+#include "app/auth.h"
+#include "chats/chats.h"
+#include "parley/v1/chats.pb.h"
+#include "parley/v1/messaging.pb.h"
+
+/* ListChats page size: default and maximum (chats.proto). */
+#define CHATS_LIST_MAX 250
+/* unread_count stops counting here (a badge shows "9999+"); bounds the work
+ * of one ListChats on a chat with a huge backlog. */
+#define CHATS_UNREAD_CAP 9999
+/* A change built from a snapshot of the membership is retried this often
+ * when the membership moved meanwhile, then refused with ABORTED. */
+#define CHATS_STALE_ATTEMPTS 8
+/* Group name and description limits in bytes of UTF-8 (chats.options
+ * leaves room for the terminating NUL). */
+#define CHATS_NAME_MAX 128
+#define CHATS_DESCRIPTION_MAX 1024
+
+/* Chat kinds and roles as stored (0002_chats.sql). */
+enum { CHATS_KIND_DIRECT = 1, CHATS_KIND_GROUP = 2 };
+enum { CHATS_ROLE_MEMBER = 1, CHATS_ROLE_ADMIN = 2 };
+
+/* Statements, relative to pl_chats_t.stmt. */
+enum chats_stmt {
+    ST_ACCOUNTS_CHECK,
+    ST_DIRECT_ENSURE,
+    ST_CHAT_LOAD,
+    ST_ACCOUNT_CHATS_PUT,
+    ST_CREATE_GROUP,
+    ST_UPDATE_GROUP,
+    ST_ADD_MEMBERS,
+    ST_REMOVE_MEMBER,
+    ST_SET_ROLE,
+    ST_LEAVE_GROUP,
+    ST_LIST_PAGE,
+    ST_LIST_DETAILS,
+    ST_COUNT
+};
+
+/* Status codes of the group functions (migrations/0005_group_membership.sql). */
+enum {
+    CHG_OK = 0,
+    CHG_NO_CHAT = 1,
+    CHG_NOT_GROUP = 2,
+    CHG_NOT_ADMIN = 3,
+    CHG_NOT_MEMBER = 4,
+    CHG_STALE = 5,
+    CHG_FULL = 6,
+    CHG_LAST_ADMIN = 7,
+    CHG_UNCHANGED = 8,
+};
+
+struct pl_chats {
+    pl_app_t *app;
+    int stmt;                          /* base index of our statements */
+    _Atomic int64_t redis_warned_usec; /* last "rate limit skipped" warning */
+};
+
+/* A chat as chat_load read it: the chat row and its current members
+ * (ordered by joined_seq, then account id). */
+typedef struct chats_member {
+    int64_t account_id;
+    int role;
+    int64_t joined_seq, delivered_seq, read_seq;
+} chats_member_t;
+
+typedef struct chats_view {
+    bool is_found; /* the chat exists and has at least one current member */
+    int64_t chat_id;
+    int kind;
+    char name[CHATS_NAME_MAX + 1];
+    char description[CHATS_DESCRIPTION_MAX + 1];
+    bool only_admins_send;
+    int64_t last_seq, created_ms, members_version;
+    chats_member_t *members; /* owned */
+    size_t member_count;
+} chats_view_t;
+
+/* One account's membership of one chat, for its chat list (account_chats
+ * on the account's shard). removed 0: a current member. */
+typedef struct chats_listing {
+    int64_t account_id, chat_id, peer, joined, removed, membership_seq;
+    int kind;
+} chats_listing_t;
+
+/* One entry of a ListChats page. */
+typedef struct chats_list_entry {
+    int64_t chat_id, peer;
+    int kind;
+    bool is_current; /* the chat's shard confirms a current membership */
+    bool is_stale;   /* the chat's shard says removed: repair the list */
+    int64_t joined, removed;
+    parley_v1_ChatSummary summary;
+} chats_list_entry_t;
+
+typedef struct chats_op chats_op_t;
+typedef void (*chats_step_fn)(chats_op_t *op);
+typedef void (*chats_result_fn)(chats_op_t *op, const PGresult *res, void *arg);
+
+/* Which accounts checked by chats_check_accounts exist / blocked "who". */
+typedef struct chats_check {
+    int64_t *ids; /* sorted */
+    bool *exists, *blocks;
+    size_t n;
+} chats_check_t;
+
+struct chats_op {
+    pl_chats_t *svc;
+    const pl_app_t *app;
+    pl_call_t *call;
+    const void *req; /* the request (owned by the call) */
+    pl_principal_t who;
+    const char *name; /* the method, for logs */
+
+    int pending;        /* queries in flight */
+    bool is_failed;     /* the call was ended with an error: no more steps */
+    bool is_committed;  /* the change is durable: finish the side effects whatever the call does */
+    chats_step_fn next; /* runs when pending reaches 0 */
+
+    /* the chat and what was read of it */
+    int64_t chat_id;
+    int chat_shard;
+    chats_view_t view;
+    chats_check_t check;
+    chats_step_fn check_next; /* after chats_check_accounts */
+    int attempts;
+
+    /* the change: arguments, events (encoded), results */
+    int64_t target; /* the other account (direct chat, remove, set role) */
+    int role;
+    int64_t promote; /* leave: who becomes admin (0: nobody) */
+    uint8_t *event, *event2;
+    size_t event_len, event2_len;
+    int status;
+    int64_t seq, last_seq;
+    chats_step_fn change_retry, change_done; /* chats_change */
+    chats_listing_t *listings;               /* affected memberships, owned */
+    size_t listing_count;
+    int64_t *ids; /* request ids, sorted copy, owned */
+    size_t id_count;
+    int64_t *cands; /* AddMembers: those not yet members, owned */
+    size_t cand_count;
+    bool is_created;                              /* direct chat: created by this call */
+    bool other_exists, other_blocks, self_blocks; /* direct chat checks */
+    bool is_leave_reply;                          /* reply LeaveGroupResponse, not the Chat */
+
+    /* ListChats */
+    chats_list_entry_t *entries; /* owned */
+    size_t entry_count;
+    size_t list_limit;
+    bool has_more;
+};
+
+/* ---- op.c: lifecycle, steps and queries ---- */
+
+/* A new operation owned by call, or NULL after finishing the call with
+ * RESOURCE_EXHAUSTED (out of memory). */
+chats_op_t *chats_op_new(pl_chats_t *svc, pl_call_t *call, const void *req, const char *name);
+/* Authenticates the call, then runs first with op->who set. */
+void chats_op_start(chats_op_t *op, chats_step_fn first);
+/* Runs next once every query in flight has completed (at once if none),
+ * unless the operation failed, or the call ended before the change was
+ * committed. */
+void chats_then(chats_op_t *op, chats_step_fn next);
+
+enum {
+    CHATS_Q_SOFT = 1 << 0, /* a failure is logged, not sent to the client */
+};
+/* Queues a query for op; fn runs with the rows on success. On failure the
+ * call ends with the status a client should see (unless CHATS_Q_SOFT). */
+void chats_query(chats_op_t *op, int stmt, int shard, const pl_pg_param_t *params, int nparams, unsigned pg_flags,
+                 unsigned flags, chats_result_fn fn, void *arg, const char *what);
+/* Ends the call with an error; no more steps run (but see is_committed). */
+void chats_fail(chats_op_t *op, pl_code_t code, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+
+/* "{1,2,3}": an array parameter ($n::bigint[]) as text; NULL when out of
+ * memory. Caller frees. */
+char *chats_ids_text(const int64_t *ids, size_t n);
+
+/* ---- validate.c ---- */
+
+bool chats_is_utf8(const char *s, size_t len);
+/* NULL if s is an acceptable group name, else why not. */
+const char *chats_check_name(const char *s);
+const char *chats_check_description(const char *s);
+/* An id some account could have in this cluster. */
+bool chats_is_account_id(const pl_app_t *app, int64_t id);
+bool chats_is_chat_id(const pl_app_t *app, int64_t id);
+/* Sorts ids and reports whether they are distinct. */
+bool chats_sort_unique(int64_t *ids, size_t n);
+
+/* ---- throttle.c ---- */
+
+/* Takes a token from the caller's group-operation bucket, then runs next;
+ * refuses with RESOURCE_EXHAUSTED ("retry after N ms"). Redis down: runs
+ * next anyway (fail open) and logs a warning. */
+void chats_throttle(chats_op_t *op, chats_step_fn next);
+
+/* ---- accounts_check.c ---- */
+
+/* Checks that every one of ids exists and has not blocked `who`, with one
+ * query per account shard, then runs next; NOT_FOUND naming a missing
+ * account, PERMISSION_DENIED naming nobody for a block. */
+void chats_check_accounts(chats_op_t *op, const int64_t *ids, size_t n, int64_t who, chats_step_fn next);
+
+/* ---- chat_view.c ---- */
+
+/* Reads the chat and its current members into op->view. Soft: a failure
+ * leaves is_found false and logs (for after a commit). */
+void chats_load(chats_op_t *op, unsigned flags);
+void chats_view_dispose(chats_view_t *v);
+const chats_member_t *chats_view_member(const chats_view_t *v, int64_t account_id);
+/* Replies with op->view as a parley.v1.Chat. */
+void chats_reply_chat(chats_op_t *op);
+
+/* ---- account_chats.c ---- */
+
+/* Writes memberships to the accounts' chat lists, one statement per
+ * account shard, each applied only if newer (membership_seq). Failures
+ * are logged: the chat's shard is the source of truth (ListChats repairs
+ * what it finds stale). */
+void chats_put_listings(chats_op_t *op, const chats_listing_t *rows, size_t n);
+
+/* ---- chat_events.c ---- */
+
+/* Encodes ev into a new buffer (*out, *len); 0, or -1 out of memory. */
+int chats_event_encode(const parley_v1_ChatEvent *ev, uint8_t **out, size_t *len);
+/* A new zeroed event of type t by actor; NULL out of memory. */
+parley_v1_ChatEvent *chats_event_new(parley_v1_ChatEvent_Type t, int64_t actor);
+
+/* ---- change.c: applying a group change ---- */
+
+/* Runs a group function (ST_*_GROUP..): reads its rows into op (status,
+ * seq, listings) and continues with on_done, or ends the call with the
+ * error its status means. A stale snapshot re-runs retry (the step that
+ * reads the chat again) up to CHATS_STALE_ATTEMPTS times. */
+void chats_change(chats_op_t *op, int stmt, const pl_pg_param_t *params, int nparams, chats_step_fn retry,
+                  chats_step_fn on_done);
+/* After a committed change: the chat lists of the affected accounts, the
+ * chat read back, the streams notified (members plus removed accounts),
+ * then the reply: the Chat, or (leave) op->seq. */
+void chats_finish_change(chats_op_t *op);
+/* Checks op->view (a group just read) for the caller: NOT_FOUND unless a
+ * current member, FAILED_PRECONDITION for a direct chat, PERMISSION_DENIED
+ * unless an admin when need_admin. false after ending the call. */
+bool chats_check_view(chats_op_t *op, bool need_admin);
+/* Validates a chat id from a request into op->chat_id/chat_shard; false
+ * after ending the call (INVALID_ARGUMENT for 0, NOT_FOUND otherwise). */
+bool chats_take_chat_id(chats_op_t *op, int64_t chat_id);
+/* Notifies the members of op->view plus the affected accounts. */
+void chats_notify(chats_op_t *op, int64_t seq);
+
+/* ---- handlers ---- */
+
+void chats_open_direct(pl_call_t *call, const parley_v1_OpenDirectChatRequest *req, void *svc);
+void chats_create_group(pl_call_t *call, const parley_v1_CreateGroupRequest *req, void *svc);
+void chats_update_group(pl_call_t *call, const parley_v1_UpdateGroupRequest *req, void *svc);
+void chats_add_members(pl_call_t *call, const parley_v1_AddMembersRequest *req, void *svc);
+void chats_remove_member(pl_call_t *call, const parley_v1_RemoveMemberRequest *req, void *svc);
+void chats_set_role(pl_call_t *call, const parley_v1_SetRoleRequest *req, void *svc);
+void chats_leave_group(pl_call_t *call, const parley_v1_LeaveGroupRequest *req, void *svc);
+void chats_get_chat(pl_call_t *call, const parley_v1_GetChatRequest *req, void *svc);
+void chats_list(pl_call_t *call, const parley_v1_ListChatsRequest *req, void *svc);
+
+/* Leaving, shared by LeaveGroup and RemoveMember of oneself: op->chat_id
+ * set, authenticated and throttled; replies with LeaveGroupResponse if
+ * op->is_leave_reply, else with the Chat. */
+void chats_leave_start(chats_op_t *op);
+
+#endif

@@ -1,0 +1,489 @@
+/* harness.c — accounts, calls and shard access for the Chats tests. */
+#include "harness.h"
+
+#include <stdatomic.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "app/direct.h"
+#include "config/config.h"
+#include "runtime/codec.h"
+#include "store/ids.h"
+#include "store/shardmap.h"
+
+_Thread_local char t_message[512];
+int t_shards;
+
+static pl_config_t cfg;
+static pl_shardmap_t map;
+static PGconn **dbs;
+static pl_idgen_t ids;
+static char host[64];
+static uint16_t port;
+static atomic_int phone_seq;
+static bool accounts_rpc = true;
+static t_user_t *users[256];
+static atomic_int user_count;
+
+void t_init(void)
+{
+    char err[1024];
+    char *argv[] = {"test_chats", NULL};
+    CHECK(pl_config_load(&cfg, 1, argv, "", err, sizeof(err)) == 0, "config: %s", err);
+    CHECK(pl_shardmap_init(&map, cfg.shards, cfg.pg_server_count, cfg.shard_map, err, sizeof(err)) == 0,
+          "shard map: %s", err);
+    t_shards = cfg.shards;
+    dbs = calloc((size_t)cfg.pg_server_count, sizeof(*dbs));
+    for (int i = 0; i < cfg.pg_server_count; i++) {
+        dbs[i] = PQconnectdb(cfg.pg_servers[i]);
+        CHECK(PQstatus(dbs[i]) == CONNECTION_OK, "postgres %d: %s", i, PQerrorMessage(dbs[i]));
+    }
+    pl_idgen_init(&ids, PL_ID_MAX_NODES - 1); /* parleyd nodes start at 0 */
+    const char *addr = getenv("PARLEY_ADDR");
+    CHECK(addr != NULL, "PARLEY_ADDR not set (run under with_parleyd.py)");
+    const char *colon = strrchr(addr, ':');
+    CHECK(colon && (size_t)(colon - addr) < sizeof(host), "bad PARLEY_ADDR %s", addr);
+    memcpy(host, addr, (size_t)(colon - addr));
+    port = (uint16_t)atoi(colon + 1);
+    srand((unsigned)time(NULL) ^ (unsigned)getpid());
+    atomic_store(&phone_seq, rand() % 100000);
+}
+
+void t_done(void)
+{
+    for (int i = 0; i < atomic_load(&user_count); i++) {
+        pl_channel_free(users[i]->ch);
+        pl_metadata_dispose(&users[i]->md);
+        free(users[i]);
+    }
+    for (int i = 0; i < cfg.pg_server_count; i++)
+        PQfinish(dbs[i]);
+    free(dbs);
+    pl_shardmap_dispose(&map);
+    pl_config_free(&cfg);
+}
+
+int64_t t_new_id(int shard)
+{
+    return pl_id_new(&ids, shard);
+}
+
+pl_channel_t *t_connect(void)
+{
+    pl_channel_opts_t o = {0};
+    o.host = host;
+    o.port = port;
+    char err[256];
+    pl_channel_t *ch = pl_channel_connect(&o, err, sizeof(err));
+    CHECK(ch != NULL, "connect: %s", err);
+    return ch;
+}
+
+static pl_code_t call_md(pl_channel_t *ch, const pl_metadata_t *md, const pl_method_t *m, const void *req, void *resp)
+{
+    pl_call_opts_t o = {20000, md, false};
+    pl_status_t st = {0};
+    pl_code_t code = pl_ccall_unary(ch, m, &o, req, resp, &st);
+    snprintf(t_message, sizeof(t_message), "%s", st.message ? st.message : "");
+    pl_status_reset(&st);
+    return code;
+}
+
+pl_code_t t_call(t_user_t *u, pl_channel_t *ch, const pl_method_t *m, const void *req, void *resp)
+{
+    return call_md(ch ? ch : u->ch, &u->md, m, req, resp);
+}
+
+pl_code_t t_call_anonymous(const pl_method_t *m, const void *req, void *resp, bool bad_token)
+{
+    pl_channel_t *ch = t_connect();
+    pl_metadata_t md = PL_METADATA_INIT(8192);
+    if (bad_token) {
+        char token[PL_TOKEN_LEN + 1];
+        uint8_t hash[PL_TOKEN_HASH_BYTES];
+        pl_auth_new_token(pl_id_new(&ids, 0), token, hash);
+        char value[PL_TOKEN_LEN + 8];
+        snprintf(value, sizeof(value), "Bearer %s", token);
+        pl_metadata_add(&md, "authorization", value, strlen(value));
+    }
+    pl_code_t code = call_md(ch, &md, m, req, resp);
+    pl_metadata_dispose(&md);
+    pl_channel_free(ch);
+    return code;
+}
+
+/* ---- accounts ---- */
+
+static const char *sms_code(const char *phone, char *code, size_t len)
+{
+    const char *path = getenv("PARLEY_SMS_FILE");
+    CHECK(path != NULL, "PARLEY_SMS_FILE not set");
+    code[0] = '\0';
+    for (int tries = 0; tries < 100 && !code[0]; tries++) {
+        FILE *f = fopen(path, "r");
+        if (f) {
+            char line[256], p[64], c[16];
+            while (fgets(line, sizeof(line), f))
+                if (sscanf(line, "%63s %15s", p, c) == 2 && strcmp(p, phone) == 0)
+                    snprintf(code, len, "%s", c);
+            fclose(f);
+        }
+        if (!code[0])
+            usleep(50000);
+    }
+    CHECK(code[0], "no code for %s in %s", phone, path);
+    return code;
+}
+
+static bool register_rpc(t_user_t *u)
+{
+    parley_v1_RequestCodeRequest rq = {0};
+    parley_v1_RequestCodeResponse rr = {0};
+    snprintf(rq.phone_number, sizeof(rq.phone_number), "%s", u->phone);
+    pl_code_t code = call_md(u->ch, NULL, &parley_v1_Accounts_RequestCode_method, &rq, &rr);
+    if (code == PL_CODE_UNIMPLEMENTED)
+        return false;
+    CHECK_CODE(code, PL_CODE_OK);
+    parley_v1_VerifyRequest vq = {0};
+    parley_v1_VerifyResponse vr = {0};
+    snprintf(vq.phone_number, sizeof(vq.phone_number), "%s", u->phone);
+    sms_code(u->phone, vq.code, sizeof(vq.code));
+    snprintf(vq.device_name, sizeof(vq.device_name), "test");
+    CHECK_CODE(call_md(u->ch, NULL, &parley_v1_Accounts_Verify_method, &vq, &vr), PL_CODE_OK);
+    u->account_id = vr.account_id;
+    u->device_id = vr.device_id;
+    CHECK(strlen(vr.token) == PL_TOKEN_LEN, "token of %zu bytes", strlen(vr.token));
+    memcpy(u->token, vr.token, PL_TOKEN_LEN + 1);
+    return true;
+}
+
+static void register_db(t_user_t *u)
+{
+    int shard = pl_shard_for_key(u->phone, strlen(u->phone), t_shards);
+    u->account_id = pl_id_new(&ids, shard);
+    u->device_id = pl_id_new(&ids, shard);
+    uint8_t hash[PL_TOKEN_HASH_BYTES];
+    pl_auth_new_token(u->device_id, u->token, hash);
+    char acc[24], dev[24], hex[2 * PL_TOKEN_HASH_BYTES + 3] = "\\x";
+    snprintf(acc, sizeof(acc), "%lld", (long long)u->account_id);
+    snprintf(dev, sizeof(dev), "%lld", (long long)u->device_id);
+    for (int i = 0; i < PL_TOKEN_HASH_BYTES; i++)
+        snprintf(hex + 2 + 2 * i, 3, "%02x", hash[i]);
+    const char *p1[] = {acc, u->phone};
+    PQclear(t_sql(shard, "INSERT INTO {s}.accounts (id, phone) VALUES ($1, $2)", 2, p1));
+    const char *p2[] = {dev, acc, hex};
+    PQclear(t_sql(shard, "INSERT INTO {s}.devices (id, account_id, token_hash) VALUES ($1, $2, $3)", 3, p2));
+}
+
+t_user_t *t_user(void)
+{
+    t_user_t *u = calloc(1, sizeof(*u));
+    CHECK(u != NULL, "out of memory");
+    snprintf(u->phone, sizeof(u->phone), "+1555%07d", atomic_fetch_add(&phone_seq, 1) % 10000000);
+    u->ch = t_connect();
+    static bool said;
+    if (!accounts_rpc || !register_rpc(u)) {
+        accounts_rpc = false;
+        register_db(u);
+    }
+    if (!said) {
+        said = true;
+        printf("accounts: %s\n", accounts_rpc ? "registered through Accounts RequestCode/Verify"
+                                              : "written to their shards (Accounts not implemented yet)");
+    }
+    int slot = atomic_fetch_add(&user_count, 1);
+    CHECK(slot < (int)(sizeof(users) / sizeof(users[0])), "too many users");
+    users[slot] = u;
+    pl_metadata_init(&u->md, 8192);
+    char value[PL_TOKEN_LEN + 8];
+    snprintf(value, sizeof(value), "Bearer %s", u->token);
+    CHECK(pl_metadata_add(&u->md, "authorization", value, strlen(value)) == 0, "metadata");
+    return u;
+}
+
+void t_block(t_user_t *blocker, int64_t blocked)
+{
+    parley_v1_BlockRequest rq = {0};
+    parley_v1_BlockResponse rr = {0};
+    rq.account_id = blocked;
+    pl_code_t code = t_call(blocker, NULL, &parley_v1_Accounts_Block_method, &rq, &rr);
+    if (code != PL_CODE_UNIMPLEMENTED) {
+        CHECK_CODE(code, PL_CODE_OK);
+        return;
+    }
+    /* what Block records: the row on the blocker's shard, and the flag on
+     * the pair's direct chat for the send path */
+    char a[24], b[24], id[24];
+    snprintf(a, sizeof(a), "%lld", (long long)blocker->account_id);
+    snprintf(b, sizeof(b), "%lld", (long long)blocked);
+    const char *p[] = {a, b};
+    PQclear(t_sql(pl_id_shard(blocker->account_id),
+                  "INSERT INTO {s}.blocks (account_id, blocked_id) VALUES ($1, $2) ON CONFLICT DO NOTHING", 2, p));
+    int shard = pl_direct_chat_shard(blocker->account_id, blocked, t_shards);
+    snprintf(id, sizeof(id), "%lld", (long long)pl_id_new(&ids, shard));
+    const char *q[] = {id, a, b};
+    PQclear(t_sql(shard, "SELECT * FROM {s}.set_direct_block($1, $2, $3, true)", 3, q));
+}
+
+/* ---- Chats calls ---- */
+
+parley_v1_Chat *t_chat_new(void)
+{
+    parley_v1_Chat *c = calloc(1, sizeof(*c));
+    CHECK(c != NULL, "out of memory");
+    return c;
+}
+
+static parley_v1_Chat *scratch(parley_v1_Chat *out, parley_v1_Chat **mine)
+{
+    *mine = out ? NULL : t_chat_new();
+    if (out)
+        memset(out, 0, sizeof(*out));
+    return out ? out : *mine;
+}
+
+pl_code_t t_open_direct(t_user_t *u, int64_t other, parley_v1_Chat *out)
+{
+    parley_v1_Chat *mine;
+    parley_v1_OpenDirectChatRequest rq = {0};
+    rq.account_id = other;
+    pl_code_t code = t_call(u, NULL, &parley_v1_Chats_OpenDirectChat_method, &rq, scratch(out, &mine));
+    free(mine);
+    return code;
+}
+
+pl_code_t t_create_group(t_user_t *u, const char *name, const int64_t *members, size_t n, parley_v1_Chat *out)
+{
+    parley_v1_Chat *mine;
+    parley_v1_CreateGroupRequest *rq = calloc(1, sizeof(*rq));
+    CHECK(rq != NULL, "out of memory");
+    snprintf(rq->name, sizeof(rq->name), "%s", name);
+    if (n)
+        memcpy(rq->member_ids, members, n * sizeof(*members));
+    rq->member_ids_count = (pb_size_t)n;
+    pl_code_t code = t_call(u, NULL, &parley_v1_Chats_CreateGroup_method, rq, scratch(out, &mine));
+    free(rq);
+    free(mine);
+    return code;
+}
+
+pl_code_t t_add_members(t_user_t *u, int64_t chat, const int64_t *idl, size_t n, parley_v1_Chat *out)
+{
+    parley_v1_Chat *mine;
+    parley_v1_AddMembersRequest *rq = calloc(1, sizeof(*rq));
+    CHECK(rq != NULL, "out of memory");
+    rq->chat_id = chat;
+    if (n)
+        memcpy(rq->account_ids, idl, n * sizeof(*idl));
+    rq->account_ids_count = (pb_size_t)n;
+    pl_code_t code = t_call(u, NULL, &parley_v1_Chats_AddMembers_method, rq, scratch(out, &mine));
+    free(rq);
+    free(mine);
+    return code;
+}
+
+pl_code_t t_remove_member(t_user_t *u, int64_t chat, int64_t account, parley_v1_Chat *out)
+{
+    parley_v1_Chat *mine;
+    parley_v1_RemoveMemberRequest rq = {0};
+    rq.chat_id = chat;
+    rq.account_id = account;
+    pl_code_t code = t_call(u, NULL, &parley_v1_Chats_RemoveMember_method, &rq, scratch(out, &mine));
+    free(mine);
+    return code;
+}
+
+pl_code_t t_set_role(t_user_t *u, int64_t chat, int64_t account, parley_v1_Role role, parley_v1_Chat *out)
+{
+    parley_v1_Chat *mine;
+    parley_v1_SetRoleRequest rq = {0};
+    rq.chat_id = chat;
+    rq.account_id = account;
+    rq.role = role;
+    pl_code_t code = t_call(u, NULL, &parley_v1_Chats_SetRole_method, &rq, scratch(out, &mine));
+    free(mine);
+    return code;
+}
+
+pl_code_t t_leave(t_user_t *u, int64_t chat, int64_t *seq)
+{
+    parley_v1_LeaveGroupRequest rq = {0};
+    parley_v1_LeaveGroupResponse rr = {0};
+    rq.chat_id = chat;
+    pl_code_t code = t_call(u, NULL, &parley_v1_Chats_LeaveGroup_method, &rq, &rr);
+    if (seq)
+        *seq = rr.seq;
+    return code;
+}
+
+pl_code_t t_get_chat(t_user_t *u, int64_t chat, parley_v1_Chat *out)
+{
+    parley_v1_Chat *mine;
+    parley_v1_GetChatRequest rq = {0};
+    rq.chat_id = chat;
+    pl_code_t code = t_call(u, NULL, &parley_v1_Chats_GetChat_method, &rq, scratch(out, &mine));
+    free(mine);
+    return code;
+}
+
+pl_code_t t_update_group(t_user_t *u, int64_t chat, const char *name, const char *description, int only_admins,
+                         parley_v1_Chat *out)
+{
+    parley_v1_Chat *mine;
+    parley_v1_UpdateGroupRequest *rq = calloc(1, sizeof(*rq));
+    CHECK(rq != NULL, "out of memory");
+    rq->chat_id = chat;
+    if (name) {
+        rq->has_name = true;
+        snprintf(rq->name, sizeof(rq->name), "%s", name);
+    }
+    if (description) {
+        rq->has_description = true;
+        snprintf(rq->description, sizeof(rq->description), "%s", description);
+    }
+    if (only_admins >= 0) {
+        rq->has_only_admins_send = true;
+        rq->only_admins_send = only_admins != 0;
+    }
+    pl_code_t code = t_call(u, NULL, &parley_v1_Chats_UpdateGroup_method, rq, scratch(out, &mine));
+    free(rq);
+    free(mine);
+    return code;
+}
+
+pl_code_t t_update_name(t_user_t *u, int64_t chat, const char *name, parley_v1_Chat *out)
+{
+    return t_update_group(u, chat, name, NULL, -1, out);
+}
+
+pl_code_t t_list(t_user_t *u, int64_t after, int32_t limit, parley_v1_ListChatsResponse *out)
+{
+    parley_v1_ListChatsRequest rq = {0};
+    rq.after_chat_id = after;
+    rq.limit = limit;
+    memset(out, 0, sizeof(*out));
+    return t_call(u, NULL, &parley_v1_Chats_ListChats_method, &rq, out);
+}
+
+const parley_v1_Member *t_member(const parley_v1_Chat *c, int64_t account)
+{
+    for (pb_size_t i = 0; i < c->members_count; i++)
+        if (c->members[i].account_id == account)
+            return &c->members[i];
+    return NULL;
+}
+
+const parley_v1_ChatSummary *t_summary(const parley_v1_ListChatsResponse *r, int64_t chat)
+{
+    for (pb_size_t i = 0; i < r->chats_count; i++)
+        if (r->chats[i].chat_id == chat)
+            return &r->chats[i];
+    return NULL;
+}
+
+/* ---- the shards ---- */
+
+PGresult *t_sql(int shard, const char *sql, int nparams, const char *const *params)
+{
+    char schema[PL_SHARD_SCHEMA_LEN];
+    pl_shard_schema(shard, schema);
+    char text[4096];
+    size_t n = 0;
+    for (const char *p = sql; *p && n + sizeof(schema) < sizeof(text); p++) {
+        if (p[0] == '{' && p[1] == 's' && p[2] == '}') {
+            n += (size_t)snprintf(text + n, sizeof(text) - n, "%s", schema);
+            p += 2;
+        } else {
+            text[n++] = *p;
+        }
+    }
+    text[n] = '\0';
+    PGconn *db = dbs[pl_shardmap_server(&map, shard)];
+    PGresult *r = PQexecParams(db, text, nparams, NULL, params, NULL, NULL, 0);
+    ExecStatusType st = PQresultStatus(r);
+    CHECK(st == PGRES_TUPLES_OK || st == PGRES_COMMAND_OK, "%s: %s", text, PQerrorMessage(db));
+    return r;
+}
+
+int64_t t_sql_int(int shard, const char *sql, int nparams, const char *const *params)
+{
+    PGresult *r = t_sql(shard, sql, nparams, params);
+    CHECK(PQntuples(r) == 1, "%s: %d rows", sql, PQntuples(r));
+    int64_t v = PQgetisnull(r, 0, 0) ? -1 : strtoll(PQgetvalue(r, 0, 0), NULL, 10);
+    PQclear(r);
+    return v;
+}
+
+t_logged_t *t_log(int64_t chat, size_t *count)
+{
+    char id[24];
+    snprintf(id, sizeof(id), "%lld", (long long)chat);
+    const char *p[] = {id};
+    PGresult *r = t_sql(pl_id_shard(chat),
+                        "SELECT seq, sender_account, sender_device, client_msg_id, payload IS NOT NULL, chat_event"
+                        "  FROM {s}.messages WHERE chat_id = $1 ORDER BY seq",
+                        1, p);
+    int n = PQntuples(r);
+    t_logged_t *out = calloc((size_t)n + 1, sizeof(*out));
+    CHECK(out != NULL, "out of memory");
+    for (int i = 0; i < n; i++) {
+        t_logged_t *m = &out[i];
+        m->seq = strtoll(PQgetvalue(r, i, 0), NULL, 10);
+        m->sender_account = strtoll(PQgetvalue(r, i, 1), NULL, 10);
+        m->sender_device = strtoll(PQgetvalue(r, i, 2), NULL, 10);
+        snprintf(m->client_msg_id, sizeof(m->client_msg_id), "%s", PQgetvalue(r, i, 3));
+        m->has_payload = PQgetvalue(r, i, 4)[0] == 't';
+        if (!PQgetisnull(r, i, 5)) {
+            size_t len;
+            unsigned char *raw = PQunescapeBytea((const unsigned char *)PQgetvalue(r, i, 5), &len);
+            CHECK(raw != NULL, "bytea");
+            const char *why = NULL;
+            CHECK(pl_pb_decode(parley_v1_ChatEvent_fields, raw, len, &m->event, &why) == 0,
+                  "chat %lld seq %lld: undecodable chat_event: %s", (long long)chat, (long long)m->seq, why);
+            PQfreemem(raw);
+            m->has_event = true;
+        }
+    }
+    PQclear(r);
+    *count = (size_t)n;
+    return out;
+}
+
+int t_send_status(t_user_t *u, int64_t chat, const char *client_id)
+{
+    char c[24], a[24], d[24];
+    snprintf(c, sizeof(c), "%lld", (long long)chat);
+    snprintf(a, sizeof(a), "%lld", (long long)u->account_id);
+    snprintf(d, sizeof(d), "%lld", (long long)u->device_id);
+    const char *p[] = {c, a, d, client_id};
+    return (int)t_sql_int(pl_id_shard(chat),
+                          "SELECT status FROM {s}.send_message($1, $2, $3, $4, 'text', '\\x01', NULL, 0, 0)", 4, p);
+}
+
+int64_t t_send(t_user_t *u, int64_t chat, const char *client_id)
+{
+    char c[24], a[24], d[24];
+    snprintf(c, sizeof(c), "%lld", (long long)chat);
+    snprintf(a, sizeof(a), "%lld", (long long)u->account_id);
+    snprintf(d, sizeof(d), "%lld", (long long)u->device_id);
+    const char *p[] = {c, a, d, client_id};
+    PGresult *r = t_sql(pl_id_shard(chat),
+                        "SELECT status, seq FROM {s}.send_message($1, $2, $3, $4, 'text', '\\x01', NULL, 0, 0)", 4, p);
+    CHECK_EQ(strtoll(PQgetvalue(r, 0, 0), NULL, 10), 0);
+    int64_t seq = strtoll(PQgetvalue(r, 0, 1), NULL, 10);
+    PQclear(r);
+    return seq;
+}
+
+void t_read_up_to(t_user_t *u, int64_t chat, int64_t seq)
+{
+    char c[24], a[24], s[24];
+    snprintf(c, sizeof(c), "%lld", (long long)chat);
+    snprintf(a, sizeof(a), "%lld", (long long)u->account_id);
+    snprintf(s, sizeof(s), "%lld", (long long)seq);
+    const char *p[] = {c, a, s, s};
+    PGresult *r = t_sql(pl_id_shard(chat), "SELECT status FROM {s}.update_cursor($1, $2, $3, $4)", 4, p);
+    CHECK_EQ(strtoll(PQgetvalue(r, 0, 0), NULL, 10), 0);
+    PQclear(r);
+}
