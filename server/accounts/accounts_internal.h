@@ -1,0 +1,229 @@
+/* accounts_internal.h — what the files of server/accounts share: the service
+ * struct, the per-call request state every handler starts from, the limits,
+ * and the small helpers (validation, shard batches, rate limits).
+ *
+ * Layout: accounts.c registers the service; request_code.c and verify.c
+ * are registration; profile.c, devices.c, contacts.c, lookup.c and
+ * blocking.c are the authenticated methods; request.c, phone.c, text.c,
+ * otp.c, batch.c and sms.c are their building blocks. */
+#ifndef PL_ACCOUNTS_INTERNAL_H
+#define PL_ACCOUNTS_INTERNAL_H
+
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "accounts/accounts.h"
+#include "accounts/sms.h"
+#include "app/app.h"
+#include "app/auth.h"
+#include "cache/ratelimit.h"
+#include "parley/v1/accounts.parley.h"
+
+/* ---- limits (the contract's; config-driven ones are in pl_config_t) ---- */
+
+#define PL_ACCT_CODE_TTL_MS 600000   /* a code is good for 10 minutes */
+#define PL_ACCT_CODE_MAX_ATTEMPTS 5  /* Verify tries per code, the right one included */
+#define PL_ACCT_DISPLAY_NAME_MAX 128 /* bytes of UTF-8 */
+#define PL_ACCT_ABOUT_MAX 512
+#define PL_ACCT_DEVICE_NAME_MAX 64
+#define PL_ACCT_CONTACTS_PAGE_MAX 200
+#define PL_ACCT_BLOCKED_PAGE_MAX 1000
+
+/* Elements of a generated struct's repeated field (its .options max_count). */
+#define PL_ACCT_MAX_COUNT(type, field) (sizeof(((type *)0)->field) / sizeof(((type *)0)->field[0]))
+
+#define PL_ACCT_LIST_DEVICES_MAX PL_ACCT_MAX_COUNT(parley_v1_ListDevicesResponse, devices)
+#define PL_ACCT_DEVICE_IDS_MAX PL_ACCT_MAX_COUNT(parley_v1_AccountDevices, device_ids)
+
+/* ---- the service ---- */
+
+struct pl_accounts {
+    pl_app_t *app;
+    pl_sms_t *sms;
+    /* first statement index of each file's table (pl_app_add_statements) */
+    int stmt_request_code;
+    int stmt_verify;
+    int stmt_profile;
+    int stmt_devices;
+    int stmt_lookup;
+    int stmt_contacts;
+    int stmt_blocking;
+    /* when the last "rate limiter unavailable" line was logged (pl_now_msec):
+     * one line a second at most, however many calls see Redis down */
+    _Atomic int64_t limiter_warned_ms;
+};
+
+/* Each file registers its statements; 0 or -1. */
+int pl_acct_request_code_init(pl_accounts_t *s);
+int pl_acct_verify_init(pl_accounts_t *s);
+int pl_acct_profile_init(pl_accounts_t *s);
+int pl_acct_devices_init(pl_accounts_t *s);
+int pl_acct_lookup_init(pl_accounts_t *s);
+int pl_acct_contacts_init(pl_accounts_t *s);
+int pl_acct_blocking_init(pl_accounts_t *s);
+
+/* ---- handlers (one file per group) ---- */
+
+void pl_acct_request_code(pl_call_t *call, const parley_v1_RequestCodeRequest *req, void *svc);
+void pl_acct_verify(pl_call_t *call, const parley_v1_VerifyRequest *req, void *svc);
+void pl_acct_get_profile(pl_call_t *call, const parley_v1_GetProfileRequest *req, void *svc);
+void pl_acct_update_profile(pl_call_t *call, const parley_v1_UpdateProfileRequest *req, void *svc);
+void pl_acct_update_privacy(pl_call_t *call, const parley_v1_UpdatePrivacyRequest *req, void *svc);
+void pl_acct_list_devices(pl_call_t *call, const parley_v1_ListDevicesRequest *req, void *svc);
+void pl_acct_rename_device(pl_call_t *call, const parley_v1_RenameDeviceRequest *req, void *svc);
+void pl_acct_remove_device(pl_call_t *call, const parley_v1_RemoveDeviceRequest *req, void *svc);
+void pl_acct_get_devices(pl_call_t *call, const parley_v1_GetDevicesRequest *req, void *svc);
+void pl_acct_lookup_phones(pl_call_t *call, const parley_v1_LookupPhonesRequest *req, void *svc);
+void pl_acct_add_contacts(pl_call_t *call, const parley_v1_AddContactsRequest *req, void *svc);
+void pl_acct_remove_contact(pl_call_t *call, const parley_v1_RemoveContactRequest *req, void *svc);
+void pl_acct_list_contacts(pl_call_t *call, const parley_v1_ListContactsRequest *req, void *svc);
+void pl_acct_block(pl_call_t *call, const parley_v1_BlockRequest *req, void *svc);
+void pl_acct_unblock(pl_call_t *call, const parley_v1_UnblockRequest *req, void *svc);
+void pl_acct_list_blocked(pl_call_t *call, const parley_v1_ListBlockedRequest *req, void *svc);
+
+/* ---- per-call request state (request.c) ----
+ *
+ * Every handler allocates one of these (usually embedded first in a larger
+ * method-specific struct) and hands it to the call with pl_call_set_user,
+ * so it lives exactly as long as the call, whatever path the call takes:
+ * every asynchronous step (query, rate-limit take) holds a call reference,
+ * so the state and the request stay valid until the last step has run. */
+typedef struct pl_acct_req pl_acct_req_t;
+typedef void (*pl_acct_step_fn)(pl_call_t *call, pl_acct_req_t *r);
+
+struct pl_acct_req {
+    pl_accounts_t *svc;
+    const void *msg;                   /* the decoded request, valid while the call is */
+    pl_principal_t who;                /* the caller, once authenticated */
+    pl_acct_step_fn on_auth;           /* what pl_acct_authenticate runs next */
+    void (*dispose)(pl_acct_req_t *r); /* extra cleanup (wipe secrets, free arrays); may be NULL */
+    int pending;                       /* fan-out queries still out */
+};
+
+/* Allocates size bytes (>= sizeof(pl_acct_req_t), zeroed) owned by the call.
+ * NULL if out of memory, and then the call has been finished. */
+void *pl_acct_req_new(pl_call_t *call, pl_accounts_t *svc, const void *msg, size_t size);
+
+/* pl_acct_req_new, then authenticates the call (pl_auth_call) and runs
+ * next with r->who set; on a bad token the call ends UNAUTHENTICATED and
+ * next never runs. */
+void pl_acct_authenticate(pl_call_t *call, pl_accounts_t *svc, const void *msg, size_t size, pl_acct_step_fn next);
+
+/* pl_call_query with r as the user pointer; if the query cannot even be
+ * queued, the call is finished (UNAVAILABLE) and false is returned. */
+bool pl_acct_query(pl_call_t *call, pl_acct_req_t *r, int stmt, int shard, const pl_pg_param_t *params, int nparams,
+                   unsigned flags, pl_call_query_fn fn);
+
+/* One query of stmt per shard of b (its array literal as $1, idempotent
+ * reads), all at once; r->pending counts those still out, and fn gets each
+ * result (decrement r->pending first thing, reply when it reaches 0). */
+struct pl_acct_batch;
+void pl_acct_query_shards(pl_call_t *call, pl_acct_req_t *r, const struct pl_acct_batch *b, int stmt,
+                          pl_call_query_fn fn);
+
+/* The common head of a query callback: false (the caller just returns)
+ * when the call already ended or the query failed (then the call has been
+ * finished with the right status; what is logged names `what`). */
+bool pl_acct_query_ok(pl_call_t *call, const pl_pg_result_t *res, const char *what);
+
+/* Takes cost tokens from the Redis bucket name. fn runs exactly once unless
+ * the call has ended meanwhile: code OK with rate, or the failure (Redis
+ * down or unreachable: UNAVAILABLE) with rate NULL; possibly before this
+ * returns. The call is referenced meanwhile. */
+typedef void (*pl_acct_rate_fn)(pl_call_t *call, pl_acct_req_t *r, pl_code_t code, const pl_cache_rate_t *rate);
+void pl_acct_rate_take(pl_call_t *call, pl_acct_req_t *r, const char *name, uint32_t capacity, double refill_per_second,
+                       uint32_t cost, pl_acct_rate_fn fn);
+
+/* The caller's lookup bucket ([rate] lookups_per_minute), shared by
+ * GetDevices, LookupPhones and AddContacts (each reveals which accounts
+ * exist): takes cost tokens, at most the bucket's capacity, so a full batch
+ * always fits a full bucket. */
+void pl_acct_take_lookups(pl_call_t *call, pl_acct_req_t *r, size_t cost, pl_acct_rate_fn fn);
+/* For pl_acct_take_lookups' fn: whether the lookup may go on. Redis
+ * unavailable: yes (lookups fail open: cheap reads, and messaging must not
+ * stop with Redis). Over the limit: no, and the call has been finished with
+ * RESOURCE_EXHAUSTED "... retry after N ms". */
+bool pl_acct_lookup_allowed(pl_call_t *call, pl_code_t code, const pl_cache_rate_t *rate);
+
+/* The caller's account shard. */
+static inline int pl_acct_own_shard(const pl_acct_req_t *r)
+{
+    return pl_id_shard(r->who.account_id);
+}
+
+/* True if id could name a row of this cluster (a well-formed id whose
+ * shard exists); anything else cannot exist. */
+bool pl_acct_id_is_routable(const pl_accounts_t *s, int64_t id);
+
+/* A page size: 0 means max, larger is clamped to max; negative: -1. */
+int pl_acct_page_limit(int32_t requested, int max);
+
+/* ---- phone numbers (phone.c) ---- */
+
+#define PL_PHONE_MIN_DIGITS 8
+#define PL_PHONE_MAX_DIGITS 15
+
+/* E.164: "+", then 8 to 15 digits, the first not 0. Nothing else. */
+bool pl_acct_phone_is_valid(const char *s);
+/* The logical shard the number's account lives on. */
+int pl_acct_phone_shard(const pl_accounts_t *s, const char *phone);
+
+/* The per-address RequestCode bucket's name for a client address
+ * (pl_call_peer): "otp:addr:<IPv4>", or "otp:addr:<IPv6 /64>/64"
+ * (request_code.c). */
+void pl_acct_address_bucket(const char *peer, char *name, size_t len);
+
+/* ---- user-visible text (text.c) ---- */
+
+/* NULL if s (len bytes) is valid UTF-8 (no overlong forms, surrogates or
+ * code points above U+10FFFF), at most max bytes, without control
+ * characters (C0, DEL, C1; newline allowed when allow_newline); otherwise
+ * a short reason ("is not valid UTF-8"). */
+const char *pl_acct_text_problem(const char *s, size_t len, size_t max, bool allow_newline);
+/* Copies a stored text column (len bytes) into dst (cap bytes, cap >= 1),
+ * NUL-terminated, cut at a character boundary if it does not fit. */
+void pl_acct_copy_text(char *dst, size_t cap, const char *src, size_t len);
+
+/* ---- verification codes (otp.c) ---- */
+
+#define PL_OTP_DIGITS 6
+#define PL_OTP_SALT_BYTES 16
+#define PL_OTP_MAC_BYTES 32
+#define PL_OTP_STORED_BYTES (PL_OTP_SALT_BYTES + PL_OTP_MAC_BYTES)
+
+/* A uniformly random 6-digit code ("004217") into code (7 bytes). */
+void pl_otp_new(char code[PL_OTP_DIGITS + 1]);
+/* True for exactly six ASCII digits. */
+bool pl_otp_is_well_formed(const char *code);
+/* What the database keeps for (phone, code): a fresh random salt followed
+ * by the keyed BLAKE2b MAC of the phone and code under that salt. */
+void pl_otp_seal(const char *phone, const char *code, uint8_t out[PL_OTP_STORED_BYTES]);
+/* Whether code is the one sealed in stored (constant time in the code). */
+bool pl_otp_matches(const char *phone, const char *code, const uint8_t *stored, size_t stored_len);
+
+/* ---- grouping by shard (batch.c) ---- */
+
+/* The items of one request grouped by logical shard, each group as a
+ * PostgreSQL array literal ("{1,2,3}", or {"+1555…",…}) for one
+ * "= ANY($1::bigint[])" query per shard. */
+typedef struct pl_acct_batch {
+    int count;    /* shards with at least one item */
+    int *shard;   /* [count] */
+    char **array; /* [count], NUL-terminated literals */
+} pl_acct_batch_t;
+
+/* ids must be routable (pl_acct_id_is_routable). 0 or PL_ERR_NOMEM. */
+int pl_acct_batch_ids(pl_acct_batch_t *b, const int64_t *ids, size_t n, int shards);
+/* phones must be valid E.164 (so they need no escaping). 0 or PL_ERR_NOMEM. */
+int pl_acct_batch_phones(pl_acct_batch_t *b, const char *const *phones, size_t n, int shards);
+void pl_acct_batch_dispose(pl_acct_batch_t *b);
+
+/* One array literal of all n ids ("{1,2,3}"), malloc'd; NULL if out of memory. */
+char *pl_acct_id_array(const int64_t *ids, size_t n);
+
+/* Sorts ids and drops repeats; returns the new count. */
+size_t pl_acct_unique_ids(int64_t *ids, size_t n);
+
+#endif

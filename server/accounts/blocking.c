@@ -1,0 +1,181 @@
+/* blocking.c — Block, Unblock, ListBlocked.
+ *
+ * A block is two facts kept in two places: the blocks row on the blocker's
+ * shard (for ListBlocked) and the flag on the pair's direct chat
+ * (set_direct_block on pl_direct_chat_shard, creating the chat if needed
+ * with an id made on that shard) which the send path checks. Both writes
+ * are idempotent and go out together; the reply waits for both. If one
+ * fails the client sees the failure and a retry converges. Then the
+ * streams re-evaluate presence (pl_notify_privacy_changed).
+ * Yourself: INVALID_ARGUMENT; an account that does not exist: NOT_FOUND. */
+#include <stdlib.h>
+
+#include "accounts/accounts_internal.h"
+#include "app/direct.h"
+#include "messaging/notify.h"
+
+enum { EXISTS, BLOCK, UNBLOCK, SET_DIRECT, LIST };
+
+static const pl_pg_stmt_t statements[] = {
+    [EXISTS] = {"acct_account_exists", "SELECT 1 FROM {s}.accounts WHERE id = $1::bigint", true},
+    [BLOCK] = {"acct_block",
+               "INSERT INTO {s}.blocks (account_id, blocked_id) VALUES ($1::bigint, $2::bigint) ON CONFLICT DO NOTHING",
+               true},
+    [UNBLOCK] = {"acct_unblock", "DELETE FROM {s}.blocks WHERE account_id = $1::bigint AND blocked_id = $2::bigint",
+                 true},
+    [SET_DIRECT] = {"acct_set_direct_block",
+                    "SELECT chat_id FROM {s}.set_direct_block($1::bigint, $2::bigint, $3::bigint, $4::boolean)", true},
+    [LIST] = {"acct_list_blocked",
+              "SELECT blocked_id FROM {s}.blocks WHERE account_id = $1::bigint AND blocked_id > $2::bigint "
+              "ORDER BY blocked_id LIMIT $3::bigint",
+              true},
+};
+
+int pl_acct_blocking_init(pl_accounts_t *s)
+{
+    s->stmt_blocking = pl_app_add_statements(s->app, statements, sizeof(statements) / sizeof(statements[0]));
+    return s->stmt_blocking < 0 ? -1 : 0;
+}
+
+/* ---- Block and Unblock ---- */
+
+typedef struct block {
+    pl_acct_req_t base;
+    int64_t target;
+    bool is_on; /* Block, not Unblock */
+} block_t;
+
+static void on_written(pl_call_t *call, const pl_pg_result_t *res, void *user)
+{
+    block_t *b = user;
+    b->base.pending--;
+    if (!pl_acct_query_ok(call, res, b->is_on ? "accounts: block" : "accounts: unblock"))
+        return;
+    if (b->base.pending > 0)
+        return;
+    pl_notify_privacy_changed(b->base.svc->app, pl_call_worker(call), b->base.who.account_id);
+    if (b->is_on) {
+        parley_v1_BlockResponse resp = {0};
+        parley_v1_Accounts_Block_reply(call, &resp);
+    } else {
+        parley_v1_UnblockResponse resp = {0};
+        parley_v1_Accounts_Unblock_reply(call, &resp);
+    }
+}
+
+static void on_target(pl_call_t *call, const pl_pg_result_t *res, void *user)
+{
+    block_t *b = user;
+    if (!pl_acct_query_ok(call, res, "accounts: block (account lookup)"))
+        return;
+    if (PQntuples(res->res) != 1) {
+        pl_call_finish(call, PL_CODE_NOT_FOUND, "no such account");
+        return;
+    }
+    pl_accounts_t *s = b->base.svc;
+    int64_t me = b->base.who.account_id;
+    int direct = pl_direct_chat_shard(me, b->target, s->app->map.shards);
+    uint8_t bm[8], bt[8], bc[8];
+    pl_pg_param_t row[] = {pl_pg_int8(bm, me), pl_pg_int8(bt, b->target)};
+    pl_pg_param_t chat[] = {pl_pg_int8(bc, pl_id_new(&s->app->ids, direct)), row[0], row[1],
+                            pl_pg_text(b->is_on ? "true" : "false")};
+    b->base.pending = 2;
+    if (!pl_acct_query(call, &b->base, s->stmt_blocking + (b->is_on ? BLOCK : UNBLOCK), pl_acct_own_shard(&b->base),
+                       row, 2, PL_PG_WRITE | PL_PG_IDEMPOTENT, on_written)) {
+        b->base.pending = 0;
+        return;
+    }
+    if (!pl_acct_query(call, &b->base, s->stmt_blocking + SET_DIRECT, direct, chat, 4, PL_PG_WRITE | PL_PG_IDEMPOTENT,
+                       on_written))
+        b->base.pending--;
+}
+
+static void block_or_unblock(pl_call_t *call, pl_acct_req_t *r)
+{
+    block_t *b = (block_t *)r;
+    if (b->target == r->who.account_id) {
+        pl_call_failf(call, PL_CODE_INVALID_ARGUMENT, "you cannot %s yourself", b->is_on ? "block" : "unblock");
+        return;
+    }
+    if (!pl_acct_id_is_routable(r->svc, b->target)) {
+        pl_call_finish(call, PL_CODE_NOT_FOUND, "no such account");
+        return;
+    }
+    uint8_t bt[8];
+    pl_pg_param_t p = pl_pg_int8(bt, b->target);
+    pl_acct_query(call, r, r->svc->stmt_blocking + EXISTS, pl_id_shard(b->target), &p, 1, PL_PG_IDEMPOTENT, on_target);
+}
+
+static void block_step(pl_call_t *call, pl_acct_req_t *r)
+{
+    block_t *b = (block_t *)r;
+    b->target = ((const parley_v1_BlockRequest *)r->msg)->account_id;
+    b->is_on = true;
+    block_or_unblock(call, r);
+}
+
+static void unblock_step(pl_call_t *call, pl_acct_req_t *r)
+{
+    block_t *b = (block_t *)r;
+    b->target = ((const parley_v1_UnblockRequest *)r->msg)->account_id;
+    b->is_on = false;
+    block_or_unblock(call, r);
+}
+
+void pl_acct_block(pl_call_t *call, const parley_v1_BlockRequest *req, void *svc)
+{
+    if (req->account_id <= 0) {
+        pl_call_finish(call, PL_CODE_INVALID_ARGUMENT, "account_id must be positive");
+        return;
+    }
+    pl_acct_authenticate(call, svc, req, sizeof(block_t), block_step);
+}
+
+void pl_acct_unblock(pl_call_t *call, const parley_v1_UnblockRequest *req, void *svc)
+{
+    if (req->account_id <= 0) {
+        pl_call_finish(call, PL_CODE_INVALID_ARGUMENT, "account_id must be positive");
+        return;
+    }
+    pl_acct_authenticate(call, svc, req, sizeof(block_t), unblock_step);
+}
+
+/* ---- ListBlocked ---- */
+
+typedef struct list_blocked {
+    pl_acct_req_t base;
+    int limit;
+    parley_v1_ListBlockedResponse resp;
+} list_blocked_t;
+
+static void on_blocked_page(pl_call_t *call, const pl_pg_result_t *res, void *user)
+{
+    list_blocked_t *l = user;
+    if (!pl_acct_query_ok(call, res, "accounts: list blocked"))
+        return;
+    int rows = PQntuples(res->res);
+    l->resp.has_more = rows > l->limit;
+    for (int i = 0; i < rows && i < l->limit; i++)
+        l->resp.account_ids[l->resp.account_ids_count++] = pl_pg_get_int64(res->res, i, 0);
+    parley_v1_Accounts_ListBlocked_reply(call, &l->resp);
+}
+
+static void list_blocked(pl_call_t *call, pl_acct_req_t *r)
+{
+    list_blocked_t *l = (list_blocked_t *)r;
+    const parley_v1_ListBlockedRequest *req = r->msg;
+    l->limit = pl_acct_page_limit(req->limit, PL_ACCT_BLOCKED_PAGE_MAX);
+    uint8_t b[3][8];
+    pl_pg_param_t p[] = {pl_pg_int8(b[0], r->who.account_id), pl_pg_int8(b[1], req->after_account_id),
+                         pl_pg_int8(b[2], l->limit + 1)};
+    pl_acct_query(call, r, r->svc->stmt_blocking + LIST, pl_acct_own_shard(r), p, 3, PL_PG_IDEMPOTENT, on_blocked_page);
+}
+
+void pl_acct_list_blocked(pl_call_t *call, const parley_v1_ListBlockedRequest *req, void *svc)
+{
+    if (req->limit < 0 || req->after_account_id < 0) {
+        pl_call_finish(call, PL_CODE_INVALID_ARGUMENT, "limit and after_account_id must not be negative");
+        return;
+    }
+    pl_acct_authenticate(call, svc, req, sizeof(list_blocked_t), list_blocked);
+}

@@ -1,0 +1,218 @@
+/* lookup.c — GetDevices and LookupPhones: batch reads across shards.
+ *
+ * Both take up to [limits] lookup_batch_max items, cost that many tokens
+ * from the caller's lookup bucket ([rate] lookups_per_minute; over it:
+ * RESOURCE_EXHAUSTED "... retry after N ms"; Redis unreachable: allowed,
+ * with a warning — lookups are cheap reads, and messaging must not stop
+ * with Redis), group the items by shard and send one query per shard, all
+ * at once. The reply goes when the last shard has answered; any failed
+ * shard fails the call. Unknown accounts and numbers are left out. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "accounts/accounts_internal.h"
+
+enum { CURRENT_DEVICES, PHONES };
+
+static const pl_pg_stmt_t statements[] = {
+    [CURRENT_DEVICES] = {"acct_current_devices",
+                         "SELECT a.id, d.id FROM {s}.accounts a LEFT JOIN {s}.devices d "
+                         "ON d.account_id = a.id AND d.revoked_at IS NULL "
+                         "WHERE a.id = ANY($1::bigint[]) ORDER BY a.id, d.id",
+                         true},
+    [PHONES] = {"acct_lookup_phones", "SELECT phone, id FROM {s}.accounts WHERE phone = ANY($1::text[])", true},
+};
+
+int pl_acct_lookup_init(pl_accounts_t *s)
+{
+    s->stmt_lookup = pl_app_add_statements(s->app, statements, sizeof(statements) / sizeof(statements[0]));
+    return s->stmt_lookup < 0 ? -1 : 0;
+}
+
+/* ---- GetDevices ---- */
+
+typedef struct get_devices {
+    pl_acct_req_t base;
+    int64_t ids[PL_ACCT_MAX_COUNT(parley_v1_GetDevicesRequest, account_ids)];
+    size_t n;
+    pl_acct_batch_t batch;
+    parley_v1_GetDevicesResponse resp;
+} get_devices_t;
+
+static void get_devices_dispose(pl_acct_req_t *r)
+{
+    pl_acct_batch_dispose(&((get_devices_t *)r)->batch);
+}
+
+static int by_account(const void *a, const void *b)
+{
+    int64_t x = ((const parley_v1_AccountDevices *)a)->account_id,
+            y = ((const parley_v1_AccountDevices *)b)->account_id;
+    return (x > y) - (x < y);
+}
+
+static void on_devices(pl_call_t *call, const pl_pg_result_t *res, void *user)
+{
+    get_devices_t *g = user;
+    g->base.pending--;
+    if (!pl_acct_query_ok(call, res, "accounts: get devices"))
+        return;
+    parley_v1_GetDevicesResponse *resp = &g->resp;
+    parley_v1_AccountDevices *cur = NULL;
+    int rows = PQntuples(res->res);
+    for (int i = 0; i < rows; i++) {
+        int64_t account = pl_pg_get_int64(res->res, i, 0);
+        if (!cur || cur->account_id != account) {
+            if (resp->accounts_count >= sizeof(resp->accounts) / sizeof(resp->accounts[0]))
+                break;
+            cur = &resp->accounts[resp->accounts_count++];
+            cur->account_id = account;
+        }
+        if (!PQgetisnull(res->res, i, 1) && cur->device_ids_count < PL_ACCT_DEVICE_IDS_MAX)
+            cur->device_ids[cur->device_ids_count++] = pl_pg_get_int64(res->res, i, 1);
+    }
+    if (g->base.pending > 0)
+        return;
+    qsort(resp->accounts, resp->accounts_count, sizeof(resp->accounts[0]), by_account);
+    parley_v1_Accounts_GetDevices_reply(call, resp);
+}
+
+static void on_get_devices_rate(pl_call_t *call, pl_acct_req_t *r, pl_code_t code, const pl_cache_rate_t *rate)
+{
+    get_devices_t *g = (get_devices_t *)r;
+    if (!pl_acct_lookup_allowed(call, code, rate))
+        return;
+    if (g->n == 0) {
+        parley_v1_Accounts_GetDevices_reply(call, &g->resp);
+        return;
+    }
+    if (pl_acct_batch_ids(&g->batch, g->ids, g->n, r->svc->app->map.shards) != 0) {
+        pl_call_finish(call, PL_CODE_RESOURCE_EXHAUSTED, "server out of memory; retry");
+        return;
+    }
+    pl_acct_query_shards(call, r, &g->batch, r->svc->stmt_lookup + CURRENT_DEVICES, on_devices);
+}
+
+static void get_devices(pl_call_t *call, pl_acct_req_t *r)
+{
+    get_devices_t *g = (get_devices_t *)r;
+    const parley_v1_GetDevicesRequest *req = r->msg;
+    g->base.dispose = get_devices_dispose;
+    for (pb_size_t i = 0; i < req->account_ids_count; i++)
+        if (pl_acct_id_is_routable(r->svc, req->account_ids[i]))
+            g->ids[g->n++] = req->account_ids[i];
+    g->n = pl_acct_unique_ids(g->ids, g->n);
+    pl_acct_take_lookups(call, r, req->account_ids_count, on_get_devices_rate);
+}
+
+void pl_acct_get_devices(pl_call_t *call, const parley_v1_GetDevicesRequest *req, void *svc)
+{
+    const pl_accounts_t *s = svc;
+    if ((int)req->account_ids_count > s->app->cfg->lookup_batch_max) {
+        pl_call_failf(call, PL_CODE_INVALID_ARGUMENT, "at most %d account_ids per call", s->app->cfg->lookup_batch_max);
+        return;
+    }
+    for (pb_size_t i = 0; i < req->account_ids_count; i++) {
+        if (req->account_ids[i] <= 0) {
+            pl_call_failf(call, PL_CODE_INVALID_ARGUMENT, "account_ids[%u] must be positive", (unsigned)i);
+            return;
+        }
+    }
+    pl_acct_authenticate(call, svc, req, sizeof(get_devices_t), get_devices);
+}
+
+/* ---- LookupPhones ---- */
+
+typedef struct lookup_phones {
+    pl_acct_req_t base;
+    const char *phones[PL_ACCT_MAX_COUNT(parley_v1_LookupPhonesRequest, phone_numbers)]; /* into the request */
+    size_t n;
+    pl_acct_batch_t batch;
+    parley_v1_LookupPhonesResponse resp;
+} lookup_phones_t;
+
+static void lookup_phones_dispose(pl_acct_req_t *r)
+{
+    pl_acct_batch_dispose(&((lookup_phones_t *)r)->batch);
+}
+
+static int by_phone(const void *a, const void *b)
+{
+    return strcmp(((const parley_v1_PhoneMatch *)a)->phone_number, ((const parley_v1_PhoneMatch *)b)->phone_number);
+}
+
+static int by_string(const void *a, const void *b)
+{
+    return strcmp(*(const char *const *)a, *(const char *const *)b);
+}
+
+static void on_phones(pl_call_t *call, const pl_pg_result_t *res, void *user)
+{
+    lookup_phones_t *l = user;
+    l->base.pending--;
+    if (!pl_acct_query_ok(call, res, "accounts: lookup phones"))
+        return;
+    parley_v1_LookupPhonesResponse *resp = &l->resp;
+    int rows = PQntuples(res->res);
+    for (int i = 0; i < rows && resp->matches_count < sizeof(resp->matches) / sizeof(resp->matches[0]); i++) {
+        parley_v1_PhoneMatch *m = &resp->matches[resp->matches_count++];
+        pl_acct_copy_text(m->phone_number, sizeof(m->phone_number), PQgetvalue(res->res, i, 0),
+                          (size_t)PQgetlength(res->res, i, 0));
+        m->account_id = pl_pg_get_int64(res->res, i, 1);
+    }
+    if (l->base.pending > 0)
+        return;
+    qsort(resp->matches, resp->matches_count, sizeof(resp->matches[0]), by_phone);
+    parley_v1_Accounts_LookupPhones_reply(call, resp);
+}
+
+static void on_lookup_rate(pl_call_t *call, pl_acct_req_t *r, pl_code_t code, const pl_cache_rate_t *rate)
+{
+    lookup_phones_t *l = (lookup_phones_t *)r;
+    if (!pl_acct_lookup_allowed(call, code, rate))
+        return;
+    if (l->n == 0) {
+        parley_v1_Accounts_LookupPhones_reply(call, &l->resp);
+        return;
+    }
+    if (pl_acct_batch_phones(&l->batch, l->phones, l->n, r->svc->app->map.shards) != 0) {
+        pl_call_finish(call, PL_CODE_RESOURCE_EXHAUSTED, "server out of memory; retry");
+        return;
+    }
+    pl_acct_query_shards(call, r, &l->batch, r->svc->stmt_lookup + PHONES, on_phones);
+}
+
+static void lookup_phones(pl_call_t *call, pl_acct_req_t *r)
+{
+    lookup_phones_t *l = (lookup_phones_t *)r;
+    const parley_v1_LookupPhonesRequest *req = r->msg;
+    l->base.dispose = lookup_phones_dispose;
+    for (pb_size_t i = 0; i < req->phone_numbers_count; i++)
+        l->phones[l->n++] = req->phone_numbers[i];
+    qsort(l->phones, l->n, sizeof(l->phones[0]), by_string);
+    size_t k = 0;
+    for (size_t i = 0; i < l->n; i++)
+        if (k == 0 || strcmp(l->phones[i], l->phones[k - 1]) != 0)
+            l->phones[k++] = l->phones[i];
+    l->n = k;
+    pl_acct_take_lookups(call, r, req->phone_numbers_count, on_lookup_rate);
+}
+
+void pl_acct_lookup_phones(pl_call_t *call, const parley_v1_LookupPhonesRequest *req, void *svc)
+{
+    const pl_accounts_t *s = svc;
+    if ((int)req->phone_numbers_count > s->app->cfg->lookup_batch_max) {
+        pl_call_failf(call, PL_CODE_INVALID_ARGUMENT, "at most %d phone_numbers per call",
+                      s->app->cfg->lookup_batch_max);
+        return;
+    }
+    for (pb_size_t i = 0; i < req->phone_numbers_count; i++) {
+        if (!pl_acct_phone_is_valid(req->phone_numbers[i])) {
+            pl_call_failf(call, PL_CODE_INVALID_ARGUMENT,
+                          "phone_numbers[%u] is not E.164 (\"+\" and 8 to 15 digits, the first not 0)", (unsigned)i);
+            return;
+        }
+    }
+    pl_acct_authenticate(call, svc, req, sizeof(lookup_phones_t), lookup_phones);
+}

@@ -1,0 +1,193 @@
+/* profile.c — GetProfile, UpdateProfile, UpdatePrivacy.
+ *
+ * The caller's own profile carries the phone number and the privacy
+ * settings; anyone else's only the display name and about. UpdateProfile
+ * replaces both text fields (proto3 strings have no presence: send the
+ * current value to keep it). UpdatePrivacy leaves UNSPECIFIED fields
+ * unchanged and tells the streams (pl_notify_privacy_changed). */
+#include <string.h>
+
+#include "accounts/accounts_internal.h"
+#include "messaging/notify.h"
+
+enum { GET_OWN, GET_PUBLIC, UPDATE_PROFILE, UPDATE_PRIVACY };
+
+#define OWN_COLUMNS "id, phone, display_name, about, last_seen_visibility, online_visibility"
+
+static const pl_pg_stmt_t statements[] = {
+    [GET_OWN] = {"acct_get_own_profile", "SELECT " OWN_COLUMNS " FROM {s}.accounts WHERE id = $1::bigint", true},
+    [GET_PUBLIC] = {"acct_get_public_profile", "SELECT id, display_name, about FROM {s}.accounts WHERE id = $1::bigint",
+                    true},
+    [UPDATE_PROFILE] = {"acct_update_profile",
+                        "UPDATE {s}.accounts SET display_name = $2::text, about = $3::text WHERE id = $1::bigint "
+                        "RETURNING " OWN_COLUMNS,
+                        true},
+    [UPDATE_PRIVACY] = {"acct_update_privacy",
+                        "UPDATE {s}.accounts SET "
+                        "last_seen_visibility = COALESCE(NULLIF($2::bigint, 0)::smallint, last_seen_visibility), "
+                        "online_visibility = COALESCE(NULLIF($3::bigint, 0)::smallint, online_visibility) "
+                        "WHERE id = $1::bigint RETURNING last_seen_visibility, online_visibility",
+                        true},
+};
+
+int pl_acct_profile_init(pl_accounts_t *s)
+{
+    s->stmt_profile = pl_app_add_statements(s->app, statements, sizeof(statements) / sizeof(statements[0]));
+    return s->stmt_profile < 0 ? -1 : 0;
+}
+
+static void copy_column(char *dst, size_t cap, const PGresult *res, int col)
+{
+    pl_acct_copy_text(dst, cap, PQgetvalue(res, 0, col), (size_t)PQgetlength(res, 0, col));
+}
+
+/* Row 0 of an OWN_COLUMNS result into p. */
+static void own_profile(const PGresult *res, parley_v1_Profile *p)
+{
+    p->account_id = pl_pg_get_int64(res, 0, 0);
+    copy_column(p->phone_number, sizeof(p->phone_number), res, 1);
+    copy_column(p->display_name, sizeof(p->display_name), res, 2);
+    copy_column(p->about, sizeof(p->about), res, 3);
+    p->has_privacy = true;
+    p->privacy.last_seen = (parley_v1_Visibility)pl_pg_get_int64(res, 0, 4);
+    p->privacy.online = (parley_v1_Visibility)pl_pg_get_int64(res, 0, 5);
+}
+
+/* ---- GetProfile ---- */
+
+typedef struct get_profile {
+    pl_acct_req_t base;
+    bool is_own;
+} get_profile_t;
+
+static void on_profile(pl_call_t *call, const pl_pg_result_t *res, void *user)
+{
+    get_profile_t *g = user;
+    if (!pl_acct_query_ok(call, res, "accounts: get profile"))
+        return;
+    if (PQntuples(res->res) != 1) {
+        pl_call_finish(call, PL_CODE_NOT_FOUND, "no such account");
+        return;
+    }
+    parley_v1_Profile p = {0};
+    if (g->is_own) {
+        own_profile(res->res, &p);
+    } else {
+        p.account_id = pl_pg_get_int64(res->res, 0, 0);
+        copy_column(p.display_name, sizeof(p.display_name), res->res, 1);
+        copy_column(p.about, sizeof(p.about), res->res, 2);
+    }
+    parley_v1_Accounts_GetProfile_reply(call, &p);
+}
+
+static void get_profile(pl_call_t *call, pl_acct_req_t *r)
+{
+    get_profile_t *g = (get_profile_t *)r;
+    const parley_v1_GetProfileRequest *req = r->msg;
+    int64_t id = req->account_id ? req->account_id : r->who.account_id;
+    g->is_own = id == r->who.account_id;
+    if (!pl_acct_id_is_routable(r->svc, id)) {
+        pl_call_finish(call, PL_CODE_NOT_FOUND, "no such account");
+        return;
+    }
+    uint8_t b[8];
+    pl_pg_param_t p = pl_pg_int8(b, id);
+    pl_acct_query(call, r, r->svc->stmt_profile + (g->is_own ? GET_OWN : GET_PUBLIC), pl_id_shard(id), &p, 1,
+                  PL_PG_IDEMPOTENT, on_profile);
+}
+
+void pl_acct_get_profile(pl_call_t *call, const parley_v1_GetProfileRequest *req, void *svc)
+{
+    if (req->account_id < 0) {
+        pl_call_finish(call, PL_CODE_INVALID_ARGUMENT, "account_id must be positive (or 0 for your own)");
+        return;
+    }
+    pl_acct_authenticate(call, svc, req, sizeof(get_profile_t), get_profile);
+}
+
+/* ---- UpdateProfile ---- */
+
+static void on_profile_updated(pl_call_t *call, const pl_pg_result_t *res, void *user)
+{
+    (void)user;
+    if (!pl_acct_query_ok(call, res, "accounts: update profile"))
+        return;
+    if (PQntuples(res->res) != 1) {
+        pl_call_finish(call, PL_CODE_NOT_FOUND, "account not found");
+        return;
+    }
+    parley_v1_Profile p = {0};
+    own_profile(res->res, &p);
+    parley_v1_Accounts_UpdateProfile_reply(call, &p);
+}
+
+static void update_profile(pl_call_t *call, pl_acct_req_t *r)
+{
+    const parley_v1_UpdateProfileRequest *req = r->msg;
+    uint8_t b[8];
+    pl_pg_param_t p[] = {pl_pg_int8(b, r->who.account_id), pl_pg_text(req->display_name), pl_pg_text(req->about)};
+    pl_acct_query(call, r, r->svc->stmt_profile + UPDATE_PROFILE, pl_acct_own_shard(r), p, 3,
+                  PL_PG_WRITE | PL_PG_IDEMPOTENT, on_profile_updated);
+}
+
+void pl_acct_update_profile(pl_call_t *call, const parley_v1_UpdateProfileRequest *req, void *svc)
+{
+    const char *why =
+        pl_acct_text_problem(req->display_name, strlen(req->display_name), PL_ACCT_DISPLAY_NAME_MAX, false);
+    if (why) {
+        pl_call_failf(call, PL_CODE_INVALID_ARGUMENT, "display_name %s (at most %d bytes of UTF-8)", why,
+                      PL_ACCT_DISPLAY_NAME_MAX);
+        return;
+    }
+    if ((why = pl_acct_text_problem(req->about, strlen(req->about), PL_ACCT_ABOUT_MAX, true))) {
+        pl_call_failf(call, PL_CODE_INVALID_ARGUMENT, "about %s (at most %d bytes of UTF-8)", why, PL_ACCT_ABOUT_MAX);
+        return;
+    }
+    pl_acct_authenticate(call, svc, req, sizeof(pl_acct_req_t), update_profile);
+}
+
+/* ---- UpdatePrivacy ---- */
+
+static void on_privacy_updated(pl_call_t *call, const pl_pg_result_t *res, void *user)
+{
+    pl_acct_req_t *r = user;
+    if (!pl_acct_query_ok(call, res, "accounts: update privacy"))
+        return;
+    if (PQntuples(res->res) != 1) {
+        pl_call_finish(call, PL_CODE_NOT_FOUND, "account not found");
+        return;
+    }
+    const parley_v1_UpdatePrivacyRequest *req = r->msg;
+    if (req->last_seen || req->online)
+        pl_notify_privacy_changed(r->svc->app, pl_call_worker(call), r->who.account_id);
+    parley_v1_PrivacySettings p = {0};
+    p.last_seen = (parley_v1_Visibility)pl_pg_get_int64(res->res, 0, 0);
+    p.online = (parley_v1_Visibility)pl_pg_get_int64(res->res, 0, 1);
+    parley_v1_Accounts_UpdatePrivacy_reply(call, &p);
+}
+
+static void update_privacy(pl_call_t *call, pl_acct_req_t *r)
+{
+    const parley_v1_UpdatePrivacyRequest *req = r->msg;
+    uint8_t b[3][8];
+    pl_pg_param_t p[] = {pl_pg_int8(b[0], r->who.account_id), pl_pg_int8(b[1], req->last_seen),
+                         pl_pg_int8(b[2], req->online)};
+    pl_acct_query(call, r, r->svc->stmt_profile + UPDATE_PRIVACY, pl_acct_own_shard(r), p, 3,
+                  PL_PG_WRITE | PL_PG_IDEMPOTENT, on_privacy_updated);
+}
+
+static bool visibility_is_valid(parley_v1_Visibility v)
+{
+    return (int)v >= (int)parley_v1_Visibility_VISIBILITY_UNSPECIFIED &&
+           (int)v <= (int)parley_v1_Visibility_VISIBILITY_NOBODY;
+}
+
+void pl_acct_update_privacy(pl_call_t *call, const parley_v1_UpdatePrivacyRequest *req, void *svc)
+{
+    if (!visibility_is_valid(req->last_seen) || !visibility_is_valid(req->online)) {
+        pl_call_finish(call, PL_CODE_INVALID_ARGUMENT,
+                       "last_seen and online must be VISIBILITY_EVERYONE, _CONTACTS, _NOBODY or _UNSPECIFIED");
+        return;
+    }
+    pl_acct_authenticate(call, svc, req, sizeof(pl_acct_req_t), update_privacy);
+}

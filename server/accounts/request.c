@@ -1,0 +1,160 @@
+/* request.c — the per-call state every accounts handler starts from,
+ * authentication, and the call-scoped wrappers around queries and rate
+ * limits (accounts_internal.h). */
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "accounts/accounts_internal.h"
+#include "app/log.h"
+#include "runtime/clock.h"
+
+static void req_free(void *user)
+{
+    pl_acct_req_t *r = user;
+    if (r->dispose)
+        r->dispose(r);
+    free(r);
+}
+
+void *pl_acct_req_new(pl_call_t *call, pl_accounts_t *svc, const void *msg, size_t size)
+{
+    pl_acct_req_t *r = calloc(1, size);
+    if (!r) {
+        pl_call_finish(call, PL_CODE_RESOURCE_EXHAUSTED, "server out of memory; retry");
+        return NULL;
+    }
+    r->svc = svc;
+    r->msg = msg;
+    pl_call_set_user(call, r, req_free);
+    return r;
+}
+
+static void on_authenticated(pl_call_t *call, const pl_principal_t *who, void *user)
+{
+    pl_acct_req_t *r = user;
+    r->who = *who;
+    r->on_auth(call, r);
+}
+
+void pl_acct_authenticate(pl_call_t *call, pl_accounts_t *svc, const void *msg, size_t size, pl_acct_step_fn next)
+{
+    pl_acct_req_t *r = pl_acct_req_new(call, svc, msg, size);
+    if (!r)
+        return;
+    r->on_auth = next;
+    pl_auth_call(svc->app, call, on_authenticated, r);
+}
+
+bool pl_acct_query(pl_call_t *call, pl_acct_req_t *r, int stmt, int shard, const pl_pg_param_t *params, int nparams,
+                   unsigned flags, pl_call_query_fn fn)
+{
+    if (pl_call_query(r->svc->app, call, stmt, shard, params, nparams, flags, fn, r) == 0)
+        return true;
+    pl_call_finish(call, PL_CODE_UNAVAILABLE, "server busy; retry");
+    return false;
+}
+
+void pl_acct_query_shards(pl_call_t *call, pl_acct_req_t *r, const pl_acct_batch_t *b, int stmt, pl_call_query_fn fn)
+{
+    r->pending = b->count;
+    for (int i = 0; i < b->count; i++) {
+        pl_pg_param_t p = pl_pg_text(b->array[i]);
+        if (!pl_acct_query(call, r, stmt, b->shard[i], &p, 1, PL_PG_IDEMPOTENT, fn)) {
+            r->pending -= b->count - i; /* never sent; the call is finished */
+            return;
+        }
+    }
+}
+
+bool pl_acct_query_ok(pl_call_t *call, const pl_pg_result_t *res, const char *what)
+{
+    if (pl_call_is_finished(call))
+        return false;
+    return !pl_call_fail_query(call, res, what);
+}
+
+typedef struct rate_take {
+    pl_call_t *call;
+    pl_acct_req_t *r;
+    pl_acct_rate_fn fn;
+} rate_take_t;
+
+/* Logs that the limiter is unavailable, at most once a second per node. */
+static void warn_limiter(pl_accounts_t *s, pl_call_t *call, const char *why)
+{
+    int64_t now = pl_now_msec(), last = atomic_load_explicit(&s->limiter_warned_ms, memory_order_relaxed);
+    if (now - last < 1000 || !atomic_compare_exchange_strong_explicit(&s->limiter_warned_ms, &last, now,
+                                                                      memory_order_relaxed, memory_order_relaxed))
+        return;
+    pl_log_warn("accounts: rate limiter unavailable (%s: %s): RequestCode fails closed, lookups fail open",
+                pl_call_method(call)->name, why);
+}
+
+static void on_rate(pl_code_t code, const char *message, const pl_cache_rate_t *rate, void *user)
+{
+    rate_take_t *t = user;
+    pl_call_t *call = t->call;
+    if (!pl_call_is_finished(call)) {
+        if (code != PL_CODE_OK)
+            warn_limiter(t->r->svc, call, message);
+        t->fn(call, t->r, code, code == PL_CODE_OK ? rate : NULL);
+    }
+    free(t);
+    pl_call_unref(call);
+}
+
+void pl_acct_rate_take(pl_call_t *call, pl_acct_req_t *r, const char *name, uint32_t capacity, double refill_per_second,
+                       uint32_t cost, pl_acct_rate_fn fn)
+{
+    pl_redis_t *redis = pl_app_redis(r->svc->app, pl_call_worker(call));
+    rate_take_t *t = redis ? malloc(sizeof(*t)) : NULL;
+    if (!t) {
+        warn_limiter(r->svc, call, redis ? "out of memory" : "no redis connection");
+        fn(call, r, PL_CODE_UNAVAILABLE, NULL);
+        return;
+    }
+    *t = (rate_take_t){call, r, fn};
+    pl_call_ref(call);
+    int rc = pl_cache_ratelimit_take(redis, name, strlen(name), capacity, refill_per_second, cost, on_rate, t);
+    if (rc != 0) {
+        free(t);
+        warn_limiter(r->svc, call, "cannot queue the command");
+        fn(call, r, PL_CODE_UNAVAILABLE, NULL);
+        pl_call_unref(call);
+    }
+}
+
+void pl_acct_take_lookups(pl_call_t *call, pl_acct_req_t *r, size_t cost, pl_acct_rate_fn fn)
+{
+    const pl_config_t *cfg = r->svc->app->cfg;
+    uint32_t cap = (uint32_t)cfg->lookups_per_minute;
+    char name[48];
+    snprintf(name, sizeof(name), "lookup:%" PRId64, r->who.account_id);
+    pl_acct_rate_take(call, r, name, cap, cap / 60.0, cost > cap ? cap : (uint32_t)cost, fn);
+}
+
+bool pl_acct_lookup_allowed(pl_call_t *call, pl_code_t code, const pl_cache_rate_t *rate)
+{
+    if (code != PL_CODE_OK)
+        return true; /* Redis unavailable (logged above): fail open */
+    if (!rate->is_allowed) {
+        pl_call_failf(call, PL_CODE_RESOURCE_EXHAUSTED, "too many lookups; retry after %" PRId64 " ms",
+                      rate->retry_after_ms);
+        return false;
+    }
+    return true;
+}
+
+bool pl_acct_id_is_routable(const pl_accounts_t *s, int64_t id)
+{
+    return id > 0 && pl_id_is_valid(id) && pl_id_shard(id) < s->app->map.shards;
+}
+
+int pl_acct_page_limit(int32_t requested, int max)
+{
+    if (requested < 0)
+        return -1;
+    return requested == 0 || requested > max ? max : requested;
+}

@@ -1,0 +1,165 @@
+/* request_code.c — RequestCode: rate limits, a new one-time code stored
+ * hashed (replacing any earlier one for the number), and the SMS.
+ *
+ *   1. the number must be E.164 (INVALID_ARGUMENT)
+ *   2. the client address's bucket, then the number's (Redis token buckets,
+ *      [rate] codes_per_address_per_hour / codes_per_phone_per_hour):
+ *      RESOURCE_EXHAUSTED "... retry after N ms". The address goes first so
+ *      that a client over its own limit cannot drain a victim number's
+ *      bucket. Redis unreachable: UNAVAILABLE — this fails closed, because
+ *      every code sent costs money and an open relay would be abused.
+ *   3. store_code() (migrations/0004): the sealed code, expiring in 10 min
+ *   4. the SMS provider; only then the reply (expires_in_ms).
+ *
+ * The code lives in this call's state from step 3 to 4, is wiped when the
+ * call ends, and is never logged or returned. */
+#include <inttypes.h>
+#include <sodium.h>
+#include <stdio.h>
+#include <string.h>
+
+#include <arpa/inet.h>
+
+#include "accounts/accounts_internal.h"
+#include "app/log.h"
+
+enum { STORE_CODE };
+
+static const pl_pg_stmt_t statements[] = {
+    [STORE_CODE] = {"acct_store_code", "SELECT {s}.store_code($1::text, $2::bytea, $3::bigint)", true},
+};
+
+int pl_acct_request_code_init(pl_accounts_t *s)
+{
+    s->stmt_request_code = pl_app_add_statements(s->app, statements, sizeof(statements) / sizeof(statements[0]));
+    return s->stmt_request_code < 0 ? -1 : 0;
+}
+
+typedef struct request_code {
+    pl_acct_req_t base;
+    char code[PL_OTP_DIGITS + 1];
+} request_code_t;
+
+static const parley_v1_RequestCodeRequest *request_of(const pl_acct_req_t *r)
+{
+    return r->msg;
+}
+
+static void dispose(pl_acct_req_t *r)
+{
+    request_code_t *q = (request_code_t *)r;
+    sodium_memzero(q->code, sizeof(q->code));
+}
+
+/* The per-address bucket's key: the address itself for IPv4, its /64 for
+ * IPv6 (one subscriber usually holds a whole /64; an IPv4-mapped address
+ * is its IPv4 address). */
+void pl_acct_address_bucket(const char *peer, char *name, size_t len)
+{
+    struct in6_addr a6;
+    char net[INET6_ADDRSTRLEN];
+    if (strchr(peer, ':') && inet_pton(AF_INET6, peer, &a6) == 1) {
+        if (IN6_IS_ADDR_V4MAPPED(&a6)) { /* an IPv4 client of a dual-stack socket */
+            if (inet_ntop(AF_INET, a6.s6_addr + 12, net, sizeof(net))) {
+                snprintf(name, len, "otp:addr:%s", net);
+                return;
+            }
+        } else {
+            memset(a6.s6_addr + 8, 0, 8);
+            if (inet_ntop(AF_INET6, &a6, net, sizeof(net))) {
+                snprintf(name, len, "otp:addr:%s/64", net);
+                return;
+            }
+        }
+    }
+    snprintf(name, len, "otp:addr:%s", peer);
+}
+
+static void on_sent(int rc, void *user)
+{
+    pl_call_t *call = user;
+    request_code_t *q = pl_call_user(call);
+    sodium_memzero(q->code, sizeof(q->code));
+    if (!pl_call_is_finished(call)) {
+        if (rc != 0) {
+            pl_call_finish(call, PL_CODE_UNAVAILABLE, "cannot send the code right now; retry later");
+        } else {
+            parley_v1_RequestCodeResponse resp = {0};
+            resp.expires_in_ms = PL_ACCT_CODE_TTL_MS;
+            parley_v1_Accounts_RequestCode_reply(call, &resp);
+        }
+    }
+    pl_call_unref(call);
+}
+
+static void on_stored(pl_call_t *call, const pl_pg_result_t *res, void *user)
+{
+    request_code_t *q = user;
+    if (!pl_acct_query_ok(call, res, "accounts: store code"))
+        return;
+    pl_call_ref(call); /* until on_sent */
+    pl_sms_t *sms = q->base.svc->sms;
+    sms->send(sms, pl_call_worker(call), request_of(&q->base)->phone_number, q->code, on_sent, call);
+}
+
+static void store_code(pl_call_t *call, request_code_t *q)
+{
+    const char *phone = request_of(&q->base)->phone_number;
+    uint8_t sealed[PL_OTP_STORED_BYTES], ttl[8];
+    pl_otp_new(q->code);
+    pl_otp_seal(phone, q->code, sealed);
+    pl_pg_param_t p[] = {pl_pg_text(phone), pl_pg_bytes(sealed, sizeof(sealed)), pl_pg_int8(ttl, PL_ACCT_CODE_TTL_MS)};
+    pl_acct_query(call, &q->base, q->base.svc->stmt_request_code + STORE_CODE, pl_acct_phone_shard(q->base.svc, phone),
+                  p, 3, PL_PG_WRITE | PL_PG_IDEMPOTENT, on_stored);
+}
+
+/* Whether a bucket's answer lets the request go on; if not, the call is finished. */
+static bool rate_allows(pl_call_t *call, pl_code_t code, const pl_cache_rate_t *rate, const char *what)
+{
+    if (code != PL_CODE_OK) {
+        pl_call_finish(call, PL_CODE_UNAVAILABLE, "verification codes are temporarily unavailable; retry later");
+        return false;
+    }
+    if (!rate->is_allowed) {
+        pl_call_failf(call, PL_CODE_RESOURCE_EXHAUSTED, "too many codes requested %s; retry after %" PRId64 " ms", what,
+                      rate->retry_after_ms);
+        return false;
+    }
+    return true;
+}
+
+static void on_phone_rate(pl_call_t *call, pl_acct_req_t *r, pl_code_t code, const pl_cache_rate_t *rate)
+{
+    if (rate_allows(call, code, rate, "for this number"))
+        store_code(call, (request_code_t *)r);
+}
+
+static void on_address_rate(pl_call_t *call, pl_acct_req_t *r, pl_code_t code, const pl_cache_rate_t *rate)
+{
+    if (!rate_allows(call, code, rate, "from this address"))
+        return;
+    const pl_config_t *cfg = r->svc->app->cfg;
+    char name[64];
+    snprintf(name, sizeof(name), "otp:phone:%s", request_of(r)->phone_number);
+    pl_acct_rate_take(call, r, name, (uint32_t)cfg->codes_per_phone_per_hour, cfg->codes_per_phone_per_hour / 3600.0, 1,
+                      on_phone_rate);
+}
+
+void pl_acct_request_code(pl_call_t *call, const parley_v1_RequestCodeRequest *req, void *svc)
+{
+    if (!pl_acct_phone_is_valid(req->phone_number)) {
+        pl_call_finish(call, PL_CODE_INVALID_ARGUMENT,
+                       "phone_number must be E.164: \"+\" and 8 to 15 digits, the first not 0 (\"+15551234567\")");
+        return;
+    }
+    request_code_t *q = pl_acct_req_new(call, svc, req, sizeof(*q));
+    if (!q)
+        return;
+    q->base.dispose = dispose;
+    const pl_config_t *cfg = q->base.svc->app->cfg;
+    char peer[64], name[96];
+    pl_call_peer(call, peer, sizeof(peer));
+    pl_acct_address_bucket(peer, name, sizeof(name));
+    pl_acct_rate_take(call, &q->base, name, (uint32_t)cfg->codes_per_address_per_hour,
+                      cfg->codes_per_address_per_hour / 3600.0, 1, on_address_rate);
+}

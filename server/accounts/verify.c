@@ -1,0 +1,169 @@
+/* verify.c — Verify: a code for a device.
+ *
+ *   1. phone E.164, code six digits, device name bounded text
+ *      (INVALID_ARGUMENT; a malformed code costs no attempt)
+ *   2. take_code_attempt() counts the attempt and hands back the sealed
+ *      code: none pending, expired, or out of attempts → FAILED_PRECONDITION
+ *   3. the code is compared here, in constant time (it never goes to
+ *      PostgreSQL): wrong → INVALID_ARGUMENT with the attempts left
+ *   4. complete_verification() — one statement, one transaction: consumes
+ *      the code (only the very row that was checked, so of two Verify calls
+ *      racing with one code exactly one wins), creates the account on first
+ *      verification, enforces [limits] devices_per_account, and stores the
+ *      new device with its token's hash. At the device limit the code is
+ *      kept, so the user can remove a device elsewhere and try it again.
+ *
+ * Account and device ids are made on the number's shard, where the account
+ * lives; the token (app/auth.h) is returned once and only its hash kept. */
+#include <sodium.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "accounts/accounts_internal.h"
+#include "messaging/notify.h"
+
+enum { TAKE_ATTEMPT, COMPLETE };
+
+static const pl_pg_stmt_t statements[] = {
+    [TAKE_ATTEMPT] = {"acct_take_code_attempt",
+                      "SELECT status, stored_hash, attempts_left FROM {s}.take_code_attempt($1::text, $2::bigint::int)",
+                      true},
+    [COMPLETE] = {"acct_complete_verification",
+                  "SELECT status, account, created FROM {s}.complete_verification($1::text, $2::bytea, $3::bigint, "
+                  "$4::bigint, $5::text, $6::bytea, $7::bigint::int)",
+                  true},
+};
+
+int pl_acct_verify_init(pl_accounts_t *s)
+{
+    s->stmt_verify = pl_app_add_statements(s->app, statements, sizeof(statements) / sizeof(statements[0]));
+    return s->stmt_verify < 0 ? -1 : 0;
+}
+
+typedef struct verify {
+    pl_acct_req_t base;
+    uint8_t sealed[PL_OTP_STORED_BYTES]; /* the row that was checked */
+    int64_t device_id;
+    char token[PL_TOKEN_LEN + 1];
+} verify_t;
+
+static const parley_v1_VerifyRequest *request_of(const verify_t *v)
+{
+    return v->base.msg;
+}
+
+static void dispose(pl_acct_req_t *r)
+{
+    verify_t *v = (verify_t *)r;
+    sodium_memzero(v->token, sizeof(v->token));
+}
+
+static void on_completed(pl_call_t *call, const pl_pg_result_t *res, void *user)
+{
+    verify_t *v = user;
+    if (!pl_acct_query_ok(call, res, "accounts: complete verification"))
+        return;
+    if (PQntuples(res->res) != 1) {
+        pl_call_finish(call, PL_CODE_INTERNAL, "internal error");
+        return;
+    }
+    switch (pl_pg_get_int64(res->res, 0, 0)) {
+    case 0: break;
+    case 1:
+        pl_call_finish(call, PL_CODE_FAILED_PRECONDITION, "code already used or replaced; request a new code");
+        return;
+    case 2: pl_call_finish(call, PL_CODE_FAILED_PRECONDITION, "device limit reached: remove a device first"); return;
+    default: pl_call_finish(call, PL_CODE_INTERNAL, "internal error"); return;
+    }
+    parley_v1_VerifyResponse resp = {0};
+    resp.account_id = pl_pg_get_int64(res->res, 0, 1);
+    resp.device_id = v->device_id;
+    resp.new_account = pl_pg_get_bool(res->res, 0, 2);
+    memcpy(resp.token, v->token, sizeof(v->token));
+    sodium_memzero(v->token, sizeof(v->token));
+    const pl_app_t *app = v->base.svc->app;
+    pl_notify_devices_changed(app, pl_call_worker(call), resp.account_id);
+    parley_v1_Accounts_Verify_reply(call, &resp);
+    sodium_memzero(resp.token, sizeof(resp.token));
+}
+
+static void complete(pl_call_t *call, verify_t *v)
+{
+    pl_accounts_t *s = v->base.svc;
+    const parley_v1_VerifyRequest *req = request_of(v);
+    int shard = pl_acct_phone_shard(s, req->phone_number);
+    int64_t account_id = pl_id_new(&s->app->ids, shard);
+    v->device_id = pl_id_new(&s->app->ids, shard);
+    uint8_t token_hash[PL_TOKEN_HASH_BYTES];
+    pl_auth_new_token(v->device_id, v->token, token_hash);
+    uint8_t b_account[8], b_device[8], b_max[8];
+    pl_pg_param_t p[] = {
+        pl_pg_text(req->phone_number),
+        pl_pg_bytes(v->sealed, sizeof(v->sealed)),
+        pl_pg_int8(b_account, account_id),
+        pl_pg_int8(b_device, v->device_id),
+        pl_pg_text(req->device_name),
+        pl_pg_bytes(token_hash, sizeof(token_hash)),
+        pl_pg_int8(b_max, s->app->cfg->devices_per_account),
+    };
+    pl_acct_query(call, &v->base, s->stmt_verify + COMPLETE, shard, p, 7, PL_PG_WRITE, on_completed);
+    sodium_memzero(token_hash, sizeof(token_hash));
+}
+
+static void on_attempt(pl_call_t *call, const pl_pg_result_t *res, void *user)
+{
+    verify_t *v = user;
+    if (!pl_acct_query_ok(call, res, "accounts: code attempt"))
+        return;
+    if (PQntuples(res->res) != 1) {
+        pl_call_finish(call, PL_CODE_INTERNAL, "internal error");
+        return;
+    }
+    switch (pl_pg_get_int64(res->res, 0, 0)) {
+    case 0: break;
+    case 1:
+        pl_call_finish(call, PL_CODE_FAILED_PRECONDITION, "no code pending for this number; request a code first");
+        return;
+    case 2: pl_call_finish(call, PL_CODE_FAILED_PRECONDITION, "code expired; request a new code"); return;
+    case 3: pl_call_finish(call, PL_CODE_FAILED_PRECONDITION, "too many wrong attempts; request a new code"); return;
+    default: pl_call_finish(call, PL_CODE_INTERNAL, "internal error"); return;
+    }
+    size_t len;
+    const uint8_t *stored = pl_pg_get_bytes(res->res, 0, 1, &len);
+    const parley_v1_VerifyRequest *req = request_of(v);
+    if (!pl_otp_matches(req->phone_number, req->code, stored, len)) {
+        int64_t left = pl_pg_get_int64(res->res, 0, 2);
+        pl_call_failf(call, PL_CODE_INVALID_ARGUMENT, "wrong code (%d attempt%s left)", (int)left,
+                      left == 1 ? "" : "s");
+        return;
+    }
+    memcpy(v->sealed, stored, sizeof(v->sealed));
+    complete(call, v);
+}
+
+void pl_acct_verify(pl_call_t *call, const parley_v1_VerifyRequest *req, void *svc)
+{
+    if (!pl_acct_phone_is_valid(req->phone_number)) {
+        pl_call_finish(call, PL_CODE_INVALID_ARGUMENT,
+                       "phone_number must be E.164: \"+\" and 8 to 15 digits, the first not 0 (\"+15551234567\")");
+        return;
+    }
+    if (!pl_otp_is_well_formed(req->code)) {
+        pl_call_finish(call, PL_CODE_INVALID_ARGUMENT, "code must be the 6 digits sent by SMS");
+        return;
+    }
+    const char *why = pl_acct_text_problem(req->device_name, strlen(req->device_name), PL_ACCT_DEVICE_NAME_MAX, false);
+    if (why) {
+        pl_call_failf(call, PL_CODE_INVALID_ARGUMENT, "device_name %s (at most %d bytes of UTF-8)", why,
+                      PL_ACCT_DEVICE_NAME_MAX);
+        return;
+    }
+    verify_t *v = pl_acct_req_new(call, svc, req, sizeof(*v));
+    if (!v)
+        return;
+    v->base.dispose = dispose;
+    uint8_t max[8];
+    pl_pg_param_t p[] = {pl_pg_text(req->phone_number), pl_pg_int8(max, PL_ACCT_CODE_MAX_ATTEMPTS)};
+    pl_acct_query(call, &v->base, v->base.svc->stmt_verify + TAKE_ATTEMPT,
+                  pl_acct_phone_shard(v->base.svc, req->phone_number), p, 2, PL_PG_WRITE, on_attempt);
+}
