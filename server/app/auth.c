@@ -39,6 +39,13 @@ int pl_auth_parse_token(const char *s, size_t len, int64_t *device_id, uint8_t s
 {
     uint8_t raw[8 + PL_TOKEN_SECRET_BYTES];
     size_t n = 0;
+    /* libsodium maps some bytes outside the alphabet to digits: only the
+     * canonical alphabet may reach it */
+    for (size_t i = 0; i < len; i++) {
+        char c = s[i];
+        if (!((c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '-' || c == '_'))
+            return -1;
+    }
     if (len != PL_TOKEN_LEN ||
         sodium_base642bin(raw, sizeof(raw), s, len, NULL, &n, NULL, sodium_base64_VARIANT_URLSAFE_NO_PADDING) != 0 ||
         n != sizeof(raw))

@@ -368,7 +368,11 @@ int pl_config_load(pl_config_t *cfg, int argc, char **argv, const char *usage, c
             pl_config_print_help(stdout, usage);
             return 1;
         }
-        if (strcmp(argv[i], "--config") == 0 && i + 1 < argc)
+        if (strcmp(argv[i], "--config") == 0 && i + 1 >= argc) {
+            snprintf(err, err_len, "config: flag --config needs a value");
+            return -1;
+        }
+        if (strcmp(argv[i], "--config") == 0)
             file = argv[++i];
         else if (strncmp(argv[i], "--config=", 9) == 0)
             file = argv[i] + 9;
@@ -448,8 +452,18 @@ void pl_config_dump(const pl_config_t *cfg, FILE *out)
             break;
         }
         case OPT_LIST:
-            for (int k = 0; k < cfg->pg_server_count; k++)
-                fprintf(out, "%s = %s\n", o->key, cfg->pg_servers[k]);
+            for (int k = 0; k < cfg->pg_server_count; k++) {
+                const char *v = cfg->pg_servers[k];
+                /* libpq conninfo "password=..." or a URI's "user:password@" */
+                const char *scheme = strstr(v, "://"), *at = scheme ? strchr(scheme + 3, '@') : NULL;
+                const char *colon = scheme && at ? memchr(scheme + 3, ':', (size_t)(at - scheme - 3)) : NULL;
+                if (strstr(v, "password"))
+                    fprintf(out, "%s = ******** (a connection string with a password)\n", o->key);
+                else if (colon)
+                    fprintf(out, "%s = %.*s:********%s\n", o->key, (int)(colon - v), v, at);
+                else
+                    fprintf(out, "%s = %s\n", o->key, v);
+            }
             break;
         }
     }

@@ -73,8 +73,8 @@ int pl_shardmap_init(pl_shardmap_t *m, int shards, int servers, const char *spec
             }
             m->server_of[s] = (uint8_t)srv;
         }
-        if (*p == ',')
-            p++;
+        if (*p == ',' && !*++p)
+            goto syntax; /* a trailing comma */
     }
     for (int s = 0; s < shards; s++) {
         if (m->server_of[s] == 0xff) {
@@ -103,6 +103,8 @@ void pl_shard_schema(int shard, char *buf)
 
 int pl_shard_for_key(const void *key, size_t len, int shards)
 {
+    if (shards <= 0)
+        return 0;
     /* A fixed all-zero key: the mapping must be stable across nodes and releases. */
     static const unsigned char k[crypto_shorthash_KEYBYTES];
     unsigned char h[crypto_shorthash_BYTES];
