@@ -2,6 +2,7 @@
  * reflection, and the messaging services on sharded PostgreSQL and Redis.
  * SIGTERM/SIGINT drain gracefully. */
 #include <pthread.h>
+#include <stdbool.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -69,27 +70,33 @@ int main(int argc, char **argv)
     pl_server_config_t scfg;
     server_config_from(&cfg, &scfg);
     pl_server_t *srv = pl_server_new(&scfg);
-    if (!srv)
-        return 1;
     pl_app_t app;
+    pl_health_t *health = NULL;
+    pl_services_t *services = NULL;
+    int status = 1;
+    bool app_ready = false;
+    if (!srv)
+        goto out;
     if (pl_app_init(&app, &cfg, srv, err, sizeof(err)) != 0) {
         fprintf(stderr, "parleyd: %s\n", err);
-        return 2;
+        status = 2;
+        goto out;
     }
+    app_ready = true;
     if (pl_cluster_verify(&cfg, &app.map, pl_cluster_schema_version(), err, sizeof(err)) != 0) {
         fprintf(stderr, "parleyd: %s\n", err);
-        return 1;
+        goto out;
     }
-    pl_health_t *health = pl_health_register(srv);
-    pl_services_t *services = pl_services_register(&app, err, sizeof(err));
+    health = pl_health_register(srv);
+    services = pl_services_register(&app, err, sizeof(err));
     if (!health || !services || pl_reflection_register(srv) != 0 ||
         pl_server_add_descriptors(srv, &parley_idl_descriptors) != 0) {
         fprintf(stderr, "parleyd: cannot register services%s%s\n", services ? "" : ": ", services ? "" : err);
-        return 1;
+        goto out;
     }
     if (pl_server_start(srv, err, sizeof(err)) != 0) {
         fprintf(stderr, "parleyd: %s\n", err);
-        return 1;
+        goto out;
     }
     printf("parleyd: node %d listening on %s:%u (%s, %d workers; %d shards on %d PostgreSQL servers; redis %s:%d)\n",
            cfg.node_id, pl_server_config(srv)->host, pl_server_port(srv), scfg.tls_cert_file ? "TLS h2" : "h2c",
@@ -109,11 +116,15 @@ int main(int argc, char **argv)
         break;
     }
     pl_server_wait(srv);
+    status = 0;
+out:
     pl_server_free(srv);
     pl_services_free(services);
     pl_health_free(health);
-    pl_app_dispose(&app);
+    if (app_ready)
+        pl_app_dispose(&app);
     pl_config_free(&cfg);
-    printf("parleyd: stopped\n");
-    return 0;
+    if (status == 0)
+        printf("parleyd: stopped\n");
+    return status;
 }
