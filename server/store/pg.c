@@ -100,8 +100,10 @@ static void complete(pl_pg_t *pg, pg_op_t *op, pl_code_t code, const char *sqlst
 
 static bool is_retryable_sqlstate(const char *s)
 {
-    /* serialization_failure, deadlock_detected */
-    return strcmp(s, "40001") == 0 || strcmp(s, "40P01") == 0;
+    /* serialization_failure, deadlock_detected; and invalid_sql_statement_name:
+     * the statement's Parse was lost with an aborted segment (it is prepared
+     * again on the retry) */
+    return strcmp(s, "40001") == 0 || strcmp(s, "40P01") == 0 || strcmp(s, "26000") == 0;
 }
 
 /* SQLSTATEs that mean the server, not the statement, is the problem. */

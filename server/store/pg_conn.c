@@ -347,6 +347,13 @@ static bool take_result(pg_conn_t *c, pg_segment_t *seg, PGresult *r)
         pg_segment_done(c->pg, c, seg);
         return c->state == CONN_READY;
     }
+    if (st == PGRES_PIPELINE_SYNC || it->has_result) {
+        /* a sync where a statement's result belongs, or a second result for
+         * one statement: never hand out a result that is not this op's */
+        PQclear(r);
+        pg_conn_fail(c, "protocol out of step (unexpected result); reconnecting");
+        return false;
+    }
     it->has_result = true;
     bool ok = st == PGRES_COMMAND_OK || st == PGRES_TUPLES_OK;
     switch (it->kind) {
@@ -355,8 +362,14 @@ static bool take_result(pg_conn_t *c, pg_segment_t *seg, PGresult *r)
             it->op->held = r;
             return true;
         }
-        if (st == PGRES_FATAL_ERROR)
+        if (st == PGRES_FATAL_ERROR) {
+            /* its Parse went in a segment that was aborted before it ran:
+             * prepare again next time */
+            const char *state = PQresultErrorField(r, PG_DIAG_SQLSTATE);
+            if (state && strcmp(state, "26000") == 0)
+                set_prepared(c, it->op->stmt, it->op->shard, false);
             note_error(seg, it->op, r);
+        }
         break;
     case ITEM_PREPARE:
         if (!ok) {

@@ -207,6 +207,46 @@ static void test_group_commit(pl_store_t *st)
     CHECK(writes >= N - 1);
 }
 
+/* A batch that fails early while later writes still need their statements
+ * prepared (first use on their shards): the aborted Parses must not leave
+ * the connection's results out of step with its requests. */
+static void test_failed_batch_with_parses(pl_store_t *st)
+{
+    enum { N = 40 };
+    static outcome_t o[N];
+    int pending = 0;
+    uint8_t k[8];
+    /* a duplicate key first, on server 0's shard 0 (row 5 exists from the group commit test) */
+    pl_pg_param_t dup[2] = {pl_pg_int8(k, 5), pl_pg_bytes("d", 1)};
+    exec(st, S_INSERT, 0, dup, 2, PL_PG_WRITE, 0, &o[0], &pending);
+    /* then inserts on shards of server 0 never written before through this store */
+    int shards_on_0 = 0;
+    for (int s = 1; s < map.shards && pl_shardmap_server(&map, s) == 0; s++)
+        shards_on_0++;
+    for (int i = 1; i < N; i++) {
+        int shard = 1 + (i % (shards_on_0 ? shards_on_0 : 1));
+        pl_pg_param_t p[2] = {pl_pg_int8(k, 1000000 + i), pl_pg_bytes("v", 1)};
+        exec(st, S_INSERT, shards_on_0 ? shard : 0, p, 2, PL_PG_WRITE, 0, &o[i], &pending);
+    }
+    CHECK(run_until_done(&pending, 10000));
+    CHECK_EQ_STR(o[0].sqlstate, "23505");
+    for (int i = 1; i < N; i++)
+        CHECK_EQ_INT(o[i].code, PL_CODE_OK);
+    /* and the connection still answers each query with its own result */
+    outcome_t port[16], sel[16];
+    for (int i = 0; i < 16; i++) {
+        uint8_t id[8];
+        pl_pg_param_t q = pl_pg_int8(id, 1000000 + 1 + i);
+        exec(st, S_PORT, 0, NULL, 0, 0, 0, &port[i], &pending);
+        exec(st, S_SELECT, shards_on_0 ? 1 + ((1 + i) % shards_on_0) : 0, &q, 1, 0, 0, &sel[i], &pending);
+    }
+    CHECK(run_until_done(&pending, 10000));
+    for (int i = 0; i < 16; i++) {
+        CHECK_EQ_INT(port[i].value, server_ports[0]);
+        CHECK_EQ_INT(sel[i].value, 1000000 + 1 + i);
+    }
+}
+
 static void test_statement_timeout(void)
 {
     pl_store_t *st = new_store(300, 0);
@@ -349,6 +389,7 @@ int main(void)
     test_schema_and_routing(st);
     test_values_and_errors(st);
     test_group_commit(st);
+    test_failed_batch_with_parses(st);
     test_statement_timeout();
     test_op_deadline_in_flight(st);
     test_restart_under_load(st);

@@ -7,6 +7,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "parley/v1/messaging.parley.h"
 #include "runtime/clock.h"
@@ -45,6 +46,8 @@ struct engine {
     pl_load_result_t *r;
     struct event *tick_ev, *progress_ev;
     uint64_t last_progress_delivered;
+    FILE *trace; /* PARLEY_LOAD_TRACE: every message and gap received */
+    unsigned run_id;
 };
 
 static long server_rss_kb(int pid)
@@ -100,8 +103,9 @@ static void send_one(load_dev_t *d)
     parley_v1_ClientEvent ev = {0};
     ev.request_id = ++d->next_request;
     ev.which_event = parley_v1_ClientEvent_send_tag;
-    snprintf(ev.event.send.client_message_id, sizeof(ev.event.send.client_message_id), "L%d-%llu", d->index,
-             (unsigned long long)d->next_request);
+    /* unique across runs too: a reused device set must not look like retries */
+    snprintf(ev.event.send.client_message_id, sizeof(ev.event.send.client_message_id), "L%08x-%d-%llu", e->run_id,
+             d->index, (unsigned long long)d->next_request);
     ev.event.send.chat_id = chat;
     ev.event.send.payload = pl_bytes_of(payload, plen);
     snprintf(ev.event.send.content_type, sizeof(ev.event.send.content_type), "load");
@@ -136,6 +140,8 @@ static void on_event(load_dev_t *d, const parley_v1_ServerEvent *ev)
         break;
     case parley_v1_ServerEvent_accepted_tag: {
         d->inflight--;
+        if (ev->event.accepted.duplicate)
+            r->duplicate_acks++;
         bool group = d->to_group[ev->request_id % RING];
         if (e->measuring && d->sent_at[ev->request_id % RING] >= e->measure_start) {
             r->accepted++;
@@ -155,10 +161,19 @@ static void on_event(load_dev_t *d, const parley_v1_ServerEvent *ev)
             send_one(d);
         break;
     }
+    case parley_v1_ServerEvent_gap_tag:
+        if (e->trace)
+            fprintf(e->trace, "gap %lld %lld %lld %lld\n", (long long)d->info->device_id,
+                    (long long)ev->event.gap.chat_id, (long long)ev->event.gap.from_seq,
+                    (long long)ev->event.gap.to_seq);
+        break;
     case parley_v1_ServerEvent_message_tag: {
         const parley_v1_Message *m = &ev->event.message;
         if (m->sender_device_id == d->info->device_id)
             break;
+        if (e->trace)
+            fprintf(e->trace, "%lld %lld %lld %lld\n", (long long)d->info->device_id, (long long)m->chat_id,
+                    (long long)m->seq, (long long)m->sender_device_id);
         int64_t *last = m->chat_id == d->info->group_chat ? &d->last_group : &d->last_direct;
         if (m->seq <= *last) {
             r->duplicates++;
@@ -333,6 +348,9 @@ int pl_load_run(const pl_load_opts_t *o, pl_load_device_t *infos, int n, pl_load
     memset(r, 0, sizeof(*r));
     r->devices = n;
     e.base = event_base_new();
+    e.run_id = (unsigned)pl_now_usec() ^ ((unsigned)getpid() << 16);
+    if (getenv("PARLEY_LOAD_TRACE"))
+        e.trace = fopen(getenv("PARLEY_LOAD_TRACE"), "w");
     e.devs = calloc((size_t)n, sizeof(load_dev_t));
     if (!e.base || !e.devs) {
         snprintf(err, err_len, "out of memory");
@@ -397,5 +415,7 @@ int pl_load_run(const pl_load_opts_t *o, pl_load_device_t *infos, int n, pl_load
     event_free(e.progress_ev);
     event_base_free(e.base);
     free(e.devs);
+    if (e.trace)
+        fclose(e.trace);
     return 0;
 }

@@ -79,8 +79,9 @@ static void report_json(FILE *f, const pl_load_opts_t *o, const pl_load_result_t
     fprintf(f, "\"sent\":%llu,\"accepted\":%llu,\"accepted_per_s\":%.0f,\"delivered\":%llu,\"delivered_per_s\":%.0f,",
             (unsigned long long)r->sent, (unsigned long long)r->accepted, rate, (unsigned long long)r->delivered,
             drate);
-    fprintf(f, "\"expected\":%llu,\"lost\":%llu,\"duplicates\":%llu,", (unsigned long long)r->expected,
-            (unsigned long long)r->lost, (unsigned long long)r->duplicates);
+    fprintf(f, "\"expected\":%llu,\"lost\":%llu,\"duplicates\":%llu,\"duplicate_acks\":%llu,",
+            (unsigned long long)r->expected, (unsigned long long)r->lost, (unsigned long long)r->duplicates,
+            (unsigned long long)r->duplicate_acks);
     const pl_hist_t *hs[2] = {&r->deliver, &r->ack};
     const char *names[2] = {"deliver_latency_us", "ack_latency_us"};
     for (int k = 0; k < 2; k++)
@@ -109,8 +110,10 @@ static void report_text(const pl_load_opts_t *o, const pl_load_result_t *r)
                (unsigned long long)r->sent, (unsigned long long)r->accepted,
                r->seconds > 0 ? (double)r->accepted / r->seconds : 0, (unsigned long long)r->delivered,
                r->seconds > 0 ? (double)r->delivered / r->seconds : 0, r->seconds);
-        printf("no-loss check: %llu expected deliveries, %llu lost, %llu duplicates suppressed\n",
-               (unsigned long long)r->expected, (unsigned long long)r->lost, (unsigned long long)r->duplicates);
+        printf("no-loss check: %llu expected deliveries, %llu lost, %llu duplicates suppressed, %llu sends "
+               "answered as duplicates\n",
+               (unsigned long long)r->expected, (unsigned long long)r->lost, (unsigned long long)r->duplicates,
+               (unsigned long long)r->duplicate_acks);
         printf("send->deliver latency (ms): p50 %.2f  p90 %.2f  p99 %.2f  p99.9 %.2f  max %.2f\n",
                (double)pl_hist_percentile(&r->deliver, 50) / 1e3, (double)pl_hist_percentile(&r->deliver, 90) / 1e3,
                (double)pl_hist_percentile(&r->deliver, 99) / 1e3, (double)pl_hist_percentile(&r->deliver, 99.9) / 1e3,
@@ -236,7 +239,7 @@ int main(int argc, char **argv)
     uint64_t errors = 0;
     for (int c = 1; c <= PL_CODE_MAX; c++)
         errors += r->errors[c];
-    int rc = r->lost || errors || r->connect_failures || r->streams_lost || r->ready < r->devices ? 1 : 0;
+    int rc = r->lost || errors || r->duplicate_acks || r->connect_failures || r->streams_lost || r->ready < r->devices ? 1 : 0;
     free(r);
     free(devs);
     for (int i = 0; i < o.ntargets; i++)
