@@ -1,15 +1,19 @@
 /* deliver.c — per-chat order on one stream. For each chat the stream knows
  * upto, the last seq it sent. A live message that is exactly the next one
- * goes out at once; anything else (a gap: events from different workers and
- * nodes race, a full outbound queue, a resume) makes the chat catch up from
- * PostgreSQL (catchup.c), which sends every missed message in order. Since a
- * chat's seqs commit in order, a message that exists proves all earlier
- * ones exist. */
+ * goes out at once. One that runs ahead (events from different workers and
+ * nodes race, and a device's own sends interleave with its peers') is held
+ * a few milliseconds for the ones before it; anything else — a longer gap,
+ * a full outbound queue, a resume — makes the chat catch up from PostgreSQL
+ * (catchup.c), which sends every missed message in order. Since a chat's
+ * seqs commit in order, a message that exists proves all earlier ones
+ * exist. */
+#include <event2/event.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "app/log.h"
 #include "messaging/messaging_internal.h"
+#include "runtime/clock.h"
 #include "runtime/codec.h"
 
 #define MAX_FETCHES 4 /* catch-up queries in flight per stream */
@@ -31,6 +35,83 @@ chat_state_t *pl_deliver_chat(pl_stream_t *s, int64_t chat_id, bool create)
         return NULL;
     }
     return cs;
+}
+
+/* ---- held messages ---- */
+
+static void release_held(chat_state_t *cs)
+{
+    for (uint8_t i = 0; i < cs->held_count; i++)
+        if (cs->held[i].event)
+            pl_msg_event_unref(cs->held[i].event);
+    cs->held_count = 0;
+}
+
+static void on_hold_expired(evutil_socket_t fd, short what, void *arg);
+
+static void arm_hold_timer(pl_stream_t *s)
+{
+    if (!s->hold_ev)
+        s->hold_ev = evtimer_new(pl_worker_base(s->mw->w), on_hold_expired, s);
+    if (s->hold_ev && !evtimer_pending(s->hold_ev, NULL)) {
+        struct timeval tv = {0, PL_HOLD_MS * 1000};
+        evtimer_add(s->hold_ev, &tv);
+    }
+}
+
+/* Keeps seq (sorted) until the ones before it arrive. false: no room. */
+static bool hold(pl_stream_t *s, chat_state_t *cs, int64_t seq, pl_msg_event_t *e)
+{
+    if (!cs->held && !(cs->held = malloc(sizeof(held_msg_t) * PL_HOLD_MAX)))
+        return false;
+    if (cs->held_count == PL_HOLD_MAX)
+        return false;
+    int i = cs->held_count;
+    while (i > 0 && cs->held[i - 1].seq > seq)
+        i--;
+    if (i > 0 && cs->held[i - 1].seq == seq)
+        return true; /* already held */
+    memmove(&cs->held[i + 1], &cs->held[i], sizeof(held_msg_t) * (size_t)(cs->held_count - i));
+    cs->held[i] = (held_msg_t){seq, e};
+    if (e)
+        pl_msg_event_ref(e);
+    if (!cs->held_count)
+        cs->held_since_ms = pl_now_usec() / 1000;
+    cs->held_count++;
+    arm_hold_timer(s);
+    return true;
+}
+
+static bool emit_message(pl_stream_t *s, const parley_internal_v1_StoredMessage *sm);
+
+/* Sends what the held list has in order after upto. */
+static void drain_held(pl_stream_t *s, chat_state_t *cs)
+{
+    uint8_t used = 0;
+    while (used < cs->held_count && cs->held[used].seq <= cs->upto + 1) {
+        held_msg_t *h = &cs->held[used];
+        if (h->seq == cs->upto + 1) {
+            if (h->event && !emit_message(s, pl_msg_event_message(h->event)))
+                break; /* full: the rest goes through a catch-up */
+            cs->upto = h->seq;
+        }
+        if (h->event)
+            pl_msg_event_unref(h->event);
+        used++;
+    }
+    memmove(cs->held, cs->held + used, sizeof(held_msg_t) * (size_t)(cs->held_count - used));
+    cs->held_count = (uint8_t)(cs->held_count - used);
+    if (cs->target < cs->upto)
+        cs->target = cs->upto;
+    if (cs->held_count && s->wants_writable) {
+        /* the client stopped reading: the rest comes from PostgreSQL later */
+        if (cs->target < cs->held[cs->held_count - 1].seq)
+            cs->target = cs->held[cs->held_count - 1].seq;
+        release_held(cs);
+        pl_deliver_queue(s, cs);
+    } else if (cs->held_count) {
+        cs->held_since_ms = pl_now_usec() / 1000;
+    }
 }
 
 void pl_deliver_queue(pl_stream_t *s, chat_state_t *cs)
@@ -69,10 +150,46 @@ void pl_deliver_kick(pl_stream_t *s)
             s->queue_tail = NULL;
         cs->is_queued = false;
         cs->next_queued = NULL;
+        release_held(cs); /* the catch-up sends them too */
         if (cs->target > cs->upto || cs->is_capped)
             pl_catchup_start(s, cs);
     }
     maybe_ready(s);
+}
+
+static void on_hold_expired(evutil_socket_t fd, short what, void *arg)
+{
+    (void)fd;
+    (void)what;
+    pl_stream_t *s = arg;
+    if (s->is_closing)
+        return;
+    int64_t now = pl_now_usec() / 1000, next = 0;
+    for (size_t i = 0; i < s->chats.cap; i++) {
+        chat_state_t *cs = s->chats.slots[i].value;
+        if (!s->chats.slots[i].key || !cs->held_count)
+            continue;
+        if (now - cs->held_since_ms >= PL_HOLD_MS) {
+            /* what they wait for is late: fetch the range instead */
+            if (cs->target < cs->held[cs->held_count - 1].seq)
+                cs->target = cs->held[cs->held_count - 1].seq;
+            release_held(cs);
+            pl_deliver_queue(s, cs);
+        } else if (!next || cs->held_since_ms < next) {
+            next = cs->held_since_ms;
+        }
+    }
+    if (next)
+        arm_hold_timer(s);
+    pl_deliver_kick(s);
+}
+
+/* ---- live events ---- */
+
+/* Can chat cs take live messages now (no catch-up under way)? */
+static bool is_live(const pl_stream_t *s, const chat_state_t *cs)
+{
+    return s->is_loaded && !s->wants_writable && !cs->is_fetching && !cs->is_queued && !cs->is_capped;
 }
 
 void pl_deliver_hint(pl_stream_t *s, int64_t chat_id, int64_t seq)
@@ -91,14 +208,17 @@ void pl_deliver_hint(pl_stream_t *s, int64_t chat_id, int64_t seq)
 void pl_deliver_accepted(pl_stream_t *s, int64_t chat_id, int64_t seq)
 {
     chat_state_t *cs = pl_deliver_chat(s, chat_id, true);
-    if (!cs)
+    if (!cs || seq <= cs->upto)
         return;
-    /* the sending device has its own message: only the order matters */
-    if (seq == cs->upto + 1 && !cs->is_fetching && !cs->is_queued && s->is_loaded) {
-        cs->upto = seq;
-        if (cs->target < seq)
-            cs->target = seq;
-        return;
+    /* the sending device has its own message: only its place matters */
+    if (is_live(s, cs)) {
+        if (seq == cs->upto + 1) {
+            cs->upto = seq;
+            drain_held(s, cs);
+            return;
+        }
+        if (seq <= cs->upto + PL_HOLD_MAX && hold(s, cs, seq, NULL))
+            return;
     }
     pl_deliver_hint(s, chat_id, seq);
 }
@@ -117,34 +237,44 @@ static bool pick_payload(const pl_bytes_t *packed, int64_t device_id, pl_bytes_t
     return false;
 }
 
-void pl_deliver_message(pl_stream_t *s, const parley_internal_v1_StoredMessage *sm)
+static bool emit_message(pl_stream_t *s, const parley_internal_v1_StoredMessage *sm)
 {
-    const parley_v1_Message *msg = &sm->message;
-    chat_state_t *cs = pl_deliver_chat(s, msg->chat_id, true);
-    if (!cs || msg->seq <= cs->upto)
-        return;
-    if (msg->seq != cs->upto + 1 || cs->is_fetching || cs->is_queued || !s->is_loaded || s->wants_writable ||
-        cs->is_capped) {
-        pl_deliver_hint(s, msg->chat_id, msg->seq);
-        return;
-    }
     parley_v1_ServerEvent ev = {0};
     ev.which_event = parley_v1_ServerEvent_message_tag;
-    ev.event.message = *msg;
+    ev.event.message = sm->message;
     if (sm->device_payloads.len) {
         ev.event.message.payload_missing = !pick_payload(&sm->device_payloads, s->device_id, &ev.event.message.payload);
         if (ev.event.message.payload_missing)
             ev.event.message.payload = pl_bytes_of(NULL, 0);
     }
-    if (!pl_stream_emit(s, &ev)) {
-        /* the client is not reading: PostgreSQL keeps the message */
-        s->wants_writable = true;
-        pl_deliver_hint(s, msg->chat_id, msg->seq);
+    if (pl_stream_emit(s, &ev))
+        return true;
+    /* the client is not reading: PostgreSQL keeps the message */
+    s->wants_writable = true;
+    return false;
+}
+
+void pl_deliver_message(pl_stream_t *s, pl_msg_event_t *e)
+{
+    const parley_internal_v1_StoredMessage *sm = pl_msg_event_message(e);
+    const parley_v1_Message *msg = &sm->message;
+    chat_state_t *cs = pl_deliver_chat(s, msg->chat_id, true);
+    if (!cs || msg->seq <= cs->upto)
         return;
+    if (is_live(s, cs)) {
+        if (msg->seq == cs->upto + 1) {
+            if (emit_message(s, sm)) {
+                cs->upto = msg->seq;
+                drain_held(s, cs);
+                return;
+            }
+        } else if (msg->seq <= cs->upto + PL_HOLD_MAX && hold(s, cs, msg->seq, e)) {
+            if (cs->target < msg->seq)
+                cs->target = msg->seq;
+            return;
+        }
     }
-    cs->upto = msg->seq;
-    if (cs->target < msg->seq)
-        cs->target = msg->seq;
+    pl_deliver_hint(s, msg->chat_id, msg->seq);
 }
 
 void pl_deliver_resync(pl_stream_t *s)
@@ -166,8 +296,15 @@ void pl_deliver_resync(pl_stream_t *s)
 void pl_deliver_dispose(pl_stream_t *s)
 {
     for (size_t i = 0; i < s->chats.cap; i++)
-        if (s->chats.slots[i].key)
-            free(s->chats.slots[i].value);
+        if (s->chats.slots[i].key) {
+            chat_state_t *cs = s->chats.slots[i].value;
+            release_held(cs);
+            free(cs->held);
+            free(cs);
+        }
     pl_idmap_dispose(&s->chats);
     s->queue_head = s->queue_tail = NULL;
+    if (s->hold_ev)
+        event_free(s->hold_ev);
+    s->hold_ev = NULL;
 }

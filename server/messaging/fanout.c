@@ -29,6 +29,21 @@ static void event_unref(pl_msg_event_t *e)
         free(e);
 }
 
+void pl_msg_event_ref(pl_msg_event_t *e)
+{
+    atomic_fetch_add_explicit(&e->refs, 1, memory_order_relaxed);
+}
+
+void pl_msg_event_unref(pl_msg_event_t *e)
+{
+    event_unref(e);
+}
+
+const parley_internal_v1_StoredMessage *pl_msg_event_message(const pl_msg_event_t *e)
+{
+    return &e->ev.event.message;
+}
+
 /* An event from its encoding (copied). NULL if it does not decode. */
 static pl_msg_event_t *event_from(const uint8_t *data, size_t len, int refs)
 {
@@ -87,8 +102,9 @@ static void end_device_streams(pl_msg_worker_t *mw, const parley_internal_v1_Dev
         pl_stream_end(s, PL_CODE_ABORTED, "replaced by a newer stream of this device");
 }
 
-static void deliver_here(pl_msg_worker_t *mw, const parley_internal_v1_NodeEvent *ev)
+static void deliver_here(pl_msg_worker_t *mw, pl_msg_event_t *e)
 {
+    const parley_internal_v1_NodeEvent *ev = &e->ev;
     size_t n = ev->accounts.len / 8;
     switch (ev->which_event) {
     case parley_internal_v1_NodeEvent_device_connected_tag:
@@ -120,7 +136,7 @@ static void deliver_here(pl_msg_worker_t *mw, const parley_internal_v1_NodeEvent
             switch (ev->which_event) {
             case parley_internal_v1_NodeEvent_message_tag:
                 if (s->device_id != ev->event.message.message.sender_device_id)
-                    pl_deliver_message(s, &ev->event.message);
+                    pl_deliver_message(s, e);
                 break;
             case parley_internal_v1_NodeEvent_chat_changed_tag:
                 pl_deliver_hint(s, ev->event.chat_changed.chat_id, ev->event.chat_changed.seq);
@@ -146,7 +162,7 @@ static void run_worker_task(pl_worker_t *w, void *arg)
     worker_task_t *t = arg;
     pl_msg_worker_t *mw = pl_msg_worker(t->m, w);
     if (mw)
-        deliver_here(mw, &t->e->ev);
+        deliver_here(mw, t->e);
     event_unref(t->e);
     free(t);
 }

@@ -23,6 +23,7 @@
 
 typedef struct pl_msg_worker pl_msg_worker_t;
 typedef struct pl_stream pl_stream_t;
+typedef struct pl_msg_event pl_msg_event_t;
 
 /* Statements (messaging.c's table; indexes relative to m->stmt). */
 enum {
@@ -71,6 +72,17 @@ struct pl_msg_worker {
     bool is_subscribed;
 };
 
+/* A message held back because an earlier one of its chat is still on its
+ * way (events from different workers and nodes race), or a seq the stream's
+ * own device sent (it needs no delivery, only its place in the order). */
+typedef struct held_msg {
+    int64_t seq;
+    pl_msg_event_t *event; /* NULL: the device's own message */
+} held_msg_t;
+
+#define PL_HOLD_MAX 16     /* out-of-order messages held per chat */
+#define PL_HOLD_MS 30      /* before falling back to a catch-up */
+
 /* ---- per-chat delivery state of one stream (deliver.c) ---- */
 typedef struct chat_state {
     int64_t chat_id;
@@ -81,6 +93,9 @@ typedef struct chat_state {
     bool is_fetching;
     bool is_queued;  /* on the stream's catch-up list */
     bool is_capped;  /* first fetch of a resume: apply resume_max_per_chat */
+    uint8_t held_count;
+    held_msg_t *held;  /* [PL_HOLD_MAX], allocated on first use */
+    int64_t held_since_ms;
     struct chat_state *next_queued;
 } chat_state_t;
 
@@ -110,6 +125,7 @@ struct pl_stream {
     double typing_tokens;
     int64_t typing_refill_usec;
     struct event *typing_ev;     /* expiry of this device's typing states */
+    struct event *hold_ev;       /* held messages waiting too long: catch up */
     pl_idmap_t presence_subs;    /* accounts this stream watches → 1 */
 };
 
@@ -136,9 +152,14 @@ bool pl_stream_emit(pl_stream_t *s, const parley_v1_ServerEvent *ev);
 void pl_stream_error(pl_stream_t *s, uint64_t request_id, pl_code_t code, const char *message,
                      const char *client_message_id, int64_t retry_after_ms, const parley_v1_DeviceMismatch *mismatch);
 
+/* fanout.c: the shared, reference-counted event a message arrives in */
+void pl_msg_event_ref(pl_msg_event_t *e);
+void pl_msg_event_unref(pl_msg_event_t *e);
+const parley_internal_v1_StoredMessage *pl_msg_event_message(const pl_msg_event_t *e);
+
 /* deliver.c: per-chat ordering, live events and catch-up */
 chat_state_t *pl_deliver_chat(pl_stream_t *s, int64_t chat_id, bool create);
-void pl_deliver_message(pl_stream_t *s, const parley_internal_v1_StoredMessage *sm);
+void pl_deliver_message(pl_stream_t *s, pl_msg_event_t *e);
 /* The log of chat_id reaches at least seq: catch up if behind. */
 void pl_deliver_hint(pl_stream_t *s, int64_t chat_id, int64_t seq);
 void pl_deliver_accepted(pl_stream_t *s, int64_t chat_id, int64_t seq);
@@ -192,7 +213,6 @@ void pl_members_forget(pl_msg_worker_t *mw, int64_t chat_id);
 void pl_members_dispose(pl_msg_worker_t *mw);
 
 /* fanout.c: events to this node's workers and to other nodes */
-typedef struct pl_msg_event pl_msg_event_t;
 /* Encodes ev for accounts and delivers it: every worker of this node and,
  * if publish, the other nodes holding sessions of those accounts. */
 void pl_fanout(pl_msg_worker_t *mw, parley_internal_v1_NodeEvent *ev, const int64_t *accounts, size_t n,
