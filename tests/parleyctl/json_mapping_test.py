@@ -224,6 +224,22 @@ def main():
         out = env.decode("Edge", data, "--compact").strip()
         check(out == '{"inner":{"name":"x","count":7},"choiceNumber":"5"}', "merge and oneof: %r" % out)
         print("PASS %d wire-side cases" % (len(bad) + 2))
+
+        # the schema side of --protoset: list and describe without a server
+        r = env.ctl("list")
+        check(r.returncode == 0 and r.stdout.decode() == "parley.test.edge.EdgeService\n", "list: %r" % r.stdout)
+        r = env.ctl("describe", PKG + "Edge")
+        text = r.stdout.decode()
+        for want in ["  map<int64, .parley.test.edge.Inner> inner_by_long = 13;", "  oneof choice {",
+                     "    string choice_text = 17;", "  optional int32 opt_i32 = 21;",
+                     "  repeated int32 unpacked_ints = 5 [packed = false];", "  int32 custom = 26;"]:
+            check(r.returncode == 0 and want + "\n" in text, "describe Edge misses %r:\n%s" % (want, text))
+        r = env.ctl("describe", PKG + "EdgeService.Watch")
+        check(r.stdout.decode() == PKG + "EdgeService.Watch is a method:\nrpc Watch ( .parley.test.edge.WellKnown ) "
+              "returns ( stream .parley.test.edge.WellKnown );\n", "describe Watch: %r" % r.stdout)
+        r = env.ctl("describe", PKG + "Color")
+        check("  BLUE = -3;\n" in r.stdout.decode(), "describe Color: %r" % r.stdout)
+        print("PASS list and describe from --protoset")
     except Failure as e:
         print("FAIL %s" % e)
         return 1
