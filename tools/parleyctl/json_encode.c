@@ -220,7 +220,8 @@ static int emit_merged(pctl_tojson_t *c, const pctl_field_t *f, const occ_t *o, 
     return rc;
 }
 
-/* Calls fn for each element of a repeated scalar field, expanding packed runs. */
+/* Counts (and prints, if print) the elements of a repeated scalar field,
+ * expanding packed runs. */
 static int for_each_element(pctl_tojson_t *c, const pctl_field_t *f, const occ_t *o, size_t n, size_t *count,
                             bool print)
 {
