@@ -6,6 +6,7 @@
 #include <string.h>
 #include <strings.h>
 
+#include "app/log.h"
 #include "runtime/errors.h"
 
 static const pl_pg_stmt_t statements[] = {
@@ -84,8 +85,12 @@ static void on_device(pl_call_t *call, const pl_pg_result_t *r, void *user)
         }
         if (ok)
             a->fn(call, &who, a->user);
-        else
+        else {
+            pl_log_debug("auth: device %lld refused: %d rows, %d fields, status %s, cmd %s", (long long)a->device_id,
+                         PQntuples(r->res), PQnfields(r->res), PQresStatus(PQresultStatus(r->res)),
+                         PQcmdStatus(r->res));
             pl_call_finish(call, PL_CODE_UNAUTHENTICATED, "invalid or revoked token");
+        }
     }
     sodium_memzero(a->secret, sizeof(a->secret));
     free(a);
