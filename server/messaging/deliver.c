@@ -133,10 +133,12 @@ static void maybe_ready(pl_stream_t *s)
         return;
     parley_v1_ServerEvent ev = {0};
     ev.which_event = parley_v1_ServerEvent_ready_tag;
-    if (pl_stream_emit(s, &ev))
+    if (pl_stream_emit(s, &ev)) {
         s->is_ready_sent = true;
-    else
+        pl_stream_maybe_finish(s);
+    } else {
         s->wants_writable = true;
+    }
 }
 
 void pl_deliver_kick(pl_stream_t *s)

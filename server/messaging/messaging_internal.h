@@ -115,6 +115,8 @@ struct pl_stream {
     bool is_ready_sent;
     bool is_closing;
     bool wants_writable;         /* catch-up waits for the call to drain */
+    bool is_half_closed;         /* the client sends no more: end once it is answered */
+    int requests_open;           /* sends and cursors not yet answered */
     /* a Resume that arrived before the load finished */
     parley_v1_Cursor *early_resume;
     size_t early_resume_count;
@@ -146,6 +148,11 @@ void pl_send_unary(pl_call_t *call, const parley_v1_SendRequest *req, void *svc)
 void pl_history_get(pl_call_t *call, const parley_v1_GetHistoryRequest *req, void *svc);
 
 /* stream.c */
+/* A request of the stream began / was answered (for ending after half-close). */
+void pl_stream_request_begin(pl_stream_t *s);
+void pl_stream_request_end(pl_stream_t *s);
+/* Ends a half-closed stream once everything is answered and Ready went out. */
+void pl_stream_maybe_finish(pl_stream_t *s);
 void pl_stream_end(pl_stream_t *s, pl_code_t code, const char *message);
 /* Sends a ServerEvent; false when the call's queue is full or it ended. */
 bool pl_stream_emit(pl_stream_t *s, const parley_v1_ServerEvent *ev);

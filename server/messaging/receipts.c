@@ -34,10 +34,19 @@ static size_t parse_array(const char *text, int64_t *out, size_t cap)
     return n;
 }
 
+static void on_moved_result(pl_call_t *call, const pl_pg_result_t *r, cursor_job_t *j);
+
 static void on_moved(pl_call_t *call, const pl_pg_result_t *r, void *user)
 {
-    (void)call;
     cursor_job_t *j = user;
+    pl_stream_t *s = j->s;
+    on_moved_result(call, r, j); /* frees j */
+    pl_stream_request_end(s);
+}
+
+static void on_moved_result(pl_call_t *call, const pl_pg_result_t *r, cursor_job_t *j)
+{
+    (void)call;
     pl_stream_t *s = j->s;
     if (s->is_closing) {
         free(j);
@@ -98,11 +107,13 @@ void pl_receipts_cursor(pl_stream_t *s, uint64_t request_id, const parley_v1_Cur
     if (!j)
         return;
     *j = (cursor_job_t){s, request_id, c->chat_id};
+    pl_stream_request_begin(s);
     pl_pg_param_t p[4] = {pl_pg_int8(chat, c->chat_id), pl_pg_int8(a, s->account_id),
                           pl_pg_int8(seq, is_read ? 0 : c->seq), pl_pg_int8(zero, is_read ? c->seq : 0)};
     if (pl_call_query(m->app, s->call, pl_msg_stmt(m, ST_CURSOR), pl_id_shard(c->chat_id), p, 4,
                       PL_PG_WRITE | PL_PG_IDEMPOTENT, on_moved, j) != 0) {
         free(j);
+        s->requests_open--;
         pl_stream_error(s, request_id, PL_CODE_UNAVAILABLE, "server busy; send the cursor again", NULL, 0, NULL);
     }
 }

@@ -58,8 +58,12 @@ static void job_free(send_job_t *j)
 
 static void job_done(send_job_t *j)
 {
-    pl_call_unref(j->call);
+    pl_call_t *call = j->call;
+    pl_stream_t *s = j->s;
     job_free(j);
+    if (s)
+        pl_stream_request_end(s);
+    pl_call_unref(call);
 }
 
 static void job_fail(send_job_t *j, pl_code_t code, const char *message, const parley_v1_DeviceMismatch *mismatch,
@@ -517,6 +521,7 @@ void pl_send_from_stream(pl_stream_t *s, uint64_t request_id, const parley_v1_Ou
     }
     j->s = s;
     j->request_id = request_id;
+    pl_stream_request_begin(s);
     if (!take_message(j, om))
         return;
     int64_t wait_ms = take_send_token(s);

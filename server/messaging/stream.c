@@ -364,12 +364,33 @@ void pl_stream_on_event(pl_call_t *call, const parley_v1_ClientEvent *ev, void *
     }
 }
 
+void pl_stream_request_begin(pl_stream_t *s)
+{
+    s->requests_open++;
+}
+
+void pl_stream_request_end(pl_stream_t *s)
+{
+    s->requests_open--;
+    pl_stream_maybe_finish(s);
+}
+
+void pl_stream_maybe_finish(pl_stream_t *s)
+{
+    if (s->is_half_closed && !s->is_closing && s->requests_open == 0 && s->is_ready_sent)
+        pl_stream_end(s, PL_CODE_OK, NULL);
+}
+
+/* The client sends no more (a script, grpcurl with a file): answer what it
+ * asked, send what it missed up to Ready, then end. */
 void pl_stream_on_half_close(pl_call_t *call, void *svc)
 {
     (void)svc;
     pl_stream_t *s = pl_call_user(call);
-    if (s)
-        pl_stream_end(s, PL_CODE_OK, NULL);
-    else
+    if (!s) {
         pl_call_finish(call, PL_CODE_OK, NULL);
+        return;
+    }
+    s->is_half_closed = true;
+    pl_stream_maybe_finish(s);
 }
