@@ -1,6 +1,7 @@
 /* parleyd — the Parley server: gRPC over HTTP/2 (h2c or TLS), health and
  * reflection, and the messaging services on sharded PostgreSQL and Redis.
- * SIGTERM/SIGINT drain gracefully. */
+ * SIGTERM/SIGINT drain gracefully; SIGHUP reloads the TLS certificate, key
+ * and client CA (new connections get them; open ones keep theirs). */
 #include <pthread.h>
 #include <stdbool.h>
 #include <signal.h>
@@ -31,6 +32,7 @@ static void server_config_from(const pl_config_t *c, pl_server_config_t *s)
     s->workers = c->workers;
     s->tls_cert_file = c->tls_cert[0] ? c->tls_cert : NULL;
     s->tls_key_file = c->tls_key[0] ? c->tls_key : NULL;
+    s->tls_client_ca_file = c->tls_client_ca[0] ? c->tls_client_ca : NULL;
     s->max_recv_message = (uint32_t)c->max_recv_bytes;
     s->max_send_message = (uint32_t)c->max_send_bytes;
     s->max_metadata = (uint32_t)c->max_metadata_bytes;
@@ -42,6 +44,13 @@ static void server_config_from(const pl_config_t *c, pl_server_config_t *s)
     s->idle_timeout_ms = c->idle_timeout_ms;
     s->handshake_timeout_ms = c->handshake_timeout_ms;
     s->drain_grace_ms = c->drain_grace_ms;
+    s->header_timeout_ms = c->header_timeout_ms;
+    s->send_timeout_ms = c->send_timeout_ms;
+    s->connections_per_address = (uint32_t)c->connections_per_address;
+    s->reset_burst = (uint32_t)c->stream_resets_burst;
+    s->reset_rate = (uint32_t)c->stream_resets_per_second;
+    s->useless_burst = (uint32_t)c->useless_frames_burst;
+    s->useless_rate = (uint32_t)c->useless_frames_per_second;
 }
 
 int main(int argc, char **argv)
@@ -107,8 +116,17 @@ int main(int argc, char **argv)
         int sig;
         if (sigwait(&sigs, &sig) != 0)
             continue;
-        if (sig == SIGHUP)
+        if (sig == SIGHUP) {
+            char desc[512];
+            if (pl_server_reload_tls(srv, err, sizeof(err)) != 0) {
+                fprintf(stderr, "parleyd: SIGHUP: TLS not reloaded, still serving the old certificate: %s\n", err);
+                continue;
+            }
+            pl_server_tls_describe(srv, desc, sizeof(desc));
+            printf("parleyd: SIGHUP: TLS reloaded for new connections (%s)\n", desc);
+            fflush(stdout);
             continue;
+        }
         printf("parleyd: %s: draining (grace %d ms)\n", sig == SIGTERM ? "SIGTERM" : "SIGINT",
                pl_server_config(srv)->drain_grace_ms);
         fflush(stdout);

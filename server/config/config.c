@@ -37,6 +37,9 @@ static const option_t options[] = {
     {"server", "tls_cert", "tls-cert", OPT_STRING, OFF(tls_cert), "", 0, 0,
      "PEM certificate chain; with tls_key enables TLS (ALPN h2)"},
     {"server", "tls_key", "tls-key", OPT_STRING, OFF(tls_key), "", 0, 0, "PEM private key"},
+    {"server", "tls_client_ca", "tls-client-ca", OPT_STRING, OFF(tls_client_ca), "", 0, 0,
+     "PEM CA bundle; when set, clients must present a certificate it signed (mTLS). "
+     "SIGHUP reloads tls_cert, tls_key and this file"},
     {"server", "drain_grace_ms", "drain-grace-ms", OPT_INT, OFF(drain_grace_ms), "10000", 1, 3600000,
      "time in-flight calls get to finish on SIGTERM"},
 
@@ -60,6 +63,21 @@ static const option_t options[] = {
      "close a connection without calls after this time"},
     {"limits", "handshake_timeout_ms", NULL, OPT_INT, OFF(handshake_timeout_ms), "10000", 1, INT_MAX,
      "time for the TLS handshake and the HTTP/2 preface"},
+    {"limits", "header_timeout_ms", NULL, OPT_INT, OFF(header_timeout_ms), "10000", 1, INT_MAX,
+     "time a client gets to finish a frame header, a control frame or a request header block it began"},
+    {"limits", "send_timeout_ms", NULL, OPT_INT, OFF(send_timeout_ms), "60000", 1, INT_MAX,
+     "close a connection that takes none of our output (socket full, or no flow-control credit) this long"},
+    {"limits", "connections_per_address", NULL, OPT_INT, OFF(connections_per_address), "1000", 1, 10000000,
+     "open connections per client address on this node (IPv6: per /64); more are reset at accept"},
+    {"limits", "stream_resets_burst", NULL, OPT_INT, OFF(stream_resets_burst), "1000", 1, 10000000,
+     "RST_STREAM frames a client may send in a burst (rapid reset); more: GOAWAY ENHANCE_YOUR_CALM"},
+    {"limits", "stream_resets_per_second", NULL, OPT_INT, OFF(stream_resets_per_second), "33", 1, 10000000,
+     "... and per second after the burst"},
+    {"limits", "useless_frames_burst", NULL, OPT_INT, OFF(useless_frames_burst), "1000", 1, 10000000,
+     "frames without request progress (PING, SETTINGS, PRIORITY, empty DATA/HEADERS/CONTINUATION, "
+     "invalid or refused) a client may send in a burst; more: GOAWAY ENHANCE_YOUR_CALM"},
+    {"limits", "useless_frames_per_second", NULL, OPT_INT, OFF(useless_frames_per_second), "100", 1, 10000000,
+     "... and per second after the burst"},
     {"limits", "max_payload_bytes", NULL, OPT_INT, OFF(max_payload_bytes), "65536", 1, 4 << 20,
      "largest message payload (each per-device payload, or the one for all)"},
     {"limits", "group_max_members", NULL, OPT_INT, OFF(group_max_members), "1024", 2, 1024, "members per group"},
@@ -414,6 +432,10 @@ int pl_config_load(pl_config_t *cfg, int argc, char **argv, const char *usage, c
     }
     if (!cfg->tls_cert[0] != !cfg->tls_key[0]) {
         snprintf(err, err_len, "config: [server] tls_cert and tls_key go together");
+        return -1;
+    }
+    if (cfg->tls_client_ca[0] && !cfg->tls_cert[0]) {
+        snprintf(err, err_len, "config: [server] tls_client_ca needs tls_cert and tls_key (mTLS is part of TLS)");
         return -1;
     }
     return 0;

@@ -24,6 +24,7 @@ typedef struct pl_config {
     int node_id;
     char *tls_cert;
     char *tls_key;
+    char *tls_client_ca;
     int drain_grace_ms;
     /* [limits] */
     int max_recv_bytes;
@@ -36,6 +37,13 @@ typedef struct pl_config {
     int keepalive_timeout_ms;
     int idle_timeout_ms;
     int handshake_timeout_ms;
+    int header_timeout_ms;
+    int send_timeout_ms;
+    int connections_per_address;
+    int stream_resets_burst;
+    int stream_resets_per_second;
+    int useless_frames_burst;
+    int useless_frames_per_second;
     int max_payload_bytes;
     int group_max_members;
     int devices_per_account;

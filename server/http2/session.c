@@ -1,24 +1,69 @@
-/* session.c — nghttp2 server session: limits, callbacks, call dispatch. */
+/* session.c — nghttp2 server session: limits, flood defences, callbacks,
+ * call dispatch.
+ *
+ * Debian 12's nghttp2 (1.52.0+deb12u3) brings a rapid-reset limiter, a
+ * CONTINUATION limit and a bound on queued SETTINGS/PING acks, but no limit
+ * on frames that make a server work without making progress (the newer
+ * "glitch" limiter). So every received byte first passes a small frame
+ * scanner here, which sees each frame header before nghttp2 does and
+ * charges two per-connection token buckets:
+ *
+ *   resets   RST_STREAM from the client (CVE-2023-44487, rapid reset)
+ *   useless  PING, SETTINGS, PRIORITY, GOAWAY, unknown frame types, empty
+ *            DATA without END_STREAM, empty HEADERS/CONTINUATION fragments,
+ *            frames nghttp2 rejects (refused or malformed streams), and
+ *            header blocks over the advertised header list size
+ *
+ * An empty bucket, or more CONTINUATION frames than allowed in one header
+ * block, ends the connection: nghttp2 is fed only the bytes before the
+ * offending frame, then we send GOAWAY(ENHANCE_YOUR_CALM) and the
+ * connection closes once it is written. Any GOAWAY we send with an error
+ * code (ours or nghttp2's own) ends the session the same way. */
 #include "http2/session.h"
 
 #include <stdlib.h>
 #include <string.h>
 
 #include "rpc/call_internal.h"
+#include "runtime/clock.h"
 #include "transport/conn.h"
 
-/* Rapid reset (CVE-2023-44487): a burst of 1000 resets, then 33/s; nghttp2
- * answers abuse with GOAWAY(ENHANCE_YOUR_CALM). */
-#define RESET_BURST 1000
-#define RESET_RATE 33
 /* CONTINUATION frames per header block (nghttp2's own default is 8). */
 #define MAX_CONTINUATIONS 8
-/* Queued SETTINGS/PING acks before we call it a flood. */
+/* Queued SETTINGS/PING acks before nghttp2 calls it a flood. */
 #define MAX_OUTBOUND_ACK 1000
 #define MAX_SETTINGS_ENTRIES 32
 /* Our HPACK encoder table: smaller than the 4 KiB default to keep idle
  * connections light; response headers repeat little. */
 #define DEFLATE_TABLE_SIZE 1024
+/* What a header block larger than the advertised list size costs in the
+ * useless-frame budget: a client repeating it is soon told to go. */
+#define OVERSIZE_HEADERS_COST 50
+
+#define FRAME_HEADER_LEN 9
+#define CLIENT_MAGIC_LEN 24 /* "PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n", checked by nghttp2 */
+#define PRIORITY_FIELDS_LEN 5
+
+/* A token bucket in thousandths of a token, refilled per millisecond. */
+typedef struct budget {
+    int64_t milli;
+    int64_t last_ms;
+} budget_t;
+
+/* The frame scanner: frame boundaries in the received byte stream. */
+typedef struct scan {
+    uint32_t magic_left; /* client preface bytes still to skip */
+    uint8_t hdr[FRAME_HEADER_LEN];
+    uint8_t hdr_len; /* bytes of the current frame header seen */
+    uint8_t type, flags;
+    uint32_t length;        /* the current frame's payload length */
+    uint32_t payload_left;  /* payload bytes still to skip */
+    bool wants_pad;         /* classification waits for the pad length byte */
+    bool in_block;          /* a header block is open: CONTINUATION follows */
+    uint32_t continuations; /* in the open block */
+    int64_t frame_since;    /* a non-DATA frame began arriving; 0: none in progress */
+    int64_t block_since;    /* the open header block began */
+} scan_t;
 
 struct pl_h2 {
     nghttp2_session *ng;
@@ -27,11 +72,188 @@ struct pl_h2 {
     pl_call_t *calls;
     size_t call_count;
     bool is_freeing;
+
+    scan_t scan;
+    budget_t resets, useless;
+    int64_t now_ms;         /* of the bytes being processed */
+    const char *flood;      /* set by a callback: end the session after this chunk */
+    bool is_terminated;     /* our GOAWAY(error) is queued: input is ignored */
+    bool sent_error_goaway; /* a GOAWAY with an error code went out: we are done */
+    int64_t last_data_sent_ms;
+    uint32_t block_bytes; /* decoded size of the header block being received */
+    bool block_oversize;  /* ... which went over max_metadata */
 };
 
-pl_server_t *pl_h2_server(const pl_h2_t *h2) { return h2->server; }
-pl_conn_t *pl_h2_conn(const pl_h2_t *h2) { return h2->conn; }
-bool pl_h2_has_calls(const pl_h2_t *h2) { return h2->call_count > 0; }
+pl_server_t *pl_h2_server(const pl_h2_t *h2)
+{
+    return h2->server;
+}
+pl_conn_t *pl_h2_conn(const pl_h2_t *h2)
+{
+    return h2->conn;
+}
+bool pl_h2_has_calls(const pl_h2_t *h2)
+{
+    return h2->call_count > 0;
+}
+
+/* ---- budgets ---- */
+
+static void budget_init(budget_t *b, uint32_t burst, int64_t now_ms)
+{
+    b->milli = (int64_t)burst * 1000;
+    b->last_ms = now_ms;
+}
+
+/* Takes cost tokens; false (taking nothing) if there are not that many. */
+static bool budget_take(budget_t *b, uint32_t burst, uint32_t per_second, int64_t now_ms, uint32_t cost)
+{
+    if (now_ms > b->last_ms) {
+        b->milli += (now_ms - b->last_ms) * (int64_t)per_second; /* per_second/1000 tokens a ms */
+        if (b->milli > (int64_t)burst * 1000)
+            b->milli = (int64_t)burst * 1000;
+        b->last_ms = now_ms;
+    }
+    if (b->milli < (int64_t)cost * 1000)
+        return false;
+    b->milli -= (int64_t)cost * 1000;
+    return true;
+}
+
+static bool charge_useless(pl_h2_t *h2, uint32_t cost)
+{
+    const pl_server_config_t *cfg = pl_server_config(h2->server);
+    return budget_take(&h2->useless, cfg->useless_burst, cfg->useless_rate, h2->now_ms, cost);
+}
+
+/* ---- the frame scanner ---- */
+
+/* Decides about the frame whose header (and pad length, if padded) was
+ * just seen. NULL: go on; else why the connection must end. */
+static const char *scan_judge(pl_h2_t *h2, uint8_t pad_len)
+{
+    const pl_server_config_t *cfg = pl_server_config(h2->server);
+    scan_t *s = &h2->scan;
+    uint32_t pad = (s->flags & NGHTTP2_FLAG_PADDED) ? 1u + pad_len : 0;
+    bool useless;
+    switch (s->type) {
+    case NGHTTP2_DATA: useless = s->length <= pad && !(s->flags & NGHTTP2_FLAG_END_STREAM); break;
+    case NGHTTP2_HEADERS:
+        if (s->flags & NGHTTP2_FLAG_PRIORITY)
+            pad += PRIORITY_FIELDS_LEN;
+        useless = s->length <= pad && !(s->flags & NGHTTP2_FLAG_END_HEADERS);
+        break;
+    case NGHTTP2_CONTINUATION:
+        if (++s->continuations > MAX_CONTINUATIONS)
+            return "CONTINUATION flood";
+        useless = s->length == 0 && !(s->flags & NGHTTP2_FLAG_END_HEADERS);
+        break;
+    case NGHTTP2_RST_STREAM:
+        if (!budget_take(&h2->resets, cfg->reset_burst, cfg->reset_rate, h2->now_ms, 1))
+            return "rapid reset: too many RST_STREAM";
+        return NULL;
+    case NGHTTP2_SETTINGS:
+    case NGHTTP2_PING: useless = !(s->flags & NGHTTP2_FLAG_ACK); break;
+    case NGHTTP2_WINDOW_UPDATE:
+    case NGHTTP2_PUSH_PROMISE: /* a protocol error from a client: nghttp2 says so */ useless = false; break;
+    default: /* PRIORITY, GOAWAY, extension and unknown types */ useless = true; break;
+    }
+    if (useless && !charge_useless(h2, 1))
+        return "flood of frames without progress";
+    return NULL;
+}
+
+/* Called when the frame header is complete. */
+static const char *scan_frame_header(pl_h2_t *h2)
+{
+    scan_t *s = &h2->scan;
+    s->length = (uint32_t)s->hdr[0] << 16 | (uint32_t)s->hdr[1] << 8 | s->hdr[2];
+    s->type = s->hdr[3];
+    s->flags = s->hdr[4];
+    s->payload_left = s->length;
+    s->hdr_len = 0;
+    if (s->type == NGHTTP2_HEADERS) {
+        s->in_block = !(s->flags & NGHTTP2_FLAG_END_HEADERS);
+        s->continuations = 0;
+        s->block_since = s->frame_since;
+    } else if (s->type == NGHTTP2_CONTINUATION && (s->flags & NGHTTP2_FLAG_END_HEADERS)) {
+        s->in_block = false;
+    }
+    /* a DATA payload may take its time (flow control bounds it); any other
+     * frame, and a header block, must arrive within header_timeout_ms */
+    if (s->type == NGHTTP2_DATA || s->length == 0)
+        s->frame_since = 0;
+    bool padded = (s->flags & NGHTTP2_FLAG_PADDED) && (s->type == NGHTTP2_DATA || s->type == NGHTTP2_HEADERS);
+    if (padded && s->length > 0) {
+        s->wants_pad = true;
+        return NULL;
+    }
+    return scan_judge(h2, 0);
+}
+
+/* Scans len bytes; returns how many of them nghttp2 may see: len, or the
+ * offset of the frame that must not be processed (*why says why). */
+static size_t scan(pl_h2_t *h2, const uint8_t *data, size_t len, const char **why)
+{
+    scan_t *s = &h2->scan;
+    size_t pos = 0, frame_start = 0;
+    *why = NULL;
+    while (pos < len) {
+        if (s->magic_left) {
+            size_t n = len - pos < s->magic_left ? len - pos : s->magic_left;
+            s->magic_left -= (uint32_t)n;
+            pos += n;
+            continue;
+        }
+        if (s->wants_pad) {
+            s->wants_pad = false;
+            *why = scan_judge(h2, data[pos]);
+            if (*why)
+                return frame_start;
+        }
+        if (s->payload_left) {
+            size_t n = len - pos < s->payload_left ? len - pos : s->payload_left;
+            s->payload_left -= (uint32_t)n;
+            pos += n;
+            if (!s->payload_left)
+                s->frame_since = 0;
+            continue;
+        }
+        if (s->hdr_len == 0) {
+            frame_start = pos;
+            s->frame_since = h2->now_ms;
+        }
+        size_t want = (size_t)(FRAME_HEADER_LEN - s->hdr_len);
+        size_t n = len - pos < want ? len - pos : want;
+        memcpy(s->hdr + s->hdr_len, data + pos, n);
+        s->hdr_len = (uint8_t)(s->hdr_len + n);
+        pos += n;
+        if (s->hdr_len < FRAME_HEADER_LEN)
+            break;
+        *why = scan_frame_header(h2);
+        if (*why)
+            return frame_start;
+    }
+    return len;
+}
+
+int64_t pl_h2_incomplete_since(const pl_h2_t *h2)
+{
+    if (h2->is_terminated || h2->sent_error_goaway)
+        return 0;
+    if (h2->scan.in_block)
+        return h2->scan.block_since;
+    return h2->scan.frame_since;
+}
+
+int64_t pl_h2_flow_stalled_since(const pl_h2_t *h2)
+{
+    if (!h2->call_count || h2->sent_error_goaway || nghttp2_session_get_remote_window_size(h2->ng) > 0)
+        return 0;
+    return h2->last_data_sent_ms ? h2->last_data_sent_ms : 1;
+}
+
+/* ---- nghttp2 callbacks ---- */
 
 static pl_call_t *stream_call(nghttp2_session *ng, int32_t stream_id)
 {
@@ -41,6 +263,8 @@ static pl_call_t *stream_call(nghttp2_session *ng, int32_t stream_id)
 static int on_begin_headers(nghttp2_session *ng, const nghttp2_frame *frame, void *user_data)
 {
     pl_h2_t *h2 = user_data;
+    h2->block_bytes = 0;
+    h2->block_oversize = false;
     if (frame->hd.type != NGHTTP2_HEADERS || frame->headers.cat != NGHTTP2_HCAT_REQUEST)
         return 0;
     pl_call_t *call = pl_call_new(h2, frame->hd.stream_id);
@@ -53,11 +277,26 @@ static int on_begin_headers(nghttp2_session *ng, const nghttp2_frame *frame, voi
     return 0;
 }
 
+/* RFC 7541 §4.1 per-header overhead, as SETTINGS_MAX_HEADER_LIST_SIZE counts. */
+#define HEADER_OVERHEAD 32
+
 static int on_header(nghttp2_session *ng, const nghttp2_frame *frame, const uint8_t *name, size_t namelen,
                      const uint8_t *value, size_t valuelen, uint8_t flags, void *user_data)
 {
     (void)flags;
-    (void)user_data;
+    pl_h2_t *h2 = user_data;
+    /* nghttp2 does not enforce the MAX_HEADER_LIST_SIZE we advertise. Past
+     * it the call answers RESOURCE_EXHAUSTED (it sees the header that
+     * crosses the limit); the rest of the block is not passed on, and the
+     * client pays for the block in its budget. */
+    if (h2->block_oversize)
+        return 0;
+    h2->block_bytes += (uint32_t)(namelen + valuelen + HEADER_OVERHEAD);
+    if (h2->block_bytes > pl_server_config(h2->server)->max_metadata) {
+        h2->block_oversize = true;
+        if (!charge_useless(h2, OVERSIZE_HEADERS_COST))
+            h2->flood = "repeated oversized header lists";
+    }
     if (frame->hd.type != NGHTTP2_HEADERS || frame->headers.cat != NGHTTP2_HCAT_REQUEST)
         return 0; /* request trailers carry nothing gRPC uses */
     pl_call_t *call = stream_call(ng, frame->hd.stream_id);
@@ -73,6 +312,8 @@ static int on_frame_recv(nghttp2_session *ng, const nghttp2_frame *frame, void *
     pl_call_t *call;
     switch (frame->hd.type) {
     case NGHTTP2_HEADERS:
+        h2->block_bytes = 0;
+        h2->block_oversize = false;
         call = stream_call(ng, frame->hd.stream_id);
         if (!call)
             break;
@@ -92,9 +333,32 @@ static int on_frame_recv(nghttp2_session *ng, const nghttp2_frame *frame, void *
         if (frame->hd.flags & NGHTTP2_FLAG_ACK)
             pl_conn_on_ping_ack(h2->conn);
         break;
-    default:
-        break;
+    default: break;
     }
+    return 0;
+}
+
+/* A frame nghttp2 refused: a stream over the concurrency limit (before the
+ * client acknowledged it), a malformed request, a bad window update... */
+static int on_invalid_frame(nghttp2_session *ng, const nghttp2_frame *frame, int lib_error_code, void *user_data)
+{
+    (void)ng;
+    (void)frame;
+    (void)lib_error_code;
+    pl_h2_t *h2 = user_data;
+    if (!charge_useless(h2, 1))
+        h2->flood = "flood of invalid frames";
+    return 0;
+}
+
+static int on_frame_send(nghttp2_session *ng, const nghttp2_frame *frame, void *user_data)
+{
+    (void)ng;
+    pl_h2_t *h2 = user_data;
+    if (frame->hd.type == NGHTTP2_DATA)
+        h2->last_data_sent_ms = pl_now_msec();
+    else if (frame->hd.type == NGHTTP2_GOAWAY && frame->goaway.error_code != NGHTTP2_NO_ERROR)
+        h2->sent_error_goaway = true;
     return 0;
 }
 
@@ -144,6 +408,10 @@ pl_h2_t *pl_h2_new(pl_conn_t *conn, pl_server_t *srv)
         return NULL;
     h2->conn = conn;
     h2->server = srv;
+    h2->scan.magic_left = CLIENT_MAGIC_LEN;
+    int64_t now = pl_now_msec();
+    budget_init(&h2->resets, cfg->reset_burst, now);
+    budget_init(&h2->useless, cfg->useless_burst, now);
 
     nghttp2_session_callbacks *cbs;
     nghttp2_option *opt;
@@ -159,13 +427,19 @@ pl_h2_t *pl_h2_new(pl_conn_t *conn, pl_server_t *srv)
     nghttp2_session_callbacks_set_on_begin_headers_callback(cbs, on_begin_headers);
     nghttp2_session_callbacks_set_on_header_callback(cbs, on_header);
     nghttp2_session_callbacks_set_on_frame_recv_callback(cbs, on_frame_recv);
+    nghttp2_session_callbacks_set_on_invalid_frame_recv_callback(cbs, on_invalid_frame);
+    nghttp2_session_callbacks_set_on_frame_send_callback(cbs, on_frame_send);
     nghttp2_session_callbacks_set_on_data_chunk_recv_callback(cbs, on_data_chunk);
     nghttp2_session_callbacks_set_on_stream_close_callback(cbs, on_stream_close);
 
     /* Window updates follow what calls have processed, not what arrived. */
     nghttp2_option_set_no_auto_window_update(opt, 1);
     nghttp2_option_set_no_closed_streams(opt, 1);
-    nghttp2_option_set_stream_reset_rate_limit(opt, RESET_BURST, RESET_RATE);
+    /* nghttp2's own rapid-reset limiter stays as a backstop, one second's
+     * refill looser than ours so that ours (GOAWAY ENHANCE_YOUR_CALM, and
+     * the connection closed) acts first; nghttp2's answers INTERNAL_ERROR
+     * and leaves the connection open, which on_frame_send turns into a close. */
+    nghttp2_option_set_stream_reset_rate_limit(opt, (uint64_t)cfg->reset_burst + cfg->reset_rate + 1, cfg->reset_rate);
     nghttp2_option_set_max_continuations(opt, MAX_CONTINUATIONS);
     nghttp2_option_set_max_outbound_ack(opt, MAX_OUTBOUND_ACK);
     nghttp2_option_set_max_settings(opt, MAX_SETTINGS_ENTRIES);
@@ -184,6 +458,9 @@ pl_h2_t *pl_h2_new(pl_conn_t *conn, pl_server_t *srv)
         {NGHTTP2_SETTINGS_INITIAL_WINDOW_SIZE, cfg->initial_window},
         {NGHTTP2_SETTINGS_MAX_HEADER_LIST_SIZE, cfg->max_metadata},
         {NGHTTP2_SETTINGS_ENABLE_PUSH, 0},
+        /* RFC 9218: no RFC 7540 priority tree to maintain (PRIORITY floods
+         * would make us rebuild it); gRPC clients never use it */
+        {NGHTTP2_SETTINGS_NO_RFC7540_PRIORITIES, 1},
     };
     /* The connection window covers all streams: let each have its window. */
     int32_t conn_window = (int32_t)(cfg->initial_window > (1u << 29) ? (1u << 30) : cfg->initial_window * 2);
@@ -210,20 +487,50 @@ void pl_h2_free(pl_h2_t *h2)
     free(h2);
 }
 
+void pl_h2_terminate(pl_h2_t *h2, uint32_t error_code, const char *reason)
+{
+    if (h2->is_terminated)
+        return;
+    h2->is_terminated = true;
+    int32_t last = nghttp2_session_get_last_proc_stream_id(h2->ng);
+    nghttp2_submit_goaway(h2->ng, NGHTTP2_FLAG_NONE, last, error_code, (const uint8_t *)reason,
+                          reason ? strlen(reason) : 0);
+    pl_conn_kick(h2->conn);
+}
+
 int pl_h2_recv(pl_h2_t *h2, const uint8_t *data, size_t len)
 {
-    ssize_t rv = nghttp2_session_mem_recv(h2->ng, data, len);
-    return rv < 0 ? -1 : 0;
+    if (h2->is_terminated || h2->sent_error_goaway)
+        return 0; /* going away: what the peer still sends is discarded */
+    h2->now_ms = pl_now_msec();
+    const char *why;
+    size_t ok = scan(h2, data, len, &why);
+    ssize_t rv = ok ? nghttp2_session_mem_recv(h2->ng, data, ok) : 0;
+    if (rv == NGHTTP2_ERR_FLOODED)
+        why = "flood: too many SETTINGS/PING acks queued";
+    else if (rv == NGHTTP2_ERR_TOO_MANY_CONTINUATIONS)
+        why = "CONTINUATION flood";
+    else if (rv < 0)
+        return -1; /* bad preface, out of memory: nothing more to say */
+    if (!why)
+        why = h2->flood;
+    if (why)
+        pl_h2_terminate(h2, NGHTTP2_ENHANCE_YOUR_CALM, why);
+    return 0;
 }
 
 long pl_h2_send(pl_h2_t *h2, const uint8_t **data)
 {
+    if (h2->sent_error_goaway)
+        return 0; /* the GOAWAY is out: nothing after it matters */
     ssize_t n = nghttp2_session_mem_send(h2->ng, data);
     return n < 0 ? -1 : (long)n;
 }
 
 bool pl_h2_wants_io(const pl_h2_t *h2)
 {
+    if (h2->sent_error_goaway)
+        return false;
     return nghttp2_session_want_read(h2->ng) || nghttp2_session_want_write(h2->ng);
 }
 

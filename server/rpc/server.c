@@ -4,8 +4,11 @@
 
 #include <arpa/inet.h>
 #include <errno.h>
+#include <stdatomic.h>
 #include <fcntl.h>
 #include <netdb.h>
+#include <netinet/in.h>
+#include <openssl/rand.h>
 #include <openssl/ssl.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -22,6 +25,12 @@
 #define MAX_DESCRIPTOR_SETS 16
 #define MAX_DRAIN_HOOKS 16
 #define MAX_MODULES 16
+/* Per-address connection counters: two rows of keyed-hash slots (a
+ * count-min sketch). An address's count is the smaller of its two slots, so
+ * a collision can only make a limit stricter, and it takes a collision in
+ * both rows (with a secret key) to do that. 2 x 16384 x 4 bytes. */
+#define ADDR_ROWS 2
+#define ADDR_SLOTS 16384
 
 typedef struct module {
     pl_module_start_fn start;
@@ -49,12 +58,16 @@ struct pl_server {
     module_t modules[MAX_MODULES];
     int module_count;
 
-    SSL_CTX *tls;
+    _Atomic(SSL_CTX *) tls;
+    char *tls_cert, *tls_key, *tls_client_ca; /* kept for reloads */
     pl_worker_t **workers;
     int worker_count;
     uint16_t port;
     bool started;
     volatile int draining;
+
+    uint64_t addr_key[2]; /* SipHash key for the per-address table */
+    _Atomic uint32_t addr_count[ADDR_ROWS][ADDR_SLOTS];
 };
 
 void pl_server_config_defaults(pl_server_config_t *cfg)
@@ -87,6 +100,25 @@ void pl_server_config_defaults(pl_server_config_t *cfg)
         cfg->handshake_timeout_ms = 10 * 1000;
     if (!cfg->drain_grace_ms)
         cfg->drain_grace_ms = 10 * 1000;
+    if (!cfg->connections_per_address)
+        cfg->connections_per_address = 1000;
+    if (!cfg->reset_burst)
+        cfg->reset_burst = 1000;
+    if (!cfg->reset_rate)
+        cfg->reset_rate = 33;
+    if (!cfg->useless_burst)
+        cfg->useless_burst = 1000;
+    if (!cfg->useless_rate)
+        cfg->useless_rate = 100;
+    if (!cfg->send_timeout_ms)
+        cfg->send_timeout_ms = 60 * 1000;
+    if (!cfg->header_timeout_ms)
+        cfg->header_timeout_ms = 10 * 1000;
+}
+
+static char *dup_or_null(const char *s)
+{
+    return s && s[0] ? strdup(s) : NULL;
 }
 
 pl_server_t *pl_server_new(const pl_server_config_t *cfg)
@@ -102,18 +134,33 @@ pl_server_t *pl_server_new(const pl_server_config_t *cfg)
         return NULL;
     }
     srv->cfg.host = srv->host;
-    srv->cfg.tls_cert_file = NULL; /* only used during start; see pl_server_start */
-    srv->cfg.tls_key_file = NULL;
+    if (RAND_bytes((unsigned char *)srv->addr_key, sizeof(srv->addr_key)) != 1) {
+        free(srv->host);
+        free(srv);
+        return NULL;
+    }
     if (cfg->tls_cert_file && cfg->tls_key_file) {
+        srv->tls_cert = strdup(cfg->tls_cert_file);
+        srv->tls_key = strdup(cfg->tls_key_file);
+        srv->tls_client_ca = dup_or_null(cfg->tls_client_ca_file);
         char err[512];
-        srv->tls = pl_tls_server_ctx_new(cfg->tls_cert_file, cfg->tls_key_file, err, sizeof(err));
-        if (!srv->tls) {
+        SSL_CTX *ctx = NULL;
+        if (!srv->tls_cert || !srv->tls_key || (cfg->tls_client_ca_file && cfg->tls_client_ca_file[0] && !srv->tls_client_ca))
+            snprintf(err, sizeof(err), "out of memory");
+        else
+            ctx = pl_tls_server_ctx_new(srv->tls_cert, srv->tls_key, srv->tls_client_ca, err, sizeof(err));
+        if (!ctx) {
             fprintf(stderr, "parleyd: %s\n", err);
-            free(srv->host);
-            free(srv);
+            srv->cfg.host = NULL;
+            pl_server_free(srv);
             return NULL;
         }
+        atomic_init(&srv->tls, ctx);
     }
+    /* the strings are the caller's: only the copies above are kept */
+    srv->cfg.tls_cert_file = srv->tls_cert;
+    srv->cfg.tls_key_file = srv->tls_key;
+    srv->cfg.tls_client_ca_file = srv->tls_client_ca;
     return srv;
 }
 
@@ -125,10 +172,195 @@ void pl_server_free(pl_server_t *srv)
         pl_worker_free(srv->workers[i]);
     free(srv->workers);
     free(srv->methods);
-    if (srv->tls)
-        SSL_CTX_free(srv->tls);
+    SSL_CTX *tls = atomic_load(&srv->tls);
+    if (tls)
+        SSL_CTX_free(tls);
+    free(srv->tls_cert);
+    free(srv->tls_key);
+    free(srv->tls_client_ca);
     free(srv->host);
     free(srv);
+}
+
+/* ---- TLS context and its reload ----
+ *
+ * Readers (workers, on accept) load the pointer and call SSL_new, which
+ * takes its own reference, within one event callback. A reload swaps in
+ * the new context, then sends every worker a "grace" task through its
+ * mailbox: a worker runs tasks only between callbacks, so once all of them
+ * ran it, no worker can still be between its load of the old pointer and
+ * its SSL_new, and the server's reference to the old context is dropped.
+ * Connections accepted earlier hold their own references through their SSL. */
+
+typedef struct tls_grace {
+    SSL_CTX *old;
+    atomic_int pending; /* workers yet to pass, plus one for the reloader */
+} tls_grace_t;
+
+static void tls_grace_done(tls_grace_t *g)
+{
+    if (atomic_fetch_sub(&g->pending, 1) == 1) {
+        SSL_CTX_free(g->old);
+        free(g);
+    }
+}
+
+static void on_tls_grace(pl_worker_t *w, void *arg)
+{
+    (void)w;
+    tls_grace_done(arg);
+}
+
+SSL_CTX *pl_server_tls_ctx(const pl_server_t *srv)
+{
+    return atomic_load_explicit(&((pl_server_t *)srv)->tls, memory_order_acquire);
+}
+
+void pl_server_tls_describe(const pl_server_t *srv, char *out, size_t len)
+{
+    pl_tls_describe(pl_server_tls_ctx(srv), out, len);
+}
+
+int pl_server_reload_tls(pl_server_t *srv, char *err, size_t err_len)
+{
+    if (!atomic_load(&srv->tls)) {
+        snprintf(err, err_len, "TLS is not enabled (no certificate configured)");
+        return -1;
+    }
+    SSL_CTX *fresh = pl_tls_server_ctx_new(srv->tls_cert, srv->tls_key, srv->tls_client_ca, err, err_len);
+    if (!fresh)
+        return -1;
+    SSL_CTX *old = atomic_exchange_explicit(&srv->tls, fresh, memory_order_acq_rel);
+    if (!srv->started) { /* no worker thread can hold it */
+        SSL_CTX_free(old);
+        return 0;
+    }
+    tls_grace_t *g = malloc(sizeof(*g));
+    if (!g)
+        return 0; /* out of memory: the old context leaks rather than risk a use after free */
+    g->old = old;
+    atomic_init(&g->pending, srv->worker_count + 1);
+    bool all_posted = true;
+    for (int i = 0; i < srv->worker_count; i++) {
+        /* PL_ERR_IO still queued the task (only the wake-up failed) */
+        if (pl_worker_post(srv->workers[i], on_tls_grace, g) == PL_ERR_NOMEM)
+            all_posted = false;
+    }
+    if (all_posted)
+        tls_grace_done(g); /* else: leak g and old, for the same reason */
+    return 0;
+}
+
+/* ---- connections per address ---- */
+
+#define ROTL64(x, b) (uint64_t)(((x) << (b)) | ((x) >> (64 - (b))))
+#define SIPROUND                                                                                                   \
+    do {                                                                                                           \
+        v0 += v1;                                                                                                  \
+        v1 = ROTL64(v1, 13);                                                                                       \
+        v1 ^= v0;                                                                                                  \
+        v0 = ROTL64(v0, 32);                                                                                       \
+        v2 += v3;                                                                                                  \
+        v3 = ROTL64(v3, 16);                                                                                       \
+        v3 ^= v2;                                                                                                  \
+        v0 += v3;                                                                                                  \
+        v3 = ROTL64(v3, 21);                                                                                       \
+        v3 ^= v0;                                                                                                  \
+        v2 += v1;                                                                                                  \
+        v1 = ROTL64(v1, 17);                                                                                       \
+        v1 ^= v2;                                                                                                  \
+        v2 = ROTL64(v2, 32);                                                                                       \
+    } while (0)
+
+/* SipHash-2-4 of a 16-byte key block (the address, zero-padded): a keyed
+ * hash, so a client cannot pick addresses that collide with another's. */
+static uint64_t siphash16(const uint64_t key[2], const uint64_t m[2])
+{
+    uint64_t v0 = 0x736f6d6570736575ULL ^ key[0], v1 = 0x646f72616e646f6dULL ^ key[1];
+    uint64_t v2 = 0x6c7967656e657261ULL ^ key[0], v3 = 0x7465646279746573ULL ^ key[1];
+    for (int i = 0; i < 2; i++) {
+        v3 ^= m[i];
+        SIPROUND;
+        SIPROUND;
+        v0 ^= m[i];
+    }
+    uint64_t b = (uint64_t)16 << 56;
+    v3 ^= b;
+    SIPROUND;
+    SIPROUND;
+    v0 ^= b;
+    v2 ^= 0xff;
+    SIPROUND;
+    SIPROUND;
+    SIPROUND;
+    SIPROUND;
+    return v0 ^ v1 ^ v2 ^ v3;
+}
+
+/* IPv4 by address; IPv6 by its /64 (what one subscriber usually gets);
+ * IPv4-mapped IPv6 as IPv4. false for other families. */
+static bool addr_block(const void *sa_ptr, unsigned len, uint64_t m[2])
+{
+    const struct sockaddr *sa = sa_ptr;
+    static const uint8_t mapped[12] = {0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff};
+    uint8_t b[16] = {0};
+    if (!sa)
+        return false;
+    if (sa->sa_family == AF_INET && len >= sizeof(struct sockaddr_in)) {
+        memcpy(b, &((const struct sockaddr_in *)sa_ptr)->sin_addr, 4);
+        b[15] = 4;
+    } else if (sa->sa_family == AF_INET6 && len >= sizeof(struct sockaddr_in6)) {
+        const uint8_t *a = ((const struct sockaddr_in6 *)sa_ptr)->sin6_addr.s6_addr;
+        if (memcmp(a, mapped, 12) == 0) {
+            memcpy(b, a + 12, 4);
+            b[15] = 4;
+        } else {
+            memcpy(b, a, 8);
+            b[15] = 6;
+        }
+    } else {
+        return false;
+    }
+    memcpy(m, b, 16);
+    return true;
+}
+
+bool pl_server_conn_admit(pl_server_t *srv, const void *sockaddr, unsigned addr_len, pl_addr_slot_t *slot)
+{
+    slot->row[0] = slot->row[1] = 0;
+    uint64_t m[2];
+    if (!addr_block(sockaddr, addr_len, m))
+        return true;
+    uint64_t h = siphash16(srv->addr_key, m);
+    /* slot 0 of each row is never used, so {0,0} can mean "not counted" */
+    uint32_t idx[ADDR_ROWS] = {1 + (uint32_t)(h % (ADDR_SLOTS - 1)), 1 + (uint32_t)((h >> 32) % (ADDR_SLOTS - 1))};
+    for (int r = 0; r < ADDR_ROWS; r++)
+        atomic_fetch_add(&srv->addr_count[r][idx[r]], 1);
+    /* Read back after both increments: of racing admissions for one
+     * address, the last to finish incrementing sees all of them, so never
+     * more than the limit get in (some may be refused near it). */
+    uint32_t n = UINT32_MAX;
+    for (int r = 0; r < ADDR_ROWS; r++) {
+        uint32_t v = atomic_load(&srv->addr_count[r][idx[r]]);
+        n = v < n ? v : n;
+    }
+    if (n > srv->cfg.connections_per_address) {
+        for (int r = 0; r < ADDR_ROWS; r++)
+            atomic_fetch_sub(&srv->addr_count[r][idx[r]], 1);
+        return false;
+    }
+    slot->row[0] = idx[0];
+    slot->row[1] = idx[1];
+    return true;
+}
+
+void pl_server_conn_release(pl_server_t *srv, pl_addr_slot_t *slot)
+{
+    if (!slot->row[0])
+        return;
+    for (int r = 0; r < ADDR_ROWS; r++)
+        atomic_fetch_sub(&srv->addr_count[r][slot->row[r]], 1);
+    slot->row[0] = slot->row[1] = 0;
 }
 
 const pl_server_config_t *pl_server_config(const pl_server_t *srv) { return &srv->cfg; }
@@ -308,7 +540,7 @@ int pl_server_start(pl_server_t *srv, char *err, size_t err_len)
         if (fd < 0)
             goto fail;
         port = bound; /* port 0: the first socket picks, the others share it */
-        pl_worker_t *w = pl_worker_new(srv, i, fd, srv->tls);
+        pl_worker_t *w = pl_worker_new(srv, i, fd);
         if (!w) {
             close(fd);
             snprintf(err, err_len, "cannot create worker %d", i);
@@ -338,6 +570,29 @@ fail:
         pl_worker_free(srv->workers[i]);
     srv->worker_count = 0;
     return -1;
+}
+
+int pl_server_start_inline(pl_server_t *srv, char *err, size_t err_len)
+{
+    qsort(srv->methods, srv->method_count, sizeof(*srv->methods), entry_cmp);
+    srv->workers = calloc(1, sizeof(*srv->workers));
+    if (!srv->workers) {
+        snprintf(err, err_len, "out of memory");
+        return -1;
+    }
+    pl_worker_t *w = pl_worker_new(srv, 0, -1);
+    if (!w) {
+        snprintf(err, err_len, "cannot create the worker");
+        return -1;
+    }
+    srv->workers[srv->worker_count++] = w;
+    if (start_modules(srv, w) != 0) {
+        snprintf(err, err_len, "a module failed to start");
+        return -1;
+    }
+    srv->cfg.workers = 1;
+    srv->started = true;
+    return 0;
 }
 
 void pl_server_drain(pl_server_t *srv)

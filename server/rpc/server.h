@@ -20,6 +20,7 @@ typedef struct pl_server_config {
     int workers;                   /* 0: one per core */
     const char *tls_cert_file;     /* both set: TLS with ALPN h2; else h2c */
     const char *tls_key_file;
+    const char *tls_client_ca_file; /* set: clients must present a certificate it signed (mTLS) */
     uint32_t max_recv_message;     /* bytes; default 4 MiB */
     uint32_t max_send_message;     /* bytes; default 4 MiB */
     uint32_t max_metadata;         /* request header list bytes; default 8 KiB */
@@ -31,6 +32,14 @@ typedef struct pl_server_config {
     int idle_timeout_ms;           /* close a connection without calls after; default 30 min */
     int handshake_timeout_ms;      /* TLS handshake + client preface; default 10 s */
     int drain_grace_ms;            /* in-flight calls' time to finish on drain; default 10 s */
+    /* Flood and abuse limits (see http2/session.c and transport/conn.c). */
+    uint32_t connections_per_address; /* open connections per client IP (IPv6: /64); default 1000 */
+    uint32_t reset_burst;          /* RST_STREAM frames a client may send at once; default 1000 */
+    uint32_t reset_rate;           /* ... and per second after that; default 33 */
+    uint32_t useless_burst;        /* frames without request progress at once; default 1000 */
+    uint32_t useless_rate;         /* ... and per second after that; default 100 */
+    int send_timeout_ms;           /* drop a peer that takes none of our output for; default 60 s */
+    int header_timeout_ms;         /* time to finish a frame header or request header block; default 10 s */
 } pl_server_config_t;
 
 /* Fills unset (zero) fields with the defaults above. */
@@ -53,6 +62,38 @@ int pl_server_add_descriptors(pl_server_t *srv, const pl_descriptor_set_t *set);
 int pl_server_start(pl_server_t *srv, char *err, size_t err_len);
 /* The bound port (after start). */
 uint16_t pl_server_port(const pl_server_t *srv);
+/* Reloads the TLS certificate, key and client CA from the files the server
+ * was configured with, for connections accepted from now on; open
+ * connections keep the context they were accepted with. On failure the old
+ * context stays and err says why. Call from one thread at a time (the
+ * signal-handling thread). */
+int pl_server_reload_tls(pl_server_t *srv, char *err, size_t err_len);
+/* The TLS context new connections use (NULL: h2c). Workers read it without
+ * a lock; a context replaced by a reload is freed only after every worker
+ * has passed through its event loop (an RCU-style grace period through the
+ * worker mailboxes), so a pointer loaded during one event callback stays
+ * valid until that callback returns. */
+struct ssl_ctx_st *pl_server_tls_ctx(const pl_server_t *srv);
+/* One line about the current certificate (subject, serial, expiry), for logs. */
+void pl_server_tls_describe(const pl_server_t *srv, char *out, size_t len);
+
+/* Per-address connection accounting, shared by every worker of the node:
+ * a counting table of atomics (no lock). admit returns false when the
+ * address already has connections_per_address open connections; a true
+ * return fills *slot, which release takes back. Addresses other than
+ * IPv4/IPv6 are not counted. */
+typedef struct pl_addr_slot {
+    uint32_t row[2]; /* 0,0: not counted */
+} pl_addr_slot_t;
+bool pl_server_conn_admit(pl_server_t *srv, const void *sockaddr, unsigned addr_len, pl_addr_slot_t *slot);
+void pl_server_conn_release(pl_server_t *srv, pl_addr_slot_t *slot);
+
+/* For in-process harnesses (fuzzing): prepares the registry and one worker
+ * without a listening socket or a thread; the caller drives the worker's
+ * event base (pl_worker_base) itself and feeds it connections with
+ * pl_conn_new. Stop with pl_server_free. */
+int pl_server_start_inline(pl_server_t *srv, char *err, size_t err_len);
+
 /* Begins a graceful shutdown: stop accepting, GOAWAY, let calls finish for
  * drain_grace_ms, then cancel the rest. Safe from any thread. */
 void pl_server_drain(pl_server_t *srv);

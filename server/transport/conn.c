@@ -41,6 +41,10 @@ struct pl_conn {
 
     uint8_t *out; /* bytes the socket did not take yet */
     size_t out_len, out_off;
+    int64_t out_progress_ms; /* last time the socket took some of out */
+    int64_t stall_since_ms;  /* output blocked (socket full or no flow-control credit) since; 0: flowing */
+    int64_t incomplete_since_ms; /* as last seen from pl_h2_incomplete_since */
+    pl_addr_slot_t addr_slot; /* this connection's count in the per-address table */
 
     uint8_t peer_addr[16]; /* IPv4 (first 4 bytes) or IPv6 */
     uint8_t peer_family;   /* AF_INET, AF_INET6 or 0 */
@@ -133,6 +137,7 @@ static bool conn_write_or_keep(pl_conn_t *c, const uint8_t *data, size_t len)
         memcpy(c->out, data + off, len - off);
         c->out_len = len - off;
         c->out_off = 0;
+        c->out_progress_ms = pl_now_msec();
     }
     return true;
 }
@@ -161,6 +166,7 @@ static bool conn_drain_out(pl_conn_t *c, bool *failed)
             return false;
         }
         c->out_off += (size_t)n;
+        c->out_progress_ms = pl_now_msec();
     }
     free(c->out);
     c->out = NULL;
@@ -190,6 +196,22 @@ static void conn_begin_linger(pl_conn_t *c)
     conn_arm_timer(c);
 }
 
+/* A peer that takes none of our output — its socket is full, or it gives
+ * no flow-control credit while calls wait to send — is timed from when
+ * that began (send_timeout_ms, see on_timer). */
+static void conn_update_stall(pl_conn_t *c)
+{
+    int64_t since = 0;
+    if (c->out)
+        since = c->out_progress_ms;
+    else if (c->h2)
+        since = pl_h2_flow_stalled_since(c->h2);
+    if (since != c->stall_since_ms) {
+        c->stall_since_ms = since;
+        conn_arm_timer(c);
+    }
+}
+
 /* One pass of moving HTTP/2 output to the socket, batching small frames
  * through the worker's write buffer. While the socket is full we stop
  * pulling from nghttp2 and stop reading from the peer: a client that does
@@ -204,6 +226,7 @@ static void conn_flush_once(pl_conn_t *c)
         }
         event_add(c->wev, NULL);
         conn_set_reading(c, false);
+        conn_update_stall(c);
         return;
     }
     size_t cap, used = 0;
@@ -248,13 +271,17 @@ static void conn_flush_once(pl_conn_t *c)
     if (c->out) {
         event_add(c->wev, NULL);
         conn_set_reading(c, false);
+        conn_update_stall(c);
         return;
     }
     if (!c->read_wants_write)
         event_del(c->wev);
     conn_set_reading(c, true);
-    if (!pl_h2_wants_io(c->h2))
+    if (!pl_h2_wants_io(c->h2)) {
         conn_begin_linger(c);
+        return;
+    }
+    conn_update_stall(c);
 }
 
 /* Flushes now, which serves any pending kick; a kick made during the flush
@@ -297,6 +324,13 @@ static void conn_handshake(pl_conn_t *c)
     ERR_clear_error();
     int rc = SSL_do_handshake(c->ssl);
     if (rc == 1) {
+        const unsigned char *proto;
+        unsigned proto_len;
+        SSL_get0_alpn_selected(c->ssl, &proto, &proto_len);
+        if (proto_len != 2 || memcmp(proto, "h2", 2) != 0) { /* tls.c refuses these; never serve them */
+            conn_request_close(c);
+            return;
+        }
         c->is_handshaking = false;
         event_del(c->wev);
         conn_set_reading(c, true);
@@ -340,6 +374,11 @@ static void conn_read_some(pl_conn_t *c)
             conn_flush(c);
             conn_request_close(c);
             return;
+        }
+        int64_t since = pl_h2_incomplete_since(c->h2);
+        if (since != c->incomplete_since_ms) {
+            c->incomplete_since_ms = since;
+            conn_arm_timer(c);
         }
         if ((size_t)n < cap && !(c->ssl && SSL_pending(c->ssl)))
             break;
@@ -425,7 +464,11 @@ static void conn_arm_timer(pl_conn_t *c)
             due = min_deadline(due, c->last_read_ms + cfg->keepalive_time_ms);
         if (c->idle_since_ms && cfg->idle_timeout_ms > 0)
             due = min_deadline(due, c->idle_since_ms + cfg->idle_timeout_ms);
+        if (c->incomplete_since_ms && !c->out) /* while we do not read, the send timeout applies */
+            due = min_deadline(due, c->incomplete_since_ms + cfg->header_timeout_ms);
     }
+    if (c->stall_since_ms && !c->is_lingering)
+        due = min_deadline(due, c->stall_since_ms + cfg->send_timeout_ms);
     if (due == 0)
         return;
     int64_t wait = due - pl_now_msec();
@@ -446,9 +489,24 @@ static void on_timer(evutil_socket_t fd, short what, void *arg)
     if (c->is_lingering) {
         if (now >= c->linger_until_ms)
             conn_request_close(c);
+    } else if (c->stall_since_ms && now - c->stall_since_ms >= cfg->send_timeout_ms) {
+        /* a slow reader: its socket is full (no room even for a GOAWAY), or
+         * it gives no flow-control credit while calls wait */
+        if (c->out || !c->h2) {
+            conn_request_close(c);
+        } else {
+            pl_h2_terminate(c->h2, NGHTTP2_ENHANCE_YOUR_CALM, "no flow-control credit");
+            conn_flush(c);
+        }
     } else if (!c->is_ready) {
         if (now - c->opened_ms >= cfg->handshake_timeout_ms)
             conn_request_close(c); /* slowloris: no TLS/h2 preface in time */
+    } else if (c->incomplete_since_ms && !c->out && now - c->incomplete_since_ms >= cfg->header_timeout_ms) {
+        /* slowloris after the preface: a frame header or request header
+         * block trickled in more slowly than header_timeout_ms */
+        c->incomplete_since_ms = 0;
+        pl_h2_terminate(c->h2, NGHTTP2_ENHANCE_YOUR_CALM, "request headers too slow");
+        conn_flush(c);
     } else if (c->ping_sent_ms && now - c->ping_sent_ms >= cfg->keepalive_timeout_ms) {
         conn_request_close(c); /* the peer stopped answering: a dead link */
     } else if (c->idle_since_ms && cfg->idle_timeout_ms > 0 && now - c->idle_since_ms >= cfg->idle_timeout_ms) {
@@ -504,6 +562,10 @@ int pl_conn_new(pl_worker_t *w, int fd, const struct sockaddr *peer, socklen_t p
         memcpy(c->peer_addr, &((const struct sockaddr_in6 *)peer)->sin6_addr, 16);
         c->peer_family = AF_INET6;
     }
+    if (!pl_server_conn_admit(pl_worker_server(w), peer, peer ? (unsigned)peer_len : 0, &c->addr_slot)) {
+        free(c);
+        return PL_ERR_LIMIT;
+    }
     c->worker = w;
     c->fd = fd;
     c->opened_ms = c->last_read_ms = pl_now_msec();
@@ -530,6 +592,7 @@ int pl_conn_new(pl_worker_t *w, int fd, const struct sockaddr *peer, socklen_t p
     conn_leave(c); /* may already close it: fd is ours either way */
     return 0;
 fail:
+    pl_server_conn_release(pl_worker_server(w), &c->addr_slot);
     if (c->ssl)
         SSL_free(c->ssl);
     if (c->rev)
@@ -562,6 +625,7 @@ void pl_conn_close(pl_conn_t *c)
     event_free(c->timer);
     close(c->fd);
     free(c->out);
+    pl_server_conn_release(pl_worker_server(c->worker), &c->addr_slot);
     pl_worker_conn_removed(c->worker, c);
     free(c);
 }

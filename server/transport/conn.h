@@ -16,7 +16,9 @@
 typedef struct pl_h2 pl_h2_t;
 
 /* Serves a new connection on fd. 0: fd is taken (closed with the
- * connection); PL_ERR_NOMEM: fd is still the caller's. */
+ * connection); PL_ERR_LIMIT (the peer's address has connections_per_address
+ * open connections) or PL_ERR_NOMEM: fd is still the caller's. peer may be
+ * NULL (not counted per address). */
 int pl_conn_new(pl_worker_t *w, int fd, const struct sockaddr *peer, socklen_t peer_len);
 /* Closes at once: open calls are cancelled. Safe to call twice. */
 void pl_conn_close(pl_conn_t *c);

@@ -36,7 +36,6 @@ struct pl_worker {
     pthread_t thread;
     bool started;
     struct event_base *base;
-    void *tls_ctx;
 
     int listen_fd;
     struct event *accept_ev;
@@ -78,7 +77,14 @@ static void on_accept(evutil_socket_t fd, short what, void *arg)
         }
         int one = 1;
         setsockopt(cfd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
-        if (pl_conn_new(w, cfd, (struct sockaddr *)&ss, sl) != 0)
+        int rc = pl_conn_new(w, cfd, (struct sockaddr *)&ss, sl);
+        if (rc == PL_ERR_LIMIT) {
+            /* over connections_per_address: reset at once, so that neither
+             * side keeps any state (no FIN handshake, no TIME_WAIT here) */
+            struct linger reset = {1, 0};
+            setsockopt(cfd, SOL_SOCKET, SO_LINGER, &reset, sizeof(reset));
+        }
+        if (rc != 0)
             close(cfd);
     }
 }
@@ -97,7 +103,7 @@ static void on_mailbox(evutil_socket_t fd, short what, void *arg)
     }
 }
 
-pl_worker_t *pl_worker_new(pl_server_t *srv, int index, int listen_fd, void *tls_ctx)
+pl_worker_t *pl_worker_new(pl_server_t *srv, int index, int listen_fd)
 {
     pl_worker_t *w = calloc(1, sizeof(*w));
     if (!w)
@@ -105,7 +111,6 @@ pl_worker_t *pl_worker_new(pl_server_t *srv, int index, int listen_fd, void *tls
     w->server = srv;
     w->index = index;
     w->listen_fd = listen_fd;
-    w->tls_ctx = tls_ctx;
     w->mailbox.fd = -1;
     struct event_config *ec = event_config_new();
     if (ec) {
@@ -119,9 +124,13 @@ pl_worker_t *pl_worker_new(pl_server_t *srv, int index, int listen_fd, void *tls
     w->tx_buf = malloc(TX_BUF_SIZE);
     if (!w->base || mailbox_rc != 0 || !w->rx_buf || !w->tx_buf)
         goto fail;
-    w->accept_ev = event_new(w->base, listen_fd, EV_READ | EV_PERSIST, on_accept, w);
+    if (listen_fd >= 0) {
+        w->accept_ev = event_new(w->base, listen_fd, EV_READ | EV_PERSIST, on_accept, w);
+        if (!w->accept_ev || event_add(w->accept_ev, NULL))
+            goto fail;
+    }
     w->mailbox_ev = event_new(w->base, w->mailbox.fd, EV_READ | EV_PERSIST, on_mailbox, w);
-    if (!w->accept_ev || !w->mailbox_ev || event_add(w->accept_ev, NULL) || event_add(w->mailbox_ev, NULL))
+    if (!w->mailbox_ev || event_add(w->mailbox_ev, NULL))
         goto fail;
     return w;
 fail:
@@ -206,7 +215,7 @@ void *pl_worker_module(const pl_worker_t *w, int id)
 pl_server_t *pl_worker_server(const pl_worker_t *w) { return w->server; }
 int pl_worker_index(const pl_worker_t *w) { return w->index; }
 bool pl_worker_is_draining(const pl_worker_t *w) { return w->draining; }
-void *pl_worker_tls_ctx(const pl_worker_t *w) { return w->tls_ctx; }
+void *pl_worker_tls_ctx(const pl_worker_t *w) { return pl_server_tls_ctx(w->server); }
 
 uint8_t *pl_worker_rx_buf(pl_worker_t *w, size_t *cap)
 {
@@ -248,6 +257,12 @@ size_t pl_worker_conn_count(const pl_worker_t *w)
     return w->conn_count;
 }
 
+void pl_worker_close_connections(pl_worker_t *w)
+{
+    while (w->conns)
+        pl_conn_close(w->conns);
+}
+
 /* Each pass may close connections, so walk with the next pointer saved. */
 static void for_each_conn(pl_worker_t *w, void (*fn)(pl_conn_t *))
 {
@@ -281,8 +296,10 @@ void pl_worker_drain(pl_worker_t *w, void *arg)
     if (w->draining)
         return;
     w->draining = true;
-    event_del(w->accept_ev);
-    close(w->listen_fd);
+    if (w->accept_ev)
+        event_del(w->accept_ev);
+    if (w->listen_fd >= 0)
+        close(w->listen_fd);
     w->listen_fd = -1;
     pl_server_run_drain_hooks(w->server, w);
     for_each_conn(w, pl_conn_start_drain);

@@ -16,8 +16,9 @@ typedef struct pl_conn pl_conn_t;
 
 typedef void (*pl_task_fn)(pl_worker_t *w, void *arg);
 
-/* Takes ownership of listen_fd. */
-pl_worker_t *pl_worker_new(pl_server_t *srv, int index, int listen_fd, void *tls_ctx);
+/* Takes ownership of listen_fd; -1: no listening socket (connections come
+ * from pl_conn_new only, as in an in-process harness). */
+pl_worker_t *pl_worker_new(pl_server_t *srv, int index, int listen_fd);
 int pl_worker_start(pl_worker_t *w);
 void pl_worker_join(pl_worker_t *w);
 void pl_worker_free(pl_worker_t *w);
@@ -29,6 +30,8 @@ struct event_base *pl_worker_base(const pl_worker_t *w);
 pl_server_t *pl_worker_server(const pl_worker_t *w);
 int pl_worker_index(const pl_worker_t *w);
 bool pl_worker_is_draining(const pl_worker_t *w);
+/* The server's current TLS context (NULL: h2c); valid until the calling
+ * event callback returns (see pl_server_tls_ctx). */
 void *pl_worker_tls_ctx(const pl_worker_t *w);
 
 /* Scratch buffers shared by all connections of the worker (one read and one
@@ -40,6 +43,8 @@ uint8_t *pl_worker_tx_buf(pl_worker_t *w, size_t *cap);
 void pl_worker_conn_added(pl_worker_t *w, pl_conn_t *c);
 void pl_worker_conn_removed(pl_worker_t *w, pl_conn_t *c);
 size_t pl_worker_conn_count(const pl_worker_t *w);
+/* Closes every connection at once, without GOAWAY (in-process harnesses). */
+void pl_worker_close_connections(pl_worker_t *w);
 
 /* Module state slots (see pl_server_add_module). */
 #define PL_WORKER_MAX_MODULES 16

@@ -1,7 +1,7 @@
 /* interop_server — grpc.testing.TestService (the gRPC project's interop
  * service) on Parley's server runtime, with the standard interop server
  * flags: --port=N --use_tls=true|false. Certificates default to the test
- * ones in tests/certs. */
+ * ones in tests/certs. SIGHUP reloads the certificate files (as parleyd). */
 #include <pthread.h>
 #include <signal.h>
 #include <stdio.h>
@@ -296,6 +296,8 @@ int main(int argc, char **argv)
             cert = v;
         else if (flag_value(argv[i], "--tls_key_file", &v))
             key = v;
+        else if (flag_value(argv[i], "--tls_client_ca_file", &v))
+            cfg.tls_client_ca_file = v;
         else if (flag_value(argv[i], "--workers", &v))
             cfg.workers = atoi(v);
         else if (flag_value(argv[i], "--host", &v))
@@ -311,11 +313,25 @@ int main(int argc, char **argv)
             cfg.handshake_timeout_ms = atoi(v);
         else if (flag_value(argv[i], "--drain_grace_ms", &v))
             cfg.drain_grace_ms = atoi(v);
+        else if (flag_value(argv[i], "--header_timeout_ms", &v))
+            cfg.header_timeout_ms = atoi(v);
+        else if (flag_value(argv[i], "--send_timeout_ms", &v))
+            cfg.send_timeout_ms = atoi(v);
+        else if (flag_value(argv[i], "--max_concurrent_streams", &v))
+            cfg.max_concurrent_streams = (uint32_t)atoi(v);
+        else if (flag_value(argv[i], "--connections_per_address", &v))
+            cfg.connections_per_address = (uint32_t)atoi(v);
+        else if (flag_value(argv[i], "--useless_frames_burst", &v))
+            cfg.useless_burst = (uint32_t)atoi(v);
+        else if (flag_value(argv[i], "--stream_resets_burst", &v))
+            cfg.reset_burst = (uint32_t)atoi(v);
         else {
             fprintf(stderr, "usage: interop_server --port=N [--use_tls=true|false] [--tls_cert_file=F "
                             "--tls_key_file=F] [--workers=N] [--host=ADDR] [--keepalive_time_ms=N] "
                             "[--keepalive_timeout_ms=N] [--idle_timeout_ms=N] [--handshake_timeout_ms=N] "
-                            "[--drain_grace_ms=N]\n");
+                            "[--drain_grace_ms=N] [--tls_client_ca_file=F] [--header_timeout_ms=N] "
+                            "[--send_timeout_ms=N] [--max_concurrent_streams=N] [--connections_per_address=N] "
+                            "[--useless_frames_burst=N] [--stream_resets_burst=N]\n");
             return 2;
         }
     }
@@ -327,6 +343,7 @@ int main(int argc, char **argv)
     sigemptyset(&sigs);
     sigaddset(&sigs, SIGTERM);
     sigaddset(&sigs, SIGINT);
+    sigaddset(&sigs, SIGHUP);
     pthread_sigmask(SIG_BLOCK, &sigs, NULL);
     signal(SIGPIPE, SIG_IGN);
 
@@ -348,8 +365,19 @@ int main(int argc, char **argv)
     printf("interop_server: listening on %s:%u (%s)\n", pl_server_config(srv)->host, pl_server_port(srv),
            use_tls ? "tls" : "h2c");
     fflush(stdout);
-    int sig;
-    sigwait(&sigs, &sig);
+    int sig = 0;
+    while (sigwait(&sigs, &sig) != 0 || sig == SIGHUP) {
+        if (sig != SIGHUP)
+            continue;
+        char desc[512];
+        if (pl_server_reload_tls(srv, err, sizeof(err)) != 0) {
+            printf("interop_server: SIGHUP: TLS not reloaded: %s\n", err);
+        } else {
+            pl_server_tls_describe(srv, desc, sizeof(desc));
+            printf("interop_server: SIGHUP: TLS reloaded (%s)\n", desc);
+        }
+        fflush(stdout);
+    }
     pl_server_drain(srv);
     pl_server_wait(srv);
     pl_server_free(srv);
