@@ -38,6 +38,12 @@
 #define ATTACKER "127.0.0.2"
 #define CALM NGHTTP2_ENHANCE_YOUR_CALM
 #define BATCH_BYTES (64 * 1024)
+/* Flood attacks are repeated on new connections, one after another, for at
+ * least ROUNDS rounds and ATTACK_MS: budgets are per connection, so memory
+ * must not creep up round by round, and the well-behaved client must be
+ * served all along. */
+#define ROUNDS 20
+#define ATTACK_MS 2000
 #define FULL_DUPLEX "/grpc.testing.TestService/FullDuplexCall"
 #define STREAMING_OUTPUT "/grpc.testing.TestService/StreamingOutputCall"
 #define EMPTY_CALL "/grpc.testing.TestService/EmptyCall"
@@ -53,6 +59,7 @@
 static const char *test_name = "";
 static uint16_t port;
 static pid_t server_pid;
+static bool quiet; /* repeated rounds report only failures */
 
 /* ---- the measurement around every attack ---- */
 
@@ -132,9 +139,11 @@ static unsigned long flood(h2w_conn_t *c, fill_fn fill, void *state, unsigned lo
 static int expect_goaway(h2w_conn_t *c, h2w_goaway_t *g, uint32_t want_code, const char *attack, unsigned long frames)
 {
     long ms = h2w_wait_goaway_and_close(c, g, 5000);
-    printf("%s: %lu frames sent; GOAWAY %s (last stream %u, \"%s\"); connection closed %s%ld ms after\n", attack,
-           frames, g->seen ? h2w_error_name(g->error_code) : "none", g->last_stream_id, g->debug,
-           ms < 0 ? "NOT within 5000" : "", ms < 0 ? 5000 : ms);
+    bool ok = g->seen && g->error_code == want_code && ms >= 0;
+    if (!quiet || !ok)
+        printf("%s: %lu frames written; GOAWAY %s (last stream %u, \"%s\"); connection closed %s%ld ms after\n", attack,
+               frames, g->seen ? h2w_error_name(g->error_code) : "none", g->last_stream_id, g->debug,
+               ms < 0 ? "NOT within " : "", ms < 0 ? 5000 : ms);
     if (!g->seen)
         FAIL("%s: no GOAWAY", attack);
     if (g->error_code != want_code)
@@ -177,21 +186,32 @@ static size_t fill_open_reset(h2w_buf_t *b, void *arg)
 static int rapid_reset(void)
 {
     attack_begin();
-    h2w_conn_t c;
-    if (attacker_connect(&c, NULL, 0) != 0)
-        FAIL("connect");
-    ack_settings(&c);
-    stream_state_t s = {1, {0}};
-    h2w_grpc_request_block(&s.block, FULL_DUPLEX);
-    h2w_goaway_t g = {0};
-    unsigned long counts[10] = {0};
+    int rc = 0;
+    unsigned long written = 0, processed = 0;
     int64_t t0 = pl_now_msec();
-    unsigned long frames = flood(&c, fill_open_reset, &s, 200000, &g, counts);
-    printf("rapid reset: %u streams opened and reset in %lld ms\n", (s.next_id - 1) / 2,
-           (long long)(pl_now_msec() - t0));
-    int rc = expect_goaway(&c, &g, CALM, "rapid reset", frames);
-    h2w_conn_close(&c);
-    h2w_buf_free(&s.block);
+    int rounds = 0;
+    for (int round = 0; (round < ROUNDS || pl_now_msec() - t0 < ATTACK_MS) && !rc; round++, rounds++) {
+        quiet = round > 0;
+        h2w_conn_t c;
+        if (attacker_connect(&c, NULL, 0) != 0)
+            FAIL("connect");
+        ack_settings(&c);
+        stream_state_t s = {1, {0}};
+        h2w_grpc_request_block(&s.block, FULL_DUPLEX);
+        h2w_goaway_t g = {0};
+        written += flood(&c, fill_open_reset, &s, 200000, &g, NULL);
+        if (!quiet)
+            printf("rapid reset: %u streams opened and reset (written) before the GOAWAY was read\n",
+                   (s.next_id - 1) / 2);
+        rc |= expect_goaway(&c, &g, CALM, "rapid reset", written);
+        processed += (g.last_stream_id + 1) / 2;
+        h2w_conn_close(&c);
+        h2w_buf_free(&s.block);
+    }
+    quiet = false;
+    printf("rapid reset on %d connections in turn, %lld ms: %lu frames written, %lu streams taken by the server "
+           "(up to each GOAWAY's last stream); every connection got GOAWAY ENHANCE_YOUR_CALM and was closed\n",
+           rounds, (long long)(pl_now_msec() - t0), written, processed);
     return rc | attack_end(64);
 }
 
@@ -221,24 +241,39 @@ static int one_flood(const char *what, fill_fn fill, void *state, bool ack)
     if (ack)
         ack_settings(&c);
     h2w_goaway_t g = {0};
-    unsigned long counts[10] = {0};
-    unsigned long frames = flood(&c, fill, state, 2000000, &g, counts);
+    unsigned long frames = flood(&c, fill, state, 2000000, &g, NULL);
     int rc = expect_goaway(&c, &g, CALM, what, frames);
     h2w_conn_close(&c);
+    return rc;
+}
+
+/* one_flood on new connections in turn (see ROUNDS) */
+static int repeated_flood(const char *what, fill_fn fill)
+{
+    int rc = 0;
+    int64_t t0 = pl_now_msec();
+    int rounds = 0;
+    for (int round = 0; (round < ROUNDS || pl_now_msec() - t0 < ATTACK_MS) && !rc; round++, rounds++) {
+        quiet = round > 0;
+        rc |= one_flood(what, fill, NULL, true);
+    }
+    quiet = false;
+    printf("%s on %d connections in turn, %lld ms: every one got GOAWAY ENHANCE_YOUR_CALM and was closed\n", what,
+           rounds, (long long)(pl_now_msec() - t0));
     return rc;
 }
 
 static int settings_flood(void)
 {
     attack_begin();
-    int rc = one_flood("SETTINGS flood", fill_settings, NULL, true);
+    int rc = repeated_flood("SETTINGS flood", fill_settings);
     return rc | attack_end(64);
 }
 
 static int ping_flood(void)
 {
     attack_begin();
-    int rc = one_flood("PING flood", fill_ping, NULL, true);
+    int rc = repeated_flood("PING flood", fill_ping);
     return rc | attack_end(64);
 }
 
@@ -358,24 +393,34 @@ static size_t fill_continuations(h2w_buf_t *b, void *arg)
 static int continuation_flood(void)
 {
     attack_begin();
-    h2w_conn_t c;
-    if (attacker_connect(&c, NULL, 0) != 0)
-        FAIL("connect");
-    ack_settings(&c);
     stream_state_t s = {1, {0}};
     h2w_buf_t b = {0};
     h2w_grpc_request_block(&b, EMPTY_CALL);
     h2w_buf_t first = {0};
     h2w_frame(&first, NGHTTP2_HEADERS, NGHTTP2_FLAG_END_STREAM, 1, b.data, b.len);
-    h2w_write(&c, first.data, first.len, 1000);
     char value[1000];
     memset(value, 'x', sizeof(value) - 1);
     value[sizeof(value) - 1] = '\0';
     h2w_hpack_literal(&s.block, "x-filler", value); /* ~1 KiB of header per CONTINUATION */
-    h2w_goaway_t g = {0};
-    unsigned long frames = flood(&c, fill_continuations, &s, 1000000, &g, NULL);
-    int rc = expect_goaway(&c, &g, CALM, "CONTINUATION flood", frames + 1);
-    h2w_conn_close(&c);
+    int rc = 0;
+    int64_t t0 = pl_now_msec();
+    int rounds = 0;
+    for (int round = 0; (round < ROUNDS || pl_now_msec() - t0 < ATTACK_MS) && !rc; round++, rounds++) {
+        quiet = round > 0;
+        h2w_conn_t c;
+        if (attacker_connect(&c, NULL, 0) != 0)
+            FAIL("connect");
+        ack_settings(&c);
+        h2w_write(&c, first.data, first.len, 1000);
+        h2w_goaway_t g = {0};
+        unsigned long frames = flood(&c, fill_continuations, &s, 1000000, &g, NULL);
+        rc |= expect_goaway(&c, &g, CALM, "CONTINUATION flood", frames + 1);
+        h2w_conn_close(&c);
+    }
+    quiet = false;
+    printf("CONTINUATION flood on %d connections in turn, %lld ms: every one got GOAWAY ENHANCE_YOUR_CALM and was "
+           "closed\n",
+           rounds, (long long)(pl_now_msec() - t0));
     h2w_buf_free(&b);
     h2w_buf_free(&first);
     h2w_buf_free(&s.block);
