@@ -42,7 +42,8 @@ int pl_acct_blocking_init(pl_accounts_t *s)
 typedef struct block {
     pl_acct_req_t base;
     int64_t target;
-    bool is_on; /* Block, not Unblock */
+    bool is_on;      /* Block, not Unblock */
+    int64_t chat_id; /* their direct chat, from set_direct_block */
 } block_t;
 
 static void on_written(pl_call_t *call, const pl_pg_result_t *res, void *user)
@@ -51,9 +52,17 @@ static void on_written(pl_call_t *call, const pl_pg_result_t *res, void *user)
     b->base.pending--;
     if (!pl_acct_query_ok(call, res, b->is_on ? "accounts: block" : "accounts: unblock"))
         return;
+    if (PQnfields(res->res) == 1 && PQntuples(res->res) == 1)
+        b->chat_id = pl_pg_get_int64(res->res, 0, 0);
     if (b->base.pending > 0)
         return;
-    pl_notify_privacy_changed(b->base.svc->app, pl_call_worker(call), b->base.who.account_id);
+    pl_app_t *app = b->base.svc->app;
+    pl_notify_privacy_changed(app, pl_call_worker(call), b->base.who.account_id);
+    if (b->chat_id) {
+        /* typing and sends in their chat consult cached block flags */
+        int64_t pair[2] = {b->base.who.account_id, b->target};
+        pl_notify_chat_changed(app, pl_call_worker(call), b->chat_id, 0, pair, 2);
+    }
     if (b->is_on) {
         parley_v1_BlockResponse resp = {0};
         parley_v1_Accounts_Block_reply(call, &resp);

@@ -11,6 +11,7 @@
 #include <string.h>
 
 #include "accounts/accounts_internal.h"
+#include "messaging/notify.h"
 
 enum { EXISTING, ADD, REMOVE, LIST, NAMES };
 
@@ -64,9 +65,11 @@ static void reply_added(pl_call_t *call, int64_t added)
 
 static void on_added(pl_call_t *call, const pl_pg_result_t *res, void *user)
 {
-    (void)user;
+    pl_acct_req_t *r = user;
     if (!pl_acct_query_ok(call, res, "accounts: add contacts"))
         return;
+    /* contacts-only presence: existing subscriptions look again */
+    pl_notify_privacy_changed(r->svc->app, pl_call_worker(call), r->who.account_id);
     reply_added(call, PQntuples(res->res) == 1 ? pl_pg_get_int64(res->res, 0, 0) : 0);
 }
 
@@ -145,9 +148,10 @@ void pl_acct_add_contacts(pl_call_t *call, const parley_v1_AddContactsRequest *r
 
 static void on_removed(pl_call_t *call, const pl_pg_result_t *res, void *user)
 {
-    (void)user;
+    pl_acct_req_t *r = user;
     if (!pl_acct_query_ok(call, res, "accounts: remove contact"))
         return;
+    pl_notify_privacy_changed(r->svc->app, pl_call_worker(call), r->who.account_id);
     parley_v1_RemoveContactResponse resp = {0};
     parley_v1_Accounts_RemoveContact_reply(call, &resp);
 }

@@ -86,6 +86,18 @@ void pl_catchup_row_message(const PGresult *res, int row, int64_t device_id, par
     row_message(res, row, 0, device_id, msg);
 }
 
+void pl_catchup_row_stored(const PGresult *res, int row, int64_t chat_id, parley_internal_v1_StoredMessage *sm)
+{
+    memset(sm, 0, sizeof(*sm));
+    sm->has_message = true;
+    parley_v1_Message *msg = &sm->message;
+    row_message(res, row, 0, 0, msg);
+    msg->chat_id = chat_id;
+    msg->payload_missing = false;
+    msg->payload = view_of(res, row, M_PAYLOAD);
+    sm->device_payloads = view_of(res, row, M_DEVICE_PAYLOADS);
+}
+
 static bool emit_gap(pl_stream_t *s, int64_t chat_id, int64_t from, int64_t to)
 {
     parley_v1_ServerEvent ev = {0};

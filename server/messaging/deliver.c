@@ -87,6 +87,8 @@ static bool emit_message(pl_stream_t *s, const parley_internal_v1_StoredMessage 
 /* Sends what the held list has in order after upto. */
 static void drain_held(pl_stream_t *s, chat_state_t *cs)
 {
+    if (!cs->held_count)
+        return;
     uint8_t used = 0;
     while (used < cs->held_count && cs->held[used].seq <= cs->upto + 1) {
         held_msg_t *h = &cs->held[used];

@@ -139,7 +139,8 @@ static void deliver_here(pl_msg_worker_t *mw, pl_msg_event_t *e)
                     pl_deliver_message(s, e);
                 break;
             case parley_internal_v1_NodeEvent_chat_changed_tag:
-                pl_deliver_hint(s, ev->event.chat_changed.chat_id, ev->event.chat_changed.seq);
+                if (ev->event.chat_changed.seq > 0) /* seq 0: only the caches change */
+                    pl_deliver_hint(s, ev->event.chat_changed.chat_id, ev->event.chat_changed.seq);
                 break;
             case parley_internal_v1_NodeEvent_receipt_tag: pl_receipts_deliver(s, &ev->event.receipt); break;
             case parley_internal_v1_NodeEvent_typing_tag:
@@ -198,6 +199,34 @@ static void on_published(pl_code_t code, const char *message, int64_t count, voi
     (void)user;
 }
 
+/* What crosses to other nodes: the event itself, or for a message only a
+ * reference to it (payloads never pass through Redis). Encoded into buf
+ * (malloc'd) once per publish. */
+static uint8_t *publishable(const pl_msg_event_t *e, size_t *len)
+{
+    if (e->ev.which_event != parley_internal_v1_NodeEvent_message_tag) {
+        uint8_t *copy = malloc(e->len);
+        if (copy)
+            memcpy(copy, e->buf, e->len);
+        *len = e->len;
+        return copy;
+    }
+    parley_internal_v1_NodeEvent ref = {0};
+    ref.accounts = e->ev.accounts;
+    ref.from_node = e->ev.from_node;
+    ref.which_event = parley_internal_v1_NodeEvent_message_ref_tag;
+    ref.event.message_ref.chat_id = e->ev.event.message.message.chat_id;
+    ref.event.message_ref.seq = e->ev.event.message.message.seq;
+    long n = pl_pb_encoded_size(parley_internal_v1_NodeEvent_fields, &ref);
+    uint8_t *buf = n > 0 ? malloc((size_t)n) : NULL;
+    if (buf && pl_pb_encode(parley_internal_v1_NodeEvent_fields, &ref, buf, (size_t)n) != 0) {
+        free(buf);
+        buf = NULL;
+    }
+    *len = (size_t)(n > 0 ? n : 0);
+    return buf;
+}
+
 static void on_sessions(pl_code_t code, const char *message, const pl_cache_session_t *sessions, size_t count,
                         void *user)
 {
@@ -209,16 +238,21 @@ static void on_sessions(pl_code_t code, const char *message, const pl_cache_sess
         int self = p->mw->m->app->cfg->node_id;
         uint32_t sent = 0; /* node ids are < 32 */
         pl_redis_t *r = pl_app_redis(p->mw->m->app, p->mw->w);
+        uint8_t *buf = NULL;
+        size_t len = 0;
         for (size_t i = 0; i < count; i++) {
             int node = sessions[i].node_id;
             if (node == self || node < 0 || node >= 32 || (sent & (1u << node)))
                 continue;
             if (p->device_id && sessions[i].device_id != p->device_id)
                 continue;
+            if (!buf && !(buf = publishable(p->e, &len)))
+                break;
             sent |= 1u << node;
-            if (pl_cache_publish(r, node, p->e->buf, p->e->len, on_published, NULL) != 0)
+            if (pl_cache_publish(r, node, buf, len, on_published, NULL) != 0)
                 pl_log_warn("fanout: cannot publish to node %d", node);
         }
+        free(buf);
     }
     event_unref(p->e);
     free(p);
@@ -331,12 +365,64 @@ nomem:
 
 /* ---- this node's subscription (worker 0) ---- */
 
+typedef struct ref_fetch {
+    pl_msg_worker_t *mw;
+    pl_msg_event_t *e; /* the message_ref event (holds the accounts) */
+} ref_fetch_t;
+
+static void on_ref_fetched(const pl_pg_result_t *r, void *user)
+{
+    ref_fetch_t *f = user;
+    const parley_internal_v1_ChatChanged *ref = &f->e->ev.event.message_ref;
+    if (r->code == PL_CODE_OK && PQntuples(r->res) == 1) {
+        parley_internal_v1_NodeEvent ev = {0};
+        ev.which_event = parley_internal_v1_NodeEvent_message_tag;
+        pl_catchup_row_stored(r->res, 0, ref->chat_id, &ev.event.message);
+        enum { MAX_ACCOUNTS = 2048 };
+        int64_t *accounts = malloc(sizeof(int64_t) * MAX_ACCOUNTS);
+        if (accounts) {
+            size_t n = pl_fanout_accounts(&f->e->ev, accounts, MAX_ACCOUNTS);
+            pl_fanout(f->mw, &ev, accounts, n, false);
+            free(accounts);
+        }
+    } else if (r->code != PL_CODE_CANCELLED) {
+        /* the recipients' streams find it when they catch up */
+        pl_log_warn("fanout: message %lld/%lld from another node: %s", (long long)ref->chat_id,
+                    (long long)ref->seq, r->code == PL_CODE_OK ? "not found" : r->message);
+    }
+    event_unref(f->e);
+    free(f);
+}
+
+/* A message another node stored: read it once here, then deliver. */
+static void fetch_ref(pl_msg_worker_t *mw, pl_msg_event_t *e)
+{
+    const parley_internal_v1_ChatChanged *ref = &e->ev.event.message_ref;
+    ref_fetch_t *f = malloc(sizeof(*f));
+    uint8_t chat[8], seq[8];
+    pl_pg_param_t p[2] = {pl_pg_int8(chat, ref->chat_id), pl_pg_int8(seq, ref->seq)};
+    if (f)
+        *f = (ref_fetch_t){mw, e};
+    if (!f || ref->chat_id <= 0 || pl_id_shard(ref->chat_id) >= mw->m->app->map.shards ||
+        pl_store_exec(pl_app_store(mw->m->app, mw->w), pl_msg_stmt(mw->m, ST_FETCH_ONE), pl_id_shard(ref->chat_id),
+                      p, 2, PL_PG_IDEMPOTENT, 0, on_ref_fetched, f) != 0) {
+        free(f);
+        event_unref(e);
+    }
+}
+
 static void on_node_message(const void *data, size_t len, void *user)
 {
     pl_msg_worker_t *mw = user;
-    pl_msg_event_t *e = event_from(data, len, mw->m->nworkers);
-    if (e)
-        post_all(mw->m, e);
+    pl_msg_event_t *e = event_from(data, len, 1);
+    if (!e)
+        return;
+    if (e->ev.which_event == parley_internal_v1_NodeEvent_message_ref_tag) {
+        fetch_ref(mw, e);
+        return;
+    }
+    atomic_store_explicit(&e->refs, mw->m->nworkers, memory_order_relaxed);
+    post_all(mw->m, e);
 }
 
 static void resync_worker(pl_worker_t *w, void *arg)

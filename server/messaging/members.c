@@ -22,6 +22,7 @@ typedef struct members_entry {
     int64_t version;
     int64_t *accounts;
     size_t count;
+    bool is_blocked;
     bool is_loaded;
     bool is_loading;
     bool is_stale; /* forgotten while loading: answer, then drop */
@@ -41,7 +42,7 @@ static void answer_all(members_entry_t *e, pl_code_t code)
     e->waiters = NULL;
     while (w) {
         waiter_t *next = w->next;
-        w->fn(e->mw, e->chat_id, e->accounts, e->count, code, w->user);
+        w->fn(e->mw, e->chat_id, e->accounts, e->count, e->is_blocked, code, w->user);
         free(w);
         w = next;
     }
@@ -65,6 +66,7 @@ static void on_members(const pl_pg_result_t *r, void *user)
             code = PL_CODE_NOT_FOUND;
         } else {
             e->version = pl_pg_get_int64(r->res, 0, 0);
+            e->is_blocked = pl_pg_get_bool(r->res, 0, 2);
             for (int i = 0; i < rows; i++)
                 e->accounts[e->count++] = pl_pg_get_int64(r->res, i, 1);
             e->is_loaded = true;
@@ -100,7 +102,7 @@ void pl_members_get(pl_msg_worker_t *mw, int64_t chat_id, int64_t version, pl_me
 {
     members_entry_t *e = pl_idmap_get(&mw->members, chat_id);
     if (e && e->is_loaded && !e->is_loading && (version == 0 || e->version >= version)) {
-        fn(mw, chat_id, e->accounts, e->count, PL_CODE_OK, user);
+        fn(mw, chat_id, e->accounts, e->count, e->is_blocked, PL_CODE_OK, user);
         return;
     }
     if (!e) {
@@ -109,7 +111,7 @@ void pl_members_get(pl_msg_worker_t *mw, int64_t chat_id, int64_t version, pl_me
         e = calloc(1, sizeof(*e));
         if (!e || pl_idmap_put(&mw->members, chat_id, e) != 0) {
             free(e);
-            fn(mw, chat_id, NULL, 0, PL_CODE_RESOURCE_EXHAUSTED, user);
+            fn(mw, chat_id, NULL, 0, false, PL_CODE_RESOURCE_EXHAUSTED, user);
             return;
         }
         e->chat_id = chat_id;
@@ -117,7 +119,7 @@ void pl_members_get(pl_msg_worker_t *mw, int64_t chat_id, int64_t version, pl_me
     }
     waiter_t *w = malloc(sizeof(*w));
     if (!w) {
-        fn(mw, chat_id, NULL, 0, PL_CODE_RESOURCE_EXHAUSTED, user);
+        fn(mw, chat_id, NULL, 0, false, PL_CODE_RESOURCE_EXHAUSTED, user);
         return;
     }
     *w = (waiter_t){e->waiters, fn, user};

@@ -53,7 +53,8 @@ static const pl_pg_stmt_t statements[ST_COUNT] = {
                   "ORDER BY m.seq",
                   true},
     [ST_MEMBERS] = {"members",
-                    "SELECT c.members_version, m.account_id FROM {s}.chats c "
+                    "SELECT c.members_version, m.account_id, (c.kind = 1 AND (c.a_blocks_b OR c.b_blocks_a)) "
+                    "FROM {s}.chats c "
                     "JOIN {s}.members m ON m.chat_id = c.id AND m.removed_seq IS NULL WHERE c.id = $1::bigint",
                     true},
     [ST_DEVICES] = {"devices",
@@ -90,6 +91,9 @@ static const pl_pg_stmt_t statements[ST_COUNT] = {
                     "FROM {s}.accounts a WHERE a.id = $1::bigint",
                     true},
     [ST_TOUCH_DEVICE] = {"touch_device", "UPDATE {s}.devices SET last_active_at = now() WHERE id = $1::bigint", false},
+    [ST_FETCH_ONE] = {"fetch_one",
+                      "SELECT " MESSAGE_COLUMNS " FROM {s}.messages m WHERE m.chat_id = $1::bigint AND m.seq = $2::bigint",
+                      true},
     [ST_SWEEP] = {"sweep",
                   "WITH gone AS (DELETE FROM {s}.messages WHERE ctid IN (SELECT ctid FROM {s}.messages "
                   "WHERE created_at < now() - $1::int * interval '1 day' OR expires_at < now() LIMIT $2::int) "

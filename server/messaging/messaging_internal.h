@@ -41,6 +41,7 @@ enum {
     ST_PRIVACY,         /* visibility settings, contact and block facts for presence */
     ST_TOUCH_DEVICE,    /* last_active_at */
     ST_SWEEP,           /* retention: delete a batch of old or expired messages */
+    ST_FETCH_ONE,       /* one message as stored (a message_ref from another node) */
     ST_COUNT
 };
 
@@ -183,6 +184,9 @@ void pl_catchup_start(pl_stream_t *s, chat_state_t *cs);
 /* Fills a Message from a row of ST_FETCH / history (columns in catchup.c),
  * choosing device_id's payload. */
 void pl_catchup_row_message(const PGresult *res, int row, int64_t device_id, parley_v1_Message *msg);
+/* Fills a StoredMessage (every payload, views into res) from a row of
+ * ST_FETCH_ONE. */
+void pl_catchup_row_stored(const PGresult *res, int row, int64_t chat_id, parley_internal_v1_StoredMessage *sm);
 
 /* send.c */
 void pl_send_from_stream(pl_stream_t *s, uint64_t request_id, const parley_v1_OutgoingMessage *om);
@@ -211,8 +215,9 @@ int pl_retention_worker_start(pl_msg_worker_t *mw);
 void pl_retention_worker_stop(pl_msg_worker_t *mw);
 
 /* members.c: per-worker cache of group members */
+/* is_blocked: a direct chat where one member blocks the other. */
 typedef void (*pl_members_fn)(pl_msg_worker_t *mw, int64_t chat_id, const int64_t *accounts, size_t n,
-                              pl_code_t code, void *user);
+                              bool is_blocked, pl_code_t code, void *user);
 /* Calls fn (now if cached at members_version, else after a query) with
  * the chat's current members. version 0: any cached version. */
 void pl_members_get(pl_msg_worker_t *mw, int64_t chat_id, int64_t version, pl_members_fn fn, void *user);

@@ -129,13 +129,16 @@ static void on_offline_set(pl_code_t code, const char *message, int64_t last_see
 {
     (void)last_seen;
     presence_job_t *j = user;
+    if (code != PL_CODE_OK) {
+        /* includes CANCELLED at shutdown, when j->mw is gone already */
+        pl_log_debug("presence: set offline: %s", message);
+        free(j);
+        return;
+    }
     pl_redis_t *r = pl_app_redis(j->mw->m->app, j->mw->w);
     /* other devices may still be online: announce the account's state */
-    if (code != PL_CODE_OK || !r || pl_cache_presence_get(r, &j->account, 1, on_state_after_offline, j) != 0) {
-        if (code != PL_CODE_OK)
-            pl_log_debug("presence: set offline: %s", message);
+    if (!r || pl_cache_presence_get(r, &j->account, 1, on_state_after_offline, j) != 0)
         free(j);
-    }
 }
 
 void pl_presence_offline(pl_stream_t *s)

@@ -130,8 +130,9 @@ static void fan_out(send_job_t *j, const int64_t *accounts, size_t n)
 }
 
 static void on_members_for_fanout(pl_msg_worker_t *mw, int64_t chat_id, const int64_t *accounts, size_t n,
-                                  pl_code_t code, void *user)
+                                  bool is_blocked, pl_code_t code, void *user)
 {
+    (void)is_blocked;
     (void)mw;
     (void)chat_id;
     send_job_t *j = user;
@@ -314,7 +315,7 @@ static void on_devices(pl_call_t *call, const pl_pg_result_t *r, void *user)
 }
 
 static void on_members_for_check(pl_msg_worker_t *mw, int64_t chat_id, const int64_t *accounts, size_t n,
-                                 pl_code_t code, void *user)
+                                 bool is_blocked, pl_code_t code, void *user)
 {
     (void)mw;
     (void)chat_id;
@@ -333,6 +334,10 @@ static void on_members_for_check(pl_msg_worker_t *mw, int64_t chat_id, const int
         member |= accounts[i] == j->account_id;
     if (!member) {
         job_fail(j, PL_CODE_PERMISSION_DENIED, "not a member of this chat", NULL, 0);
+        return;
+    }
+    if (is_blocked) { /* refused before any device list is shown */
+        job_fail(j, PL_CODE_PERMISSION_DENIED, "blocked", NULL, 0);
         return;
     }
     /* one devices query per shard among the members */

@@ -21,19 +21,19 @@ static int64_t now_ms(void)
     return pl_now_usec() / 1000;
 }
 
-static void on_members(pl_msg_worker_t *mw, int64_t chat_id, const int64_t *accounts, size_t n, pl_code_t code,
-                       void *user)
+static void on_members(pl_msg_worker_t *mw, int64_t chat_id, const int64_t *accounts, size_t n, bool is_blocked,
+                       pl_code_t code, void *user)
 {
     typing_job_t *j = user;
     bool member = false;
     for (size_t i = 0; code == PL_CODE_OK && i < n; i++)
         member |= accounts[i] == j->account_id;
-    if (!member) {
+    if (!member || is_blocked) {
         if (j->s && !j->s->is_closing && j->typing)
-            pl_stream_error(j->s, j->request_id, code == PL_CODE_OK || code == PL_CODE_NOT_FOUND
-                                                     ? PL_CODE_PERMISSION_DENIED
-                                                     : PL_CODE_UNAVAILABLE,
-                            "not a member of this chat", NULL, 0, NULL);
+            pl_stream_error(j->s, j->request_id,
+                            code == PL_CODE_OK || code == PL_CODE_NOT_FOUND ? PL_CODE_PERMISSION_DENIED
+                                                                              : PL_CODE_UNAVAILABLE,
+                            is_blocked ? "blocked" : "not a member of this chat", NULL, 0, NULL);
     } else {
         parley_internal_v1_NodeEvent ev = {0};
         ev.which_event = parley_internal_v1_NodeEvent_typing_tag;
