@@ -164,7 +164,8 @@ static void emit_presence(watch_t *w, const parley_v1_Presence *p)
     ev.which_event = parley_v1_ServerEvent_presence_tag;
     ev.event.presence.account_id = p->account_id;
     ev.event.presence.online = p->online && w->online_ok;
-    ev.event.presence.last_seen_ms = w->last_seen_ok ? p->last_seen_ms : 0;
+    /* while online, last seen reads "now": hidden with the online state */
+    ev.event.presence.last_seen_ms = w->last_seen_ok && (!p->online || w->online_ok) ? p->last_seen_ms : 0;
     pl_stream_emit(w->s, &ev); /* ephemeral */
 }
 
