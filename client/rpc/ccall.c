@@ -385,7 +385,8 @@ pl_ccall_t *pl_ccall_start(pl_channel_t *ch, const pl_method_t *m, const pl_call
     return c;
 }
 
-int pl_ccall_send(pl_ccall_t *c, const void *msg)
+/* Frames and queues one request message and starts writing it. */
+static int queue_message(pl_ccall_t *c, const void *msg)
 {
     if (c->has_status || c->send_closed || !c->ch)
         return -1;
@@ -433,10 +434,29 @@ int pl_ccall_send(pl_ccall_t *c, const void *msg)
     c->out_bytes += k->len;
     nghttp2_session_resume_data(pl_channel_session(c->ch), c->stream_id);
     pl_channel_flush(c->ch);
+    return 0;
+}
+
+int pl_ccall_send(pl_ccall_t *c, const void *msg)
+{
+    if (queue_message(c, msg) != 0)
+        return -1;
     while (c->out_bytes > SEND_HIGH_WATER && !c->has_status)
         if (wait_turn(c) != 0)
             return -1;
     return c->has_status ? -1 : 0;
+}
+
+int pl_ccall_send_nowait(pl_ccall_t *c, const void *msg)
+{
+    if (queue_message(c, msg) != 0)
+        return -1;
+    return c->has_status ? -1 : 0;
+}
+
+size_t pl_ccall_send_buffered(const pl_ccall_t *c)
+{
+    return c->out_bytes;
 }
 
 int pl_ccall_close_send(pl_ccall_t *c)
@@ -527,7 +547,6 @@ static int take_queued(pl_ccall_t *c, void *msg)
     }
     if (c->has_status)
         return c->code == PL_CODE_OK ? 0 : -1;
-    return PL_CCALL_PENDING;
     return PL_CCALL_PENDING;
 }
 

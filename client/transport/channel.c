@@ -305,6 +305,19 @@ long pl_channel_ping(pl_channel_t *ch, int timeout_ms)
     return (long)(ch->ping_acked_usec - start);
 }
 
+int pl_channel_ping_send(pl_channel_t *ch)
+{
+    if (!ch->is_alive || nghttp2_submit_ping(ch->ng, NGHTTP2_FLAG_NONE, NULL) != 0)
+        return -1;
+    pl_channel_flush(ch);
+    return ch->is_alive ? 0 : -1;
+}
+
+int64_t pl_channel_ping_acked_usec(const pl_channel_t *ch)
+{
+    return ch->ping_acked_usec;
+}
+
 /* ---- connect ---- */
 
 static int connect_tcp(const pl_channel_opts_t *o, int timeout_ms, char *err, size_t err_len)

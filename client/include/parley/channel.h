@@ -52,6 +52,17 @@ bool pl_channel_wants_write(const pl_channel_t *ch);
 int pl_ccall_try_recv(pl_ccall_t *c, void *msg);
 /* The status is in and every message was taken. */
 bool pl_ccall_is_done(const pl_ccall_t *c);
+/* Like pl_ccall_send without ever waiting: the message is queued whatever
+ * the flow control says (watch pl_ccall_send_buffered to stay bounded).
+ * 0, or -1 when the call has ended. */
+int pl_ccall_send_nowait(pl_ccall_t *c, const void *msg);
+/* Request bytes queued on the call and not yet handed to the connection. */
+size_t pl_ccall_send_buffered(const pl_ccall_t *c);
+/* Submits a PING without waiting for its ACK: 0, or -1 if the connection is
+ * gone. pl_channel_ping_acked_usec() then tells when the last ACK came
+ * (monotonic, pl_now_usec(); 0 before the first). */
+int pl_channel_ping_send(pl_channel_t *ch);
+int64_t pl_channel_ping_acked_usec(const pl_channel_t *ch);
 
 /* Metadata a finished or ongoing call received (valid until pl_ccall_free). */
 const pl_metadata_t *pl_ccall_initial_metadata(const pl_ccall_t *c);
