@@ -101,6 +101,9 @@ SSL_CTX *pl_tls_server_ctx_new(const char *cert_file, const char *key_file, cons
     if (SSL_CTX_set_cipher_list(ctx, TLS12_CIPHERS) != 1 || SSL_CTX_set_ciphersuites(ctx, TLS13_SUITES) != 1 ||
         SSL_CTX_set1_groups_list(ctx, TLS_GROUPS) != 1)
         return fail_with(ctx, err, err_len, "cannot set cipher suites", NULL);
+    /* Resumption by stateless tickets only: no server-side session cache to
+     * grow with the number of clients (a reload starts new ticket keys). */
+    SSL_CTX_set_session_cache_mode(ctx, SSL_SESS_CACHE_OFF);
     SSL_CTX_set_session_id_context(ctx, (const unsigned char *)SESSION_ID_CONTEXT, sizeof(SESSION_ID_CONTEXT) - 1);
     if (SSL_CTX_use_certificate_chain_file(ctx, cert_file) != 1)
         return fail_with(ctx, err, err_len, "cannot load certificate", cert_file);
