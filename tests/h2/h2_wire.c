@@ -2,6 +2,7 @@
 #include "h2_wire.h"
 
 #include <arpa/inet.h>
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <netinet/in.h>
@@ -426,6 +427,20 @@ long h2w_rss_kib(pid_t pid)
             break;
     fclose(f);
     return kib;
+}
+
+int h2w_fd_count(pid_t pid)
+{
+    char path[64];
+    snprintf(path, sizeof(path), "/proc/%d/fd", (int)pid);
+    DIR *d = opendir(path);
+    if (!d)
+        return -1;
+    int n = 0;
+    while (readdir(d))
+        n++;
+    closedir(d);
+    return n;
 }
 
 static pthread_t rss_thread;
