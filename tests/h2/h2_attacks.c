@@ -875,7 +875,7 @@ static int conn_limit(void)
         h2w_conn_t c;
         h2w_conn_init(&c, fd, NULL);
         h2w_frame_t f;
-        if (h2w_read_frame(&c, &f, 1000) == 0)
+        if (h2w_read_frame(&c, &f, 3000) == 0)
             refused++;
         h2w_conn_close(&c);
     }
