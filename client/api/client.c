@@ -22,7 +22,9 @@
 #define DEFAULT_BACKOFF_MAX_MS 30000
 #define DEFAULT_SEND_TIMEOUT_MS 30000
 #define DEFAULT_MAX_PENDING_SENDS 10000
+#define DEFAULT_MAX_PENDING_BYTES (64u << 20)
 #define DEFAULT_MAX_QUEUED_EVENTS 10000
+#define DEFAULT_MAX_QUEUED_BYTES (64u << 20)
 /* The server takes request messages up to 4 MiB by default: a bigger one
  * would end the stream, again after every reconnect. */
 #define MAX_MESSAGE_BYTES ((4u << 20) - (16u << 10))
@@ -184,7 +186,9 @@ parley_client_t *parley_client_new(const parley_options_t *o, parley_error_t *er
         c->backoff_max_ms = c->backoff_initial_ms;
     c->send_timeout_ms = positive_or(o->send_timeout_ms, DEFAULT_SEND_TIMEOUT_MS);
     c->max_pending_sends = o->max_pending_sends ? o->max_pending_sends : DEFAULT_MAX_PENDING_SENDS;
+    c->max_pending_bytes = o->max_pending_bytes ? o->max_pending_bytes : DEFAULT_MAX_PENDING_BYTES;
     c->max_queued_events = o->max_queued_events ? o->max_queued_events : DEFAULT_MAX_QUEUED_EVENTS;
+    c->max_queued_bytes = o->max_queued_bytes ? o->max_queued_bytes : DEFAULT_MAX_QUEUED_BYTES;
     if (o->token)
         snprintf(c->token, sizeof(c->token), "%s", o->token);
     c->account_id = o->account_id;
@@ -199,7 +203,7 @@ parley_client_t *parley_client_new(const parley_options_t *o, parley_error_t *er
     c->wake_fd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
     c->event_fd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
     if (failed || !cond_ok || c->wake_fd < 0 || c->event_fd < 0 || pthread_mutex_init(&c->mu, NULL) != 0 ||
-        pthread_mutex_init(&c->pool_mu, NULL) != 0) {
+        pthread_mutex_init(&c->pool_mu, NULL) != 0 || pthread_mutex_init(&c->life_mu, NULL) != 0) {
         pl_client_error(err, PARLEY_E_NOMEM, "cannot create the client: %s", failed ? "out of memory" : strerror(errno));
         /* partial: the fields that exist are released, the mutexes are plain memory */
         if (c->wake_fd >= 0)
@@ -237,6 +241,7 @@ void parley_client_free(parley_client_t *c)
     pthread_cond_destroy(&c->ev_cond);
     pthread_mutex_destroy(&c->mu);
     pthread_mutex_destroy(&c->pool_mu);
+    pthread_mutex_destroy(&c->life_mu);
     free(c->host);
     free(c->ca_file);
     free(c->server_name);
@@ -431,7 +436,7 @@ static int enqueue(parley_client_t *c, pl_send_t *s, uint64_t *local_id)
     int rc = PARLEY_OK;
     if (is_terminal(c->state))
         rc = PARLEY_E_STATE;
-    else if (c->send_count >= c->max_pending_sends)
+    else if (c->send_count >= c->max_pending_sends || c->send_bytes + s->bytes > c->max_pending_bytes)
         rc = PARLEY_E_FULL;
     else if (!(s->chat = pl_chat_get(&c->chats, s->chat_id, true)))
         rc = PARLEY_E_NOMEM;
@@ -448,6 +453,9 @@ static int enqueue(parley_client_t *c, pl_send_t *s, uint64_t *local_id)
         c->send_head = s;
     c->send_tail = s;
     c->send_count++;
+    c->send_bytes += s->bytes;
+    if (s->chat->pending++ == 0)
+        c->send_chats++;
     c->is_outbox_dirty = true;
     if (local_id)
         *local_id = s->local_id;
@@ -475,6 +483,7 @@ int parley_client_send(parley_client_t *c, int64_t chat_id, const void *payload,
         memcpy(s->payload, payload, len);
         s->payload_len = len;
     }
+    s->bytes = len;
     return enqueue(c, s, local_id);
 }
 
@@ -514,6 +523,7 @@ int parley_client_send_per_device(parley_client_t *c, int64_t chat_id, const par
             p->len = payloads[i].len;
         }
         s->per_device_count = i + 1;
+        s->bytes += payloads[i].len;
     }
     return enqueue(c, s, local_id);
 }
@@ -551,6 +561,9 @@ void pl_outbox_remove(parley_client_t *c, pl_send_t *s)
     else
         c->send_tail = s->prev;
     c->send_count--;
+    c->send_bytes -= s->bytes;
+    if (--s->chat->pending == 0)
+        c->send_chats--;
     c->is_outbox_dirty = true;
     send_free(s);
 }
@@ -583,11 +596,13 @@ void pl_outbox_clear(parley_client_t *c)
     pl_send_t *s = c->send_head;
     while (s) {
         pl_send_t *next = s->next;
+        s->chat->pending = 0;
         send_free(s);
         s = next;
     }
+    c->send_chats = 0;
     c->send_head = c->send_tail = NULL;
-    c->send_count = 0;
+    c->send_count = c->send_bytes = 0;
     c->inflight_count = 0;
 }
 

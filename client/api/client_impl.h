@@ -44,6 +44,7 @@ typedef struct pl_chat {
     int64_t read_sent_usec;
     int8_t typing_want;  /* 0/1 to send, -1 nothing */
     pl_send_t *inflight; /* this chat's send on the wire (one at a time keeps order) */
+    uint32_t pending;    /* this chat's sends in the outbox */
     uint32_t scan;       /* the outbox pass that saw this chat last */
     bool is_dirty;       /* in the client's dirty list: an ack, read or typing may be due */
 } pl_chat_t;
@@ -76,6 +77,7 @@ typedef struct pl_payload {
 
 struct pl_send {
     pl_send_t *prev, *next; /* the outbox, in the order the app queued */
+    size_t bytes; /* payload bytes, for the outbox's byte bound */
     uint64_t local_id;
     int64_t chat_id;
     pl_chat_t *chat;
@@ -98,6 +100,7 @@ struct pl_send {
  * arrays the event points to live in the same allocation, after it. */
 typedef struct pl_event_box {
     struct pl_event_box *next;
+    size_t size; /* the whole allocation, for the queue's byte bound */
     pl_bump_t extra;
     parley_event_t ev;
 } pl_event_box_t;
@@ -112,7 +115,7 @@ struct parley_client {
     char *ca_file, *server_name, *user_agent;
     int connect_timeout_ms, call_timeout_ms, heartbeat_ms, keepalive_timeout_ms;
     int backoff_initial_ms, backoff_max_ms, send_timeout_ms;
-    size_t max_pending_sends, max_queued_events;
+    size_t max_pending_sends, max_pending_bytes, max_queued_events, max_queued_bytes;
 
     /* credentials (mu) */
     char token[PL_TOKEN_MAX];
@@ -128,6 +131,7 @@ struct parley_client {
     bool is_running;     /* the I/O thread exists */
     bool stop_requested; /* ... and should end */
     pthread_t thread;
+    pthread_mutex_t life_mu; /* one start or stop at a time (not c->mu: stop waits for the thread) */
     int wake_fd; /* eventfd: wakes the I/O thread */
     bool is_wake_pending;
     bool is_stream_open; /* typing can go out */
@@ -138,7 +142,8 @@ struct parley_client {
 
     /* the outbox (mu) */
     pl_send_t *send_head, *send_tail;
-    size_t send_count;
+    size_t send_count, send_bytes;
+    size_t send_chats; /* chats with sends in the outbox */
     uint64_t next_local_id;
     pl_send_t *inflight[PL_MAX_INFLIGHT]; /* the sends on the wire */
     size_t inflight_count;
@@ -152,7 +157,7 @@ struct parley_client {
 
     /* events (mu) */
     pl_event_box_t *ev_head, *ev_tail;
-    size_t ev_count;
+    size_t ev_count, ev_bytes;
     pthread_cond_t ev_cond;
     int event_fd; /* eventfd: readable while ev_count > 0 */
     bool is_io_waiting_for_room;

@@ -22,6 +22,7 @@ pl_event_box_t *pl_box_new(parley_event_type_t type, size_t extra)
     if (!box)
         return NULL;
     box->ev.type = type;
+    box->size = head + extra;
     box->extra.p = (uint8_t *)box + head;
     box->extra.left = extra;
     return box;
@@ -167,7 +168,7 @@ static void fd_drain(int fd)
 
 bool pl_events_have_room(const parley_client_t *c)
 {
-    return c->ev_count < c->max_queued_events;
+    return c->ev_count < c->max_queued_events && c->ev_bytes < c->max_queued_bytes;
 }
 
 void pl_events_push(parley_client_t *c, pl_event_box_t *box)
@@ -181,6 +182,7 @@ void pl_events_push(parley_client_t *c, pl_event_box_t *box)
         pl_event_box_t *prev = c->ev_head;
         while (prev && prev->next != c->ev_tail)
             prev = prev->next;
+        c->ev_bytes -= c->ev_tail->size;
         free(c->ev_tail);
         c->ev_count--;
         if (prev)
@@ -195,6 +197,7 @@ void pl_events_push(parley_client_t *c, pl_event_box_t *box)
     else
         c->ev_head = box;
     c->ev_tail = box;
+    c->ev_bytes += box->size;
     if (c->ev_count++ == 0)
         fd_signal(c->event_fd);
     c->has_new_events = true;
@@ -212,7 +215,7 @@ void pl_events_clear(parley_client_t *c)
     c->ev_head = c->ev_tail = NULL;
     if (c->ev_count)
         fd_drain(c->event_fd);
-    c->ev_count = 0;
+    c->ev_count = c->ev_bytes = 0;
 }
 
 /* The app took ev: the chat's cursor moves past what it covers, and the
@@ -273,10 +276,12 @@ parley_event_t *parley_client_next_event(parley_client_t *c, int timeout_ms)
         if (!c->ev_head)
             c->ev_tail = NULL;
         box->next = NULL;
+        c->ev_bytes -= box->size;
         if (--c->ev_count == 0)
             fd_drain(c->event_fd);
         took(c, &box->ev);
-        if (c->is_io_waiting_for_room && c->ev_count <= c->max_queued_events / 2) {
+        if (c->is_io_waiting_for_room && c->ev_count <= c->max_queued_events / 2 &&
+            c->ev_bytes <= c->max_queued_bytes / 2) {
             c->is_io_waiting_for_room = false;
             pl_client_wake(c);
         }

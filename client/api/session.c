@@ -56,6 +56,7 @@ typedef struct pl_io {
     int64_t next_heartbeat_usec;
     int64_t ping_sent_usec; /* 0: no PING outstanding */
     int64_t next_timer_usec; /* the outbox's next retry or timeout */
+    int64_t chat_timer_usec; /* the next delivered ack to try again */
     uint32_t pass;
     uint64_t rng;
     /* what each recent non-send request was, for the Error it may cause */
@@ -170,8 +171,8 @@ static bool write_chat(pl_io_t *io, pl_chat_t *ch, int64_t now)
     int64_t taken = pl_seqtrack_cursor(&ch->taken);
     if (taken > ch->ack_sent) {
         if (now < ch->ack_retry_usec) {
-            if (ch->ack_retry_usec < io->next_timer_usec)
-                io->next_timer_usec = ch->ack_retry_usec;
+            if (ch->ack_retry_usec < io->chat_timer_usec)
+                io->chat_timer_usec = ch->ack_retry_usec;
             done = false;
         } else if (can_write(io)) {
             write_cursor(io, parley_v1_ClientEvent_delivered_tag, ch->chat_id, taken, REQ_DELIVERED);
@@ -210,6 +211,7 @@ static bool write_chat(pl_io_t *io, pl_chat_t *ch, int64_t now)
 static void write_chats(pl_io_t *io, int64_t now)
 {
     parley_client_t *c = io->c;
+    io->chat_timer_usec = INT64_MAX;
     if (c->is_all_dirty) {
         c->is_all_dirty = false;
         for (size_t i = 0; i < c->chats.cap; i++)
@@ -287,11 +289,13 @@ static void write_sends(pl_io_t *io, int64_t now)
     io->next_timer_usec = INT64_MAX;
     io->pass++;
     int64_t timeout = (int64_t)c->send_timeout_ms * 1000;
-    for (pl_send_t *s = c->send_head; s; s = s->next) {
+    size_t seen = 0; /* chats whose first send was looked at: when all were, the rest waits */
+    for (pl_send_t *s = c->send_head; s && seen < c->send_chats; s = s->next) {
         pl_chat_t *ch = s->chat;
         if (ch->scan == io->pass)
             continue;
         ch->scan = io->pass;
+        seen++;
         if (s->state == PL_SEND_INFLIGHT) {
             if (now - s->sent_usec < timeout) {
                 if (s->sent_usec + timeout < io->next_timer_usec)
@@ -684,6 +688,8 @@ static void run_once(pl_io_t *io)
     int64_t next = io->next_heartbeat_usec;
     if (io->next_timer_usec < next)
         next = io->next_timer_usec;
+    if (io->chat_timer_usec < next)
+        next = io->chat_timer_usec;
     int64_t ping_deadline = io->ping_sent_usec + (int64_t)c->keepalive_timeout_ms * 1000;
     if (io->ping_sent_usec && ping_deadline < next)
         next = ping_deadline;
@@ -791,6 +797,12 @@ static void *io_main(void *arg)
 int pl_session_start(parley_client_t *c)
 {
     pthread_mutex_lock(&c->mu);
+    bool from_io = c->is_running && pthread_equal(pthread_self(), c->thread);
+    pthread_mutex_unlock(&c->mu);
+    if (from_io)
+        return PARLEY_E_STATE;
+    pthread_mutex_lock(&c->life_mu);
+    pthread_mutex_lock(&c->mu);
     int rc = PARLEY_OK;
     if (c->is_running)
         rc = PARLEY_E_STATE;
@@ -804,19 +816,24 @@ int pl_session_start(parley_client_t *c)
             rc = PARLEY_E_NOMEM;
     }
     pthread_mutex_unlock(&c->mu);
+    pthread_mutex_unlock(&c->life_mu);
     return rc;
 }
 
 int pl_session_stop(parley_client_t *c)
 {
     pthread_mutex_lock(&c->mu);
+    bool from_io = c->is_running && pthread_equal(pthread_self(), c->thread);
+    pthread_mutex_unlock(&c->mu);
+    if (from_io)
+        return PARLEY_E_STATE; /* from the notify callback: it would wait for itself */
+    /* one stop (or start) at a time: a second stopper waits for the first */
+    pthread_mutex_lock(&c->life_mu);
+    pthread_mutex_lock(&c->mu);
     if (!c->is_running) {
         pthread_mutex_unlock(&c->mu);
+        pthread_mutex_unlock(&c->life_mu);
         return PARLEY_OK;
-    }
-    if (pthread_equal(pthread_self(), c->thread)) {
-        pthread_mutex_unlock(&c->mu);
-        return PARLEY_E_STATE; /* from the notify callback: it would wait for itself */
     }
     c->stop_requested = true;
     pl_client_wake(c);
@@ -829,5 +846,6 @@ int pl_session_stop(parley_client_t *c)
     c->is_wake_pending = false;
     pthread_mutex_unlock(&c->mu);
     drain_wake(c);
+    pthread_mutex_unlock(&c->life_mu);
     return PARLEY_OK;
 }

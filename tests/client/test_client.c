@@ -23,6 +23,9 @@
  *                   the notify callback (on the I/O thread, stop refused there).
  *   auth_failure    a refused token, a removed device and a replaced stream
  *                   stop the client: one connection, no retries.
+ *   tls             against parleyd with TLS: a certificate from an unknown CA
+ *                   is refused with a reason; with the CA file, registration,
+ *                   the stream and a message work.
  */
 #include <poll.h>
 #include <pthread.h>
@@ -737,11 +740,54 @@ static int case_auth_failure(void)
     return 0;
 }
 
+/* ---- tls ---- */
+
+static int case_tls(const char *ca_file)
+{
+    char host[64], addr[96];
+    uint16_t port;
+    CHECK(h_split(h_addr(), host, sizeof(host), &port) == 0, "bad PARLEY_ADDR");
+    snprintf(addr, sizeof(addr), "localhost:%u", port); /* the name the test certificate carries */
+
+    STEP("a server certificate from an unknown CA is refused, with the reason");
+    parley_options_t o = h_options(addr);
+    o.use_tls = true; /* the system's roots: they do not know the test CA */
+    peer_t stranger = {0};
+    stranger.name = "stranger";
+    parley_error_t err = {0};
+    CHECK((stranger.c = parley_client_new(&o, &err)) != NULL, "client: %s", err.message);
+    int rc = parley_request_code(stranger.c, "+15550000000", NULL, &err);
+    CHECK(rc == PARLEY_UNAVAILABLE && strstr(err.message, "certificate"), "untrusted server: %s: %s",
+          parley_code_name(rc), err.message);
+    h_peer_dispose(&stranger);
+
+    STEP("with the CA: registration, the stream and a message over TLS");
+    o.ca_file = ca_file;
+    peer_t a, b;
+    char pa[24], pb[24];
+    h_phone(pa);
+    h_phone(pb);
+    CHECK(h_register(&a, "A", addr, pa, &o) == 0 && h_register(&b, "B", addr, pb, &o) == 0, "registration");
+    int64_t chat = open_direct(&a, &b);
+    CHECK(chat > 0, "no chat");
+    CHECK(parley_client_start(a.c) == PARLEY_OK && parley_client_start(b.c) == PARLEY_OK, "start");
+    CHECK(h_wait_state(&a, PARLEY_STATE_READY, 10000) && h_wait_state(&b, PARLEY_STATE_READY, 10000), "not ready");
+    CHECK(send_text(&a, chat, "over tls", NULL) == PARLEY_OK, "send");
+    peer_t *both[] = {&a, &b};
+    want_t w[] = {{&a, chat, 0, 1}, {&b, chat, 1, 0}, {0}};
+    CHECK(h_wait(both, 2, has_all, w, 10000), "the message did not arrive");
+    CHECK(strcmp(b.msgs[0].text, "over tls") == 0, "B got %s", b.msgs[0].text);
+    h_peer_dispose(&a);
+    h_peer_dispose(&b);
+    printf("PASS %s\n", test_case);
+    return 0;
+}
+
 int main(int argc, char **argv)
 {
     if (argc < 2) {
-        fprintf(stderr, "usage: test_client CASE [PARLEYD]\n  cases: restart_resume (needs PARLEYD), send_queue, "
-                        "exactly_once, refusals, auth_failure\n");
+        fprintf(stderr, "usage: test_client CASE [ARG]\n  cases: restart_resume PARLEYD, send_queue, "
+                        "exactly_once, refusals, auth_failure, tls CA_FILE\n");
         return 2;
     }
     setvbuf(stdout, NULL, _IOLBF, 0);
@@ -761,6 +807,13 @@ int main(int argc, char **argv)
         return case_refusals();
     if (strcmp(test_case, "auth_failure") == 0)
         return case_auth_failure();
+    if (strcmp(test_case, "tls") == 0) {
+        if (argc < 3) {
+            fprintf(stderr, "tls needs the CA file\n");
+            return 2;
+        }
+        return case_tls(argv[2]);
+    }
     fprintf(stderr, "unknown case %s\n", test_case);
     return 2;
 }

@@ -226,7 +226,14 @@ static int lookup(chat_app_t *a, char *const *phones, int count, int64_t *ids)
                        phones[i]);
             rc = PARLEY_NOT_FOUND;
         } else {
-            chat_name_set(a, ids[i], phones[i]);
+            /* "Bob (+15551234567)" when they have a display name */
+            parley_profile_t p;
+            char label[140];
+            if (parley_get_profile(a->c, ids[i], &p, NULL) == PARLEY_OK && p.display_name[0])
+                snprintf(label, sizeof(label), "%.100s (%s)", p.display_name, phones[i]);
+            else
+                snprintf(label, sizeof(label), "%s", phones[i]);
+            chat_name_set(a, ids[i], label);
         }
     }
     free(m);

@@ -40,7 +40,10 @@
  *   its own threads. It MUST NOT call parley_client_stop(),
  *   parley_client_free(), parley_client_next_event() with a timeout other
  *   than 0, or any blocking unary call (they would stall or deadlock the
- *   stream); parley_client_stop() called there returns PARLEY_E_STATE.
+ *   stream); parley_client_start() and parley_client_stop() called there
+ *   return PARLEY_E_STATE.
+ * - parley_client_start() and parley_client_stop() may race from several
+ *   app threads: they take turns (a second stop waits for the first).
  *
  * ---- Delivery guarantees ------------------------------------------------
  *
@@ -124,7 +127,7 @@ enum {
     PARLEY_E_INVALID = -1, /* a bad argument (the message says which) */
     PARLEY_E_NOMEM = -2,   /* out of memory */
     PARLEY_E_STATE = -3,   /* not possible now: no token yet, already started, from the notify callback... */
-    PARLEY_E_FULL = -4,    /* the send queue is at max_pending_sends */
+    PARLEY_E_FULL = -4,    /* the send queue is full (max_pending_sends / max_pending_bytes) */
 };
 
 /* "OK", "UNAVAILABLE", "E_FULL", ... */
@@ -158,8 +161,13 @@ typedef struct parley_options {
     int backoff_initial_ms;    /* first reconnect delay, default 250, doubling ... */
     int backoff_max_ms;        /* ... up to this, default 30000 (each delay jittered to 50-100%) */
     int send_timeout_ms;       /* an unanswered send is sent again after this, default 30000 */
-    size_t max_pending_sends;  /* sends queued and unanswered, default 10000 */
-    size_t max_queued_events;  /* events waiting for the app before the stream pauses, default 10000 */
+    size_t max_pending_sends;  /* sends queued and unanswered, default 10000 ... */
+    size_t max_pending_bytes;  /* ... and their payload bytes, default 64 MiB (then PARLEY_E_FULL) */
+    /* Events waiting for the app before the library stops reading the
+     * stream (HTTP/2 flow control then holds the server back; nothing is
+     * lost): default 10000 events or 64 MiB of their data. */
+    size_t max_queued_events;
+    size_t max_queued_bytes;
 } parley_options_t;
 
 /* A client for one device. Connects nothing yet. NULL on a bad option or
