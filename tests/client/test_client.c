@@ -23,6 +23,9 @@
  *                   the notify callback (on the I/O thread, stop refused there).
  *   auth_failure    a refused token, a removed device and a replaced stream
  *                   stop the client: one connection, no retries.
+ *   backpressure    an app that stops taking events: the queue stays at
+ *                   max_queued_events (the stream waits), and once the app
+ *                   takes events again everything arrives, in order.
  *   tls             against parleyd with TLS: a certificate from an unknown CA
  *                   is refused with a reason; with the CA file, registration,
  *                   the stream and a message work.
@@ -740,6 +743,59 @@ static int case_auth_failure(void)
     return 0;
 }
 
+/* ---- backpressure ---- */
+
+static int case_backpressure(void)
+{
+    STEP("B's app takes nothing while A sends 120: B's queue stays at its bound, nothing is lost");
+    peer_t a, b;
+    char pa[24], pb[24];
+    h_phone(pa);
+    h_phone(pb);
+    parley_options_t small = h_options(h_addr());
+    small.max_queued_events = 10;
+    CHECK(h_register(&a, "A", h_addr(), pa, NULL) == 0 && h_register(&b, "B", h_addr(), pb, &small) == 0,
+          "registration");
+    int64_t chat = open_direct(&a, &b);
+    CHECK(chat > 0, "no chat");
+    CHECK(parley_client_start(a.c) == PARLEY_OK && parley_client_start(b.c) == PARLEY_OK, "start");
+    CHECK(h_wait_state(&a, PARLEY_STATE_READY, 10000) && h_wait_state(&b, PARLEY_STATE_READY, 10000), "not ready");
+    char text[32];
+    for (int i = 0; i < 120; i++) {
+        snprintf(text, sizeof(text), "p%d", i);
+        CHECK(send_text(&a, chat, text, NULL) == PARLEY_OK, "send");
+    }
+    peer_t *only_a[] = {&a};
+    want_t sent[] = {{&a, chat, 0, 120}, {0}};
+    CHECK(h_wait(only_a, 1, has_all, sent, 30000), "A's sends were not all answered (%zu)", a.nsends);
+    pump_for(only_a, 1, 1000);
+    /* what waits for B's app: at most the bound (plus the odd event that
+     * was being handled when it was reached) */
+    int waiting = 0;
+    parley_event_t *evs[64];
+    while (waiting < 64 && (evs[waiting] = parley_client_next_event(b.c, 0)))
+        waiting++;
+    CHECK(waiting <= 12, "%d events queued with max_queued_events 10", waiting);
+    for (int i = 0; i < waiting; i++) {
+        record_event(&b, evs[i]);
+        parley_event_free(evs[i]);
+    }
+    peer_t *only_b[] = {&b};
+    want_t got[] = {{&b, chat, 120, 0}, {0}};
+    CHECK(h_wait(only_b, 1, has_all, got, 30000), "B got %zu of 120 after taking its events again",
+          h_chat_seqs(&b, chat, NULL, 0));
+    for (int i = 0; i < 120; i++) {
+        snprintf(text, sizeof(text), "p%d", i);
+        CHECK(strcmp(b.msgs[i].text, text) == 0, "B's message %d is %s, want %s", i, b.msgs[i].text, text);
+    }
+    if (check_order(&b, chat))
+        return 1;
+    h_peer_dispose(&a);
+    h_peer_dispose(&b);
+    printf("PASS %s\n", test_case);
+    return 0;
+}
+
 /* ---- tls ---- */
 
 static int case_tls(const char *ca_file)
@@ -787,7 +843,7 @@ int main(int argc, char **argv)
 {
     if (argc < 2) {
         fprintf(stderr, "usage: test_client CASE [ARG]\n  cases: restart_resume PARLEYD, send_queue, "
-                        "exactly_once, refusals, auth_failure, tls CA_FILE\n");
+                        "exactly_once, refusals, auth_failure, backpressure, tls CA_FILE\n");
         return 2;
     }
     setvbuf(stdout, NULL, _IOLBF, 0);
@@ -807,6 +863,8 @@ int main(int argc, char **argv)
         return case_refusals();
     if (strcmp(test_case, "auth_failure") == 0)
         return case_auth_failure();
+    if (strcmp(test_case, "backpressure") == 0)
+        return case_backpressure();
     if (strcmp(test_case, "tls") == 0) {
         if (argc < 3) {
             fprintf(stderr, "tls needs the CA file\n");
