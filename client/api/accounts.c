@@ -32,8 +32,8 @@ int parley_verify(parley_client_t *c, const char *phone, const char *code, const
     if (rc == PARLEY_OK)
         rc = pl_copy_field(req.code, sizeof(req.code), code, "code", err);
     if (rc == PARLEY_OK)
-        rc = pl_copy_field(req.device_name, sizeof(req.device_name), device_name ? device_name : "", "device name",
-                           err);
+        rc =
+            pl_copy_field(req.device_name, sizeof(req.device_name), device_name ? device_name : "", "device name", err);
     if (rc != PARLEY_OK)
         return rc;
     pthread_mutex_lock(&c->mu);
@@ -75,7 +75,8 @@ int parley_get_devices(parley_client_t *c, const int64_t *account_ids, size_t co
     parley_v1_GetDevicesRequest *req = calloc(1, sizeof(*req));
     parley_v1_GetDevicesResponse *resp = calloc(1, sizeof(*resp));
     int rc = req && resp ? PARLEY_OK : PARLEY_E_NOMEM;
-    if (rc == PARLEY_OK && (count > sizeof(req->account_ids) / sizeof(req->account_ids[0]) || (count && !account_ids))) {
+    if (rc == PARLEY_OK &&
+        (count > sizeof(req->account_ids) / sizeof(req->account_ids[0]) || (count && !account_ids))) {
         pl_client_error(err, PARLEY_E_INVALID, "at most %zu accounts per call",
                         sizeof(req->account_ids) / sizeof(req->account_ids[0]));
         rc = PARLEY_E_INVALID;
@@ -84,8 +85,8 @@ int parley_get_devices(parley_client_t *c, const int64_t *account_ids, size_t co
     if (rc == PARLEY_OK) {
         memcpy(req->account_ids, account_ids, count * sizeof(int64_t));
         req->account_ids_count = (pb_size_t)count;
-        rc = pl_unary(c, &parley_v1_Accounts_GetDevices_method, req, resp, PL_UNARY_AUTH | PL_UNARY_IDEMPOTENT,
-                      &held, err);
+        rc = pl_unary(c, &parley_v1_Accounts_GetDevices_method, req, resp, PL_UNARY_AUTH | PL_UNARY_IDEMPOTENT, &held,
+                      err);
     }
     if (rc == PARLEY_OK) {
         size_t extra = pl_bump_room(resp->accounts_count * sizeof(parley_account_devices_t));
@@ -179,8 +180,8 @@ int parley_get_profile(parley_client_t *c, int64_t account_id, parley_profile_t 
         return PARLEY_E_NOMEM;
     }
     pl_channel_t *held;
-    int rc = pl_unary(c, &parley_v1_Accounts_GetProfile_method, &req, resp, PL_UNARY_AUTH | PL_UNARY_IDEMPOTENT,
-                      &held, err);
+    int rc =
+        pl_unary(c, &parley_v1_Accounts_GetProfile_method, &req, resp, PL_UNARY_AUTH | PL_UNARY_IDEMPOTENT, &held, err);
     if (rc == PARLEY_OK) {
         memset(out, 0, sizeof(*out));
         out->account_id = resp->account_id;
@@ -204,8 +205,8 @@ int parley_update_profile(parley_client_t *c, const char *display_name, const ch
     if (rc == PARLEY_OK && (!display_name || !about))
         rc = parley_get_profile(c, 0, now, err);
     if (rc == PARLEY_OK)
-        rc = pl_copy_field(req->display_name, sizeof(req->display_name), display_name ? display_name : now->display_name,
-                           "display name", err);
+        rc = pl_copy_field(req->display_name, sizeof(req->display_name),
+                           display_name ? display_name : now->display_name, "display name", err);
     if (rc == PARLEY_OK)
         rc = pl_copy_field(req->about, sizeof(req->about), about ? about : now->about, "about", err);
     pl_channel_t *held;

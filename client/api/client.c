@@ -36,23 +36,11 @@ const char *parley_version(void)
 
 const char *parley_code_name(int code)
 {
-    static const char *const grpc[] = {"OK",
-                                       "CANCELLED",
-                                       "UNKNOWN",
-                                       "INVALID_ARGUMENT",
-                                       "DEADLINE_EXCEEDED",
-                                       "NOT_FOUND",
-                                       "ALREADY_EXISTS",
-                                       "PERMISSION_DENIED",
-                                       "RESOURCE_EXHAUSTED",
-                                       "FAILED_PRECONDITION",
-                                       "ABORTED",
-                                       "OUT_OF_RANGE",
-                                       "UNIMPLEMENTED",
-                                       "INTERNAL",
-                                       "UNAVAILABLE",
-                                       "DATA_LOSS",
-                                       "UNAUTHENTICATED"};
+    static const char *const grpc[] = {
+        "OK",        "CANCELLED",      "UNKNOWN",           "INVALID_ARGUMENT",   "DEADLINE_EXCEEDED",
+        "NOT_FOUND", "ALREADY_EXISTS", "PERMISSION_DENIED", "RESOURCE_EXHAUSTED", "FAILED_PRECONDITION",
+        "ABORTED",   "OUT_OF_RANGE",   "UNIMPLEMENTED",     "INTERNAL",           "UNAVAILABLE",
+        "DATA_LOSS", "UNAUTHENTICATED"};
     if (code >= 0 && code <= PARLEY_UNAUTHENTICATED)
         return grpc[code];
     switch (code) {
@@ -204,7 +192,8 @@ parley_client_t *parley_client_new(const parley_options_t *o, parley_error_t *er
     c->event_fd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
     if (failed || !cond_ok || c->wake_fd < 0 || c->event_fd < 0 || pthread_mutex_init(&c->mu, NULL) != 0 ||
         pthread_mutex_init(&c->pool_mu, NULL) != 0 || pthread_mutex_init(&c->life_mu, NULL) != 0) {
-        pl_client_error(err, PARLEY_E_NOMEM, "cannot create the client: %s", failed ? "out of memory" : strerror(errno));
+        pl_client_error(err, PARLEY_E_NOMEM, "cannot create the client: %s",
+                        failed ? "out of memory" : strerror(errno));
         /* partial: the fields that exist are released, the mutexes are plain memory */
         if (c->wake_fd >= 0)
             close(c->wake_fd);
@@ -221,8 +210,6 @@ parley_client_t *parley_client_new(const parley_options_t *o, parley_error_t *er
     }
     return c;
 }
-
-
 
 void parley_client_free(parley_client_t *c)
 {

@@ -21,13 +21,13 @@
 #include "parley/channel.h"
 #include "parley/parley.h"
 
-#define PL_POOL_MAX 4          /* idle unary connections kept */
+#define PL_POOL_MAX 4 /* idle unary connections kept */
 #define PL_TOKEN_MAX 96
-#define PL_MAX_INFLIGHT 64     /* sends on the wire at once (one per chat) */
-#define PL_MAX_PAYLOADS 64     /* per-device payloads in one message (the proto's bound) */
+#define PL_MAX_INFLIGHT 64 /* sends on the wire at once (one per chat) */
+#define PL_MAX_PAYLOADS 64 /* per-device payloads in one message (the proto's bound) */
 #define PL_CLIENT_ID_MAX 64
 #define PL_CONTENT_TYPE_MAX 64
-#define PL_PRESENCE_MAX 4096   /* accounts whose presence one client follows */
+#define PL_PRESENCE_MAX 4096 /* accounts whose presence one client follows */
 
 /* ---- per chat ---- */
 
@@ -77,7 +77,7 @@ typedef struct pl_payload {
 
 struct pl_send {
     pl_send_t *prev, *next; /* the outbox, in the order the app queued */
-    size_t bytes; /* payload bytes, for the outbox's byte bound */
+    size_t bytes;           /* payload bytes, for the outbox's byte bound */
     uint64_t local_id;
     int64_t chat_id;
     pl_chat_t *chat;
@@ -132,7 +132,7 @@ struct parley_client {
     bool stop_requested; /* ... and should end */
     pthread_t thread;
     pthread_mutex_t life_mu; /* one start or stop at a time (not c->mu: stop waits for the thread) */
-    int wake_fd; /* eventfd: wakes the I/O thread */
+    int wake_fd;             /* eventfd: wakes the I/O thread */
     bool is_wake_pending;
     bool is_stream_open; /* typing can go out */
     pl_chatmap_t chats;

@@ -95,8 +95,8 @@ int parley_list_chats(parley_client_t *c, int64_t after_chat_id, int limit, parl
         return PARLEY_E_NOMEM;
     }
     pl_channel_t *held;
-    int rc = pl_unary(c, &parley_v1_Chats_ListChats_method, &req, resp, PL_UNARY_AUTH | PL_UNARY_IDEMPOTENT, &held,
-                      err);
+    int rc =
+        pl_unary(c, &parley_v1_Chats_ListChats_method, &req, resp, PL_UNARY_AUTH | PL_UNARY_IDEMPOTENT, &held, err);
     if (rc == PARLEY_OK) {
         size_t head = pl_bump_room(sizeof(parley_chat_list_t));
         size_t extra = pl_bump_room(resp->chats_count * sizeof(parley_chat_summary_t));
@@ -191,7 +191,8 @@ int parley_get_history(parley_client_t *c, int64_t chat_id, int64_t before_seq, 
     if (rc == PARLEY_OK) {
         *out = history_from(&resp.messages, resp.has_more, &rc);
         if (rc != PARLEY_OK)
-            pl_client_error(err, rc, "%s", rc == PARLEY_E_NOMEM ? "out of memory" : "GetHistory: a message does not decode");
+            pl_client_error(err, rc, "%s",
+                            rc == PARLEY_E_NOMEM ? "out of memory" : "GetHistory: a message does not decode");
         pl_unary_release(c, held);
     }
     free(items);

@@ -115,8 +115,8 @@ void pl_chat_fill(parley_chat_t *out, const parley_v1_Chat *chat, pl_bump_t *b)
         parley_member_t *mm = pl_bump_alloc(b, chat->members_count * sizeof(*mm));
         for (pb_size_t i = 0; i < chat->members_count; i++) {
             const parley_v1_Member *src = &chat->members[i];
-            mm[i] = (parley_member_t){src->account_id, (int)src->role, src->joined_seq, src->delivered_seq,
-                                      src->read_seq};
+            mm[i] =
+                (parley_member_t){src->account_id, (int)src->role, src->joined_seq, src->delivered_seq, src->read_seq};
         }
         out->members = mm;
     }

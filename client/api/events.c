@@ -239,8 +239,7 @@ static void took(parley_client_t *c, const parley_event_t *ev)
         from = to = ev->accepted.seq;
         defines_base = false;
         break;
-    default:
-        return;
+    default: return;
     }
     pl_chat_t *ch = pl_chat_get(&c->chats, chat_id, true);
     if (ch && pl_seqtrack_mark(&ch->taken, from, to, defines_base)) {

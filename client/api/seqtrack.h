@@ -27,7 +27,7 @@ typedef struct pl_seqrange {
 
 typedef struct pl_seqtrack {
     bool has_base;
-    int64_t upto; /* every seq <= upto was seen (when has_base) */
+    int64_t upto;          /* every seq <= upto was seen (when has_base) */
     pl_seqrange_t *ranges; /* above upto + 1, sorted, disjoint, not adjacent */
     uint32_t count, cap;
 } pl_seqtrack_t;

@@ -54,7 +54,7 @@ typedef struct pl_io {
     int64_t next_attempt_usec;
     int64_t closed_usec; /* when the last stream ended */
     int64_t next_heartbeat_usec;
-    int64_t ping_sent_usec; /* 0: no PING outstanding */
+    int64_t ping_sent_usec;  /* 0: no PING outstanding */
     int64_t next_timer_usec; /* the outbox's next retry or timeout */
     int64_t chat_timer_usec; /* the next delivered ack to try again */
     uint32_t pass;
@@ -154,8 +154,8 @@ static void write_cursor(pl_io_t *io, pb_size_t tag, int64_t chat_id, int64_t se
 {
     memset(io->cev, 0, sizeof(*io->cev));
     io->cev->which_event = tag;
-    parley_v1_Cursor *cur = tag == parley_v1_ClientEvent_delivered_tag ? &io->cev->event.delivered
-                                                                        : &io->cev->event.read;
+    parley_v1_Cursor *cur =
+        tag == parley_v1_ClientEvent_delivered_tag ? &io->cev->event.delivered : &io->cev->event.read;
     cur->chat_id = chat_id;
     cur->seq = seq;
     uint64_t id = write_event(io);
@@ -238,8 +238,8 @@ static void write_presence(pl_io_t *io)
     while (i < c->presence_op_count && can_write(io)) {
         bool sub = c->presence_ops[i] > 0;
         memset(io->cev, 0, sizeof(*io->cev));
-        io->cev->which_event = sub ? parley_v1_ClientEvent_presence_subscribe_tag
-                                   : parley_v1_ClientEvent_presence_unsubscribe_tag;
+        io->cev->which_event =
+            sub ? parley_v1_ClientEvent_presence_subscribe_tag : parley_v1_ClientEvent_presence_unsubscribe_tag;
         parley_v1_AccountList *l = sub ? &io->cev->event.presence_subscribe : &io->cev->event.presence_unsubscribe;
         size_t max = sizeof(l->account_ids) / sizeof(l->account_ids[0]);
         while (i < c->presence_op_count && (c->presence_ops[i] > 0) == sub && l->account_ids_count < max) {

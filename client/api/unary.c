@@ -120,8 +120,8 @@ static pl_channel_t *open_channel(parley_client_t *c, parley_error_t *err)
     return ch;
 }
 
-int pl_unary(parley_client_t *c, const pl_method_t *m, const void *req, void *resp, unsigned flags,
-             pl_channel_t **held, parley_error_t *err)
+int pl_unary(parley_client_t *c, const pl_method_t *m, const void *req, void *resp, unsigned flags, pl_channel_t **held,
+             parley_error_t *err)
 {
     *held = NULL;
     pl_metadata_t md;
@@ -136,8 +136,9 @@ int pl_unary(parley_client_t *c, const pl_method_t *m, const void *req, void *re
         memset(bearer, 0, sizeof(bearer));
         if (!has_token || rc != 0) {
             pl_metadata_dispose(&md);
-            pl_client_error(err, PARLEY_E_STATE, "%s", has_token ? "the token is not valid metadata"
-                                                                 : "this device is not registered yet (parley_verify)");
+            pl_client_error(err, PARLEY_E_STATE, "%s",
+                            has_token ? "the token is not valid metadata"
+                                      : "this device is not registered yet (parley_verify)");
             return PARLEY_E_STATE;
         }
     }

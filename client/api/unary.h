@@ -16,8 +16,8 @@ enum {
  * On PARLEY_OK *held is the connection whose buffers resp's views point
  * into: convert, then pl_unary_release. On failure nothing is held and err
  * says why. */
-int pl_unary(parley_client_t *c, const pl_method_t *m, const void *req, void *resp, unsigned flags,
-             pl_channel_t **held, parley_error_t *err);
+int pl_unary(parley_client_t *c, const pl_method_t *m, const void *req, void *resp, unsigned flags, pl_channel_t **held,
+             parley_error_t *err);
 void pl_unary_release(parley_client_t *c, pl_channel_t *ch);
 void pl_unary_pool_clear(parley_client_t *c);
 

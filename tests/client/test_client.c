@@ -196,7 +196,7 @@ static int check_send_order(const peer_t *p, int64_t chat)
 static int check_history(peer_t *p, int64_t chat, int64_t n)
 {
     int64_t count = 0, after = 0;
-    char (*ids)[65] = calloc((size_t)n + 1, 65);
+    char(*ids)[65] = calloc((size_t)n + 1, 65);
     CHECK(ids, "out of memory");
     for (;;) {
         parley_history_t *h = NULL;
@@ -291,9 +291,10 @@ static int case_restart_resume(const char *parleyd)
     STEP("parleyd back on the same port: the clients resume by themselves");
     CHECK(server_start(&srv, parleyd, port) == 0, "cannot restart parleyd");
     want_t all[] = {{&a, chat, 20, 20}, {&b, chat, 20, 20}, {0}};
-    CHECK(h_wait(both, 2, has_all, all, 60000), "not everything arrived after the restart (A: %zu msgs %zu answers; "
-          "B: %zu msgs %zu answers)", h_chat_seqs(&a, chat, NULL, 0), a.nsends, h_chat_seqs(&b, chat, NULL, 0),
-          b.nsends);
+    CHECK(h_wait(both, 2, has_all, all, 60000),
+          "not everything arrived after the restart (A: %zu msgs %zu answers; "
+          "B: %zu msgs %zu answers)",
+          h_chat_seqs(&a, chat, NULL, 0), a.nsends, h_chat_seqs(&b, chat, NULL, 0), b.nsends);
     pump_for(both, 2, 500); /* repeats, if any, would come now */
     CHECK(a.nstates && a.states[a.nstates - 1] == PARLEY_STATE_READY, "A is not ready again");
     CHECK(b.nstates && b.states[b.nstates - 1] == PARLEY_STATE_READY, "B is not ready again");
@@ -485,8 +486,7 @@ static int case_exactly_once(void)
     CHECK(h_reopen(&b, NULL) == 0, "reopen");
     CHECK(parley_client_set_cursors(b.c, saved, nsaved) == PARLEY_OK, "set cursors");
     CHECK(parley_client_start(b.c) == PARLEY_OK, "restart");
-    printf("   (B: %d cuts so far, %d messages untaken when it stopped, %zu seen)\n", cuts, untaken,
-           b_msgs_before);
+    printf("   (B: %d cuts so far, %d messages untaken when it stopped, %zu seen)\n", cuts, untaken, b_msgs_before);
 
     while (sent < TOTAL) {
         for (int k = 0; k < 15 && sent < TOTAL; k++, sent++) {
@@ -643,8 +643,7 @@ static int case_refusals(void)
     s = h_send_result(&a, full);
     CHECK(s && !s->failed, "the complete per-device send failed");
     pump_for(both, 2, 300);
-    CHECK(a.nsends == 5 && parley_client_pending_sends(a.c) == 0, "refused sends were retried (%zu answers)",
-          a.nsends);
+    CHECK(a.nsends == 5 && parley_client_pending_sends(a.c) == 0, "refused sends were retried (%zu answers)", a.nsends);
     char got[256];
     texts(&b, ab, "", got, sizeof(got));
     CHECK(strcmp(got, "hello B for B") == 0, "B got [%s]", got);
@@ -700,8 +699,7 @@ static int case_auth_failure(void)
     peer_t a1, a2;
     char pa[24];
     h_phone(pa);
-    CHECK(h_register(&a1, "A1", h_addr(), pa, NULL) == 0 && h_register(&a2, "A2", via, pa, NULL) == 0,
-          "registration");
+    CHECK(h_register(&a1, "A1", h_addr(), pa, NULL) == 0 && h_register(&a2, "A2", via, pa, NULL) == 0, "registration");
     CHECK(parley_client_start(a2.c) == PARLEY_OK, "start");
     CHECK(h_wait_state(&a2, PARLEY_STATE_READY, 10000), "A2 not ready");
     before = proxy_accepted(px);

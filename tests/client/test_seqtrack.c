@@ -9,12 +9,12 @@
 
 static int failures;
 
-#define EXPECT(cond)                                                                                                 \
-    do {                                                                                                             \
-        if (!(cond)) {                                                                                               \
-            printf("FAIL %s:%d: %s\n", __FILE__, __LINE__, #cond);                                                   \
-            failures++;                                                                                              \
-        }                                                                                                            \
+#define EXPECT(cond)                                                                                                   \
+    do {                                                                                                               \
+        if (!(cond)) {                                                                                                 \
+            printf("FAIL %s:%d: %s\n", __FILE__, __LINE__, #cond);                                                     \
+            failures++;                                                                                                \
+        }                                                                                                              \
     } while (0)
 
 static void in_order(void)

@@ -322,7 +322,8 @@ static void on_message(chat_app_t *a, const parley_message_t *m)
     } else {
         parley_client_mark_read(a->c, a->chat_id, m->seq);
     }
-    if (m->sender_account_id != a->me && a->typing_who[0] && strcmp(a->typing_who, name_of(a, m->sender_account_id)) == 0) {
+    if (m->sender_account_id != a->me && a->typing_who[0] &&
+        strcmp(a->typing_who, name_of(a, m->sender_account_id)) == 0) {
         a->typing_who[0] = '\0';
         update_prompt(a);
     }
@@ -433,8 +434,7 @@ void chat_on_event(chat_app_t *a, const parley_event_t *ev)
         break;
     case PARLEY_EVENT_GAP:
         if (ev->gap.chat_id == a->chat_id)
-            term_print("* messages %" PRId64 "-%" PRId64 " are no longer available", ev->gap.from_seq,
-                       ev->gap.to_seq);
+            term_print("* messages %" PRId64 "-%" PRId64 " are no longer available", ev->gap.from_seq, ev->gap.to_seq);
         break;
     case PARLEY_EVENT_ERROR:
         if (strcmp(ev->error.request, "typing") != 0) /* a typing rate limit is nothing to tell */

@@ -27,7 +27,7 @@ typedef struct chat_send {
 
 typedef struct chat_app {
     parley_client_t *c;
-    int64_t me;        /* account */
+    int64_t me; /* account */
     int64_t me_device;
     /* the chat on screen */
     int64_t chat_id;

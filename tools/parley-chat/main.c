@@ -24,6 +24,8 @@
 #define SAVE_EVERY_MS 10000
 #define DRAIN_ON_EOF_MS 10000 /* input ended (a pipe): time for the last sends to be answered */
 
+/* the text as it prints */
+/* clang-format off */
 static const char usage[] =
     "usage: parley-chat --phone NUMBER [options]\n"
     "\n"
@@ -96,6 +98,7 @@ static const char usage[] =
     "\n"
     "Exit status: 0, 1 on an error (registration, the server unreachable at start),\n"
     "2 on bad usage.\n";
+/* clang-format on */
 
 static volatile sig_atomic_t interrupted;
 
@@ -130,15 +133,36 @@ static bool valid_phone(const char *p)
 
 static int parse(int argc, char **argv, options_t *o)
 {
-    enum { O_PHONE = 1, O_NAME, O_SMS, O_STATE, O_TO, O_GROUP, O_MEMBERS, O_CHAT, O_SERVER, O_TLS, O_CA, O_SNAME, O_HELP };
+    enum {
+        O_PHONE = 1,
+        O_NAME,
+        O_SMS,
+        O_STATE,
+        O_TO,
+        O_GROUP,
+        O_MEMBERS,
+        O_CHAT,
+        O_SERVER,
+        O_TLS,
+        O_CA,
+        O_SNAME,
+        O_HELP
+    };
     static const struct option longs[] = {
-        {"phone", required_argument, NULL, O_PHONE},   {"name", required_argument, NULL, O_NAME},
-        {"sms-file", required_argument, NULL, O_SMS},  {"state-dir", required_argument, NULL, O_STATE},
-        {"to", required_argument, NULL, O_TO},         {"group", required_argument, NULL, O_GROUP},
-        {"members", required_argument, NULL, O_MEMBERS}, {"chat", required_argument, NULL, O_CHAT},
-        {"server", required_argument, NULL, O_SERVER}, {"tls", no_argument, NULL, O_TLS},
-        {"ca-file", required_argument, NULL, O_CA},    {"server-name", required_argument, NULL, O_SNAME},
-        {"help", no_argument, NULL, O_HELP},           {NULL, 0, NULL, 0},
+        {"phone", required_argument, NULL, O_PHONE},
+        {"name", required_argument, NULL, O_NAME},
+        {"sms-file", required_argument, NULL, O_SMS},
+        {"state-dir", required_argument, NULL, O_STATE},
+        {"to", required_argument, NULL, O_TO},
+        {"group", required_argument, NULL, O_GROUP},
+        {"members", required_argument, NULL, O_MEMBERS},
+        {"chat", required_argument, NULL, O_CHAT},
+        {"server", required_argument, NULL, O_SERVER},
+        {"tls", no_argument, NULL, O_TLS},
+        {"ca-file", required_argument, NULL, O_CA},
+        {"server-name", required_argument, NULL, O_SNAME},
+        {"help", no_argument, NULL, O_HELP},
+        {NULL, 0, NULL, 0},
     };
     memset(o, 0, sizeof(*o));
     o->server = DEFAULT_SERVER;
@@ -233,8 +257,9 @@ static int do_register(parley_client_t *c, const options_t *o, chat_state_t *st)
     char code[16];
     if (o->sms_file) {
         if (!code_from_file(o->sms_file, o->phone, offset, code)) {
-            fprintf(stderr, "parley-chat: no code for %s appeared in %s within %d s; is it the file the server "
-                            "writes ([sms] file, PARLEY_SMS_FILE)?\n",
+            fprintf(stderr,
+                    "parley-chat: no code for %s appeared in %s within %d s; is it the file the server "
+                    "writes ([sms] file, PARLEY_SMS_FILE)?\n",
                     o->phone, o->sms_file, CODE_WAIT_MS / 1000);
             return -1;
         }

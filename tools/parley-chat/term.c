@@ -196,7 +196,7 @@ term_input_t term_read(void)
             consume(i);
             fputs("\r\033[K", stdout);
             return finish_line(); /* what follows waits in in[] */
-        case 4: /* Ctrl-D */
+        case 4:                   /* Ctrl-D */
             if (!line_len) {
                 consume(i);
                 return TERM_EOF;

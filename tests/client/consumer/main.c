@@ -10,13 +10,13 @@
 #include <string.h>
 #include <time.h>
 
-#define CHECK(cond, ...)                                                                                             \
-    do {                                                                                                             \
-        if (!(cond)) {                                                                                               \
-            fprintf(stderr, "consumer: " __VA_ARGS__);                                                               \
-            fprintf(stderr, "\n");                                                                                   \
-            return 1;                                                                                                \
-        }                                                                                                            \
+#define CHECK(cond, ...)                                                                                               \
+    do {                                                                                                               \
+        if (!(cond)) {                                                                                                 \
+            fprintf(stderr, "consumer: " __VA_ARGS__);                                                                 \
+            fprintf(stderr, "\n");                                                                                     \
+            return 1;                                                                                                  \
+        }                                                                                                              \
     } while (0)
 
 static int offline(void)
