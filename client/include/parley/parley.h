@@ -384,7 +384,9 @@ typedef struct parley_cursor {
  * Only while stopped. Chats not given resume from the server's record. */
 PARLEY_API int parley_client_set_cursors(parley_client_t *c, const parley_cursor_t *cursors, size_t count);
 /* Per chat, the highest seq up to which the app has taken every event.
- * Copies up to cap into out; returns how many chats there are. */
+ * Copies up to cap into out; returns how many chats there are. A chat
+ * this device has only sent to has no cursor until its first incoming
+ * message or gap (where the server starts delivering is not known before). */
 PARLEY_API size_t parley_client_cursors(parley_client_t *c, parley_cursor_t *out, size_t cap);
 
 /* Starts the I/O thread (needs a token). PARLEY_E_STATE if running. */
