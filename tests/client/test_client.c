@@ -5,7 +5,8 @@
  *                   both keep sending while it is down, it comes back on the
  *                   same port: both clients reconnect and resume by
  *                   themselves; every message arrives exactly once, in order,
- *                   and the chat's log holds each send once.
+ *                   and the chat's log holds each send once. Then the same
+ *                   through a graceful restart (SIGTERM, drain).
  *   send_queue      sends queued while the client cannot connect are sent
  *                   once it can, exactly once and in order; a send whose
  *                   answer is lost (the proxy swallows what the server says)
@@ -318,6 +319,33 @@ static int case_restart_resume(const char *parleyd)
     size_t nc = parley_client_cursors(b.c, cur, 4);
     CHECK(nc == 1 && cur[0].chat_id == chat && cur[0].seq == 40, "B's cursor: %zu chats, seq %lld", nc,
           nc ? (long long)cur[0].seq : 0LL);
+
+    STEP("a graceful restart too (SIGTERM: parleyd drains), with A sending through it");
+    a_states = a.nstates;
+    for (int i = 20; i < 25; i++) {
+        snprintf(text, sizeof(text), "a%d", i);
+        CHECK(send_text(&a, chat, text, NULL) == PARLEY_OK, "send");
+    }
+    CHECK(server_stop(&srv) == 0, "parleyd did not drain and stop cleanly (log: %s)", srv.log);
+    for (int i = 25; i < 30; i++) {
+        snprintf(text, sizeof(text), "a%d", i);
+        CHECK(send_text(&a, chat, text, NULL) == PARLEY_OK, "send while stopped");
+    }
+    pump_for(both, 2, 500);
+    CHECK(h_saw_state(&a, PARLEY_STATE_DISCONNECTED, a_states), "A did not notice the drain");
+    CHECK(server_start(&srv, parleyd, port) == 0, "cannot start parleyd again");
+    want_t more[] = {{&a, chat, 20, 30}, {&b, chat, 30, 20}, {0}};
+    CHECK(h_wait(both, 2, has_all, more, 60000),
+          "not everything arrived after the graceful restart (A %zu answers, "
+          "B %zu messages)",
+          a.nsends, h_chat_seqs(&b, chat, NULL, 0));
+    pump_for(both, 2, 500);
+    texts(&b, chat, "a", got, sizeof(got));
+    expected("a", 0, 30, want, sizeof(want));
+    CHECK(strcmp(got, want) == 0, "B got [%s], want [%s]", got, want);
+    if (check_order(&b, chat) || check_send_order(&a, chat) || check_log_view(&a, chat, 50) ||
+        check_log_view(&b, chat, 50) || check_history(&b, chat, 50))
+        return 1;
 
     h_peer_dispose(&a);
     h_peer_dispose(&b);
