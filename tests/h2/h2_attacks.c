@@ -616,9 +616,9 @@ static int slow_reader(void)
             FAIL("the server sent more than the flow-control window");
         h2w_conn_close(&c);
     }
-    { /* all the credit in the world, but never reads its socket: the server
-       * cannot even send a GOAWAY, so we watch its descriptors to see it
-       * let go of the connection (reading would unblock it) */
+    {                       /* all the credit in the world, but never reads its socket: the server
+                             * cannot even send a GOAWAY, so we watch its descriptors to see it
+                             * let go of the connection (reading would unblock it) */
         usleep(300 * 1000); /* the server has let go of the previous connection */
         int fds_before = h2w_fd_count(server_pid);
         h2w_conn_t c;
@@ -850,13 +850,14 @@ static int conn_limit(void)
             FAIL("connection %d of %d (within the limit) was not served", i + 1, LIMIT);
     }
     h2w_conn_t extra;
-    bool served = attacker_connect(&extra, NULL, 0) == 0 && greeted(&extra);
-    printf("connections from %s: %d served; the next one %s (%s)\n", ATTACKER, LIMIT, served ? "SERVED" : "refused",
+    bool extra_served = attacker_connect(&extra, NULL, 0) == 0 && greeted(&extra);
+    printf("connections from %s: %d served; the next one %s (%s)\n", ATTACKER, LIMIT,
+           extra_served ? "SERVED" : "refused",
            extra.is_reset ? "reset"
            : extra.is_eof ? "closed"
                           : "no answer");
     h2w_conn_close(&extra);
-    if (served)
+    if (extra_served)
         FAIL("connection %d from one address was served, limit %d", LIMIT + 1, LIMIT);
     for (int i = 0; i < 5; i++)
         h2w_conn_close(&conns[i]);
@@ -865,26 +866,36 @@ static int conn_limit(void)
         if (attacker_connect(&conns[i], NULL, 0) != 0 || !greeted(&conns[i]))
             FAIL("a connection after 5 closed was not served");
     printf("after closing 5 of them, 5 new ones were served\n");
-    /* a flood of connection attempts over the limit: each reset at accept */
+    /* a flood of connection attempts over the limit: each reset at accept
+     * (a connect that fails outright, e.g. for want of a local port, is
+     * counted apart: it never reached the server) */
     int64_t t0 = pl_now_msec();
-    int refused = 0;
+    int refused = 0, served = 0, silent = 0, no_connect = 0;
     for (int i = 0; i < FLOOD; i++) {
         int fd = h2w_tcp_connect(port, ATTACKER);
-        if (fd < 0)
+        if (fd < 0) {
+            no_connect++;
             continue;
+        }
         h2w_conn_t c;
         h2w_conn_init(&c, fd, NULL);
         h2w_frame_t f;
-        if (h2w_read_frame(&c, &f, 3000) == 0)
+        int r = h2w_read_frame(&c, &f, 3000);
+        if (r == 0)
             refused++;
+        else if (r == 1)
+            served++;
+        else
+            silent++;
         h2w_conn_close(&c);
     }
-    printf("connection flood: %d attempts over the limit in %lld ms, %d refused at accept\n", FLOOD,
-           (long long)(pl_now_msec() - t0), refused);
+    printf("connection flood: %d attempts over the limit in %lld ms: %d reset at accept, %d served, %d without an "
+           "answer in 3 s, %d failed to connect\n",
+           FLOOD, (long long)(pl_now_msec() - t0), refused, served, silent, no_connect);
     for (int i = 0; i < LIMIT; i++)
         h2w_conn_close(&conns[i]);
-    if (refused != FLOOD)
-        FAIL("%d of %d connections over the limit were served", FLOOD - refused, FLOOD);
+    if (served || silent)
+        FAIL("%d of %d connections over the limit were served (%d more left hanging)", served, FLOOD, silent);
     return attack_end(64);
 }
 
