@@ -6,6 +6,7 @@
  * the two every message reaches every device. Each node listens on its own
  * channel (worker 0 holds the subscription); after a subscription loss the
  * node's streams catch up from PostgreSQL. */
+#include <event2/event.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -425,15 +426,75 @@ static void on_node_message(const void *data, size_t len, void *user)
     post_all(mw->m, e);
 }
 
+#define RESYNC_RETRY_MS 250
+
+static void resync_streams(pl_msg_worker_t *mw);
+
+static void on_resync_retry(evutil_socket_t fd, short what, void *arg)
+{
+    (void)fd;
+    (void)what;
+    resync_streams(arg);
+}
+
+/* Tries the whole worker again shortly (Redis is not back on this worker's
+ * connection yet, or a session could not be written). */
+static void retry_resync(pl_msg_worker_t *mw)
+{
+    if (!mw->resync_ev)
+        mw->resync_ev = evtimer_new(pl_worker_base(mw->w), on_resync_retry, mw);
+    if (mw->resync_ev && !evtimer_pending(mw->resync_ev, NULL)) {
+        struct timeval tv = {0, RESYNC_RETRY_MS * 1000};
+        evtimer_add(mw->resync_ev, &tv);
+    }
+}
+
+static void on_session_back(pl_code_t code, const char *message, bool still_ours, void *user)
+{
+    (void)message;
+    pl_stream_t *s = user;
+    if (code != PL_CODE_OK) {
+        if (!s->is_closing)
+            retry_resync(s->mw);
+    } else if (!still_ours) {
+        if (!s->is_closing)
+            pl_stream_end(s, PL_CODE_ABORTED, "replaced by a newer stream of this device");
+    } else {
+        pl_deliver_resync(s); /* what was stored while we were unreachable */
+    }
+    pl_call_unref(s->call);
+}
+
+/* Redis came back (perhaps empty): first make this worker's streams
+ * reachable again (sessions, watch records), then catch each up, so that
+ * nothing stored in between is missed. */
+static void resync_streams(pl_msg_worker_t *mw)
+{
+    pl_messaging_t *m = mw->m;
+    pl_redis_t *r = pl_app_redis(m->app, mw->w);
+    if (!r || !pl_redis_is_up(r)) {
+        retry_resync(mw);
+        return;
+    }
+    for (size_t i = 0; i < mw->by_device.cap; i++) {
+        pl_stream_t *s = mw->by_device.slots[i].value;
+        if (!mw->by_device.slots[i].key || s->is_closing)
+            continue;
+        pl_cache_session_t sess = {s->account_id, s->device_id, m->app->cfg->node_id, s->epoch};
+        pl_call_ref(s->call);
+        if (pl_cache_session_refresh(r, &sess, PL_STREAM_SESSION_TTL_S, on_session_back, s) != 0) {
+            pl_call_unref(s->call);
+            retry_resync(mw);
+        }
+        pl_presence_rewatch(s);
+    }
+}
+
 static void resync_worker(pl_worker_t *w, void *arg)
 {
-    pl_messaging_t *m = arg;
-    pl_msg_worker_t *mw = pl_msg_worker(m, w);
-    if (!mw)
-        return;
-    for (size_t i = 0; i < mw->by_device.cap; i++)
-        if (mw->by_device.slots[i].key)
-            pl_deliver_resync(mw->by_device.slots[i].value);
+    pl_msg_worker_t *mw = pl_msg_worker(arg, w);
+    if (mw)
+        resync_streams(mw);
 }
 
 static void on_subscribed(bool is_resync, void *user)
@@ -470,6 +531,9 @@ int pl_fanout_worker_start(pl_msg_worker_t *mw)
 
 void pl_fanout_worker_stop(pl_msg_worker_t *mw)
 {
+    if (mw->resync_ev)
+        event_free(mw->resync_ev);
+    mw->resync_ev = NULL;
     if (mw->subscriber)
         pl_cache_sub_free(mw->subscriber);
     mw->subscriber = NULL;

@@ -71,6 +71,7 @@ struct pl_msg_worker {
     /* worker 0 only: this node's Redis subscription (fanout.c) */
     struct pl_cache_sub *subscriber;
     bool is_subscribed;
+    struct event *resync_ev; /* retrying a resync until Redis takes the sessions */
 };
 
 /* A message held back because an earlier one of its chat is still on its
@@ -207,6 +208,8 @@ void pl_presence_offline(pl_stream_t *s);
 void pl_presence_subscribe(pl_stream_t *s, uint64_t request_id, const parley_v1_AccountList *l, bool on);
 void pl_presence_deliver(pl_msg_worker_t *mw, const parley_v1_Presence *p, const int64_t *accounts, size_t n);
 void pl_presence_stream_gone(pl_stream_t *s);
+/* Records the stream's watches in Redis again (after Redis lost them). */
+void pl_presence_rewatch(pl_stream_t *s);
 int pl_presence_worker_start(pl_msg_worker_t *mw);
 void pl_presence_worker_stop(pl_msg_worker_t *mw);
 

@@ -293,6 +293,13 @@ void pl_presence_subscribe(pl_stream_t *s, uint64_t request_id, const parley_v1_
     }
 }
 
+void pl_presence_rewatch(pl_stream_t *s)
+{
+    for (size_t i = 0; i < s->presence_subs.cap; i++)
+        if (s->presence_subs.slots[i].key)
+            record_watch(s->mw, s->presence_subs.slots[i].key);
+}
+
 void pl_presence_stream_gone(pl_stream_t *s)
 {
     for (size_t i = 0; i < s->presence_subs.cap; i++) {
