@@ -145,6 +145,26 @@ static void worker_stop(pl_worker_t *w, void *state, void *arg)
     free(mw);
 }
 
+/* Draining: device streams end now with UNAVAILABLE, so devices reconnect
+ * to another node at once instead of waiting out the grace period (their
+ * unanswered sends are retried there and deduplicated). */
+static void on_drain(pl_worker_t *w, void *arg)
+{
+    pl_msg_worker_t *mw = pl_msg_worker(arg, w);
+    if (!mw || !mw->stream_count)
+        return;
+    /* ending a stream removes it from the map: collect them first */
+    pl_stream_t **all = malloc(sizeof(*all) * mw->by_device.count);
+    size_t n = 0;
+    for (size_t i = 0; all && i < mw->by_device.cap; i++)
+        if (mw->by_device.slots[i].key)
+            all[n++] = mw->by_device.slots[i].value;
+    for (size_t i = 0; i < n; i++)
+        if (!all[i]->is_closing)
+            pl_stream_end(all[i], PL_CODE_UNAVAILABLE, "server shutting down; reconnect");
+    free(all);
+}
+
 static const parley_v1_Messaging_handlers_t handlers = {
     .Connect_start = pl_stream_on_start,
     .Connect = pl_stream_on_event,
@@ -165,7 +185,8 @@ pl_messaging_t *pl_messaging_register(pl_app_t *app, char *err, size_t err_len)
     m->workers = calloc((size_t)m->nworkers, sizeof(*m->workers));
     m->stmt = pl_app_add_statements(app, statements, ST_COUNT);
     m->module = pl_server_add_module(app->server, worker_start, worker_stop, m);
-    if (!m->workers || m->stmt < 0 || m->module < 0 || parley_v1_Messaging_register(app->server, &handlers, m) != 0) {
+    if (!m->workers || m->stmt < 0 || m->module < 0 || parley_v1_Messaging_register(app->server, &handlers, m) != 0 ||
+        pl_server_on_drain(app->server, on_drain, m) != 0) {
         snprintf(err, err_len, "cannot register parley.v1.Messaging");
         pl_messaging_free(m);
         return NULL;
