@@ -257,7 +257,7 @@ static int case_restart_resume(const char *parleyd)
     int64_t chat = open_direct(&a, &b);
     CHECK(chat > 0, "no chat");
     CHECK(parley_client_start(a.c) == PARLEY_OK && parley_client_start(b.c) == PARLEY_OK, "start");
-    CHECK(h_wait_state(&a, PARLEY_STATE_READY, 10000) && h_wait_state(&b, PARLEY_STATE_READY, 10000), "not ready");
+    CHECK(h_wait_state(&a, PARLEY_STATE_READY, 30000) && h_wait_state(&b, PARLEY_STATE_READY, 30000), "not ready");
     peer_t *both[] = {&a, &b};
 
     STEP("a conversation: 10 messages each way, parleyd killed while they travel");
@@ -462,7 +462,7 @@ static int case_exactly_once(void)
     int64_t chat = open_direct(&a, &b);
     CHECK(chat > 0, "no chat");
     CHECK(parley_client_start(a.c) == PARLEY_OK && parley_client_start(b.c) == PARLEY_OK, "start");
-    CHECK(h_wait_state(&a, PARLEY_STATE_READY, 10000) && h_wait_state(&b, PARLEY_STATE_READY, 10000), "not ready");
+    CHECK(h_wait_state(&a, PARLEY_STATE_READY, 30000) && h_wait_state(&b, PARLEY_STATE_READY, 30000), "not ready");
     peer_t *both[] = {&a, &b};
 
     enum { TOTAL = 300 };
@@ -626,7 +626,7 @@ static int case_refusals(void)
     CHECK(poll(&pfd, 1, 0) == 0, "the event fd is readable before anything happened");
     CHECK(parley_client_start(a.c) == PARLEY_OK && parley_client_start(b.c) == PARLEY_OK, "start");
     CHECK(poll(&pfd, 1, 5000) == 1 && (pfd.revents & POLLIN), "the event fd did not become readable");
-    CHECK(h_wait_state(&a, PARLEY_STATE_READY, 10000) && h_wait_state(&b, PARLEY_STATE_READY, 10000), "not ready");
+    CHECK(h_wait_state(&a, PARLEY_STATE_READY, 30000) && h_wait_state(&b, PARLEY_STATE_READY, 30000), "not ready");
     h_pump(&a, 0);
     CHECK(poll(&pfd, 1, 0) == 0, "the event fd stays readable with the queue empty");
     CHECK(atomic_load(&note.calls) > 0, "the notify callback never ran");
@@ -785,7 +785,7 @@ static int case_backpressure(void)
     int64_t chat = open_direct(&a, &b);
     CHECK(chat > 0, "no chat");
     CHECK(parley_client_start(a.c) == PARLEY_OK && parley_client_start(b.c) == PARLEY_OK, "start");
-    CHECK(h_wait_state(&a, PARLEY_STATE_READY, 10000) && h_wait_state(&b, PARLEY_STATE_READY, 10000), "not ready");
+    CHECK(h_wait_state(&a, PARLEY_STATE_READY, 30000) && h_wait_state(&b, PARLEY_STATE_READY, 30000), "not ready");
     char text[32];
     for (int i = 0; i < 120; i++) {
         snprintf(text, sizeof(text), "p%d", i);
@@ -853,11 +853,11 @@ static int case_tls(const char *ca_file)
     int64_t chat = open_direct(&a, &b);
     CHECK(chat > 0, "no chat");
     CHECK(parley_client_start(a.c) == PARLEY_OK && parley_client_start(b.c) == PARLEY_OK, "start");
-    CHECK(h_wait_state(&a, PARLEY_STATE_READY, 10000) && h_wait_state(&b, PARLEY_STATE_READY, 10000), "not ready");
+    CHECK(h_wait_state(&a, PARLEY_STATE_READY, 30000) && h_wait_state(&b, PARLEY_STATE_READY, 30000), "not ready");
     CHECK(send_text(&a, chat, "over tls", NULL) == PARLEY_OK, "send");
     peer_t *both[] = {&a, &b};
     want_t w[] = {{&a, chat, 0, 1}, {&b, chat, 1, 0}, {0}};
-    CHECK(h_wait(both, 2, has_all, w, 10000), "the message did not arrive");
+    CHECK(h_wait(both, 2, has_all, w, 30000), "the message did not arrive");
     CHECK(strcmp(b.msgs[0].text, "over tls") == 0, "B got %s", b.msgs[0].text);
     h_peer_dispose(&a);
     h_peer_dispose(&b);
