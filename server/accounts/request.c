@@ -3,10 +3,13 @@
  * limits (accounts_internal.h). */
 #include <inttypes.h>
 #include <stdio.h>
+#include <event2/event.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "accounts/accounts_internal.h"
+#include "transport/worker.h"
+#include "cache/ratelimit.h"
 #include "app/log.h"
 #include "runtime/clock.h"
 
@@ -79,7 +82,17 @@ typedef struct rate_take {
     pl_call_t *call;
     pl_acct_req_t *r;
     pl_acct_rate_fn fn;
+    uint32_t capacity, cost;
+    double refill_per_second;
+    int attempts;
+    struct event *retry_ev;
+    char name[PL_CACHE_RATELIMIT_MAX_NAME + 1];
 } rate_take_t;
+
+/* Redis connecting (a node just started) or reconnecting: a short wait
+ * before giving up, rather than failing a client that is on time. */
+#define RATE_RETRY_MS 100
+#define RATE_RETRIES 20
 
 /* Logs that the limiter is unavailable, at most once a second per node. */
 static void warn_limiter(pl_accounts_t *s, pl_call_t *call, const char *why)
@@ -92,38 +105,77 @@ static void warn_limiter(pl_accounts_t *s, pl_call_t *call, const char *why)
                 pl_call_method(call)->name, why);
 }
 
-static void on_rate(pl_code_t code, const char *message, const pl_cache_rate_t *rate, void *user)
+static void rate_send(rate_take_t *t);
+
+static void on_rate_retry(evutil_socket_t fd, short what, void *arg)
 {
-    rate_take_t *t = user;
+    (void)fd;
+    (void)what;
+    rate_send(arg);
+}
+
+static void rate_done(rate_take_t *t, pl_code_t code, const char *message, const pl_cache_rate_t *rate)
+{
     pl_call_t *call = t->call;
     if (!pl_call_is_finished(call)) {
         if (code != PL_CODE_OK)
             warn_limiter(t->r->svc, call, message);
         t->fn(call, t->r, code, code == PL_CODE_OK ? rate : NULL);
     }
+    if (t->retry_ev)
+        event_free(t->retry_ev);
     free(t);
     pl_call_unref(call);
+}
+
+/* Tries again shortly; false when out of attempts or time. */
+static bool rate_retry(rate_take_t *t)
+{
+    int64_t deadline = pl_call_deadline(t->call);
+    if (++t->attempts > RATE_RETRIES || pl_call_is_finished(t->call) ||
+        (deadline && pl_now_usec() + RATE_RETRY_MS * 1000 >= deadline))
+        return false;
+    if (!t->retry_ev)
+        t->retry_ev = evtimer_new(pl_worker_base(pl_call_worker(t->call)), on_rate_retry, t);
+    struct timeval tv = {0, RATE_RETRY_MS * 1000};
+    return t->retry_ev && evtimer_add(t->retry_ev, &tv) == 0;
+}
+
+static void on_rate(pl_code_t code, const char *message, const pl_cache_rate_t *rate, void *user)
+{
+    rate_take_t *t = user;
+    if (code == PL_CODE_UNAVAILABLE && rate_retry(t))
+        return;
+    rate_done(t, code, message, rate);
+}
+
+static void rate_send(rate_take_t *t)
+{
+    pl_redis_t *redis = pl_app_redis(t->r->svc->app, pl_call_worker(t->call));
+    if (!redis || !pl_redis_is_up(redis)) {
+        if (!rate_retry(t))
+            rate_done(t, PL_CODE_UNAVAILABLE, redis ? "not connected" : "no redis connection", NULL);
+        return;
+    }
+    if (pl_cache_ratelimit_take(redis, t->name, strlen(t->name), t->capacity, t->refill_per_second, t->cost, on_rate,
+                                t) != 0)
+        rate_done(t, PL_CODE_UNAVAILABLE, "cannot queue the command", NULL);
 }
 
 void pl_acct_rate_take(pl_call_t *call, pl_acct_req_t *r, const char *name, uint32_t capacity, double refill_per_second,
                        uint32_t cost, pl_acct_rate_fn fn)
 {
-    pl_redis_t *redis = pl_app_redis(r->svc->app, pl_call_worker(call));
-    rate_take_t *t = redis ? malloc(sizeof(*t)) : NULL;
+    rate_take_t *t = calloc(1, sizeof(*t));
     if (!t) {
-        warn_limiter(r->svc, call, redis ? "out of memory" : "no redis connection");
+        warn_limiter(r->svc, call, "out of memory");
         fn(call, r, PL_CODE_UNAVAILABLE, NULL);
         return;
     }
-    *t = (rate_take_t){call, r, fn};
+    *t = (rate_take_t){.call = call, .r = r, .fn = fn, .capacity = capacity, .cost = cost,
+                       .refill_per_second = refill_per_second};
+    snprintf(t->name, sizeof(t->name), "%s", name);
     pl_call_ref(call);
-    int rc = pl_cache_ratelimit_take(redis, name, strlen(name), capacity, refill_per_second, cost, on_rate, t);
-    if (rc != 0) {
-        free(t);
-        warn_limiter(r->svc, call, "cannot queue the command");
-        fn(call, r, PL_CODE_UNAVAILABLE, NULL);
-        pl_call_unref(call);
-    }
+    rate_send(t);
 }
 
 void pl_acct_take_lookups(pl_call_t *call, pl_acct_req_t *r, size_t cost, pl_acct_rate_fn fn)
