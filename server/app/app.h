@@ -55,6 +55,18 @@ typedef void (*pl_call_query_fn)(pl_call_t *call, const pl_pg_result_t *r, void 
 int pl_call_query(const pl_app_t *app, pl_call_t *call, int stmt, int shard, const pl_pg_param_t *params,
                   int nparams, unsigned flags, pl_call_query_fn fn, void *user);
 
+/* pl_call_query for a write that locks rows (lock order: store/pg.h). */
+int pl_call_query_keyed(const pl_app_t *app, pl_call_t *call, int stmt, int shard, const pl_pg_param_t *params,
+                        int nparams, unsigned flags, const pl_pg_lock_t *lock, pl_call_query_fn fn, void *user);
+
+/* The lock key of a chat's rows: kind 0 for the chat row first, 1 for a
+ * member's row after it. */
+static inline pl_pg_lock_t pl_chat_lock(int64_t chat_id, int kind, int64_t account_id)
+{
+    pl_pg_lock_t l = {(uint64_t)chat_id << 1 | (uint64_t)(kind & 1), (uint64_t)account_id};
+    return l;
+}
+
 /* Ends the call for a failed query with the status a client should see
  * (UNAVAILABLE, DEADLINE_EXCEEDED or INTERNAL; the server's message is
  * logged, never sent), and returns true; false if r succeeded. */

@@ -136,7 +136,12 @@ void chats_query(chats_op_t *op, int stmt, int shard, const pl_pg_param_t *param
         *q = (query_t){op, fn, arg, flags, what};
         pl_call_ref(op->call);
         int64_t deadline = op->is_committed ? 0 : pl_call_deadline(op->call);
-        rc = pl_store_exec(store, op->svc->stmt + stmt, shard, params, nparams, pg_flags, deadline, on_query, q);
+        /* writes on the chat's shard lock its row first: batch them in chat order */
+        pl_pg_lock_t lock = {0};
+        if ((pg_flags & PL_PG_WRITE) && shard == op->chat_shard && op->chat_id > 0)
+            lock = pl_chat_lock(op->chat_id, 0, 0);
+        rc = pl_store_exec_keyed(store, op->svc->stmt + stmt, shard, params, nparams, pg_flags, &lock, deadline,
+                                 on_query, q);
         if (rc != 0)
             pl_call_unref(op->call);
     }

@@ -120,7 +120,7 @@ static const option_t options[] = {
      "connections each worker keeps to each server"},
     {"postgres", "statement_timeout_ms", NULL, OPT_INT, OFF(pg_statement_timeout_ms), "5000", 1, 600000,
      "server-side limit for one statement"},
-    {"postgres", "batch_max", NULL, OPT_INT, OFF(pg_batch_max), "256", 1, 10000,
+    {"postgres", "batch_max", NULL, OPT_INT, OFF(pg_batch_max), "256", 1, 4096,
      "writes committed together while a commit is in flight (group commit)"},
 
     {"redis", "host", NULL, OPT_STRING, OFF(redis_host), "127.0.0.1", 0, 0, "Redis host"},

@@ -96,8 +96,9 @@ void pl_receipts_cursor(pl_stream_t *s, uint64_t request_id, const parley_v1_Cur
     if (!cs || c->seq > cs->acked) {
         /* this device's own cursor: where its next resume starts */
         pl_pg_param_t p[3] = {pl_pg_int8(d, s->device_id), pl_pg_int8(chat, c->chat_id), pl_pg_int8(seq, c->seq)};
-        pl_store_exec(pl_app_store(m->app, s->mw->w), pl_msg_stmt(m, ST_DEVICE_CURSOR), pl_id_shard(s->device_id), p,
-                      3, PL_PG_WRITE | PL_PG_IDEMPOTENT, 0, NULL, NULL);
+        pl_pg_lock_t dlock = pl_chat_lock(c->chat_id, 1, s->device_id); /* the device's cursor row */
+        pl_store_exec_keyed(pl_app_store(m->app, s->mw->w), pl_msg_stmt(m, ST_DEVICE_CURSOR),
+                            pl_id_shard(s->device_id), p, 3, PL_PG_WRITE | PL_PG_IDEMPOTENT, &dlock, 0, NULL, NULL);
         if (cs)
             cs->acked = c->seq;
     } else if (!is_read) {
@@ -110,8 +111,9 @@ void pl_receipts_cursor(pl_stream_t *s, uint64_t request_id, const parley_v1_Cur
     pl_stream_request_begin(s);
     pl_pg_param_t p[4] = {pl_pg_int8(chat, c->chat_id), pl_pg_int8(a, s->account_id),
                           pl_pg_int8(seq, is_read ? 0 : c->seq), pl_pg_int8(zero, is_read ? c->seq : 0)};
-    if (pl_call_query(m->app, s->call, pl_msg_stmt(m, ST_CURSOR), pl_id_shard(c->chat_id), p, 4,
-                      PL_PG_WRITE | PL_PG_IDEMPOTENT, on_moved, j) != 0) {
+    pl_pg_lock_t lock = pl_chat_lock(c->chat_id, 1, s->account_id); /* the member's row */
+    if (pl_call_query_keyed(m->app, s->call, pl_msg_stmt(m, ST_CURSOR), pl_id_shard(c->chat_id), p, 4,
+                            PL_PG_WRITE | PL_PG_IDEMPOTENT, &lock, on_moved, j) != 0) {
         free(j);
         s->requests_open--;
         pl_stream_error(s, request_id, PL_CODE_UNAVAILABLE, "server busy; send the cursor again", NULL, 0, NULL);

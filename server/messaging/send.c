@@ -213,8 +213,9 @@ static void store(send_job_t *j)
         pl_pg_int8(expires, j->expires_in_ms),
     };
     /* idempotent by (device, client id): safe to send again */
-    if (pl_call_query(j->m->app, j->call, pl_msg_stmt(j->m, ST_SEND), pl_id_shard(j->chat_id), p, 9,
-                      PL_PG_WRITE | PL_PG_IDEMPOTENT, on_stored, j) != 0)
+    pl_pg_lock_t lock = pl_chat_lock(j->chat_id, 0, 0); /* the chat row */
+    if (pl_call_query_keyed(j->m->app, j->call, pl_msg_stmt(j->m, ST_SEND), pl_id_shard(j->chat_id), p, 9,
+                            PL_PG_WRITE | PL_PG_IDEMPOTENT, &lock, on_stored, j) != 0)
         job_fail(j, PL_CODE_UNAVAILABLE, "server busy; retry with the same client_message_id", NULL, 0);
 }
 

@@ -251,6 +251,18 @@ static pg_conn_t *least_loaded(pl_pg_t *pg)
     return best;
 }
 
+static int by_lock_order(const void *a, const void *b)
+{
+    const pg_op_t *x = *(const pg_op_t *const *)a, *y = *(const pg_op_t *const *)b;
+    if (x->shard != y->shard)
+        return x->shard < y->shard ? -1 : 1;
+    if (x->lock.key != y->lock.key)
+        return x->lock.key < y->lock.key ? -1 : 1;
+    if (x->lock.key2 != y->lock.key2)
+        return x->lock.key2 < y->lock.key2 ? -1 : 1;
+    return x->arrival < y->arrival ? -1 : x->arrival > y->arrival;
+}
+
 /* Sends one write round on c: consecutive solo writes each in a segment of
  * their own, or else one batch of up to batch_max writes. */
 static void send_writes(pl_pg_t *pg, pg_conn_t *c)
@@ -265,15 +277,21 @@ static void send_writes(pl_pg_t *pg, pg_conn_t *c)
         }
         return;
     }
-    pg_op_t *list = NULL, **tail = &list;
+    pg_op_t *batch[PG_BATCH_SORT_MAX];
     int n = 0;
-    while (n < pg->opts.batch_max && pg->writes.head && !pg->writes.head->is_solo) {
-        pg_op_t *op = pg_queue_pop(&pg->writes);
-        *tail = op;
-        tail = &op->next;
-        n++;
+    while (n < pg->opts.batch_max && n < PG_BATCH_SORT_MAX && pg->writes.head && !pg->writes.head->is_solo)
+        batch[n++] = pg_queue_pop(&pg->writes);
+    if (!n)
+        return;
+    /* lock order: concurrent batches must not take rows in opposite orders */
+    qsort(batch, (size_t)n, sizeof(batch[0]), by_lock_order);
+    pg_op_t *list = NULL, **tail = &list;
+    for (int i = 0; i < n; i++) {
+        *tail = batch[i];
+        tail = &batch[i]->next;
     }
-    if (n && pg_conn_send(c, list, n, true) == PL_ERR_NOMEM)
+    *tail = NULL;
+    if (pg_conn_send(c, list, n, true) == PL_ERR_NOMEM)
         requeue_front(&pg->writes, list);
 }
 
@@ -439,6 +457,12 @@ void pl_pg_free(pl_pg_t *pg)
 int pl_pg_exec(pl_pg_t *pg, int stmt, int shard, const pl_pg_param_t *params, int nparams, unsigned flags,
                int64_t deadline_usec, pl_pg_done_fn cb, void *user)
 {
+    return pl_pg_exec_keyed(pg, stmt, shard, params, nparams, flags, NULL, deadline_usec, cb, user);
+}
+
+int pl_pg_exec_keyed(pl_pg_t *pg, int stmt, int shard, const pl_pg_param_t *params, int nparams, unsigned flags,
+                     const pl_pg_lock_t *lock, int64_t deadline_usec, pl_pg_done_fn cb, void *user)
+{
     if (stmt < 0 || (size_t)stmt >= pg->nstmts || shard < -1 || shard >= PG_MAX_SHARD_SLOTS - 1 || nparams < 0)
         return PL_ERR_INVALID;
     if (pg->queued >= pg->opts.queue_max)
@@ -473,6 +497,9 @@ int pl_pg_exec(pl_pg_t *pg, int stmt, int shard, const pl_pg_param_t *params, in
     op->stmt = stmt;
     op->shard = shard;
     op->flags = flags;
+    if (lock)
+        op->lock = *lock;
+    op->arrival = pg->arrivals++;
     op->deadline = deadline_usec ? deadline_usec : pl_now_usec() + (int64_t)pg->opts.op_timeout_ms * 1000;
     op->cb = cb;
     op->user = user;

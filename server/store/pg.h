@@ -93,6 +93,22 @@ void pl_pg_free(pl_pg_t *pg);
 int pl_pg_exec(pl_pg_t *pg, int stmt, int shard, const pl_pg_param_t *params, int nparams, unsigned flags,
                int64_t deadline_usec, pl_pg_done_fn cb, void *user);
 
+/* Where a write takes its row locks: writes sharing a batch are sent in
+ * (shard, key, key2) order, so rows are always locked in one order. */
+typedef struct pl_pg_lock {
+    uint64_t key;  /* e.g. pl_chat_lock_key(chat, kind) */
+    uint64_t key2; /* e.g. the account of a member's row */
+} pl_pg_lock_t;
+
+/* pl_pg_exec for a write that takes row locks: writes sharing a batch are
+ * sent in (shard, lock) order, so that two batches committing at once
+ * lock rows in the same order and never deadlock (writes with equal keys
+ * keep their order). Give the key of the first row the statement locks,
+ * e.g. its chat id (shifted left, with a low bit ordering statements that
+ * lock the same chat's rows in different tables). */
+int pl_pg_exec_keyed(pl_pg_t *pg, int stmt, int shard, const pl_pg_param_t *params, int nparams, unsigned flags,
+                     const pl_pg_lock_t *lock, int64_t deadline_usec, pl_pg_done_fn cb, void *user);
+
 /* True while at least one connection is ready. */
 bool pl_pg_is_up(const pl_pg_t *pg);
 

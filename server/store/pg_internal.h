@@ -18,6 +18,8 @@ typedef struct pg_op {
     int stmt;
     int shard;
     unsigned flags;
+    pl_pg_lock_t lock; /* batch order (pl_pg_exec_keyed) */
+    uint64_t arrival;  /* ties keep the order writes came in */
     int64_t deadline;
     int attempts;
     bool is_solo;      /* a write to send in a transaction of its own */
@@ -90,6 +92,7 @@ typedef struct pg_conn {
 
 #define PG_MAX_SHARD_SLOTS 1025 /* shard -1 .. 1023 */
 #define PG_CONN_MAX_SEGMENTS 512
+#define PG_BATCH_SORT_MAX 4096 /* the largest batch (batch_max is capped here) */
 
 struct pl_pg {
     struct event_base *base;
@@ -102,6 +105,7 @@ struct pl_pg {
     int nconns;
     pg_queue_t reads, writes;
     int queued; /* operations not yet completed */
+    uint64_t arrivals;
     struct event *kick;  /* schedule on the next loop turn */
     struct event *sweep; /* deadlines and the in-flight watchdog */
     pl_pg_stats_t stats;

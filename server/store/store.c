@@ -82,6 +82,15 @@ int pl_store_exec(pl_store_t *st, int stmt, int shard, const pl_pg_param_t *para
                       deadline_usec, cb, user);
 }
 
+int pl_store_exec_keyed(pl_store_t *st, int stmt, int shard, const pl_pg_param_t *params, int nparams, unsigned flags,
+                        const pl_pg_lock_t *lock, int64_t deadline_usec, pl_pg_done_fn cb, void *user)
+{
+    if (shard < 0 || shard >= st->map->shards)
+        return PL_ERR_INVALID;
+    return pl_pg_exec_keyed(st->servers[pl_shardmap_server(st->map, shard)], stmt, shard, params, nparams, flags,
+                            lock, deadline_usec, cb, user);
+}
+
 const pl_shardmap_t *pl_store_map(const pl_store_t *st)
 {
     return st->map;

@@ -31,6 +31,10 @@ void pl_store_free(pl_store_t *st);
 int pl_store_exec(pl_store_t *st, int stmt, int shard, const pl_pg_param_t *params, int nparams, unsigned flags,
                   int64_t deadline_usec, pl_pg_done_fn cb, void *user);
 
+/* pl_pg_exec_keyed on the shard's server (see pg.h: lock order in batches). */
+int pl_store_exec_keyed(pl_store_t *st, int stmt, int shard, const pl_pg_param_t *params, int nparams, unsigned flags,
+                        const pl_pg_lock_t *lock, int64_t deadline_usec, pl_pg_done_fn cb, void *user);
+
 const pl_shardmap_t *pl_store_map(const pl_store_t *st);
 pl_pg_t *pl_store_server(const pl_store_t *st, int server);
 /* True when every server has a ready connection. */
