@@ -21,25 +21,35 @@ static pl_channel_t *connect_to(const pl_load_target_t *t, char *err, size_t err
     return pl_channel_connect(&o, err, err_len);
 }
 
-/* The last code the file provider wrote for phone (it may take a moment). */
+/* The code the file provider wrote for phone (it may take a moment). The
+ * file only grows: each look starts where the last one ended. */
 static int read_code(const char *sms_file, const char *phone, char *code, size_t len)
 {
-    for (int attempt = 0; attempt < 200; attempt++) {
+    static long offset;
+    for (int attempt = 0; attempt < 500; attempt++) {
         FILE *f = fopen(sms_file, "r");
         bool found = false;
         if (f) {
+            if (fseek(f, offset, SEEK_SET) != 0)
+                offset = 0;
             char line[128], p[40], c[16];
-            while (fgets(line, sizeof(line), f))
+            long at = ftell(f);
+            while (fgets(line, sizeof(line), f)) {
+                if (!strchr(line, '\n'))
+                    break; /* a line still being written */
+                at = ftell(f);
                 if (sscanf(line, "%39s %15s", p, c) == 2 && strcmp(p, phone) == 0) {
                     memcpy(code, c, len < sizeof(c) ? len : sizeof(c));
                     code[len - 1] = '\0';
                     found = true;
                 }
+            }
+            offset = at;
             fclose(f);
         }
         if (found)
             return 0;
-        struct timespec ts = {0, 10 * 1000 * 1000};
+        struct timespec ts = {0, 2 * 1000 * 1000};
         nanosleep(&ts, NULL);
     }
     return -1;
