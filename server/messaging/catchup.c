@@ -204,8 +204,12 @@ static void on_fetched(pl_call_t *call, const pl_pg_result_t *r, void *user)
     }
     if (cs->target < last && !removed)
         cs->target = last;
-    if (cs->target > visible_end)
+    /* A target past what this fetch's snapshot saw stands only if live events
+     * named it meanwhile (committed after the snapshot: another fetch gets
+     * them); a guess (a resync) or a removed member's view ends here. */
+    if (cs->target > visible_end && (removed || !cs->is_hinted_in_fetch))
         cs->target = visible_end > cs->upto ? visible_end : cs->upto;
+    cs->is_hinted_in_fetch = false;
     if (cs->target > cs->upto)
         requeue(s, cs);
     else

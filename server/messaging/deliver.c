@@ -203,6 +203,8 @@ void pl_deliver_hint(pl_stream_t *s, int64_t chat_id, int64_t seq)
         return;
     if (seq > cs->target)
         cs->target = seq;
+    if (cs->is_fetching && seq > cs->upto)
+        cs->is_hinted_in_fetch = true;
     if (cs->target > cs->upto) {
         pl_deliver_queue(s, cs);
         pl_deliver_kick(s);

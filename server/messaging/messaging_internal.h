@@ -95,6 +95,7 @@ typedef struct chat_state {
     bool is_fetching;
     bool is_queued;  /* on the stream's catch-up list */
     bool is_capped;  /* first fetch of a resume: apply resume_max_per_chat */
+    bool is_hinted_in_fetch; /* a live event named a seq while a fetch was out */
     uint8_t held_count;
     held_msg_t *held;  /* [PL_HOLD_MAX], allocated on first use */
     int64_t held_since_ms;
