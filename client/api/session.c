@@ -710,6 +710,25 @@ static void run_once(pl_io_t *io)
     }
 }
 
+/* Reads while the app's queue has room. False once the stream ended or
+ * the queue is full. */
+static bool read_events_while_room(pl_io_t *io)
+{
+    parley_client_t *c = io->c;
+    for (;;) {
+        pthread_mutex_lock(&c->mu);
+        bool room = pl_events_have_room(c);
+        pthread_mutex_unlock(&c->mu);
+        if (!room)
+            return false;
+        memset(io->sev, 0, sizeof(*io->sev));
+        int rc = pl_ccall_try_recv(io->call, io->sev);
+        if (rc != 1)
+            return rc == PL_CCALL_PENDING;
+        on_server_event(io, io->sev);
+    }
+}
+
 /* Stopping: acks out, half-close, and a moment for the server to finish
  * the stream (it stores the acks before it does). */
 static void close_gracefully(pl_io_t *io)
@@ -722,13 +741,9 @@ static void close_gracefully(pl_io_t *io)
     while (io->call && pl_now_usec() < deadline) {
         if (pl_channel_pump(io->ch, 50) != 0 || pl_ccall_is_done(io->call))
             break;
-        memset(io->sev, 0, sizeof(*io->sev));
-        int rc;
-        while ((rc = pl_ccall_try_recv(io->call, io->sev)) == 1) {
-            on_server_event(io, io->sev);
-            memset(io->sev, 0, sizeof(*io->sev));
-        }
-        if (rc != PL_CCALL_PENDING)
+        /* what the app has no room for stays on the server: the next
+         * resume brings it */
+        if (!read_events_while_room(io))
             break;
     }
     close_stream(io);
