@@ -29,8 +29,10 @@ typedef struct dev {
     uint64_t next_request;
     uint64_t sends;
     int64_t last_direct, last_group; /* highest seq received per chat: dedup */
-    int64_t sent_at[RING];           /* by request id % RING */
-    bool to_group[RING];
+    /* by request id % RING; allocated only for sending, so an idle stream
+     * costs the generator little more than its connection */
+    int64_t *sent_at;
+    bool *to_group;
 } load_dev_t;
 
 struct engine {
@@ -47,6 +49,8 @@ struct engine {
     struct event *tick_ev, *progress_ev;
     uint64_t last_progress_delivered;
     FILE *trace; /* PARLEY_LOAD_TRACE: every message and gap received */
+    int64_t *sent_at; /* the devices' rings, one block (none when idle) */
+    bool *to_group;
     unsigned run_id;
 };
 
@@ -352,12 +356,28 @@ int pl_load_run(const pl_load_opts_t *o, pl_load_device_t *infos, int n, pl_load
     if (getenv("PARLEY_LOAD_TRACE"))
         e.trace = fopen(getenv("PARLEY_LOAD_TRACE"), "w");
     e.devs = calloc((size_t)n, sizeof(load_dev_t));
-    if (!e.base || !e.devs) {
+    if (!o->idle) {
+        e.sent_at = calloc((size_t)n * RING, sizeof(int64_t));
+        e.to_group = calloc((size_t)n * RING, sizeof(bool));
+    }
+    if (!e.base || !e.devs || (!o->idle && (!e.sent_at || !e.to_group))) {
+        if (e.base)
+            event_base_free(e.base);
+        free(e.devs);
+        free(e.sent_at);
+        free(e.to_group);
+        if (e.trace)
+            fclose(e.trace);
         snprintf(err, err_len, "out of memory");
         return -1;
     }
-    for (int i = 0; i < n; i++)
+    for (int i = 0; i < n; i++) {
         e.devs[i] = (load_dev_t){.e = &e, .info = &infos[i], .index = i};
+        if (e.sent_at) {
+            e.devs[i].sent_at = e.sent_at + (size_t)i * RING;
+            e.devs[i].to_group = e.to_group + (size_t)i * RING;
+        }
+    }
     r->rss_before_kb = server_rss_kb(o->server_pid);
     e.last_tick_usec = pl_now_usec();
     e.tick_ev = event_new(e.base, -1, EV_PERSIST, on_tick, &e);
@@ -415,6 +435,8 @@ int pl_load_run(const pl_load_opts_t *o, pl_load_device_t *infos, int n, pl_load
     event_free(e.progress_ev);
     event_base_free(e.base);
     free(e.devs);
+    free(e.sent_at);
+    free(e.to_group);
     if (e.trace)
         fclose(e.trace);
     return 0;
