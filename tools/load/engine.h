@@ -32,6 +32,7 @@ typedef struct pl_load_result {
     int devices, connected, ready, connect_failures, streams_lost;
     double seconds;
     uint64_t sent, accepted, delivered, duplicates, expected, lost;
+    uint64_t window_deliveries; /* messages that arrived during the measured window (throughput) */
     uint64_t duplicate_acks; /* sends the server had already (should be 0) */
     uint64_t errors[PL_CODE_MAX + 1];
     pl_hist_t deliver;  /* send → deliver, µs */

@@ -71,7 +71,7 @@ static const char *code_key(int code)
 static void report_json(FILE *f, const pl_load_opts_t *o, const pl_load_result_t *r)
 {
     double rate = r->seconds > 0 ? (double)r->accepted / r->seconds : 0;
-    double drate = r->seconds > 0 ? (double)r->delivered / r->seconds : 0;
+    double drate = r->seconds > 0 ? (double)r->window_deliveries / r->seconds : 0;
     fprintf(f, "{\"devices\":%d,\"connected\":%d,\"ready\":%d,\"connect_failures\":%d,\"streams_lost\":%d,",
             r->devices, r->connected, r->ready, r->connect_failures, r->streams_lost);
     fprintf(f, "\"mode\":\"%s\",\"rate_target\":%.0f,\"group_size\":%d,\"group_ratio\":%.2f,\"seconds\":%.2f,",
@@ -106,10 +106,10 @@ static void report_text(const pl_load_opts_t *o, const pl_load_result_t *r)
     printf("devices %d: %d connected, %d ready, %d connect failures, %d streams lost\n", r->devices, r->connected,
            r->ready, r->connect_failures, r->streams_lost);
     if (!o->idle) {
-        printf("messages: %llu sent, %llu accepted (%.0f/s), %llu deliveries (%.0f/s) in %.1f s\n",
+        printf("messages: %llu sent, %llu accepted (%.0f/s), %llu deliveries during them (%.0f/s) in %.1f s\n",
                (unsigned long long)r->sent, (unsigned long long)r->accepted,
-               r->seconds > 0 ? (double)r->accepted / r->seconds : 0, (unsigned long long)r->delivered,
-               r->seconds > 0 ? (double)r->delivered / r->seconds : 0, r->seconds);
+               r->seconds > 0 ? (double)r->accepted / r->seconds : 0, (unsigned long long)r->window_deliveries,
+               r->seconds > 0 ? (double)r->window_deliveries / r->seconds : 0, r->seconds);
         printf("no-loss check: %llu expected deliveries, %llu lost, %llu duplicates suppressed, %llu sends "
                "answered as duplicates\n",
                (unsigned long long)r->expected, (unsigned long long)r->lost, (unsigned long long)r->duplicates,
