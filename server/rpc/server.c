@@ -487,8 +487,11 @@ const pl_method_entry_t *pl_server_find_method(const pl_server_t *srv, const cha
 }
 
 /* One SO_REUSEPORT socket per worker: the kernel spreads connections over
- * the workers without a shared accept lock. */
-static int open_listener(const char *host, uint16_t port, uint16_t *bound, char *err, size_t err_len)
+ * the workers without a shared accept lock. A probe (shared false, not
+ * listening) binds without SO_REUSEPORT, which fails while any process
+ * listens on the port: a second parleyd started by mistake on the same port
+ * would otherwise share its connections silently. */
+static int open_socket(const char *host, uint16_t port, bool shared, uint16_t *bound, char *err, size_t err_len)
 {
     struct addrinfo hints = {0}, *res = NULL;
     hints.ai_family = AF_UNSPEC;
@@ -509,9 +512,11 @@ static int open_listener(const char *host, uint16_t port, uint16_t *bound, char 
     }
     int one = 1;
     setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
-    setsockopt(fd, SOL_SOCKET, SO_REUSEPORT, &one, sizeof(one));
-    if (bind(fd, res->ai_addr, res->ai_addrlen) != 0 || listen(fd, LISTEN_BACKLOG) != 0) {
-        snprintf(err, err_len, "cannot listen on %s:%u: %s", host, port, strerror(errno));
+    if (shared)
+        setsockopt(fd, SOL_SOCKET, SO_REUSEPORT, &one, sizeof(one));
+    if (bind(fd, res->ai_addr, res->ai_addrlen) != 0 || (shared && listen(fd, LISTEN_BACKLOG) != 0)) {
+        snprintf(err, err_len, "cannot listen on %s:%u: %s%s", host, port, strerror(errno),
+                 errno == EADDRINUSE ? " (another server, perhaps parleyd, listens there)" : "");
         close(fd);
         freeaddrinfo(res);
         return -1;
@@ -528,6 +533,13 @@ static int open_listener(const char *host, uint16_t port, uint16_t *bound, char 
 int pl_server_start(pl_server_t *srv, char *err, size_t err_len)
 {
     qsort(srv->methods, srv->method_count, sizeof(*srv->methods), entry_cmp);
+    if (srv->cfg.port != 0) {
+        uint16_t ignored;
+        int probe = open_socket(srv->cfg.host, srv->cfg.port, false, &ignored, err, err_len);
+        if (probe < 0)
+            return -1;
+        close(probe);
+    }
     srv->workers = calloc((size_t)srv->cfg.workers, sizeof(*srv->workers));
     if (!srv->workers) {
         snprintf(err, err_len, "out of memory");
@@ -536,7 +548,7 @@ int pl_server_start(pl_server_t *srv, char *err, size_t err_len)
     uint16_t port = srv->cfg.port;
     for (int i = 0; i < srv->cfg.workers; i++) {
         uint16_t bound = 0;
-        int fd = open_listener(srv->cfg.host, port, &bound, err, err_len);
+        int fd = open_socket(srv->cfg.host, port, true, &bound, err, err_len);
         if (fd < 0)
             goto fail;
         port = bound; /* port 0: the first socket picks, the others share it */
@@ -575,6 +587,13 @@ fail:
 int pl_server_start_inline(pl_server_t *srv, char *err, size_t err_len)
 {
     qsort(srv->methods, srv->method_count, sizeof(*srv->methods), entry_cmp);
+    if (srv->cfg.port != 0) {
+        uint16_t ignored;
+        int probe = open_socket(srv->cfg.host, srv->cfg.port, false, &ignored, err, err_len);
+        if (probe < 0)
+            return -1;
+        close(probe);
+    }
     srv->workers = calloc(1, sizeof(*srv->workers));
     if (!srv->workers) {
         snprintf(err, err_len, "out of memory");
