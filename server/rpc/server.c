@@ -530,16 +530,25 @@ static int open_socket(const char *host, uint16_t port, bool shared, uint16_t *b
     return fd;
 }
 
+/* The probe of open_socket: -1 (with err) if another process listens on
+ * the configured port. Port 0 picks a free one, so nothing to check. */
+static int check_port_free(const pl_server_t *srv, char *err, size_t err_len)
+{
+    if (srv->cfg.port == 0)
+        return 0;
+    uint16_t ignored;
+    int probe = open_socket(srv->cfg.host, srv->cfg.port, false, &ignored, err, err_len);
+    if (probe < 0)
+        return -1;
+    close(probe);
+    return 0;
+}
+
 int pl_server_start(pl_server_t *srv, char *err, size_t err_len)
 {
     qsort(srv->methods, srv->method_count, sizeof(*srv->methods), entry_cmp);
-    if (srv->cfg.port != 0) {
-        uint16_t ignored;
-        int probe = open_socket(srv->cfg.host, srv->cfg.port, false, &ignored, err, err_len);
-        if (probe < 0)
-            return -1;
-        close(probe);
-    }
+    if (check_port_free(srv, err, err_len) != 0)
+        return -1;
     srv->workers = calloc((size_t)srv->cfg.workers, sizeof(*srv->workers));
     if (!srv->workers) {
         snprintf(err, err_len, "out of memory");
@@ -587,13 +596,8 @@ fail:
 int pl_server_start_inline(pl_server_t *srv, char *err, size_t err_len)
 {
     qsort(srv->methods, srv->method_count, sizeof(*srv->methods), entry_cmp);
-    if (srv->cfg.port != 0) {
-        uint16_t ignored;
-        int probe = open_socket(srv->cfg.host, srv->cfg.port, false, &ignored, err, err_len);
-        if (probe < 0)
-            return -1;
-        close(probe);
-    }
+    if (check_port_free(srv, err, err_len) != 0)
+        return -1;
     srv->workers = calloc(1, sizeof(*srv->workers));
     if (!srv->workers) {
         snprintf(err, err_len, "out of memory");

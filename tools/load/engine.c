@@ -347,6 +347,19 @@ static bool drained(engine_t *e)
     return e->r->delivered >= e->r->expected;
 }
 
+/* What pl_load_run allocated for itself (the devices' own resources are
+ * freed one by one before). */
+static void engine_release(engine_t *e)
+{
+    if (e->base)
+        event_base_free(e->base);
+    free(e->devs);
+    free(e->sent_at);
+    free(e->to_group);
+    if (e->trace)
+        fclose(e->trace);
+}
+
 int pl_load_run(const pl_load_opts_t *o, pl_load_device_t *infos, int n, pl_load_result_t *r, char *err,
                 size_t err_len)
 {
@@ -363,13 +376,7 @@ int pl_load_run(const pl_load_opts_t *o, pl_load_device_t *infos, int n, pl_load
         e.to_group = calloc((size_t)n * RING, sizeof(bool));
     }
     if (!e.base || !e.devs || (!o->idle && (!e.sent_at || !e.to_group))) {
-        if (e.base)
-            event_base_free(e.base);
-        free(e.devs);
-        free(e.sent_at);
-        free(e.to_group);
-        if (e.trace)
-            fclose(e.trace);
+        engine_release(&e);
         snprintf(err, err_len, "out of memory");
         return -1;
     }
@@ -446,11 +453,6 @@ int pl_load_run(const pl_load_opts_t *o, pl_load_device_t *infos, int n, pl_load
     }
     event_free(e.tick_ev);
     event_free(e.progress_ev);
-    event_base_free(e.base);
-    free(e.devs);
-    free(e.sent_at);
-    free(e.to_group);
-    if (e.trace)
-        fclose(e.trace);
+    engine_release(&e);
     return 0;
 }
