@@ -61,8 +61,12 @@ int main(int argc, char **argv)
     int rc = pl_config_load(&cfg, argc, argv, usage, err, sizeof(err));
     if (rc == 1)
         return 0;
-    if (rc != 0 || cfg.arg_count > 0) {
-        fprintf(stderr, "parleyd: %s\n", rc != 0 ? err : "unexpected argument (see --help)");
+    if (rc == 0 && cfg.arg_count > 0) {
+        snprintf(err, sizeof(err), "unexpected argument (see --help)");
+        rc = -1;
+    }
+    if (rc != 0 || pl_services_check_config(&cfg, err, sizeof(err)) != 0) {
+        fprintf(stderr, "parleyd: %s\n", err);
         pl_config_free(&cfg);
         return 2;
     }

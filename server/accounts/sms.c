@@ -117,14 +117,25 @@ static const struct {
     {"file", file_new},
 };
 
-pl_sms_t *pl_sms_new(const pl_config_t *cfg, char *err, size_t err_len)
+static int provider_index(const pl_config_t *cfg, char *err, size_t err_len)
 {
     const char *name = cfg->sms_provider ? cfg->sms_provider : "";
     for (size_t i = 0; i < sizeof(providers) / sizeof(providers[0]); i++)
         if (strcmp(name, providers[i].name) == 0)
-            return providers[i].create(cfg, err, err_len);
+            return (int)i;
     snprintf(err, err_len, "config: [sms] provider: unknown provider \"%s\" (known: file)", name);
-    return NULL;
+    return -1;
+}
+
+int pl_sms_check_config(const pl_config_t *cfg, char *err, size_t err_len)
+{
+    return provider_index(cfg, err, err_len) < 0 ? -1 : 0;
+}
+
+pl_sms_t *pl_sms_new(const pl_config_t *cfg, char *err, size_t err_len)
+{
+    int i = provider_index(cfg, err, err_len);
+    return i < 0 ? NULL : providers[i].create(cfg, err, err_len);
 }
 
 void pl_sms_free(pl_sms_t *sms)

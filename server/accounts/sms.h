@@ -30,6 +30,8 @@ struct pl_sms {
 /* The provider cfg names. NULL with a message naming the key in err
  * ("[sms] provider: unknown provider \"x\" (known: file)"). */
 pl_sms_t *pl_sms_new(const pl_config_t *cfg, char *err, size_t err_len);
+/* The same check without creating anything: -1 with that message. */
+int pl_sms_check_config(const pl_config_t *cfg, char *err, size_t err_len);
 void pl_sms_free(pl_sms_t *sms);
 
 #endif

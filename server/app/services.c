@@ -5,6 +5,7 @@
 #include <stdlib.h>
 
 #include "accounts/accounts.h"
+#include "accounts/sms.h"
 #include "app/auth.h"
 #include "chats/chats.h"
 #include "messaging/messaging.h"
@@ -14,6 +15,11 @@ struct pl_services {
     pl_accounts_t *accounts;
     pl_chats_t *chats;
 };
+
+int pl_services_check_config(const pl_config_t *cfg, char *err, size_t err_len)
+{
+    return pl_sms_check_config(cfg, err, err_len);
+}
 
 pl_services_t *pl_services_register(pl_app_t *app, char *err, size_t err_len)
 {
