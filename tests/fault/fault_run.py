@@ -33,6 +33,7 @@ directory, kept when the scenario fails or with --keep).
 import argparse
 import os
 import shutil
+import random
 import signal
 import socket
 import subprocess
@@ -53,11 +54,24 @@ PARLEYD_FLAGS = ["--rate.codes_per_address_per_hour=10000", "--rate.codes_per_ph
 
 
 def free_port():
-    s = socket.socket()
-    s.bind(("127.0.0.1", 0))
-    port = s.getsockname()[1]
-    s.close()
-    return port
+    """A free port below the kernel's ephemeral range, so that none of the
+    many outgoing connections a scenario makes can take it before parleyd
+    (re)binds it."""
+    try:
+        low = int(open("/proc/sys/net/ipv4/ip_local_port_range").read().split()[0])
+    except (OSError, ValueError, IndexError):
+        low = 32768
+    ports = list(range(10000, max(low, 10001)))
+    random.shuffle(ports)
+    for port in ports[:2000] + [0]:
+        with socket.socket() as s:
+            try:
+                s.bind(("127.0.0.1", port))
+                s.listen(1)
+            except OSError:
+                continue
+            return s.getsockname()[1]
+    raise RuntimeError("no free port")
 
 
 class Run:
