@@ -188,16 +188,51 @@ static void post_all(pl_messaging_t *m, pl_msg_event_t *e)
 
 typedef struct publish_ctx {
     pl_msg_worker_t *mw;
-    pl_msg_event_t *e;
-    int64_t device_id; /* device events: only nodes holding that device */
+    pl_msg_event_t *e;  /* a reference */
+    int64_t device_id;  /* device events: only nodes holding that device */
+    int node;           /* a publish: to this node */
+    int64_t give_up_ms; /* when a failed one stops being sent again (0: not yet failed) */
+    size_t n;
+    int64_t accounts[]; /* a lookup: these accounts' sessions */
 } publish_ctx_t;
+
+static publish_ctx_t *ctx_new(pl_msg_worker_t *mw, pl_msg_event_t *e, int64_t device_id, int node,
+                              int64_t give_up_ms, const int64_t *accounts, size_t n)
+{
+    publish_ctx_t *p = malloc(sizeof(*p) + n * sizeof(int64_t));
+    if (!p)
+        return NULL;
+    *p = (publish_ctx_t){mw, e, device_id, node, give_up_ms, n};
+    if (n)
+        memcpy(p->accounts, accounts, n * sizeof(int64_t));
+    pl_msg_event_ref(e);
+    return p;
+}
+
+static void ctx_free(publish_ctx_t *p)
+{
+    event_unref(p->e);
+    free(p);
+}
+
+/* Typing is ephemeral: a late indicator is worse than none. Everything
+ * else that crosses nodes is sent again when Redis fails it. */
+static bool is_worth_republishing(const pl_msg_event_t *e)
+{
+    return e->ev.which_event != parley_internal_v1_NodeEvent_typing_tag;
+}
 
 static void on_published(pl_code_t code, const char *message, int64_t count, void *user)
 {
     (void)count;
-    if (code != PL_CODE_OK)
+    publish_ctx_t *p = user;
+    if (code != PL_CODE_OK) {
         pl_log_warn("fanout: publish failed: %s", message);
-    (void)user;
+        if (p && is_worth_republishing(p->e))
+            pl_republish_later(p->mw, p->e, p->node, 0, NULL, 0, p->give_up_ms);
+    }
+    if (p)
+        ctx_free(p);
 }
 
 /* What crosses to other nodes: the event itself, or for a message only a
@@ -228,17 +263,43 @@ static uint8_t *publishable(const pl_msg_event_t *e, size_t *len)
     return buf;
 }
 
+/* Publishes buf (e's publishable form) to node; a failure is sent again. */
+static void publish_buf(pl_msg_worker_t *mw, pl_msg_event_t *e, int node, const uint8_t *buf, size_t len,
+                        int64_t give_up_ms)
+{
+    pl_redis_t *r = pl_app_redis(mw->m->app, mw->w);
+    publish_ctx_t *p = ctx_new(mw, e, 0, node, give_up_ms, NULL, 0);
+    if (!p || !r || pl_cache_publish(r, node, buf, len, on_published, p) != 0) {
+        pl_log_warn("fanout: cannot publish to node %d now; trying again", node);
+        if (p)
+            ctx_free(p);
+        if (is_worth_republishing(e))
+            pl_republish_later(mw, e, node, 0, NULL, 0, give_up_ms);
+    }
+}
+
+void pl_fanout_publish_node(pl_msg_worker_t *mw, pl_msg_event_t *e, int node, int64_t give_up_ms)
+{
+    size_t len = 0;
+    uint8_t *buf = publishable(e, &len);
+    if (buf)
+        publish_buf(mw, e, node, buf, len, give_up_ms);
+    free(buf);
+}
+
 static void on_sessions(pl_code_t code, const char *message, const pl_cache_session_t *sessions, size_t count,
                         void *user)
 {
     publish_ctx_t *p = user;
     if (code != PL_CODE_OK) {
-        /* Redis is down: other nodes' streams catch up on their resync */
+        /* Redis failed us while the other nodes may well still hear it:
+         * without another try their streams would not learn of this */
         pl_log_debug("fanout: session lookup failed: %s", message);
+        if (is_worth_republishing(p->e))
+            pl_republish_later(p->mw, p->e, -1, p->device_id, p->accounts, p->n, p->give_up_ms);
     } else {
         int self = p->mw->m->app->cfg->node_id;
         uint32_t sent = 0; /* node ids are < 32 */
-        pl_redis_t *r = pl_app_redis(p->mw->m->app, p->mw->w);
         uint8_t *buf = NULL;
         size_t len = 0;
         for (size_t i = 0; i < count; i++) {
@@ -250,30 +311,25 @@ static void on_sessions(pl_code_t code, const char *message, const pl_cache_sess
             if (!buf && !(buf = publishable(p->e, &len)))
                 break;
             sent |= 1u << node;
-            if (pl_cache_publish(r, node, buf, len, on_published, NULL) != 0)
-                pl_log_warn("fanout: cannot publish to node %d", node);
+            publish_buf(p->mw, p->e, node, buf, len, p->give_up_ms);
         }
         free(buf);
     }
-    event_unref(p->e);
-    free(p);
+    ctx_free(p);
 }
 
-static void publish_to_session_nodes(pl_msg_worker_t *mw, pl_msg_event_t *e, const int64_t *accounts, size_t n,
-                                     int64_t device_id)
+void pl_fanout_publish_lookup(pl_msg_worker_t *mw, pl_msg_event_t *e, const int64_t *accounts, size_t n,
+                              int64_t device_id, int64_t give_up_ms)
 {
     pl_redis_t *r = pl_app_redis(mw->m->app, mw->w);
     for (size_t off = 0; off < n; off += PL_CACHE_MAX_BATCH) {
         size_t k = n - off < PL_CACHE_MAX_BATCH ? n - off : PL_CACHE_MAX_BATCH;
-        publish_ctx_t *p = malloc(sizeof(*p));
-        if (!p)
-            return;
-        *p = (publish_ctx_t){mw, e, device_id};
-        atomic_fetch_add_explicit(&e->refs, 1, memory_order_relaxed);
-        if (!r || pl_cache_session_lookup(r, accounts + off, k, on_sessions, p) != 0) {
-            event_unref(e);
-            free(p);
-            return;
+        publish_ctx_t *p = ctx_new(mw, e, device_id, -1, give_up_ms, accounts + off, k);
+        if (!p || !r || pl_cache_session_lookup(r, accounts + off, k, on_sessions, p) != 0) {
+            if (p)
+                ctx_free(p);
+            if (is_worth_republishing(e))
+                pl_republish_later(mw, e, -1, device_id, accounts + off, k, give_up_ms);
         }
     }
 }
@@ -294,28 +350,21 @@ static void on_watchers(const pl_redis_result_t *res, void *user)
                 pl_cache_publish(r, node, p->e->buf, p->e->len, on_published, NULL);
         }
     }
-    event_unref(p->e);
-    free(p);
+    ctx_free(p);
 }
 
 static void publish_to_watchers(pl_msg_worker_t *mw, pl_msg_event_t *e, int64_t account_id)
 {
     pl_redis_t *r = pl_app_redis(mw->m->app, mw->w);
-    publish_ctx_t *p = malloc(sizeof(*p));
-    if (!r || !p) {
-        free(p);
+    publish_ctx_t *p = r ? ctx_new(mw, e, 0, -1, 0, NULL, 0) : NULL;
+    if (!p)
         return;
-    }
-    *p = (publish_ctx_t){mw, e, 0};
     char key[48];
     snprintf(key, sizeof(key), "parley:watch:%lld", (long long)account_id);
     const char *argv[] = {"SMEMBERS", key};
     size_t lens[] = {8, strlen(key)};
-    atomic_fetch_add_explicit(&e->refs, 1, memory_order_relaxed);
-    if (pl_redis_command_argv(r, 2, argv, lens, on_watchers, p) != 0) {
-        event_unref(e);
-        free(p);
-    }
+    if (pl_redis_command_argv(r, 2, argv, lens, on_watchers, p) != 0)
+        ctx_free(p);
 }
 
 void pl_fanout(pl_msg_worker_t *mw, parley_internal_v1_NodeEvent *ev, const int64_t *accounts, size_t n,
@@ -353,9 +402,9 @@ void pl_fanout(pl_msg_worker_t *mw, parley_internal_v1_NodeEvent *ev, const int6
             publish_to_watchers(mw, e, e->ev.event.privacy_changed.account_id);
             break;
         case parley_internal_v1_NodeEvent_device_connected_tag:
-            publish_to_session_nodes(mw, e, accounts, n, e->ev.event.device_connected.device_id);
+            pl_fanout_publish_lookup(mw, e, accounts, n, e->ev.event.device_connected.device_id, 0);
             break;
-        default: publish_to_session_nodes(mw, e, accounts, n, 0);
+        default: pl_fanout_publish_lookup(mw, e, accounts, n, 0, 0);
         }
     }
     event_unref(e);
@@ -531,6 +580,7 @@ int pl_fanout_worker_start(pl_msg_worker_t *mw)
 
 void pl_fanout_worker_stop(pl_msg_worker_t *mw)
 {
+    pl_republish_stop(mw);
     if (mw->resync_ev)
         event_free(mw->resync_ev);
     mw->resync_ev = NULL;

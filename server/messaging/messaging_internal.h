@@ -72,6 +72,11 @@ struct pl_msg_worker {
     struct pl_cache_sub *subscriber;
     bool is_subscribed;
     struct event *resync_ev; /* retrying a resync until Redis takes the sessions */
+    /* events Redis failed to carry to other nodes, sent again (republish.c) */
+    struct pl_republish *republish_head, *republish_tail;
+    size_t republish_count;
+    uint64_t republish_dropped;
+    struct event *republish_ev;
 };
 
 /* A message held back because an earlier one of its chat is still on its
@@ -163,6 +168,18 @@ void pl_stream_error(pl_stream_t *s, uint64_t request_id, pl_code_t code, const 
                      const char *client_message_id, int64_t retry_after_ms, const parley_v1_DeviceMismatch *mismatch);
 
 /* fanout.c: the shared, reference-counted event a message arrives in */
+typedef struct pl_republish pl_republish_t;
+/* Sends e to the nodes holding accounts' sessions (fanout.c): node < 0 looks
+ * them up first. What Redis fails goes to pl_republish_later, until
+ * give_up_ms (0: from now on, the default deadline). */
+void pl_fanout_publish_lookup(pl_msg_worker_t *mw, pl_msg_event_t *e, const int64_t *accounts, size_t n,
+                              int64_t device_id, int64_t give_up_ms);
+void pl_fanout_publish_node(pl_msg_worker_t *mw, pl_msg_event_t *e, int node, int64_t give_up_ms);
+/* republish.c: keeps e (a reference) to publish again once Redis answers. */
+void pl_republish_later(pl_msg_worker_t *mw, pl_msg_event_t *e, int node, int64_t device_id, const int64_t *accounts,
+                        size_t n, int64_t give_up_ms);
+void pl_republish_stop(pl_msg_worker_t *mw);
+
 void pl_msg_event_ref(pl_msg_event_t *e);
 void pl_msg_event_unref(pl_msg_event_t *e);
 const parley_internal_v1_StoredMessage *pl_msg_event_message(const pl_msg_event_t *e);

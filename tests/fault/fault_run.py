@@ -22,6 +22,11 @@ Scenarios (README.md has the why):
   pg_restart    PostgreSQL server 0, then server 1, restarted (immediate stop)
   pg_outage     PostgreSQL server 1 stopped for 10 s
   redis_kill    two nodes; Redis killed (-9) and started again 5 s later
+  redis_stall   two nodes, 20 sends/s per device; Redis holds write commands
+                for 2.5 s (CLIENT PAUSE WRITE), at 5 s and as the sending ends
+                (with commits held back just before): commands time out and
+                their connections reset while the nodes' subscriptions stay
+                up, so nothing triggers a resync
   net_stall     the network to half the devices stalls both ways for 8 s
                 (longer than libparley's keepalive), then flows again; then
                 the other half stalls and its connections are dropped
@@ -99,6 +104,44 @@ class Run:
         r = subprocess.run(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
         if r.returncode != 0:
             raise RuntimeError("tools/stack %s failed (%d): %s" % (" ".join(argv), r.returncode, r.stdout))
+
+    def redis_pid(self):
+        with open(os.path.join(os.environ["PARLEY_STACK_DIR"], "redis", "redis.pid")) as f:
+            return int(f.read().strip())
+
+    def redis_pause(self, ms):
+        """Redis holds every write command (scripts, PUBLISH) for ms while
+        still answering the nodes' subscription probes, as when a flood of
+        commands makes it fall behind: the nodes' command connections time
+        out and reset, their subscriptions stay up."""
+        port = os.environ["PARLEY_REDIS_PORT"]
+        self.log("Redis pauses writes for %d ms (CLIENT PAUSE WRITE)" % ms)
+        r = subprocess.run(["redis-cli", "-p", port, "CLIENT", "PAUSE", str(ms), "WRITE"],
+                           stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+        if r.stdout.strip() != "OK":
+            raise RuntimeError("CLIENT PAUSE failed: %s" % r.stdout.strip())
+
+    def pg_pids(self):
+        """Every process of the stack's PostgreSQL servers (postmasters and
+        their backends)."""
+        stack = os.environ["PARLEY_STACK_DIR"]
+        conf = dict(line.strip().split("=", 1) for line in open(os.path.join(stack, "ports")) if "=" in line)
+        base = conf.get("pgbase") or stack
+        pids = []
+        for i in range(int(conf.get("pg_servers", "2"))):
+            with open(os.path.join(base, "pg%d" % i, "postmaster.pid")) as f:
+                pm = int(f.readline().strip())
+            kids = subprocess.run(["pgrep", "-P", str(pm)], stdout=subprocess.PIPE, text=True).stdout.split()
+            pids += [pm] + [int(k) for k in kids]
+        return pids
+
+    def pg_freeze(self, frozen):
+        self.log("PostgreSQL %s" % ("frozen (SIGSTOP)" if frozen else "thawed (SIGCONT)"))
+        for pid in self.pg_pids():
+            try:
+                os.kill(pid, signal.SIGSTOP if frozen else signal.SIGCONT)
+            except ProcessLookupError:
+                pass
 
     def redis_kill9(self):
         pidfile = os.path.join(os.environ["PARLEY_STACK_DIR"], "redis", "redis.pid")
@@ -252,6 +295,21 @@ def sc_redis_kill(run):
     run.stack("redis-start")
 
 
+def sc_redis_stall(run):
+    run.at(5)
+    run.redis_pause(2500)
+    # The last pause catches messages between their commit and their notice
+    # to the other node, as the sending ends (no later message of the chat
+    # would reveal the loss): PostgreSQL holds commits back while the rate
+    # checks pass, then Redis pauses, then the commits complete and their
+    # session lookups and publishes time out.
+    run.at(19.0)
+    run.pg_freeze(True)
+    run.at(19.8)
+    run.redis_pause(2500)
+    run.pg_freeze(False)
+
+
 def sc_net_stall_servers(run):
     n0 = ("127.0.0.1", run.nodes[0].port)
     run.proxies = [Proxy([n0], "net0"), Proxy([n0], "net1")]
@@ -295,6 +353,7 @@ SCENARIOS = {
     "pg_restart": (1, direct, sc_pg_restart, None, ["--duration", "20"]),
     "pg_outage": (1, direct, sc_pg_outage, None, ["--duration", "22"]),
     "redis_kill": (2, direct, sc_redis_kill, None, ["--duration", "20"]),
+    "redis_stall": (2, direct, sc_redis_stall, None, ["--duration", "20", "--rate", "20"]),
     "net_stall": (1, sc_net_stall_servers, sc_net_stall, keepalive_check, ["--duration", "24"]),
 }
 
