@@ -226,7 +226,8 @@ static void on_published(pl_code_t code, const char *message, int64_t count, voi
 {
     (void)count;
     publish_ctx_t *p = user;
-    if (code != PL_CODE_OK) {
+    /* CANCELLED: the worker is going down (p->mw may be gone already) */
+    if (code != PL_CODE_OK && code != PL_CODE_CANCELLED) {
         pl_log_warn("fanout: publish failed: %s", message);
         if (p && is_worth_republishing(p->e))
             pl_republish_later(p->mw, p->e, p->node, 0, NULL, 0, p->give_up_ms);
@@ -291,7 +292,9 @@ static void on_sessions(pl_code_t code, const char *message, const pl_cache_sess
                         void *user)
 {
     publish_ctx_t *p = user;
-    if (code != PL_CODE_OK) {
+    if (code == PL_CODE_CANCELLED) {
+        /* the worker is going down (p->mw may be gone already) */
+    } else if (code != PL_CODE_OK) {
         /* Redis failed us while the other nodes may well still hear it:
          * without another try their streams would not learn of this */
         pl_log_debug("fanout: session lookup failed: %s", message);
