@@ -77,7 +77,6 @@ struct pl_msg_worker {
     size_t republish_count;
     uint64_t republish_dropped;
     struct event *republish_ev;
-    bool is_republish_stopped; /* the worker is going down: Redis's last failures are not kept */
 };
 
 /* A message held back because an earlier one of its chat is still on its

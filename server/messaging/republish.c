@@ -13,7 +13,7 @@
 #include "messaging/messaging_internal.h"
 #include "runtime/clock.h"
 
-#define REPUBLISH_MAX 8192          /* waiting per worker; past it, the oldest ways out are streams' catch-ups */
+#define REPUBLISH_MAX 8192          /* waiting per worker; past it, streams get what is dropped on their next catch-up */
 #define REPUBLISH_RETRY_MS 200
 #define REPUBLISH_GIVE_UP_MS 60000  /* by then subscribers have lost Redis too, and resync */
 
@@ -42,8 +42,6 @@ static void arm(pl_msg_worker_t *mw)
 void pl_republish_later(pl_msg_worker_t *mw, pl_msg_event_t *e, int node, int64_t device_id, const int64_t *accounts,
                         size_t n, int64_t give_up_ms)
 {
-    if (mw->is_republish_stopped)
-        return; /* shutting down: the connections' pending commands fail now */
     int64_t now = pl_now_usec() / 1000;
     if (!give_up_ms)
         give_up_ms = now + REPUBLISH_GIVE_UP_MS;
@@ -101,7 +99,6 @@ static void on_retry(evutil_socket_t fd, short what, void *arg)
 
 void pl_republish_stop(pl_msg_worker_t *mw)
 {
-    mw->is_republish_stopped = true;
     if (mw->republish_ev)
         event_free(mw->republish_ev);
     mw->republish_ev = NULL;
