@@ -38,7 +38,6 @@ directory, kept when the scenario fails or with --keep).
 import argparse
 import os
 import shutil
-import random
 import signal
 import socket
 import subprocess
@@ -53,30 +52,15 @@ sys.path.insert(0, HERE)
 from tcp_proxy import Proxy  # noqa: E402
 
 STACK = os.path.join(ROOT, "tools", "stack")
+FREE_PORT = os.path.join(ROOT, "tools", "free-port")
 SANITIZER_MARKS = ("ERROR: AddressSanitizer", "ERROR: LeakSanitizer", "runtime error:", "SUMMARY: UndefinedBehavior")
 # Registration makes more codes from 127.0.0.1 than the defaults allow.
 PARLEYD_FLAGS = ["--rate.codes_per_address_per_hour=10000", "--rate.codes_per_phone_per_hour=1000"]
 
 
 def free_port():
-    """A free port below the kernel's ephemeral range, so that none of the
-    many outgoing connections a scenario makes can take it before parleyd
-    (re)binds it."""
-    try:
-        low = int(open("/proc/sys/net/ipv4/ip_local_port_range").read().split()[0])
-    except (OSError, ValueError, IndexError):
-        low = 32768
-    ports = list(range(10000, max(low, 10001)))
-    random.shuffle(ports)
-    for port in ports[:2000] + [0]:
-        with socket.socket() as s:
-            try:
-                s.bind(("127.0.0.1", port))
-                s.listen(1)
-            except OSError:
-                continue
-            return s.getsockname()[1]
-    raise RuntimeError("no free port")
+    """A port no outgoing connection can take before parleyd (re)binds it."""
+    return int(subprocess.run([FREE_PORT], stdout=subprocess.PIPE, text=True, check=True).stdout)
 
 
 class Run:
