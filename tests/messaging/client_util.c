@@ -543,6 +543,14 @@ void mt_stream_free(mt_stream_t *s)
     free(s);
 }
 
+void mt_close_all(mt_stream_t **streams, size_t n)
+{
+    for (size_t i = 0; i < n; i++) {
+        mt_close(streams[i]);
+        mt_stream_free(streams[i]);
+    }
+}
+
 uint64_t mt_send_event(mt_stream_t *s, parley_v1_ClientEvent *ev)
 {
     if (!ev->request_id)

@@ -139,6 +139,8 @@ void mt_close(mt_stream_t *s);
 void mt_drop(mt_stream_t *s);
 /* Frees an ended stream. */
 void mt_stream_free(mt_stream_t *s);
+/* mt_close, then mt_stream_free, for each of n streams (a case's end). */
+void mt_close_all(mt_stream_t **streams, size_t n);
 
 /* Sends ev (request_id filled in when 0); returns its request id, 0 if the
  * stream has ended. */

@@ -302,10 +302,7 @@ int mt_case_seq_order(void)
     free(x.sender_of);
     free(x.index_of);
     mt_stream_t *streams[] = {s_a1, s_a2, s_b, s_c};
-    for (int i = 0; i < 4; i++) {
-        mt_close(streams[i]);
-        mt_stream_free(streams[i]);
-    }
+    mt_close_all(streams, 4);
     mt_dev_free(a1);
     mt_dev_free(a2);
     mt_dev_free(b);
@@ -407,10 +404,7 @@ int mt_case_idempotent_send(void)
     check_no_repeats("B", sb);
 
     mt_stream_t *streams[] = {s1, s2, sb};
-    for (int i = 0; i < 3; i++) {
-        mt_close(streams[i]);
-        mt_stream_free(streams[i]);
-    }
+    mt_close_all(streams, 3);
     mt_dev_free(a1);
     mt_dev_free(a2);
     mt_dev_free(b);

@@ -235,10 +235,7 @@ int mt_case_device_payloads(void)
            "A3 did not get its own payload");
 
     mt_stream_t *streams[] = {sa1, sa2, sb1, sb2, sa3};
-    for (int i = 0; i < 5; i++) {
-        mt_close(streams[i]);
-        mt_stream_free(streams[i]);
-    }
+    mt_close_all(streams, 5);
     mt_dev_t *devs[] = {a1, a2, a3, b1, b2, b3, c1};
     for (int i = 0; i < 7; i++)
         mt_dev_free(devs[i]);

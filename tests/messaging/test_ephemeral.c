@@ -129,10 +129,7 @@ int mt_case_typing(void)
     free(rows_after);
 
     mt_stream_t *streams[] = {sa1, sa2, sb, sc, sd};
-    for (int i = 0; i < 5; i++) {
-        mt_close(streams[i]);
-        mt_stream_free(streams[i]);
-    }
+    mt_close_all(streams, 5);
     mt_dev_t *devs[] = {a1, a2, b, c, d};
     for (int i = 0; i < 5; i++)
         mt_dev_free(devs[i]);
@@ -326,10 +323,7 @@ int mt_case_presence(void)
     expect_hidden(sv, "V (not a contact)", T, 1000);
 
     mt_stream_t *streams[] = {sv, sx, sw};
-    for (int i = 0; i < 3; i++) {
-        mt_close(streams[i]);
-        mt_stream_free(streams[i]);
-    }
+    mt_close_all(streams, 3);
     mt_dev_free(t);
     mt_dev_free(v);
     mt_dev_free(w);

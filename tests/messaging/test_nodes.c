@@ -97,10 +97,7 @@ int mt_case_cross_node(void)
     check_got("C", sc, c, group_sent, ng);
 
     mt_stream_t *streams[] = {sa1, sa2, sb, sc};
-    for (int i = 0; i < 4; i++) {
-        mt_close(streams[i]);
-        mt_stream_free(streams[i]);
-    }
+    mt_close_all(streams, 4);
     mt_dev_free(a1);
     mt_dev_free(a2);
     mt_dev_free(b);
@@ -194,10 +191,7 @@ int mt_case_redis_down(void)
     ready(fresh, "C's new stream after Redis came back");
 
     mt_stream_t *streams[] = {sa, sb, fresh};
-    for (int i = 0; i < 3; i++) {
-        mt_close(streams[i]);
-        mt_stream_free(streams[i]);
-    }
+    mt_close_all(streams, 3);
     mt_stream_free(sc); /* replaced by fresh */
     mt_dev_free(a);
     mt_dev_free(b);

@@ -164,10 +164,7 @@ int mt_case_receipts(void)
     check_receipts_monotonic("A1", sa1, d, 1);
 
     mt_stream_t *streams[] = {sa1, sa2, sb, sc};
-    for (int i = 0; i < 4; i++) {
-        mt_close(streams[i]);
-        mt_stream_free(streams[i]);
-    }
+    mt_close_all(streams, 4);
     mt_dev_free(a1);
     mt_dev_free(a2);
     mt_dev_free(b);

@@ -238,10 +238,7 @@ int mt_case_replaced_stream(void)
     CHECKF(!s4->is_ended, "the newest stream ended: %s %s", pl_code_name(s4->code), s4->message);
 
     mt_stream_t *streams[] = {s1, s2, s3, s4, sb};
-    for (int i = 0; i < 5; i++) {
-        mt_close(streams[i]);
-        mt_stream_free(streams[i]);
-    }
+    mt_close_all(streams, 5);
     mt_dev_free(a);
     mt_dev_free(b);
     return check_report();
