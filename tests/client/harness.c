@@ -1,15 +1,12 @@
 /* harness.c — helpers of the libparley integration cases (harness.h). */
 #include "harness.h"
 
-#include <arpa/inet.h>
 #include <errno.h>
 #include <fcntl.h>
-#include <netinet/in.h>
 #include <signal.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/random.h>
-#include <sys/socket.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
@@ -299,39 +296,19 @@ const seen_send_t *h_send_result(const peer_t *p, uint64_t local_id)
 
 /* ---- parleyd ---- */
 
-/* A port free to listen on, below the kernel's ephemeral range: parleyd is
- * restarted on it, and meanwhile an outgoing connection must not take it. */
-static bool can_listen(uint16_t port)
-{
-    int fd = socket(AF_INET, SOCK_STREAM, 0);
-    struct sockaddr_in a = {0};
-    a.sin_family = AF_INET;
-    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    a.sin_port = htons(port);
-    bool ok = fd >= 0 && bind(fd, (struct sockaddr *)&a, sizeof(a)) == 0 && listen(fd, 1) == 0;
-    if (fd >= 0)
-        close(fd);
-    return ok;
-}
-
+/* A port parleyd can be restarted on: tools/free-port picks it below the
+ * kernel's ephemeral range and reserves it against parallel tests. */
 uint16_t h_free_port(void)
 {
-    unsigned low = 32768, high;
-    FILE *f = fopen("/proc/sys/net/ipv4/ip_local_port_range", "r");
-    if (f) {
-        if (fscanf(f, "%u %u", &low, &high) != 2)
-            low = 32768;
-        fclose(f);
-    }
-    if (low <= 10001)
-        low = 32768;
-    unsigned seed = (unsigned)getpid() ^ (unsigned)time(NULL);
-    for (int i = 0; i < 2000; i++) {
-        uint16_t port = (uint16_t)(10000 + rand_r(&seed) % (low - 10000));
-        if (can_listen(port))
-            return port;
-    }
-    return 0;
+    FILE *p = popen(PARLEY_FREE_PORT, "r");
+    if (!p)
+        return 0;
+    unsigned port = 0;
+    if (fscanf(p, "%u", &port) != 1 || port > 65535)
+        port = 0;
+    if (pclose(p) != 0)
+        port = 0;
+    return (uint16_t)port;
 }
 
 static bool log_has(const char *path, const char *needle)
