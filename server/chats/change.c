@@ -20,6 +20,8 @@ static void on_change_rows(chats_op_t *op, const PGresult *res, void *arg)
     }
     op->status = (int)pl_pg_get_int64(res, 0, 0);
     op->seq = pl_pg_get_int64(res, 0, 1);
+    if (PQnfields(res) > 5 && !PQgetisnull(res, 0, 5)) /* create_group: a retry's group */
+        op->chat_id = pl_pg_get_int64(res, 0, 5);
     op->last_seq = op->seq;
     free(op->listings);
     op->listings = NULL;

@@ -51,9 +51,11 @@ static const pl_pg_stmt_t statements[ST_COUNT] = {
          "       membership_seq = EXCLUDED.membership_seq"
          " WHERE ac.membership_seq < EXCLUDED.membership_seq",
          false},
+    /* the sixth column: the group's id, an earlier one on a retry */
     [ST_CREATE_GROUP] = {"chats_create_group",
-                         GROUP_FN_COLUMNS "create_group($1::bigint, $2::bigint, $3::text, $4::text, $5::boolean,"
-                                          " $6::bigint[], $7::bytea)",
+                         "SELECT status, event_seq, account, joined, removed, chat FROM {s}."
+                         "create_group($1::bigint, $2::bigint, $3::text, $4::text, $5::boolean,"
+                         " $6::bigint[], $7::bytea, NULLIF($8::text, ''))",
                          false},
     [ST_UPDATE_GROUP] = {"chats_update_group",
                          GROUP_FN_COLUMNS "update_group($1::bigint, $2::bigint, $3::bigint, $4::text, $5::text,"

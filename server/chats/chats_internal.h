@@ -33,6 +33,7 @@
  * leaves room for the terminating NUL). */
 #define CHATS_NAME_MAX 128
 #define CHATS_DESCRIPTION_MAX 1024
+#define CHATS_REQUEST_ID_MAX 64
 
 /* Chat kinds and roles as stored (0002_chats.sql). */
 enum { CHATS_KIND_DIRECT = 1, CHATS_KIND_GROUP = 2 };
@@ -201,6 +202,8 @@ bool chats_is_utf8(const char *s, size_t len);
 /* NULL if s is an acceptable group name, else why not. */
 const char *chats_check_name(const char *s);
 const char *chats_check_description(const char *s);
+/* CreateGroup's optional retry key: empty, or 1 to 64 printable ASCII. */
+const char *chats_check_request_id(const char *s);
 /* An id some account could have in this cluster. */
 bool chats_is_account_id(const pl_app_t *app, int64_t id);
 bool chats_is_chat_id(const pl_app_t *app, int64_t id);

@@ -12,11 +12,32 @@
 
 /* ---- CreateGroup ---- */
 
+/* A random shard, or with a retry key one derived from (creator, key): a
+ * retry must find the first call's group on the shard it wrote to. */
+static int group_shard(const pl_app_t *app, int64_t creator, const char *request_id)
+{
+    uint32_t shards = (uint32_t)app->map.shards;
+    if (!request_id[0])
+        return (int)randombytes_uniform(shards);
+    uint8_t who[8], h[8];
+    for (int i = 0; i < 8; i++) /* little-endian: the same on every node */
+        who[i] = (uint8_t)((uint64_t)creator >> (8 * i));
+    crypto_generichash_state st;
+    crypto_generichash_init(&st, NULL, 0, sizeof(h));
+    crypto_generichash_update(&st, who, sizeof(who));
+    crypto_generichash_update(&st, (const uint8_t *)request_id, strlen(request_id));
+    crypto_generichash_final(&st, h, sizeof(h));
+    uint64_t v = 0;
+    for (int i = 0; i < 8; i++)
+        v |= (uint64_t)h[i] << (8 * i);
+    return (int)(v % shards);
+}
+
 static void create_checked(chats_op_t *op)
 {
     const parley_v1_CreateGroupRequest *req = op->req;
     int64_t me = op->who.account_id;
-    op->chat_shard = (int)randombytes_uniform((uint32_t)op->app->map.shards);
+    op->chat_shard = group_shard(op->app, me, req->client_request_id);
     op->chat_id = pl_id_new(&op->svc->app->ids, op->chat_shard);
 
     parley_v1_ChatEvent *ev = chats_event_new(parley_v1_ChatEvent_Type_CREATED, me);
@@ -41,7 +62,7 @@ static void create_checked(chats_op_t *op)
         return;
     }
     uint8_t b[2][8];
-    pl_pg_param_t p[7] = {
+    pl_pg_param_t p[8] = {
         pl_pg_int8(b[0], op->chat_id),
         pl_pg_int8(b[1], me),
         pl_pg_text(req->name),
@@ -49,8 +70,9 @@ static void create_checked(chats_op_t *op)
         pl_pg_text(req->only_admins_send ? "t" : "f"),
         pl_pg_text(members),
         pl_pg_bytes(op->event, op->event_len),
+        pl_pg_text(req->client_request_id),
     };
-    chats_change(op, ST_CREATE_GROUP, p, 7, NULL, chats_finish_change);
+    chats_change(op, ST_CREATE_GROUP, p, 8, NULL, chats_finish_change);
     free(members);
 }
 
@@ -66,6 +88,8 @@ static void create_start(chats_op_t *op)
     const char *why = chats_check_name(req->name);
     if (!why)
         why = chats_check_description(req->description);
+    if (!why)
+        why = chats_check_request_id(req->client_request_id);
     if (why) {
         chats_fail(op, PL_CODE_INVALID_ARGUMENT, "%s", why);
         return;

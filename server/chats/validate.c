@@ -69,6 +69,17 @@ const char *chats_check_name(const char *s)
     return NULL;
 }
 
+const char *chats_check_request_id(const char *s)
+{
+    size_t len = strlen(s);
+    if (len > CHATS_REQUEST_ID_MAX)
+        return "client_request_id is longer than 64 bytes";
+    for (size_t i = 0; i < len; i++)
+        if ((unsigned char)s[i] < 0x21 || (unsigned char)s[i] > 0x7e)
+            return "client_request_id must be printable ASCII without spaces";
+    return NULL;
+}
+
 const char *chats_check_description(const char *s)
 {
     size_t len = strlen(s);

@@ -255,14 +255,21 @@ pl_code_t t_open_direct(t_user_t *u, int64_t other, parley_v1_Chat *out)
 
 pl_code_t t_create_group(t_user_t *u, const char *name, const int64_t *members, size_t n, parley_v1_Chat *out)
 {
+    return t_create_group_keyed(u, NULL, name, members, n, "", out);
+}
+
+pl_code_t t_create_group_keyed(t_user_t *u, pl_channel_t *ch, const char *name, const int64_t *members, size_t n,
+                               const char *request_id, parley_v1_Chat *out)
+{
     parley_v1_Chat *mine;
     parley_v1_CreateGroupRequest *rq = calloc(1, sizeof(*rq));
     CHECK(rq != NULL, "out of memory");
     snprintf(rq->name, sizeof(rq->name), "%s", name);
+    snprintf(rq->client_request_id, sizeof(rq->client_request_id), "%s", request_id);
     if (n)
         memcpy(rq->member_ids, members, n * sizeof(*members));
     rq->member_ids_count = (pb_size_t)n;
-    pl_code_t code = t_call(u, NULL, &parley_v1_Chats_CreateGroup_method, rq, scratch(out, &mine));
+    pl_code_t code = t_call(u, ch, &parley_v1_Chats_CreateGroup_method, rq, scratch(out, &mine));
     free(rq);
     free(mine);
     return code;

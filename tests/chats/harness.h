@@ -78,6 +78,10 @@ void t_block(t_user_t *blocker, int64_t blocked);
 parley_v1_Chat *t_chat_new(void);
 pl_code_t t_open_direct(t_user_t *u, int64_t other, parley_v1_Chat *out);
 pl_code_t t_create_group(t_user_t *u, const char *name, const int64_t *members, size_t n, parley_v1_Chat *out);
+/* The same with a client_request_id ("" for none), on channel ch (NULL:
+ * the user's own). */
+pl_code_t t_create_group_keyed(t_user_t *u, pl_channel_t *ch, const char *name, const int64_t *members, size_t n,
+                               const char *request_id, parley_v1_Chat *out);
 pl_code_t t_add_members(t_user_t *u, int64_t chat, const int64_t *ids, size_t n, parley_v1_Chat *out);
 pl_code_t t_remove_member(t_user_t *u, int64_t chat, int64_t account, parley_v1_Chat *out);
 pl_code_t t_set_role(t_user_t *u, int64_t chat, int64_t account, parley_v1_Role role, parley_v1_Chat *out);

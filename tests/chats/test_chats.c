@@ -477,6 +477,111 @@ static int case_concurrent(void)
     return 0;
 }
 
+typedef struct creator {
+    t_user_t *u;
+    int64_t member;
+    int64_t chat;
+    pl_code_t code;
+    pthread_barrier_t *start;
+} creator_t;
+
+static void *create_thread(void *arg)
+{
+    creator_t *o = arg;
+    pl_channel_t *ch = t_connect();
+    parley_v1_Chat *c = t_chat_new();
+    pthread_barrier_wait(o->start);
+    o->code = t_create_group_keyed(o->u, ch, "Race", &o->member, 1, "race-1", c);
+    o->chat = c->chat_id;
+    free(c);
+    pl_channel_free(ch);
+    return NULL;
+}
+
+static size_t groups_listed(t_user_t *u)
+{
+    parley_v1_ListChatsResponse *l = calloc(1, sizeof(*l));
+    CHECK(l != NULL, "out of memory");
+    CHECK_CODE(t_list(u, 0, 0, l), OK);
+    size_t n = 0;
+    for (pb_size_t i = 0; i < l->chats_count; i++)
+        n += l->chats[i].kind == parley_v1_ChatKind_CHAT_KIND_GROUP;
+    free(l);
+    return n;
+}
+
+/* CreateGroup with a client_request_id: a retry returns the first call's
+ * group and writes nothing; the key is per creator. */
+static int case_create_retry(void)
+{
+    t_user_t *a = t_user(), *b = t_user(), *c = t_user();
+    parley_v1_Chat *g = t_chat_new(), *x = t_chat_new();
+    int64_t just_b[] = {b->account_id}, just_c[] = {c->account_id};
+
+    /* a retry with the same key: the same group, as the first call made it */
+    CHECK_CODE(t_create_group_keyed(a, NULL, "Retry", just_b, 1, "req-1", g), OK);
+    CHECK_CODE(t_create_group_keyed(a, NULL, "Other name", just_c, 1, "req-1", x), OK);
+    CHECK_EQ(x->chat_id, g->chat_id);
+    CHECK(strcmp(x->name, "Retry") == 0, "retry renamed the group to %s", x->name);
+    CHECK_EQ(x->members_count, 2);
+    CHECK(t_member(x, b->account_id) != NULL && t_member(x, c->account_id) == NULL, "retry changed the members");
+    CHECK_EQ(x->last_seq, 1);
+    size_t n;
+    free(t_log(g->chat_id, &n));
+    CHECK_EQ((int64_t)n, 1); /* one CREATED message */
+    CHECK_EQ((int64_t)groups_listed(a), 1);
+
+    /* a retry after the group changed: the group as it is now */
+    CHECK_CODE(t_add_members(a, g->chat_id, just_c, 1, x), OK);
+    CHECK_CODE(t_create_group_keyed(a, NULL, "Retry", just_b, 1, "req-1", x), OK);
+    CHECK_EQ(x->chat_id, g->chat_id);
+    CHECK_EQ(x->members_count, 3);
+    CHECK_EQ(x->last_seq, 2);
+    CHECK(groups_listed(c) == 1, "c lists %zu groups", groups_listed(c));
+
+    /* another key, or another creator with the same key: a new group */
+    CHECK_CODE(t_create_group_keyed(a, NULL, "Second", just_b, 1, "req-2", x), OK);
+    CHECK(x->chat_id != g->chat_id, "a new key returned the old group");
+    CHECK_CODE(t_create_group_keyed(c, NULL, "C's", just_b, 1, "req-1", x), OK);
+    CHECK(x->chat_id != g->chat_id, "another creator's key returned a's group");
+    CHECK_EQ((int64_t)groups_listed(a), 2);
+
+    /* no key: every call creates */
+    int64_t first;
+    CHECK_CODE(t_create_group(a, "Plain", just_b, 1, x), OK);
+    first = x->chat_id;
+    CHECK_CODE(t_create_group(a, "Plain", just_b, 1, x), OK);
+    CHECK(x->chat_id != first, "two unkeyed creates returned one group");
+
+    /* four concurrent creates with one key: one group */
+    enum { N = 4 };
+    creator_t o[N];
+    pthread_t th[N];
+    pthread_barrier_t start;
+    pthread_barrier_init(&start, NULL, N);
+    for (int i = 0; i < N; i++) {
+        o[i] = (creator_t){b, c->account_id, 0, 0, &start};
+        CHECK(pthread_create(&th[i], NULL, create_thread, &o[i]) == 0, "thread");
+    }
+    for (int i = 0; i < N; i++)
+        pthread_join(th[i], NULL);
+    pthread_barrier_destroy(&start);
+    for (int i = 0; i < N; i++) {
+        CHECK(o[i].code == OK, "concurrent create %d: %s (%s)", i, pl_code_name(o[i].code), t_message);
+        CHECK_EQ(o[i].chat, o[0].chat);
+    }
+    free(t_log(o[0].chat, &n));
+    CHECK_EQ((int64_t)n, 1);
+
+    /* bad keys: INVALID_ARGUMENT */
+    CHECK_CODE(t_create_group_keyed(a, NULL, "Bad", just_b, 1, "has space", x), PL_CODE_INVALID_ARGUMENT);
+    CHECK_CODE(t_create_group_keyed(a, NULL, "Bad", just_b, 1, "tab\there", x), PL_CODE_INVALID_ARGUMENT);
+    CHECK_CODE(t_create_group_keyed(a, NULL, "Bad", just_b, 1, "caf\xc3\xa9", x), PL_CODE_INVALID_ARGUMENT);
+    free(g);
+    free(x);
+    return 0;
+}
+
 static int case_size_limit(void)
 {
     /* parleyd runs with --limits.group_max_members=4 */
@@ -809,6 +914,7 @@ int main(int argc, char **argv)
         {"size_limit", case_size_limit}, {"blocked_add", case_blocked_add},
         {"last_admin", case_last_admin}, {"list", case_list},
         {"unread", case_unread},         {"rate_limit", case_rate_limit},
+        {"create_retry", case_create_retry},
     };
     if (argc != 2) {
         fprintf(stderr, "usage: test_chats CASE\n");
