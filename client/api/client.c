@@ -12,6 +12,7 @@
 #include <unistd.h>
 
 #include "api/client_impl.h"
+#include "api/random_id.h"
 #include "api/unary.h"
 
 #define DEFAULT_CONNECT_TIMEOUT_MS 5000
@@ -349,28 +350,6 @@ static bool is_terminal(parley_state_t s)
     return s == PARLEY_STATE_AUTH_FAILED || s == PARLEY_STATE_REPLACED;
 }
 
-static int random_client_id(char out[PL_CLIENT_ID_MAX + 1])
-{
-    uint8_t raw[16];
-    size_t got = 0;
-    while (got < sizeof(raw)) {
-        ssize_t n = getrandom(raw + got, sizeof(raw) - got, 0);
-        if (n < 0) {
-            if (errno == EINTR)
-                continue;
-            return -1;
-        }
-        got += (size_t)n;
-    }
-    static const char hex[] = "0123456789abcdef";
-    for (size_t i = 0; i < sizeof(raw); i++) {
-        out[2 * i] = hex[raw[i] >> 4];
-        out[2 * i + 1] = hex[raw[i] & 15];
-    }
-    out[2 * sizeof(raw)] = '\0';
-    return 0;
-}
-
 static void send_free(pl_send_t *s)
 {
     if (!s)
@@ -403,7 +382,7 @@ static pl_send_t *send_new(int64_t chat_id, const parley_send_options_t *opts, i
     snprintf(s->content_type, sizeof(s->content_type), "%s", ct);
     if (cid) {
         snprintf(s->client_id, sizeof(s->client_id), "%s", cid);
-    } else if (random_client_id(s->client_id) != 0) {
+    } else if (pl_random_id(s->client_id) != 0) {
         free(s);
         *rc = PARLEY_E_NOMEM;
         return NULL;

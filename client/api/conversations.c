@@ -4,6 +4,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "api/random_id.h"
 #include "api/unary.h"
 #include "parley/v1/chats.parley.h"
 #include "parley/v1/messaging.parley.h"
@@ -72,8 +73,13 @@ int parley_create_group(parley_client_t *c, const char *name, const int64_t *mem
         if (count)
             memcpy(req->member_ids, member_ids, count * sizeof(int64_t));
         req->member_ids_count = (pb_size_t)count;
-        /* not idempotent: a repeat would make a second group */
-        rc = chat_call(c, &parley_v1_Chats_CreateGroup_method, req, 0, out, err);
+        /* the request id makes a repeat return the first call's group */
+        if (pl_random_id(req->client_request_id) != 0) {
+            pl_client_error(err, PARLEY_E_NOMEM, "no randomness for the request id");
+            rc = PARLEY_E_NOMEM;
+        } else {
+            rc = chat_call(c, &parley_v1_Chats_CreateGroup_method, req, PL_UNARY_IDEMPOTENT, out, err);
+        }
     }
     free(req);
     return rc;

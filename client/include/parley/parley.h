@@ -234,7 +234,9 @@ typedef struct parley_chat {
 /* The one-to-one chat with another account, created on first use. */
 PARLEY_API int parley_open_direct_chat(parley_client_t *c, int64_t account_id, parley_chat_t **out,
                                        parley_error_t *err);
-/* A group with this device's account as admin. */
+/* A group with this device's account as admin. Each call carries a fresh
+ * client request id, and when its connection turns out dead the library
+ * repeats it under that id: one call makes at most one group. */
 PARLEY_API int parley_create_group(parley_client_t *c, const char *name, const int64_t *member_ids, size_t count,
                                    parley_chat_t **out, parley_error_t *err);
 /* A chat the account is a member of (NOT_FOUND otherwise). */
