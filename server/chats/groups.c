@@ -9,6 +9,7 @@
 #include <string.h>
 
 #include "chats/chats_internal.h"
+#include "store/shardmap.h"
 
 /* ---- CreateGroup ---- */
 
@@ -16,21 +17,15 @@
  * retry must find the first call's group on the shard it wrote to. */
 static int group_shard(const pl_app_t *app, int64_t creator, const char *request_id)
 {
-    uint32_t shards = (uint32_t)app->map.shards;
+    int shards = app->map.shards;
     if (!request_id[0])
-        return (int)randombytes_uniform(shards);
-    uint8_t who[8], h[8];
+        return (int)randombytes_uniform((uint32_t)shards);
+    uint8_t key[8 + CHATS_REQUEST_ID_MAX];
+    size_t len = strlen(request_id); /* checked: at most CHATS_REQUEST_ID_MAX */
     for (int i = 0; i < 8; i++) /* little-endian: the same on every node */
-        who[i] = (uint8_t)((uint64_t)creator >> (8 * i));
-    crypto_generichash_state st;
-    crypto_generichash_init(&st, NULL, 0, sizeof(h));
-    crypto_generichash_update(&st, who, sizeof(who));
-    crypto_generichash_update(&st, (const uint8_t *)request_id, strlen(request_id));
-    crypto_generichash_final(&st, h, sizeof(h));
-    uint64_t v = 0;
-    for (int i = 0; i < 8; i++)
-        v |= (uint64_t)h[i] << (8 * i);
-    return (int)(v % shards);
+        key[i] = (uint8_t)((uint64_t)creator >> (8 * i));
+    memcpy(key + 8, request_id, len);
+    return pl_shard_for_key(key, 8 + len, shards);
 }
 
 static void create_checked(chats_op_t *op)
