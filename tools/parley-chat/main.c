@@ -54,9 +54,12 @@ static const char usage[] =
     "                        lines (tools/run: .parley/sms.log); without it you are\n"
     "                        asked to type the code\n"
     "  --state-dir DIR       where this device's credentials and read positions are\n"
-    "                        kept (default ~/.parley-chat/NUMBER; the token in it is a\n"
-    "                        password: mode 0600). Two copies of parley-chat must not\n"
-    "                        share one: the second takes the device over.\n"
+    "                        kept (the token in it is a password: mode 0600). Default:\n"
+    "                        with a server on this machine, run beside tools/run's stack\n"
+    "                        (.parley/ in the current directory): .parley/chat/NUMBER,\n"
+    "                        deleted with the stack by tools/run --reset; otherwise\n"
+    "                        ~/.parley-chat/HOST:PORT/NUMBER. Two copies of parley-chat\n"
+    "                        must not share one: the second takes the device over.\n"
     "\n"
     "Where to start:\n"
     "  --to NUMBER           the direct chat with NUMBER (who must have registered)\n"
@@ -67,7 +70,8 @@ static const char usage[] =
     "                        else the first chat a message arrives in)\n"
     "\n"
     "The server:\n"
-    "  --server HOST:PORT    default " DEFAULT_SERVER " (where tools/run listens)\n"
+    "  --server HOST:PORT    default " DEFAULT_SERVER " (where tools/run listens unless\n"
+    "                        started with --port N: then 127.0.0.1:N)\n"
     "  --tls                 TLS with ALPN h2 (default: cleartext h2c, for local use)\n"
     "  --ca-file FILE        trust the CAs in FILE (e.g. tests/certs/ca.pem for\n"
     "                        tools/run --tls-cert tests/certs/server.pem ...)\n"
@@ -283,8 +287,8 @@ static int do_register(parley_client_t *c, const options_t *o, chat_state_t *st)
     char why[256];
     if (state_save(st, why, sizeof(why)) != 0)
         fprintf(stderr, "parley-chat: %s (you will have to register again next time)\n", why);
-    printf("Registered: account %" PRId64 ", device %" PRId64 "%s.\n", reg.account_id, reg.device_id,
-           reg.is_new_account ? " (a new account)" : "");
+    printf("Registered: account %" PRId64 ", device %" PRId64 "%s; its credentials are kept in %s.\n", reg.account_id,
+           reg.device_id, reg.is_new_account ? " (a new account)" : "", st->dir);
     return 0;
 }
 
@@ -387,7 +391,7 @@ int main(int argc, char **argv)
 
     chat_state_t st;
     char err[600];
-    if (state_init(&st, o.state_dir, o.phone, err, sizeof(err)) != 0) {
+    if (state_init(&st, o.state_dir, o.phone, o.server, err, sizeof(err)) != 0) {
         fprintf(stderr, "parley-chat: %s\n", err);
         return 1;
     }

@@ -27,18 +27,37 @@ static int make_dirs(const char *path)
     return mkdir(tmp, 0700) != 0 && errno != EEXIST ? -1 : 0;
 }
 
-int state_init(chat_state_t *st, const char *dir, const char *phone, char *err, size_t err_len)
+/* A server on this machine: "127.0.0.1:7443", "localhost:7443", "[::1]:7443". */
+static bool is_local_server(const char *server)
+{
+    static const char *const hosts[] = {"127.0.0.1:", "localhost:", "[::1]:"};
+    for (size_t i = 0; i < sizeof(hosts) / sizeof(hosts[0]); i++)
+        if (strncmp(server, hosts[i], strlen(hosts[i])) == 0)
+            return true;
+    return false;
+}
+
+int state_init(chat_state_t *st, const char *dir, const char *phone, const char *server, char *err, size_t err_len)
 {
     memset(st, 0, sizeof(*st));
+    struct stat sb;
     if (dir) {
         snprintf(st->dir, sizeof(st->dir), "%s", dir);
+    } else if (is_local_server(server) && stat(STATE_STACK_MARK, &sb) == 0) {
+        /* the local stack in the current directory: its credentials live
+         * and die with its data (tools/run --reset) */
+        snprintf(st->dir, sizeof(st->dir), "%s/%s", STATE_STACK_DIR, phone);
     } else {
         const char *home = getenv("HOME");
         if (!home || !*home) {
             snprintf(err, err_len, "$HOME is not set: give --state-dir");
             return -1;
         }
-        snprintf(st->dir, sizeof(st->dir), "%s/.parley-chat/%s", home, phone);
+        if (strchr(server, '/')) {
+            snprintf(err, err_len, "the server \"%s\" is not HOST:PORT", server);
+            return -1;
+        }
+        snprintf(st->dir, sizeof(st->dir), "%s/.parley-chat/%s/%s", home, server, phone);
     }
     if (make_dirs(st->dir) != 0) {
         snprintf(err, err_len, "cannot create %s: %s", st->dir, strerror(errno));

@@ -1,8 +1,13 @@
 /* state.h — what parley-chat keeps between runs, in its state directory
- * (default ~/.parley-chat/<phone>, mode 0700): the device's credentials
- * ("device", mode 0600: the token is a password) and, per chat, how far the
- * app has shown messages ("cursors"), so a restart shows what came while it
- * was away, once. */
+ * (mode 0700): the device's credentials ("device", mode 0600: the token is a
+ * password) and, per chat, how far the app has shown messages ("cursors"),
+ * so a restart shows what came while it was away, once.
+ *
+ * The directory belongs to one server's data, so that a wiped stack, or two
+ * stacks on one machine, never see each other's tokens: for a server on this
+ * machine run beside tools/run's stack (.parley/ in the current directory)
+ * it is .parley/chat/<phone>, deleted with the stack by tools/run --reset;
+ * otherwise ~/.parley-chat/<host:port>/<phone>. */
 #ifndef PARLEY_CHAT_STATE_H
 #define PARLEY_CHAT_STATE_H
 
@@ -20,8 +25,13 @@ typedef struct chat_state {
     int64_t last_chat; /* the chat open when the program ended */
 } chat_state_t;
 
-/* dir: --state-dir, or NULL for the default under $HOME. */
-int state_init(chat_state_t *st, const char *dir, const char *phone, char *err, size_t err_len);
+/* What marks the local stack's directory (tools/stack's port list), and
+ * where parley-chat keeps its state in it. */
+#define STATE_STACK_MARK ".parley/ports"
+#define STATE_STACK_DIR ".parley/chat"
+
+/* dir: --state-dir, or NULL for the default for phone on server (above). */
+int state_init(chat_state_t *st, const char *dir, const char *phone, const char *server, char *err, size_t err_len);
 /* Loads the credentials; false when there are none (or for another server). */
 bool state_load(chat_state_t *st, const char *server);
 int state_save(const chat_state_t *st, char *err, size_t err_len);
