@@ -30,9 +30,11 @@ static void *alloc_array(ctx_t *c, size_t n, size_t size)
     return pctl_arena_alloc(c->arena, n * size);
 }
 
-/* A string field: checks the wire type, length and contents. */
+/* A string field: checks the wire type, length and contents. *out is NULL
+ * unless it returns 0, so callers never hold an unset pointer. */
 static int get_string(ctx_t *c, const pctl_wire_field_t *f, const char *what, const char **out)
 {
+    *out = NULL;
     if (f->wire_type != PCTL_WT_LEN)
         return malformed(c, what, "string field with the wrong wire type");
     if (f->len > PCTL_MAX_NAME)
@@ -407,7 +409,6 @@ static int parse_service(ctx_t *c, const char *scope, const uint8_t *data, size_
             pctl_wire_reader_t mr;
             pctl_wire_field_t mf;
             int mrc;
-            const char *tn;
             pctl_wire_reader_init(&mr, f.data, f.len);
             while ((mrc = pctl_wire_next(&mr, &mf)) == 1) {
                 switch (mf.number) {
@@ -416,7 +417,8 @@ static int parse_service(ctx_t *c, const char *scope, const uint8_t *data, size_
                         return -1;
                     break;
                 case 2:
-                case 3:
+                case 3: {
+                    const char *tn;
                     if (get_string(c, &mf, scope, &tn) != 0)
                         return -1;
                     if (tn[0] == '.')
@@ -426,6 +428,7 @@ static int parse_service(ctx_t *c, const char *scope, const uint8_t *data, size_
                     else
                         md->output_name = tn;
                     break;
+                }
                 case 5:
                 case 6:
                     if (mf.wire_type != PCTL_WT_VARINT)
