@@ -99,6 +99,21 @@ int pl_pb_decode(const pb_msgdesc_t *desc, const uint8_t *buf, size_t len, void 
     return -1;
 }
 
+int pl_pb_peek_varint(const uint8_t *buf, size_t len, uint32_t field_no, uint64_t *out)
+{
+    pb_istream_t is = pb_istream_from_buffer(buf, len);
+    pb_wire_type_t wire;
+    uint32_t tag;
+    bool eof;
+    while (pb_decode_tag(&is, &wire, &tag, &eof)) {
+        if (tag == field_no && wire == PB_WT_VARINT)
+            return pb_decode_varint(&is, out) ? 0 : -1;
+        if (!pb_skip_field(&is, wire))
+            return -1;
+    }
+    return -1;
+}
+
 long pl_pb_encoded_size(const pb_msgdesc_t *desc, const void *msg)
 {
     size_t size;

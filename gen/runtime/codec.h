@@ -30,6 +30,11 @@ int pl_pb_encode(const pb_msgdesc_t *desc, const void *msg, uint8_t *out, size_t
  * more than a field's bound) rather than malformed protobuf. */
 bool pl_pb_error_is_overflow(const char *why);
 
+/* Reads the first varint field numbered field_no from encoded protobuf,
+ * skipping the rest, without decoding the message (e.g. a request id out of
+ * a message that failed to decode). 0, or -1 if absent or unreadable. */
+int pl_pb_peek_varint(const uint8_t *buf, size_t len, uint32_t field_no, uint64_t *out);
+
 /* Checks that every callback field of desc (recursively) follows the view
  * policy; returns 0 or -1 naming the first offending field number in *field. */
 int pl_pb_check_policy(const pb_msgdesc_t *desc, uint32_t *field);

@@ -67,6 +67,7 @@ void pl_call_set_user(pl_call_t *call, void *user, void (*free_fn)(void *user))
 void *pl_call_user(const pl_call_t *call) { return call->user; }
 void pl_call_on_cancel(pl_call_t *call, pl_call_event_fn fn) { call->on_cancel = fn; }
 void pl_call_on_writable(pl_call_t *call, pl_call_event_fn fn) { call->on_writable = fn; }
+void pl_call_on_invalid_message(pl_call_t *call, pl_call_invalid_fn fn) { call->on_invalid = fn; }
 bool pl_call_is_cancelled(const pl_call_t *call) { return call->cancelled; }
 bool pl_call_is_finished(const pl_call_t *call) { return call->finished || call->cancelled; }
 const pl_metadata_t *pl_call_metadata(const pl_call_t *call) { return &call->md; }

@@ -225,9 +225,17 @@ static void deliver_message(pl_call_t *call, uint8_t *payload, uint32_t len, boo
         bool overflow = pl_pb_error_is_overflow(why);
         snprintf(msg, sizeof(msg), "%s: %s", overflow ? "request field exceeds its size limit" : "invalid request",
                  why ? why : "decode error");
-        free(payload);
         free(req);
-        pl_call_finish(call, overflow ? PL_CODE_INVALID_ARGUMENT : PL_CODE_INTERNAL, msg);
+        /* the client's fault either way: INVALID_ARGUMENT, never INTERNAL */
+        if (streaming && call->on_invalid) {
+            pl_call_ref(call);
+            call->on_invalid(call, payload, len, PL_CODE_INVALID_ARGUMENT, msg, call->user);
+            free(payload);
+            pl_call_unref(call);
+            return;
+        }
+        free(payload);
+        pl_call_finish(call, PL_CODE_INVALID_ARGUMENT, msg);
         return;
     }
     if (!streaming) {

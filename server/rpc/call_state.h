@@ -67,6 +67,7 @@ struct pl_call {
     void *user;
     void (*user_free)(void *user);
     pl_call_event_fn on_cancel, on_writable;
+    pl_call_invalid_fn on_invalid; /* streamed requests that do not decode */
 
     bool headers_done;      /* request headers complete and validated */
     bool remote_ended;      /* client half-closed */
