@@ -7,6 +7,7 @@
 #include <string.h>
 
 #include "app/log.h"
+#include "messaging/catchup_plan.h"
 #include "messaging/messaging_internal.h"
 #include "runtime/codec.h"
 
@@ -123,6 +124,42 @@ static void on_retry(pl_call_t *call, void *user)
         pl_deliver_kick(s);
 }
 
+/* Sends the page as planned (catchup_plan.c), stopping where the client's
+ * queue fills; false if it stopped (the chat is queued again). */
+static bool carry_out(pl_stream_t *s, chat_state_t *cs, const PGresult *res, const pl_catchup_page_t *page)
+{
+    pl_catchup_step_t *steps = malloc(sizeof(*steps) * pl_catchup_max_steps(page->count));
+    if (!steps) {
+        requeue(s, cs);
+        return false;
+    }
+    size_t n = pl_catchup_plan(page, steps);
+    bool is_done = true;
+    for (size_t i = 0; i < n && is_done; i++) {
+        const pl_catchup_step_t *st = &steps[i];
+        if (st->kind == PL_STEP_GAP) {
+            is_done = emit_gap(s, cs->chat_id, st->from, st->to);
+        } else if (st->kind == PL_STEP_MESSAGE) {
+            parley_v1_ServerEvent ev = {0};
+            ev.which_event = parley_v1_ServerEvent_message_tag;
+            row_message(res, (int)st->row, COL_MESSAGE, s->device_id, &ev.event.message);
+            ev.event.message.chat_id = cs->chat_id;
+            is_done = pl_stream_emit(s, &ev);
+        }
+        if (is_done) {
+            cs->upto = st->upto;
+        } else {
+            /* the client stopped reading: the rest when it drains */
+            s->wants_writable = true;
+            if (st->is_cap)
+                cs->is_capped = true;
+            requeue(s, cs);
+        }
+    }
+    free(steps);
+    return is_done;
+}
+
 static void on_fetched(pl_call_t *call, const pl_pg_result_t *r, void *user)
 {
     chat_state_t *cs = user;
@@ -141,6 +178,15 @@ static void on_fetched(pl_call_t *call, const pl_pg_result_t *r, void *user)
         pl_call_defer(call, RETRY_MS * 1000, on_retry);
         return;
     }
+    if (cs->is_fetch_stale) {
+        /* a Resume moved this chat's cursor while the fetch was out: the
+         * page answers a question nobody asks any more */
+        cs->is_fetch_stale = false;
+        if (cs->known_last > cs->target)
+            cs->target = cs->known_last;
+        requeue(s, cs);
+        return;
+    }
     int rows = PQntuples(r->res);
     pl_log_debug("catch-up: device %lld chat %lld after %lld: %d rows", (long long)s->device_id,
                  (long long)cs->chat_id, (long long)cs->upto, rows);
@@ -151,64 +197,33 @@ static void on_fetched(pl_call_t *call, const pl_pg_result_t *r, void *user)
         pl_deliver_kick(s);
         return;
     }
-    int64_t eff = pl_pg_get_int64(r->res, 0, COL_EFF), floor = pl_pg_get_int64(r->res, 0, COL_FLOOR);
-    int64_t last = pl_pg_get_int64(r->res, 0, COL_LAST), removed = pl_pg_get_int64(r->res, 0, COL_REMOVED);
-    int64_t visible_end = removed && removed < last ? removed : last;
-    bool was_capped = cs->is_capped;
-    cs->is_capped = false;
-    if (eff > cs->upto) {
-        /* skipped by the resume cap (only when floor < eff), or before joining */
-        if (was_capped && eff > floor && !emit_gap(s, cs->chat_id, floor + 1, eff)) {
-            s->wants_writable = true;
-            cs->is_capped = true;
-            requeue(s, cs);
-            return;
-        }
-        cs->upto = eff;
-    }
-    int sent = 0;
-    for (int i = 0; i < rows; i++) {
+    pl_catchup_page_t page = {
+        .after = cs->upto,
+        .eff = pl_pg_get_int64(r->res, 0, COL_EFF),
+        .floor = pl_pg_get_int64(r->res, 0, COL_FLOOR),
+        .last = pl_pg_get_int64(r->res, 0, COL_LAST),
+        .removed = pl_pg_get_int64(r->res, 0, COL_REMOVED),
+        .was_capped = cs->is_capped,
+        .page_size = PAGE,
+    };
+    int64_t seqs[PAGE];
+    bool own[PAGE];
+    for (int i = 0; i < rows && page.count < PAGE; i++) {
         if (PQgetisnull(r->res, i, COL_MESSAGE + M_SEQ))
             break; /* a member with nothing after eff */
-        int64_t seq = pl_pg_get_int64(r->res, i, COL_MESSAGE + M_SEQ);
-        if (seq <= cs->upto)
-            continue;
-        if (seq > cs->upto + 1 && !emit_gap(s, cs->chat_id, cs->upto + 1, seq - 1)) {
-            s->wants_writable = true;
-            requeue(s, cs);
-            return;
-        }
-        if (seq > cs->upto + 1)
-            cs->upto = seq - 1;
-        parley_v1_ServerEvent ev = {0};
-        ev.which_event = parley_v1_ServerEvent_message_tag;
-        ev.event.message.chat_id = cs->chat_id;
-        row_message(r->res, i, COL_MESSAGE, s->device_id, &ev.event.message);
-        ev.event.message.chat_id = cs->chat_id;
-        if (!pl_stream_emit(s, &ev)) {
-            s->wants_writable = true;
-            requeue(s, cs);
-            return;
-        }
-        cs->upto = seq;
-        sent++;
+        seqs[page.count] = pl_pg_get_int64(r->res, i, COL_MESSAGE + M_SEQ);
+        /* the device's own messages: it has them (common.proto) */
+        own[page.count] = pl_pg_get_int64(r->res, i, COL_MESSAGE + M_SENDER_DEVICE) == s->device_id;
+        page.count++;
     }
-    if (sent < PAGE && visible_end > cs->upto) {
-        /* the rest is gone (expired or past retention) */
-        if (!emit_gap(s, cs->chat_id, cs->upto + 1, visible_end)) {
-            s->wants_writable = true;
-            requeue(s, cs);
-            return;
-        }
-        cs->upto = visible_end;
-    }
-    if (cs->target < last && !removed)
-        cs->target = last;
-    /* A target past what this fetch's snapshot saw stands only if live events
-     * named it meanwhile (committed after the snapshot: another fetch gets
-     * them); a guess (a resync) or a removed member's view ends here. */
-    if (cs->target > visible_end && (removed || !cs->is_hinted_in_fetch))
-        cs->target = visible_end > cs->upto ? visible_end : cs->upto;
+    page.seqs = seqs;
+    page.is_own = own;
+    if (page.last > cs->known_last)
+        cs->known_last = page.last;
+    cs->is_capped = false;
+    if (!carry_out(s, cs, r->res, &page))
+        return;
+    cs->target = pl_catchup_next_target(cs->target, cs->upto, page.last, page.removed, cs->is_hinted_in_fetch);
     cs->is_hinted_in_fetch = false;
     if (cs->target > cs->upto)
         requeue(s, cs);

@@ -196,6 +196,27 @@ static bool is_live(const pl_stream_t *s, const chat_state_t *cs)
     return s->is_loaded && !s->wants_writable && !cs->is_fetching && !cs->is_queued && !cs->is_capped;
 }
 
+void pl_deliver_exists(chat_state_t *cs, int64_t seq)
+{
+    if (seq > cs->known_last)
+        cs->known_last = seq;
+}
+
+int64_t pl_deliver_resume_at(pl_stream_t *s, chat_state_t *cs, int64_t seq)
+{
+    if (seq > cs->known_last)
+        seq = cs->known_last;
+    release_held(cs); /* held relative to the old cursor: the catch-up resends them */
+    if (cs->is_fetching)
+        cs->is_fetch_stale = true;
+    cs->upto = seq;
+    if (cs->target < cs->known_last)
+        cs->target = cs->known_last;
+    if (cs->target > cs->upto || cs->is_capped)
+        pl_deliver_queue(s, cs);
+    return seq;
+}
+
 void pl_deliver_hint(pl_stream_t *s, int64_t chat_id, int64_t seq)
 {
     chat_state_t *cs = pl_deliver_chat(s, chat_id, true);
@@ -214,7 +235,10 @@ void pl_deliver_hint(pl_stream_t *s, int64_t chat_id, int64_t seq)
 void pl_deliver_accepted(pl_stream_t *s, int64_t chat_id, int64_t seq)
 {
     chat_state_t *cs = pl_deliver_chat(s, chat_id, true);
-    if (!cs || seq <= cs->upto)
+    if (!cs)
+        return;
+    pl_deliver_exists(cs, seq);
+    if (seq <= cs->upto)
         return;
     /* the sending device has its own message: only its place matters */
     if (is_live(s, cs)) {
@@ -264,8 +288,16 @@ void pl_deliver_message(pl_stream_t *s, pl_msg_event_t *e)
 {
     const parley_internal_v1_StoredMessage *sm = pl_msg_event_message(e);
     const parley_v1_Message *msg = &sm->message;
+    if (msg->sender_device_id == s->device_id) {
+        /* sent by this device through the unary Send: it has it */
+        pl_deliver_accepted(s, msg->chat_id, msg->seq);
+        return;
+    }
     chat_state_t *cs = pl_deliver_chat(s, msg->chat_id, true);
-    if (!cs || msg->seq <= cs->upto)
+    if (!cs)
+        return;
+    pl_deliver_exists(cs, msg->seq);
+    if (msg->seq <= cs->upto)
         return;
     if (is_live(s, cs)) {
         if (msg->seq == cs->upto + 1) {

@@ -136,12 +136,15 @@ static void deliver_here(pl_msg_worker_t *mw, pl_msg_event_t *e)
             next = s->next_of_account; /* delivery may end the stream */
             switch (ev->which_event) {
             case parley_internal_v1_NodeEvent_message_tag:
-                if (s->device_id != ev->event.message.message.sender_device_id)
-                    pl_deliver_message(s, e);
+                pl_deliver_message(s, e); /* the sender's own device only takes its place */
                 break;
             case parley_internal_v1_NodeEvent_chat_changed_tag:
-                if (ev->event.chat_changed.seq > 0) /* seq 0: only the caches change */
+                if (ev->event.chat_changed.seq > 0) { /* seq 0: only the caches change */
+                    chat_state_t *cs = pl_deliver_chat(s, ev->event.chat_changed.chat_id, true);
+                    if (cs)
+                        pl_deliver_exists(cs, ev->event.chat_changed.seq);
                     pl_deliver_hint(s, ev->event.chat_changed.chat_id, ev->event.chat_changed.seq);
+                }
                 break;
             case parley_internal_v1_NodeEvent_receipt_tag: pl_receipts_deliver(s, &ev->event.receipt); break;
             case parley_internal_v1_NodeEvent_typing_tag:

@@ -62,8 +62,9 @@ static const pl_pg_stmt_t statements[ST_COUNT] = {
                     "AND revoked_at IS NULL",
                     true},
     [ST_CURSOR] = {"move_cursor",
-                   "SELECT status, delivered_seq, read_seq, delivered_to_all, read_by_all, changed, notify "
-                   "FROM {s}.move_cursor($1::bigint, $2::bigint, $3::bigint, $4::bigint)",
+                   "SELECT mc.status, mc.delivered_seq, mc.read_seq, mc.delivered_to_all, mc.read_by_all, mc.changed, "
+                   "mc.notify, COALESCE((SELECT c.last_seq FROM {s}.chats c WHERE c.id = $1::bigint), 0) "
+                   "FROM {s}.move_cursor($1::bigint, $2::bigint, $3::bigint, $4::bigint) mc",
                    false},
     [ST_DEVICE_CURSOR] = {"device_cursor",
                           "INSERT INTO {s}.device_cursors (device_id, chat_id, delivered_seq) "
@@ -94,6 +95,10 @@ static const pl_pg_stmt_t statements[ST_COUNT] = {
     [ST_FETCH_ONE] = {"fetch_one",
                       "SELECT " MESSAGE_COLUMNS " FROM {s}.messages m WHERE m.chat_id = $1::bigint AND m.seq = $2::bigint",
                       true},
+    [ST_SENDER_CURSOR] = {"sender_cursor",
+                          "SELECT 0::smallint, delivered_seq, read_seq, delivered_to_all, read_by_all, changed, notify, "
+                          "$1::bigint, $2::bigint FROM {s}.sender_cursor($1::bigint, $2::bigint, $3::bigint)",
+                          false},
     [ST_SWEEP] = {"sweep",
                   "WITH gone AS (DELETE FROM {s}.messages WHERE ctid IN (SELECT ctid FROM {s}.messages "
                   "WHERE created_at < now() - $1::int * interval '1 day' OR expires_at < now() LIMIT $2::int) "

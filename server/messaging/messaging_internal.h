@@ -42,6 +42,7 @@ enum {
     ST_TOUCH_DEVICE,    /* last_active_at */
     ST_SWEEP,           /* retention: delete a batch of old or expired messages */
     ST_FETCH_ONE,       /* one message as stored (a message_ref from another node) */
+    ST_SENDER_CURSOR,   /* a send moves the sender's own cursors */
     ST_COUNT
 };
 
@@ -96,11 +97,14 @@ typedef struct chat_state {
     int64_t upto;    /* highest seq sent on this stream (or delivered before it) */
     int64_t target;  /* highest seq known to exist; > upto: catch up */
     int64_t acked;   /* highest delivered cursor stored for this device */
+    int64_t known_last; /* highest seq proved to exist (the load, events, fetches): no client
+                         * cursor may claim more */
     int64_t typing_until_ms; /* this device said "typing" until then (0: not) */
     bool is_fetching;
     bool is_queued;  /* on the stream's catch-up list */
     bool is_capped;  /* first fetch of a resume: apply resume_max_per_chat */
     bool is_hinted_in_fetch; /* a live event named a seq while a fetch was out */
+    bool is_fetch_stale;     /* a Resume moved upto while a fetch was out: discard its page */
     uint8_t held_count;
     held_msg_t *held;  /* [PL_HOLD_MAX], allocated on first use */
     int64_t held_since_ms;
@@ -125,8 +129,8 @@ struct pl_stream {
     bool wants_writable;         /* catch-up waits for the call to drain */
     bool is_half_closed;         /* the client sends no more: end once it is answered */
     int requests_open;           /* sends and cursors not yet answered */
-    /* a Resume that arrived before the load finished */
-    parley_v1_Cursor *early_resume;
+    /* Resume cursors that arrived before the load finished */
+    struct early_cursor *early_resume;
     size_t early_resume_count;
     /* sends: a local token bucket per stream (ratelimit in send.c) */
     double send_tokens;
@@ -191,6 +195,13 @@ void pl_deliver_message(pl_stream_t *s, pl_msg_event_t *e);
 void pl_deliver_hint(pl_stream_t *s, int64_t chat_id, int64_t seq);
 void pl_deliver_accepted(pl_stream_t *s, int64_t chat_id, int64_t seq);
 void pl_deliver_kick(pl_stream_t *s); /* run the catch-up queue */
+/* The client says it has chat cs up to seq (a Resume): start there, repeats
+ * included if it asks for them. Nothing beyond known_last is believed:
+ * returns the seq applied (lower than asked when clamped). Queues the catch-up
+ * without running it (pl_deliver_kick). */
+int64_t pl_deliver_resume_at(pl_stream_t *s, chat_state_t *cs, int64_t seq);
+/* The log of chat cs is known to reach seq (the load, a live event). */
+void pl_deliver_exists(chat_state_t *cs, int64_t seq);
 /* Puts the chat on the catch-up queue without running it. */
 void pl_deliver_queue(pl_stream_t *s, chat_state_t *cs);
 /* Events may have been missed (Redis subscription lost): re-check every
@@ -213,6 +224,9 @@ void pl_send_from_stream(pl_stream_t *s, uint64_t request_id, const parley_v1_Ou
 /* receipts.c */
 void pl_receipts_cursor(pl_stream_t *s, uint64_t request_id, const parley_v1_Cursor *c, bool is_read);
 void pl_receipts_deliver(pl_stream_t *s, const parley_v1_Receipt *r);
+/* The sender has read what it sent: moves its member's cursors to seq
+ * (after the send committed), telling members if "to all" moved. */
+void pl_receipts_after_send(pl_messaging_t *m, pl_call_t *call, int64_t chat_id, int64_t account_id, int64_t seq);
 
 /* typing.c */
 void pl_typing_update(pl_stream_t *s, uint64_t request_id, const parley_v1_TypingUpdate *t);

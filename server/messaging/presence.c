@@ -257,8 +257,12 @@ void pl_presence_subscribe(pl_stream_t *s, uint64_t request_id, const parley_v1_
     }
     for (pb_size_t i = 0; i < l->account_ids_count; i++) {
         int64_t target = l->account_ids[i];
-        if (target <= 0 || pl_id_shard(target) >= mw->m->app->map.shards)
+        if (target <= 0 || pl_id_shard(target) >= mw->m->app->map.shards) {
+            char msg[96];
+            snprintf(msg, sizeof(msg), "presence: account id %lld is not a valid id", (long long)target);
+            pl_stream_error(s, request_id, PL_CODE_INVALID_ARGUMENT, msg, NULL, 0, NULL);
             continue;
+        }
         watch_t *w = pl_idmap_get(&s->presence_subs, target);
         if (!on) {
             if (w) {

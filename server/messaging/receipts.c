@@ -14,7 +14,16 @@ typedef struct cursor_job {
     pl_stream_t *s;
     uint64_t request_id;
     int64_t chat_id;
+    int64_t seq;   /* what the client acked, clamped to what the stream knows */
+    bool is_read;
+    bool is_clamped; /* already answered with an Error for being past the end */
 } cursor_job_t;
+
+/* ST_CURSOR and ST_SENDER_CURSOR columns */
+enum { C_STATUS, C_DELIVERED, C_READ, C_DELIVERED_ALL, C_READ_ALL, C_CHANGED, C_NOTIFY };
+#define C_LAST_SEQ 7       /* ST_CURSOR: the chat's last seq */
+#define C_SENDER_CHAT 7    /* ST_SENDER_CURSOR: the chat and the sender */
+#define C_SENDER_ACCOUNT 8
 
 /* "{1,2,3}" (a text int8[]) into out; returns the count. */
 static size_t parse_array(const char *text, int64_t *out, size_t cap)
@@ -34,54 +43,96 @@ static size_t parse_array(const char *text, int64_t *out, size_t cap)
     return n;
 }
 
-static void on_moved_result(pl_call_t *call, const pl_pg_result_t *r, cursor_job_t *j);
-
-static void on_moved(pl_call_t *call, const pl_pg_result_t *r, void *user)
+/* A member's cursors moved (row 0 of res): a Receipt to whom the statement
+ * said (the notify column). */
+static void publish_receipt(pl_msg_worker_t *mw, const PGresult *res, int64_t chat_id, int64_t account_id)
 {
-    cursor_job_t *j = user;
-    pl_stream_t *s = j->s;
-    on_moved_result(call, r, j); /* frees j */
-    pl_stream_request_end(s);
+    if (!pl_pg_get_bool(res, 0, C_CHANGED))
+        return;
+    enum { MAX_NOTIFY = 1100 };
+    int64_t *notify = malloc(sizeof(int64_t) * MAX_NOTIFY);
+    if (!notify)
+        return;
+    size_t n = parse_array(PQgetvalue(res, 0, C_NOTIFY), notify, MAX_NOTIFY);
+    parley_internal_v1_NodeEvent ev = {0};
+    ev.which_event = parley_internal_v1_NodeEvent_receipt_tag;
+    parley_v1_Receipt *rc = &ev.event.receipt;
+    rc->chat_id = chat_id;
+    rc->account_id = account_id;
+    rc->delivered_seq = pl_pg_get_int64(res, 0, C_DELIVERED);
+    rc->read_seq = pl_pg_get_int64(res, 0, C_READ);
+    rc->delivered_to_all_seq = pl_pg_get_int64(res, 0, C_DELIVERED_ALL);
+    rc->read_by_all_seq = pl_pg_get_int64(res, 0, C_READ_ALL);
+    pl_fanout(mw, &ev, notify, n, true);
+    free(notify);
+}
+
+static void clamped_error(pl_stream_t *s, const cursor_job_t *j, int64_t last)
+{
+    char msg[160];
+    snprintf(msg, sizeof(msg), "%s cursor: chat %lld has no seq %lld (its last is %lld); stored as %lld",
+             j->is_read ? "read" : "delivered", (long long)j->chat_id, (long long)j->seq, (long long)last,
+             (long long)last);
+    pl_stream_error(s, j->request_id, PL_CODE_OUT_OF_RANGE, msg, NULL, 0, NULL);
+}
+
+/* This device's own cursor, where its next resume starts; only once the
+ * member's cursor proved the chat is the account's, and never past the
+ * chat's last seq. */
+static void store_device_cursor(pl_stream_t *s, int64_t chat_id, int64_t seq)
+{
+    pl_messaging_t *m = s->mw->m;
+    chat_state_t *cs = pl_deliver_chat(s, chat_id, false);
+    if (cs && seq <= cs->acked)
+        return;
+    if (cs)
+        cs->acked = seq;
+    uint8_t d[8], chat[8], sq[8];
+    pl_pg_param_t p[3] = {pl_pg_int8(d, s->device_id), pl_pg_int8(chat, chat_id), pl_pg_int8(sq, seq)};
+    pl_pg_lock_t dlock = pl_chat_lock(chat_id, 1, s->device_id); /* the device's cursor row */
+    pl_store_exec_keyed(pl_app_store(m->app, s->mw->w), pl_msg_stmt(m, ST_DEVICE_CURSOR), pl_id_shard(s->device_id),
+                        p, 3, PL_PG_WRITE | PL_PG_IDEMPOTENT, &dlock, 0, NULL, NULL);
 }
 
 static void on_moved_result(pl_call_t *call, const pl_pg_result_t *r, cursor_job_t *j)
 {
     (void)call;
     pl_stream_t *s = j->s;
-    if (s->is_closing) {
-        free(j);
+    if (s->is_closing)
         return;
-    }
     if (r->code != PL_CODE_OK) {
         pl_stream_error(s, j->request_id, r->code == PL_CODE_DEADLINE_EXCEEDED ? r->code : PL_CODE_UNAVAILABLE,
                         "could not store the cursor; send it again", NULL, 0, NULL);
-        free(j);
         return;
     }
-    if (pl_pg_get_int64(r->res, 0, 0) != 0) {
-        pl_stream_error(s, j->request_id, PL_CODE_PERMISSION_DENIED, "not a member of this chat", NULL, 0, NULL);
-        free(j);
+    if (pl_pg_get_int64(r->res, 0, C_STATUS) != 0) {
+        /* not a member now: a chat the device knew (it was removed) still
+         * takes the device's ack of what it saw before, or every resume
+         * would send that part again */
+        if (pl_deliver_chat(s, j->chat_id, false))
+            store_device_cursor(s, j->chat_id, j->seq);
+        else
+            pl_stream_error(s, j->request_id, PL_CODE_NOT_FOUND, "not a chat of this account", NULL, 0, NULL);
         return;
     }
-    if (pl_pg_get_bool(r->res, 0, 5)) {
-        enum { MAX_NOTIFY = 1100 };
-        int64_t *notify = malloc(sizeof(int64_t) * MAX_NOTIFY);
-        if (notify) {
-            size_t n = parse_array(PQgetvalue(r->res, 0, 6), notify, MAX_NOTIFY);
-            parley_internal_v1_NodeEvent ev = {0};
-            ev.which_event = parley_internal_v1_NodeEvent_receipt_tag;
-            parley_v1_Receipt *rc = &ev.event.receipt;
-            rc->chat_id = j->chat_id;
-            rc->account_id = s->account_id;
-            rc->delivered_seq = pl_pg_get_int64(r->res, 0, 1);
-            rc->read_seq = pl_pg_get_int64(r->res, 0, 2);
-            rc->delivered_to_all_seq = pl_pg_get_int64(r->res, 0, 3);
-            rc->read_by_all_seq = pl_pg_get_int64(r->res, 0, 4);
-            pl_fanout(s->mw, &ev, notify, n, true);
-            free(notify);
-        }
+    int64_t last = pl_pg_get_int64(r->res, 0, C_LAST_SEQ);
+    int64_t seq = j->seq;
+    if (seq > last) {
+        if (!j->is_clamped)
+            clamped_error(s, j, last);
+        seq = last;
     }
+    store_device_cursor(s, j->chat_id, seq);
+    publish_receipt(s->mw, r->res, j->chat_id, s->account_id);
+}
+
+static void on_moved(pl_call_t *call, const pl_pg_result_t *r, void *user)
+{
+    cursor_job_t *j = user;
+    pl_stream_t *s = j->s;
+    on_moved_result(call, r, j);
     free(j);
+    pl_stream_request_end(s);
 }
 
 void pl_receipts_cursor(pl_stream_t *s, uint64_t request_id, const parley_v1_Cursor *c, bool is_read)
@@ -91,26 +142,28 @@ void pl_receipts_cursor(pl_stream_t *s, uint64_t request_id, const parley_v1_Cur
         pl_stream_error(s, request_id, PL_CODE_INVALID_ARGUMENT, "bad chat_id or seq", NULL, 0, NULL);
         return;
     }
-    chat_state_t *cs = pl_deliver_chat(s, c->chat_id, false);
-    uint8_t d[8], chat[8], seq[8], a[8], zero[8];
-    if (!cs || c->seq > cs->acked) {
-        /* this device's own cursor: where its next resume starts */
-        pl_pg_param_t p[3] = {pl_pg_int8(d, s->device_id), pl_pg_int8(chat, c->chat_id), pl_pg_int8(seq, c->seq)};
-        pl_pg_lock_t dlock = pl_chat_lock(c->chat_id, 1, s->device_id); /* the device's cursor row */
-        pl_store_exec_keyed(pl_app_store(m->app, s->mw->w), pl_msg_stmt(m, ST_DEVICE_CURSOR),
-                            pl_id_shard(s->device_id), p, 3, PL_PG_WRITE | PL_PG_IDEMPOTENT, &dlock, 0, NULL, NULL);
-        if (cs)
-            cs->acked = c->seq;
-    } else if (!is_read) {
-        return; /* nothing new */
-    }
     cursor_job_t *j = malloc(sizeof(*j));
-    if (!j)
+    if (!j) {
+        pl_stream_error(s, request_id, PL_CODE_RESOURCE_EXHAUSTED, "out of memory", NULL, 0, NULL);
         return;
-    *j = (cursor_job_t){s, request_id, c->chat_id};
+    }
+    *j = (cursor_job_t){s, request_id, c->chat_id, c->seq, is_read, false};
+    chat_state_t *cs = pl_deliver_chat(s, c->chat_id, false);
+    if (cs && j->seq > cs->known_last) {
+        /* past anything the stream has seen exist: never stored as is (it
+         * would hide the chat's next messages from this device) */
+        clamped_error(s, j, cs->known_last);
+        j->is_clamped = true;
+        j->seq = cs->known_last;
+    }
+    if (cs && j->seq <= cs->acked && !is_read) {
+        free(j); /* nothing new */
+        return;
+    }
+    uint8_t chat[8], seq[8], a[8], zero[8];
     pl_stream_request_begin(s);
     pl_pg_param_t p[4] = {pl_pg_int8(chat, c->chat_id), pl_pg_int8(a, s->account_id),
-                          pl_pg_int8(seq, is_read ? 0 : c->seq), pl_pg_int8(zero, is_read ? c->seq : 0)};
+                          pl_pg_int8(seq, is_read ? 0 : j->seq), pl_pg_int8(zero, is_read ? j->seq : 0)};
     pl_pg_lock_t lock = pl_chat_lock(c->chat_id, 1, s->account_id); /* the member's row */
     if (pl_call_query_keyed(m->app, s->call, pl_msg_stmt(m, ST_CURSOR), pl_id_shard(c->chat_id), p, 4,
                             PL_PG_WRITE | PL_PG_IDEMPOTENT, &lock, on_moved, j) != 0) {
@@ -118,6 +171,26 @@ void pl_receipts_cursor(pl_stream_t *s, uint64_t request_id, const parley_v1_Cur
         s->requests_open--;
         pl_stream_error(s, request_id, PL_CODE_UNAVAILABLE, "server busy; send the cursor again", NULL, 0, NULL);
     }
+}
+
+static void on_sender_moved(pl_call_t *call, const pl_pg_result_t *r, void *user)
+{
+    if (r->code != PL_CODE_OK) {
+        /* the next send or ack moves it; nothing is lost but a receipt */
+        pl_log_debug("sender cursor: %s", r->message);
+        return;
+    }
+    pl_msg_worker_t *mw = pl_msg_worker(user, pl_call_worker(call));
+    publish_receipt(mw, r->res, pl_pg_get_int64(r->res, 0, C_SENDER_CHAT), pl_pg_get_int64(r->res, 0, C_SENDER_ACCOUNT));
+}
+
+void pl_receipts_after_send(pl_messaging_t *m, pl_call_t *call, int64_t chat_id, int64_t account_id, int64_t seq)
+{
+    uint8_t chat[8], a[8], sq[8];
+    pl_pg_param_t p[3] = {pl_pg_int8(chat, chat_id), pl_pg_int8(a, account_id), pl_pg_int8(sq, seq)};
+    pl_pg_lock_t lock = pl_chat_lock(chat_id, 1, account_id); /* the member's row, like a cursor move */
+    pl_call_query_keyed(m->app, call, pl_msg_stmt(m, ST_SENDER_CURSOR), pl_id_shard(chat_id), p, 3,
+                        PL_PG_WRITE | PL_PG_IDEMPOTENT, &lock, on_sender_moved, m);
 }
 
 void pl_receipts_deliver(pl_stream_t *s, const parley_v1_Receipt *r)

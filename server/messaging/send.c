@@ -173,8 +173,9 @@ static void on_stored(pl_call_t *call, const pl_pg_result_t *r, void *user)
     int status = (int)pl_pg_get_int64(r->res, 0, 0);
     switch (status) {
     case 0: break;
-    case 1: job_fail(j, PL_CODE_NOT_FOUND, "no such chat", NULL, 0); return;
-    case 2: job_fail(j, PL_CODE_PERMISSION_DENIED, "not a member of this chat", NULL, 0); return;
+    /* no such chat and not a member look the same, so chat ids cannot be probed */
+    case 1:
+    case 2: job_fail(j, PL_CODE_NOT_FOUND, "no such chat", NULL, 0); return;
     case 3: job_fail(j, PL_CODE_PERMISSION_DENIED, "blocked", NULL, 0); return;
     case 4: job_fail(j, PL_CODE_PERMISSION_DENIED, "only admins can send in this group", NULL, 0); return;
     default: job_fail(j, PL_CODE_INTERNAL, "internal error", NULL, 0); return;
@@ -188,6 +189,8 @@ static void on_stored(pl_call_t *call, const pl_pg_result_t *r, void *user)
     j->account_b = pl_pg_get_int64(r->res, 0, 7);
     j->expires_ms = pl_pg_get_int64(r->res, 0, 8);
     answer(j);
+    if (!j->duplicate)
+        pl_receipts_after_send(j->m, j->call, j->chat_id, j->account_id, j->seq);
     if (j->kind == 1) {
         int64_t pair[2] = {j->account_a, j->account_b};
         fan_out(j, pair, 2);
@@ -333,8 +336,8 @@ static void on_members_for_check(pl_msg_worker_t *mw, int64_t chat_id, const int
     bool member = false;
     for (size_t i = 0; i < n; i++)
         member |= accounts[i] == j->account_id;
-    if (!member) {
-        job_fail(j, PL_CODE_PERMISSION_DENIED, "not a member of this chat", NULL, 0);
+    if (!member) { /* as for a chat that does not exist: ids cannot be probed */
+        job_fail(j, PL_CODE_NOT_FOUND, "no such chat", NULL, 0);
         return;
     }
     if (is_blocked) { /* refused before any device list is shown */
@@ -404,6 +407,10 @@ static bool take_message(send_job_t *j, const parley_v1_OutgoingMessage *om)
     }
     if (om->payload.len && om->device_payloads_count) {
         job_fail(j, PL_CODE_INVALID_ARGUMENT, "give either payload or device_payloads, not both", NULL, 0);
+        return false;
+    }
+    if (!om->payload.len && !om->device_payloads_count) {
+        job_fail(j, PL_CODE_INVALID_ARGUMENT, "a message needs a payload or device_payloads", NULL, 0);
         return false;
     }
     if (om->payload.len > (size_t)cfg->max_payload_bytes) {

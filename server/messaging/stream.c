@@ -59,6 +59,9 @@ void pl_stream_error(pl_stream_t *s, uint64_t request_id, pl_code_t code, const 
     free(encoded);
 }
 
+static void on_invalid(pl_call_t *call, const uint8_t *payload, size_t len, pl_code_t code, const char *why,
+                       void *user);
+
 /* ---- teardown ---- */
 
 static void on_session_gone(pl_code_t code, const char *message, bool removed, void *user)
@@ -123,18 +126,43 @@ static void on_writable(pl_call_t *call, void *user)
 
 /* ---- loading what the device has seen ---- */
 
+/* A Resume cursor that came before the stream knew the device's chats. */
+struct early_cursor {
+    int64_t chat_id, seq;
+    uint64_t request_id;
+};
+
+/* The client's word for one chat, within what the server knows: a chat that
+ * is not the device's, or a seq past the chat's end, is answered with an
+ * Error and never believed (a cursor too far would skip messages). */
+static void resume_chat(pl_stream_t *s, uint64_t request_id, int64_t chat_id, int64_t seq)
+{
+    char msg[160];
+    chat_state_t *cs = pl_deliver_chat(s, chat_id, false);
+    if (!cs) {
+        snprintf(msg, sizeof(msg), "resume: chat %lld is not a chat of this account", (long long)chat_id);
+        pl_stream_error(s, request_id, PL_CODE_NOT_FOUND, msg, NULL, 0, NULL);
+        return;
+    }
+    int64_t applied = pl_deliver_resume_at(s, cs, seq);
+    if (applied < seq) {
+        snprintf(msg, sizeof(msg), "resume: chat %lld has no seq %lld (its last is %lld); resuming after %lld",
+                 (long long)chat_id, (long long)seq, (long long)applied, (long long)applied);
+        pl_stream_error(s, request_id, PL_CODE_OUT_OF_RANGE, msg, NULL, 0, NULL);
+    }
+}
+
 static void load_done(pl_stream_t *s)
 {
     if (--s->pending_loads > 0)
         return;
     s->is_loaded = true;
-    /* a Resume that came early: the client's word wins for its chats */
+    /* a Resume that came early: the client's word wins for its chats, all of
+     * them applied before any catch-up starts (a fetch started from the
+     * stored cursor would be overtaken by the client's) */
     for (size_t i = 0; i < s->early_resume_count; i++) {
-        chat_state_t *cs = pl_deliver_chat(s, s->early_resume[i].chat_id, true);
-        if (cs) {
-            cs->upto = s->early_resume[i].seq;
-            pl_deliver_hint(s, cs->chat_id, cs->upto + 1);
-        }
+        const struct early_cursor *c = &s->early_resume[i];
+        resume_chat(s, c->request_id, c->chat_id, c->seq);
     }
     free(s->early_resume);
     s->early_resume = NULL;
@@ -153,8 +181,20 @@ static void on_last_seqs(pl_call_t *call, const pl_pg_result_t *r, void *user)
         return;
     }
     (void)call;
-    for (int i = 0; i < PQntuples(r->res); i++)
-        pl_deliver_hint(s, pl_pg_get_int64(r->res, i, 0), pl_pg_get_int64(r->res, i, 1));
+    for (int i = 0; i < PQntuples(r->res); i++) {
+        int64_t chat = pl_pg_get_int64(r->res, i, 0), last = pl_pg_get_int64(r->res, i, 1);
+        chat_state_t *cs = pl_deliver_chat(s, chat, false);
+        if (!cs)
+            continue;
+        pl_deliver_exists(cs, last);
+        /* a stored cursor past the chat's end (written before acks were
+         * clamped) would hide the chat's next messages */
+        if (cs->upto > last)
+            cs->upto = last;
+        if (cs->acked > last)
+            cs->acked = last;
+        pl_deliver_hint(s, chat, last);
+    }
     load_done(s);
 }
 
@@ -300,34 +340,52 @@ void pl_stream_on_start(pl_call_t *call, void *svc)
     pl_messaging_t *m = svc;
     /* client events wait until the stream knows who it is */
     pl_call_pause_recv(call);
+    pl_call_on_invalid_message(call, on_invalid);
     pl_auth_call(m->app, call, on_authed, m);
 }
 
 /* ---- client events ---- */
 
-static void on_resume(pl_stream_t *s, const parley_v1_Resume *r)
+static void on_resume(pl_stream_t *s, uint64_t request_id, const parley_v1_Resume *r)
 {
-    if (!s->is_loaded) {
-        /* applied once the server's cursors are loaded (load_done) */
-        parley_v1_Cursor *copy = realloc(s->early_resume, sizeof(*copy) * (s->early_resume_count + r->cursors_count));
-        if (!copy)
-            return;
-        memcpy(copy + s->early_resume_count, r->cursors, sizeof(*copy) * r->cursors_count);
-        s->early_resume = copy;
-        s->early_resume_count += r->cursors_count;
-        return;
-    }
+    int shards = s->mw->m->app->map.shards;
     for (pb_size_t i = 0; i < r->cursors_count; i++) {
         const parley_v1_Cursor *c = &r->cursors[i];
-        if (c->seq < 0 || c->chat_id <= 0 || pl_id_shard(c->chat_id) >= s->mw->m->app->map.shards)
+        if (c->seq < 0 || c->chat_id <= 0 || pl_id_shard(c->chat_id) >= shards) {
+            char msg[128];
+            snprintf(msg, sizeof(msg), "resume: cursor %u has a bad chat_id (%lld) or a negative seq", (unsigned)i,
+                     (long long)c->chat_id);
+            pl_stream_error(s, request_id, PL_CODE_INVALID_ARGUMENT, msg, NULL, 0, NULL);
             continue;
-        chat_state_t *cs = pl_deliver_chat(s, c->chat_id, true);
-        if (!cs)
+        }
+        if (s->is_loaded) {
+            resume_chat(s, request_id, c->chat_id, c->seq);
             continue;
-        cs->upto = c->seq; /* the client's word: it may want repeats */
-        pl_deliver_hint(s, c->chat_id, c->seq + 1);
+        }
+        /* applied once the device's chats are loaded (load_done) */
+        struct early_cursor *grown = realloc(s->early_resume, sizeof(*grown) * (s->early_resume_count + 1));
+        if (!grown) {
+            pl_stream_error(s, request_id, PL_CODE_RESOURCE_EXHAUSTED, "out of memory", NULL, 0, NULL);
+            continue;
+        }
+        s->early_resume = grown;
+        s->early_resume[s->early_resume_count++] = (struct early_cursor){c->chat_id, c->seq, request_id};
     }
     pl_deliver_kick(s);
+}
+
+/* A client event that did not decode (a field over its bound, or not
+ * protobuf): an Error for its request, and the stream goes on. */
+static void on_invalid(pl_call_t *call, const uint8_t *payload, size_t len, pl_code_t code, const char *why,
+                       void *user)
+{
+    (void)call;
+    pl_stream_t *s = user;
+    if (!s || s->is_closing)
+        return;
+    uint64_t request_id = 0;
+    pl_pb_peek_varint(payload, len, parley_v1_ClientEvent_request_id_tag, &request_id);
+    pl_stream_error(s, request_id, code, why, NULL, 0, NULL);
 }
 
 void pl_stream_on_event(pl_call_t *call, const parley_v1_ClientEvent *ev, void *svc)
@@ -347,7 +405,7 @@ void pl_stream_on_event(pl_call_t *call, const parley_v1_ClientEvent *ev, void *
     case parley_v1_ClientEvent_presence_unsubscribe_tag:
         pl_presence_subscribe(s, ev->request_id, &ev->event.presence_unsubscribe, false);
         break;
-    case parley_v1_ClientEvent_resume_tag: on_resume(s, &ev->event.resume); break;
+    case parley_v1_ClientEvent_resume_tag: on_resume(s, ev->request_id, &ev->event.resume); break;
     case parley_v1_ClientEvent_heartbeat_tag: {
         parley_v1_ServerEvent ack = {0};
         ack.request_id = ev->request_id;

@@ -30,10 +30,13 @@ static void on_members(pl_msg_worker_t *mw, int64_t chat_id, const int64_t *acco
         member |= accounts[i] == j->account_id;
     if (!member || is_blocked) {
         if (j->s && !j->s->is_closing && j->typing)
+            /* a non-member hears what it would of a chat that does not
+             * exist, so chat ids cannot be probed */
             pl_stream_error(j->s, j->request_id,
-                            code == PL_CODE_OK || code == PL_CODE_NOT_FOUND ? PL_CODE_PERMISSION_DENIED
-                                                                              : PL_CODE_UNAVAILABLE,
-                            is_blocked ? "blocked" : "not a member of this chat", NULL, 0, NULL);
+                            code != PL_CODE_OK && code != PL_CODE_NOT_FOUND ? PL_CODE_UNAVAILABLE
+                            : is_blocked                                    ? PL_CODE_PERMISSION_DENIED
+                                                                            : PL_CODE_NOT_FOUND,
+                            is_blocked ? "blocked" : "no such chat", NULL, 0, NULL);
     } else {
         parley_internal_v1_NodeEvent ev = {0};
         ev.which_event = parley_internal_v1_NodeEvent_typing_tag;

@@ -117,7 +117,7 @@ int mt_case_typing(void)
     mt_event_t *err = mt_answer(sd, rid, MT_WAIT_MS);
     CHECKF(err != NULL, "no Error for a non-member's typing");
     if (err)
-        expect_error(err, PL_CODE_PERMISSION_DENIED, "non-member typing");
+        expect_error(err, PL_CODE_NOT_FOUND, "non-member typing");
     mt_pump(sa1, 1000);
     CHECKF(typing_events_of(sa1, d->account_id) == 0, "A saw the outsider typing");
 

@@ -94,7 +94,7 @@ int mt_case_receipts(void)
     ready(sc, "C");
     int64_t A = a1->account_id, B = b->account_id, C = c->account_id;
 
-    step("A sends 3 messages (seqs 2..4) and reads them on its phone; its laptop hears of it");
+    step("A sends 3 messages (seqs 2..4): its own cursors move with them (GetChat below shows 4/4)");
     for (int i = 0; i < 3; i++) {
         char cid[16];
         snprintf(cid, sizeof(cid), "rc-%d", i);
@@ -102,8 +102,8 @@ int mt_case_receipts(void)
     }
     wait_range(sb, "B", g, 1, 4);
     wait_range(sc, "C", g, 1, 4);
+    /* reading what it sent changes nothing: the sends moved A's cursors */
     mt_send_cursor(sa1, g, 4, true);
-    expect_receipt(sa2, "A2", (want_receipt_t){g, A, 4, 4, 0, 0});
 
     step("B delivered 3: the sender's devices get B's cursor");
     mt_send_cursor(sb, g, 3, false);
@@ -151,8 +151,7 @@ int mt_case_receipts(void)
     int64_t dseq = send_ok(sa1, d, "direct-1", "hi B");
     CHECK_EQ_INT(dseq, 1);
     CHECKF(mt_wait_message(sb, d, dseq, MT_WAIT_MS) != NULL, "B did not get the direct message");
-    mt_send_cursor(sa1, d, dseq, true);
-    expect_receipt(sa2, "A2", (want_receipt_t){d, A, 1, 1, 0, 0});
+    mt_send_cursor(sa1, d, dseq, true); /* already there: the send moved A's cursors */
     mt_send_cursor(sb, d, 99, false);
     expect_receipt(sa1, "A1", (want_receipt_t){d, B, 1, 0, 1, 0});
     expect_receipt(sa2, "A2", (want_receipt_t){d, B, 1, 0, 1, 0});
