@@ -15,8 +15,8 @@ into a temp directory and there:
     with -euo pipefail, changing only ADDR to 127.0.0.1:P; no command may
     name 7443 itself. Each step's answers are checked: tokens and ids,
     the chat, accepted and ready for the sender, the message and ready for
-    the receiver, and that the sample answers in the README show only keys
-    and events the real ones have;
+    the receiver, and that the sample answers in the README show the kinds
+    of events the real ones have, and only keys they have;
   - runs the two parley-chat commands of "Try it" with --server 127.0.0.1:P
     and checks that the credentials land in the stack's .parley/chat/;
   - stops everything and deletes the clone, whatever happened.
@@ -146,12 +146,15 @@ def check_sample_keys(block, output, what):
 
 
 def check_sample_events(block, events, what):
-    """Every real event is of a kind the README's sample shows, with at least
-    the sample's keys for it."""
+    """The real events are of the kinds the README's sample shows, all of
+    them, each with at least the sample's keys for it."""
     sample = {}
     for line in sample_of(block).split("\n"):
         for v in json_values(line):
             sample.setdefault(kind(v), set()).update(keys_of(line))
+    absent = set(sample) - {kind(e) for e in events}
+    check(not absent, "%s: the README's sample shows %s, the real answer has none: %s" %
+          (what, sorted(absent), events))
     for ev in events:
         k = kind(ev)
         check(k in sample, "%s: a '%s' event the README's sample does not show: %s" % (what, k, ev))
