@@ -198,6 +198,7 @@ static bool is_live(const pl_stream_t *s, const chat_state_t *cs)
 
 void pl_deliver_exists(chat_state_t *cs, int64_t seq)
 {
+    cs->is_account_chat = true; /* only the account's chats reach this stream's events and load */
     if (seq > cs->known_last)
         cs->known_last = seq;
 }

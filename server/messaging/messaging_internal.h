@@ -105,6 +105,7 @@ typedef struct chat_state {
     bool is_capped;  /* first fetch of a resume: apply resume_max_per_chat */
     bool is_hinted_in_fetch; /* a live event named a seq while a fetch was out */
     bool is_fetch_stale;     /* a Resume moved upto while a fetch was out: discard its page */
+    bool is_account_chat;    /* loaded, or named by a real event: the account's (or was) */
     uint8_t held_count;
     held_msg_t *held;  /* [PL_HOLD_MAX], allocated on first use */
     int64_t held_since_ms;

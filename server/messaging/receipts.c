@@ -14,9 +14,8 @@ typedef struct cursor_job {
     pl_stream_t *s;
     uint64_t request_id;
     int64_t chat_id;
-    int64_t seq;   /* what the client acked, clamped to what the stream knows */
+    int64_t seq;   /* what the client acked */
     bool is_read;
-    bool is_clamped; /* already answered with an Error for being past the end */
 } cursor_job_t;
 
 /* ST_CURSOR and ST_SENDER_CURSOR columns */
@@ -109,8 +108,9 @@ static void on_moved_result(pl_call_t *call, const pl_pg_result_t *r, cursor_job
         /* not a member now: a chat the device knew (it was removed) still
          * takes the device's ack of what it saw before, or every resume
          * would send that part again */
-        if (pl_deliver_chat(s, j->chat_id, false))
-            store_device_cursor(s, j->chat_id, j->seq);
+        chat_state_t *cs = pl_deliver_chat(s, j->chat_id, false);
+        if (cs && cs->is_account_chat)
+            store_device_cursor(s, j->chat_id, j->seq < cs->known_last ? j->seq : cs->known_last);
         else
             pl_stream_error(s, j->request_id, PL_CODE_NOT_FOUND, "not a chat of this account", NULL, 0, NULL);
         return;
@@ -118,8 +118,7 @@ static void on_moved_result(pl_call_t *call, const pl_pg_result_t *r, cursor_job
     int64_t last = pl_pg_get_int64(r->res, 0, C_LAST_SEQ);
     int64_t seq = j->seq;
     if (seq > last) {
-        if (!j->is_clamped)
-            clamped_error(s, j, last);
+        clamped_error(s, j, last);
         seq = last;
     }
     store_device_cursor(s, j->chat_id, seq);
@@ -147,15 +146,11 @@ void pl_receipts_cursor(pl_stream_t *s, uint64_t request_id, const parley_v1_Cur
         pl_stream_error(s, request_id, PL_CODE_RESOURCE_EXHAUSTED, "out of memory", NULL, 0, NULL);
         return;
     }
-    *j = (cursor_job_t){s, request_id, c->chat_id, c->seq, is_read, false};
+    *j = (cursor_job_t){s, request_id, c->chat_id, c->seq, is_read};
+    /* a seq past the chat's end is clamped once the chat's shard said
+     * where the end is (on_moved_result): stored as is, it would hide the
+     * chat's next messages from this device */
     chat_state_t *cs = pl_deliver_chat(s, c->chat_id, false);
-    if (cs && j->seq > cs->known_last) {
-        /* past anything the stream has seen exist: never stored as is (it
-         * would hide the chat's next messages from this device) */
-        clamped_error(s, j, cs->known_last);
-        j->is_clamped = true;
-        j->seq = cs->known_last;
-    }
     if (cs && j->seq <= cs->acked && !is_read) {
         free(j); /* nothing new */
         return;

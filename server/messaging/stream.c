@@ -139,7 +139,7 @@ static void resume_chat(pl_stream_t *s, uint64_t request_id, int64_t chat_id, in
 {
     char msg[160];
     chat_state_t *cs = pl_deliver_chat(s, chat_id, false);
-    if (!cs) {
+    if (!cs || !cs->is_account_chat) {
         snprintf(msg, sizeof(msg), "resume: chat %lld is not a chat of this account", (long long)chat_id);
         pl_stream_error(s, request_id, PL_CODE_NOT_FOUND, msg, NULL, 0, NULL);
         return;

@@ -644,7 +644,7 @@ static int case_refusals(void)
     want_t w[] = {{&a, 0, 0, 3}, {0}};
     CHECK(h_wait(both, 2, has_all, w, 10000), "no answers (%zu)", a.nsends);
     const seen_send_t *s = h_send_result(&a, intruder);
-    CHECK(s && s->failed && s->code == PARLEY_PERMISSION_DENIED && s->chat_id == bc, "intruder: %s",
+    CHECK(s && s->failed && s->code == PARLEY_NOT_FOUND && s->chat_id == bc, "intruder: %s",
           s ? (s->failed ? parley_code_name(s->code) : "accepted") : "no answer");
     s = h_send_result(&a, after);
     CHECK(s && !s->failed && s->seq > 0, "the next send did not go");

@@ -9,10 +9,10 @@ python3-grpcio and nothing but idl/.
               another device's id (of another account, or of the same
               account) with a real secret, an all-zero secret; the real
               token works (so the probes can fail).
-  non-member  GetHistory and GetChat are NOT_FOUND; Send (stream, unary,
-              per-device payloads — refused without a DeviceMismatch that
-              would list the members' devices) and typing are
-              PERMISSION_DENIED; receipts on the chat are refused; the
+  non-member  GetHistory, GetChat, Send (stream, unary, per-device
+              payloads — refused without a DeviceMismatch that would list
+              the members' devices) and typing are NOT_FOUND, as for a chat
+              that does not exist; receipts on the chat are refused; the
               group's messages and typing never reach its stream; a direct
               chat of two others (whose id is derived from their account
               ids) can be neither read nor written; the group is not in its
@@ -24,7 +24,7 @@ python3-grpcio and nothing but idl/.
               per-device) and typing do not reach its stream, not even
               after a reconnect with Resume; GetHistory still returns
               everything up to the removal and nothing after it; it can
-              neither send (stream, unary) nor type.
+              neither send (stream, unary) nor type (NOT_FOUND).
   blocking    a blocked account cannot message the blocker (stream, unary,
               per-device: PERMISSION_DENIED, nothing delivered), its typing
               does not reach the blocker, OpenDirectChat is refused, it sees
@@ -195,24 +195,24 @@ def section_non_member(ck, ctx):
                        "non-member GetHistory(before_seq) of the %s" % name)
         su.expect_code(ck, lambda: get_chat(n, chat), SC.NOT_FOUND, "non-member GetChat of the %s" % name)
         ev = su.stream_answer(sn, sn.send_message(chat, "n-%d" % chat, b"intruder"))
-        ck.check(su.is_error(ev, SC.PERMISSION_DENIED), "non-member stream send to the %s: %s" % (
+        ck.check(su.is_error(ev, SC.NOT_FOUND), "non-member stream send to the %s: %s" % (
             name, su.describe(ev)))
-        su.expect_code(ck, lambda: su.send_unary(n, chat, "nu-%d" % chat, b"intruder"), SC.PERMISSION_DENIED,
+        su.expect_code(ck, lambda: su.send_unary(n, chat, "nu-%d" % chat, b"intruder"), SC.NOT_FOUND,
                        "non-member unary Send to the %s" % name)
         err = su.expect_code(ck, lambda: su.send_unary(n, chat, "npd-%d" % chat,
                                                        device_payloads={b.device_id: b"x", 12345: b"y"}),
-                             SC.PERMISSION_DENIED, "non-member unary Send with device payloads to the %s" % name)
+                             SC.NOT_FOUND, "non-member unary Send with device payloads to the %s" % name)
         if err is not None:
             trailers = dict(err.trailing_metadata() or ())
             ck.check("parley-device-mismatch-bin" not in trailers,
                      "a non-member learned the %s's devices from a DeviceMismatch" % name)
         ev = su.stream_answer(sn, sn.send_message(chat, "npds-%d" % chat,
                                                   device_payloads={b.device_id: b"x", 12345: b"y"}))
-        ck.check(su.is_error(ev, SC.PERMISSION_DENIED) and not ev.error.HasField("device_mismatch"),
+        ck.check(su.is_error(ev, SC.NOT_FOUND) and not ev.error.HasField("device_mismatch"),
                  "non-member stream send with device payloads to the %s: %s" % (name, su.describe(ev)))
         rid = su.typing(sn, chat, True)
         ev = su.stream_answer(sn, rid, timeout=5)
-        ck.check(su.is_error(ev, SC.PERMISSION_DENIED), "non-member typing in the %s: %s" % (name,
+        ck.check(su.is_error(ev, SC.NOT_FOUND), "non-member typing in the %s: %s" % (name,
                                                                                           su.describe(ev)))
         for kind in ("delivered", "read"):
             rid = sn.send(messaging.ClientEvent(**{kind: messaging.Cursor(chat_id=chat, seq=1)}))
@@ -346,13 +346,13 @@ def section_removed_member(ck, ctx):
 
     # cannot send or type
     ev = su.stream_answer(sc, sc.send_message(g, "removed-1", b"still here?"))
-    ck.check(su.is_error(ev, SC.PERMISSION_DENIED), "removed member stream send: %s" % su.describe(ev))
-    su.expect_code(ck, lambda: su.send_unary(c, g, "removed-2", b"still here?"), SC.PERMISSION_DENIED,
+    ck.check(su.is_error(ev, SC.NOT_FOUND), "removed member stream send: %s" % su.describe(ev))
+    su.expect_code(ck, lambda: su.send_unary(c, g, "removed-2", b"still here?"), SC.NOT_FOUND,
                    "removed member unary Send")
     su.expect_code(ck, lambda: su.send_unary(c, g, "removed-3", device_payloads={a2.device_id: b"x"}),
-                   SC.PERMISSION_DENIED, "removed member unary Send with device payloads")
+                   SC.NOT_FOUND, "removed member unary Send with device payloads")
     ev = su.stream_answer(sc, su.typing(sc, g, True), timeout=5)
-    ck.check(su.is_error(ev, SC.PERMISSION_DENIED), "removed member typing: %s" % su.describe(ev))
+    ck.check(su.is_error(ev, SC.NOT_FOUND), "removed member typing: %s" % su.describe(ev))
     leaked = [e for e in su.events_for(sa1, 0.5) + su.events_for(sb, 0.5)
               if (e.WhichOneof("event") == "typing" and e.typing.account_id == c.account_id) or
               (e.WhichOneof("event") == "message" and e.message.sender_account_id == c.account_id and
