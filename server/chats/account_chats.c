@@ -3,7 +3,9 @@
  * that apply only when newer than what the row has (membership_seq: the
  * system message that made the change), so retries and writes arriving out
  * of order are harmless; that also makes them safe to resend
- * (PL_PG_IDEMPOTENT) when a connection drops. */
+ * (PL_PG_IDEMPOTENT) when a connection drops. A row that is already as new
+ * is not touched at all (not even locked), so writing what is there writes
+ * nothing. */
 #include <stdlib.h>
 #include <string.h>
 
@@ -15,38 +17,59 @@ static void on_put(chats_op_t *op, const PGresult *res, void *arg)
     (void)op, (void)res, (void)arg;
 }
 
-static int by_account_shard(const void *a, const void *b)
+int chats_listing_order(const void *a, const void *b)
 {
     const chats_listing_t *x = a, *y = b;
-    return pl_id_shard(x->account_id) - pl_id_shard(y->account_id);
+    int sx = pl_id_shard(x->account_id), sy = pl_id_shard(y->account_id);
+    if (sx != sy)
+        return sx - sy;
+    if (x->account_id != y->account_id)
+        return x->account_id < y->account_id ? -1 : 1;
+    return (x->chat_id > y->chat_id) - (x->chat_id < y->chat_id);
+}
+
+int chats_listing_arrays(const chats_listing_t *rows, size_t n, char *arr[CHATS_LISTING_COLUMNS])
+{
+    int64_t *col = malloc((n ? n : 1) * sizeof(*col));
+    bool ok = col != NULL;
+    for (int c = 0; c < CHATS_LISTING_COLUMNS; c++)
+        arr[c] = NULL;
+    for (int c = 0; c < CHATS_LISTING_COLUMNS && ok; c++) {
+        for (size_t i = 0; i < n; i++) {
+            const chats_listing_t *r = &rows[i];
+            int64_t v[] = {r->account_id, r->chat_id, r->kind, r->peer, r->joined, r->removed, r->membership_seq};
+            col[i] = v[c];
+        }
+        ok = (arr[c] = chats_ids_text(col, n)) != NULL;
+    }
+    free(col);
+    if (!ok)
+        chats_listing_arrays_free(arr);
+    return ok ? 0 : -1;
+}
+
+void chats_listing_arrays_free(char *arr[CHATS_LISTING_COLUMNS])
+{
+    for (int c = 0; c < CHATS_LISTING_COLUMNS; c++) {
+        free(arr[c]);
+        arr[c] = NULL;
+    }
 }
 
 /* Queues the write of rows[0..n) (all on one account shard). */
 static void put_shard(chats_op_t *op, const chats_listing_t *rows, size_t n)
 {
-    int64_t *col = malloc(n * sizeof(*col));
-    char *arr[7] = {0};
-    bool ok = col != NULL;
-    for (int c = 0; c < 7 && ok; c++) {
-        for (size_t i = 0; i < n; i++) {
-            const chats_listing_t *r = &rows[i];
-            int64_t v[7] = {r->account_id, r->chat_id, r->kind, r->peer, r->joined, r->removed, r->membership_seq};
-            col[i] = v[c];
-        }
-        ok = (arr[c] = chats_ids_text(col, n)) != NULL;
-    }
-    if (ok) {
-        pl_pg_param_t p[7];
-        for (int c = 0; c < 7; c++)
-            p[c] = pl_pg_text(arr[c]);
-        chats_query(op, ST_ACCOUNT_CHATS_PUT, pl_id_shard(rows[0].account_id), p, 7, PL_PG_WRITE | PL_PG_IDEMPOTENT,
-                    CHATS_Q_SOFT, on_put, NULL, "update chat list");
-    } else {
+    char *arr[CHATS_LISTING_COLUMNS];
+    if (chats_listing_arrays(rows, n, arr) != 0) {
         pl_log_error("chats %s: out of memory updating chat lists of chat %lld", op->name, (long long)rows[0].chat_id);
+        return;
     }
-    for (int c = 0; c < 7; c++)
-        free(arr[c]);
-    free(col);
+    pl_pg_param_t p[CHATS_LISTING_COLUMNS];
+    for (int c = 0; c < CHATS_LISTING_COLUMNS; c++)
+        p[c] = pl_pg_text(arr[c]);
+    chats_query(op, ST_ACCOUNT_CHATS_PUT, pl_id_shard(rows[0].account_id), p, CHATS_LISTING_COLUMNS,
+                PL_PG_WRITE | PL_PG_IDEMPOTENT, CHATS_Q_SOFT, on_put, NULL, "update chat list");
+    chats_listing_arrays_free(arr);
 }
 
 void chats_put_listings(chats_op_t *op, const chats_listing_t *rows, size_t n)
@@ -59,7 +82,7 @@ void chats_put_listings(chats_op_t *op, const chats_listing_t *rows, size_t n)
         return;
     }
     memcpy(sorted, rows, n * sizeof(*rows));
-    qsort(sorted, n, sizeof(*sorted), by_account_shard);
+    qsort(sorted, n, sizeof(*sorted), chats_listing_order);
     for (size_t i = 0; i < n;) {
         size_t j = i;
         while (j < n && pl_id_shard(sorted[j].account_id) == pl_id_shard(sorted[i].account_id))

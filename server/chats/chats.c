@@ -37,19 +37,29 @@ static const pl_pg_stmt_t statements[ST_COUNT] = {
                       " WHERE c.id = $1::bigint ORDER BY m.joined_seq, m.account_id LIMIT 1024",
                       false},
     /* rows as parallel arrays: account, chat, kind, peer (0: none), joined,
-     * removed (0: none), membership_seq; applied only if newer */
+     * removed (0: none), membership_seq; applied only if newer, and the
+     * count of rows written. Rows that are as new already are filtered out
+     * before the upsert, which would lock them (a WAL record and a commit
+     * to flush) even when its WHERE leaves them unchanged; ON CONFLICT's
+     * WHERE still settles a concurrent write between the two. The filter
+     * is a scalar subquery so that it stays one primary-key probe per row
+     * (NOT EXISTS may be planned as an anti-join that reads the table). */
     [ST_ACCOUNT_CHATS_PUT] =
         {"chats_account_chats_put",
+         "WITH w AS ("
          "INSERT INTO {s}.account_chats AS ac"
          "       (account_id, chat_id, kind, peer_account, joined_seq, removed_seq, membership_seq)"
          "SELECT u.a, u.c, u.k::smallint, NULLIF(u.p, 0), u.j, NULLIF(u.r, 0), u.m"
          "  FROM unnest($1::bigint[], $2::bigint[], $3::bigint[], $4::bigint[], $5::bigint[],"
          "              $6::bigint[], $7::bigint[]) AS u(a, c, k, p, j, r, m)"
+         " WHERE COALESCE((SELECT x.membership_seq FROM {s}.account_chats x"
+         "                  WHERE x.account_id = u.a AND x.chat_id = u.c), -1) < u.m"
          "    ON CONFLICT (account_id, chat_id) DO UPDATE"
          "   SET kind = EXCLUDED.kind, peer_account = EXCLUDED.peer_account,"
          "       joined_seq = EXCLUDED.joined_seq, removed_seq = EXCLUDED.removed_seq,"
          "       membership_seq = EXCLUDED.membership_seq"
-         " WHERE ac.membership_seq < EXCLUDED.membership_seq",
+         " WHERE ac.membership_seq < EXCLUDED.membership_seq"
+         " RETURNING 1) SELECT count(*) FROM w",
          false},
     /* the sixth column: the group's id, an earlier one on a retry */
     [ST_CREATE_GROUP] = {"chats_create_group",

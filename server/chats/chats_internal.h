@@ -101,6 +101,8 @@ typedef struct chats_listing {
     int64_t account_id, chat_id, peer, joined, removed, membership_seq;
     int kind;
 } chats_listing_t;
+/* ST_ACCOUNT_CHATS_PUT's parameters: one array per column of the rows. */
+#define CHATS_LISTING_COLUMNS 7
 
 /* One entry of a ListChats page. */
 typedef struct chats_list_entry {
@@ -241,6 +243,14 @@ void chats_reply_chat(chats_op_t *op);
  * are logged: the chat's shard is the source of truth (ListChats repairs
  * what it finds stale). */
 void chats_put_listings(chats_op_t *op, const chats_listing_t *rows, size_t n);
+/* qsort order of listings: by account shard, account, chat (the order the
+ * writes lock rows in). */
+int chats_listing_order(const void *a, const void *b);
+/* ST_ACCOUNT_CHATS_PUT's parameters for rows[0..n) (one account shard):
+ * CHATS_LISTING_COLUMNS array texts. 0, or -1 out of memory (arr all
+ * NULL). Free with chats_listing_arrays_free. */
+int chats_listing_arrays(const chats_listing_t *rows, size_t n, char *arr[CHATS_LISTING_COLUMNS]);
+void chats_listing_arrays_free(char *arr[CHATS_LISTING_COLUMNS]);
 
 /* ---- chat_events.c ---- */
 
