@@ -5,7 +5,7 @@
  * of order are harmless; that also makes them safe to resend
  * (PL_PG_IDEMPOTENT) when a connection drops. A row that is already as new
  * is not touched at all (not even locked), so writing what is there writes
- * nothing. */
+ * nothing: the repair (repair.c) relies on that. */
 #include <stdlib.h>
 #include <string.h>
 

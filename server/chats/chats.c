@@ -103,6 +103,19 @@ static const pl_pg_stmt_t statements[ST_COUNT] = {
                          "  FROM {s}.chats c JOIN {s}.members m ON m.chat_id = c.id AND m.account_id = $1::bigint"
                          " WHERE c.id = ANY ($2::bigint[])",
                          false},
+    /* the repair: memberships (current and past) after ($1 chat, $2
+     * account) in key order, $3 of them, as chat lists have them: chat,
+     * account, kind, peer (0: none), joined, removed (0: none). Walks the
+     * primary key. */
+    [ST_REPAIR_SCAN] = {"chats_repair_scan",
+                        "SELECT m.chat_id, m.account_id, c.kind,"
+                        "       CASE WHEN c.kind = 1 THEN CASE WHEN m.account_id = c.account_a"
+                        "            THEN c.account_b ELSE c.account_a END ELSE 0 END,"
+                        "       m.joined_seq, COALESCE(m.removed_seq, 0)"
+                        "  FROM {s}.members m JOIN {s}.chats c ON c.id = m.chat_id"
+                        " WHERE (m.chat_id, m.account_id) > ($1::bigint, $2::bigint)"
+                        " ORDER BY m.chat_id, m.account_id LIMIT $3::bigint",
+                        true},
 };
 
 static const parley_v1_Chats_handlers_t handlers = {
@@ -128,6 +141,11 @@ pl_chats_t *pl_chats_register(pl_app_t *app, char *err, size_t err_len)
     s->stmt = pl_app_add_statements(app, statements, ST_COUNT);
     if (s->stmt < 0) {
         snprintf(err, err_len, "chats: out of memory");
+        free(s);
+        return NULL;
+    }
+    if (chats_repair_register(s) != 0) {
+        snprintf(err, err_len, "chats: cannot register the chat list repair");
         free(s);
         return NULL;
     }

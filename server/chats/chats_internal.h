@@ -53,6 +53,7 @@ enum chats_stmt {
     ST_LEAVE_GROUP,
     ST_LIST_PAGE,
     ST_LIST_DETAILS,
+    ST_REPAIR_SCAN,
     ST_COUNT
 };
 
@@ -72,6 +73,7 @@ enum {
 struct pl_chats {
     pl_app_t *app;
     int stmt;                          /* base index of our statements */
+    int module;                        /* per-worker state: the repair (repair.c) */
     _Atomic int64_t redis_warned_usec; /* last "rate limit skipped" warning */
 };
 
@@ -241,7 +243,7 @@ void chats_reply_chat(chats_op_t *op);
 /* Writes memberships to the accounts' chat lists, one statement per
  * account shard, each applied only if newer (membership_seq). Failures
  * are logged: the chat's shard is the source of truth (ListChats repairs
- * what it finds stale). */
+ * what it finds stale, repair.c what is missing or older). */
 void chats_put_listings(chats_op_t *op, const chats_listing_t *rows, size_t n);
 /* qsort order of listings: by account shard, account, chat (the order the
  * writes lock rows in). */
@@ -251,6 +253,13 @@ int chats_listing_order(const void *a, const void *b);
  * NULL). Free with chats_listing_arrays_free. */
 int chats_listing_arrays(const chats_listing_t *rows, size_t n, char *arr[CHATS_LISTING_COLUMNS]);
 void chats_listing_arrays_free(char *arr[CHATS_LISTING_COLUMNS]);
+
+/* ---- repair.c: chat lists out of step ---- */
+
+/* Registers the repair on the server (before it starts): worker 0 walks
+ * the chat shards' members every [limits] chat_repair_interval_ms and
+ * writes the memberships the accounts' chat lists miss. 0, or -1. */
+int chats_repair_register(pl_chats_t *s);
 
 /* ---- chat_events.c ---- */
 

@@ -91,6 +91,9 @@ static const option_t options[] = {
      "messages a resuming device is sent per chat; older ones are announced as a gap"},
     {"limits", "retention_days", NULL, OPT_INT, OFF(retention_days), "30", 1, 3650,
      "messages older than this are deleted; a device behind it gets a gap event"},
+    {"limits", "chat_repair_interval_ms", NULL, OPT_INT, OFF(chat_repair_interval_ms), "300000", 0, 86400000,
+     "a pass of the chat list repair (memberships missing from accounts' chat lists) starts this often "
+     "on every node (0: never)"},
 
     {"rate", "sends_per_second", NULL, OPT_INT, OFF(sends_per_second), "50", 1, 1000000,
      "messages an account may send per second, sustained"},

@@ -51,6 +51,7 @@ typedef struct pl_config {
     int lookup_batch_max;
     int resume_max_per_chat;
     int retention_days;
+    int chat_repair_interval_ms;
     /* [rate] token buckets: per second (or per hour) and burst */
     int sends_per_second;
     int sends_burst;
