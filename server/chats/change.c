@@ -2,6 +2,7 @@
  * change, with its system message, in one statement), and what follows a
  * committed change: the affected accounts' chat lists, reading the chat
  * back, telling the streams, replying. */
+#include <signal.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -172,8 +173,23 @@ static void finish_reply(chats_op_t *op)
     }
 }
 
+/* The test-only fault ($PARLEY_TEST_CRASH_AFTER_CHAT_COMMIT): a crash
+ * between the chat's shard and the accounts' shards, which the repair
+ * (repair.c) has to make good. SIGKILL, as a crash would: nothing is
+ * flushed or cleaned up. */
+static void maybe_crash(const chats_op_t *op)
+{
+    if (!op->svc->crash_after[0] || !op->is_committed || strcmp(op->svc->crash_after, op->name) != 0)
+        return;
+    pl_log_error("chats %s: chat %lld committed (seq %lld); TEST HOOK: killing this process before the chat lists "
+                 "are written",
+                 op->name, (long long)op->chat_id, (long long)op->seq);
+    raise(SIGKILL);
+}
+
 void chats_finish_change(chats_op_t *op)
 {
+    maybe_crash(op);
     chats_put_listings(op, op->listings, op->listing_count);
     chats_load(op, CHATS_Q_SOFT);
     chats_then(op, finish_reply);

@@ -11,6 +11,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 
+#include "app/log.h"
 #include "chats/chats_internal.h"
 #include "parley/v1/chats.parley.h"
 
@@ -148,6 +149,13 @@ pl_chats_t *pl_chats_register(pl_app_t *app, char *err, size_t err_len)
         snprintf(err, err_len, "chats: cannot register the chat list repair");
         free(s);
         return NULL;
+    }
+    const char *crash = getenv("PARLEY_TEST_CRASH_AFTER_CHAT_COMMIT");
+    if (crash && *crash) {
+        snprintf(s->crash_after, sizeof(s->crash_after), "%s", crash);
+        pl_log_warn("PARLEY_TEST_CRASH_AFTER_CHAT_COMMIT=%s: TEST ONLY: this process kills itself after the first "
+                    "committed %s, before the chat lists are written",
+                    s->crash_after, s->crash_after);
     }
     if (parley_v1_Chats_register(app->server, &handlers, s) != 0) {
         snprintf(err, err_len, "chats: cannot register parley.v1.Chats");

@@ -75,6 +75,10 @@ struct pl_chats {
     int stmt;                          /* base index of our statements */
     int module;                        /* per-worker state: the repair (repair.c) */
     _Atomic int64_t redis_warned_usec; /* last "rate limit skipped" warning */
+    /* Test only ($PARLEY_TEST_CRASH_AFTER_CHAT_COMMIT, read once at start):
+     * the method whose committed change kills this process before the
+     * chat lists are written. Empty: never. */
+    char crash_after[32];
 };
 
 /* A chat as chat_load read it: the chat row and its current members
