@@ -1,8 +1,11 @@
 /* harness.c — accounts, calls and shard access for the Chats tests. */
 #include "harness.h"
 
+#include <fcntl.h>
+#include <signal.h>
 #include <stdatomic.h>
 #include <string.h>
+#include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -493,4 +496,196 @@ void t_read_up_to(t_user_t *u, int64_t chat, int64_t seq)
     PGresult *r = t_sql(pl_id_shard(chat), "SELECT status FROM {s}.update_cursor($1, $2, $3, $4)", 4, p);
     CHECK_EQ(strtoll(PQgetvalue(r, 0, 0), NULL, 10), 0);
     PQclear(r);
+}
+
+/* ---- parleyd nodes of a test's own ---- */
+
+#define T_NODES_MAX 8
+static t_node_t *nodes[T_NODES_MAX];
+static int node_count;
+
+static void print_log_tail(const t_node_t *n, int lines)
+{
+    FILE *f = fopen(n->log, "r");
+    if (!f)
+        return;
+    static char ring[64][512];
+    int count = 0;
+    while (fgets(ring[count % 64], sizeof(ring[0]), f))
+        count++;
+    fclose(f);
+    int first = count > lines ? count - lines : 0;
+    printf("node log %s (last %d lines):\n", n->log, count - first);
+    for (int i = first; i < count; i++)
+        printf("  %s", ring[i % 64]);
+}
+
+/* a test that failed (CHECK exits) leaves no parleyd behind, and shows why */
+static void kill_nodes(void)
+{
+    for (int i = 0; i < node_count; i++) {
+        t_node_t *n = nodes[i];
+        if (n->pid <= 0)
+            continue;
+        kill(n->pid, SIGKILL);
+        waitpid(n->pid, NULL, 0);
+        n->pid = 0;
+        print_log_tail(n, 40);
+    }
+    fflush(stdout);
+}
+
+pl_channel_t *t_connect_to(const char *addr)
+{
+    const char *colon = strrchr(addr, ':');
+    char h[64];
+    CHECK(colon && (size_t)(colon - addr) < sizeof(h), "bad address %s", addr);
+    memcpy(h, addr, (size_t)(colon - addr));
+    h[colon - addr] = '\0';
+    pl_channel_opts_t o = {0};
+    o.host = h;
+    o.port = (uint16_t)atoi(colon + 1);
+    char err[256];
+    pl_channel_t *ch = pl_channel_connect(&o, err, sizeof(err));
+    CHECK(ch != NULL, "connect to %s: %s", addr, err);
+    return ch;
+}
+
+bool t_node_log_has(const t_node_t *n, const char *needle)
+{
+    FILE *f = fopen(n->log, "r");
+    if (!f)
+        return false;
+    char line[1024];
+    bool found = false;
+    while (!found && fgets(line, sizeof(line), f))
+        found = strstr(line, needle) != NULL;
+    fclose(f);
+    return found;
+}
+
+/* "parleyd: node N listening on HOST:PORT (...)" from its log */
+static bool node_address(t_node_t *n)
+{
+    FILE *f = fopen(n->log, "r");
+    if (!f)
+        return false;
+    char line[1024];
+    bool found = false;
+    while (!found && fgets(line, sizeof(line), f)) {
+        const char *at = strstr(line, " listening on ");
+        char a[64];
+        if (at && sscanf(at, " listening on %63s", a) == 1) {
+            snprintf(n->addr, sizeof(n->addr), "%s", a);
+            found = true;
+        }
+    }
+    fclose(f);
+    return found;
+}
+
+void t_node_start(t_node_t *n, int node_id, const char *env, const char *const *flags)
+{
+    memset(n, 0, sizeof(*n));
+    const char *dir = getenv("TMPDIR");
+    snprintf(n->log, sizeof(n->log), "%s/parley-chats-%d-node%d.log", dir && *dir ? dir : "/tmp", (int)getpid(),
+             node_id);
+    unlink(n->log);
+    char *argv[32];
+    char id[32];
+    int argc = 0;
+    snprintf(id, sizeof(id), "--node-id=%d", node_id);
+    argv[argc++] = PARLEYD_BIN;
+    argv[argc++] = "--port=0";
+    argv[argc++] = id;
+    argv[argc++] = "--workers=2";
+    for (int i = 0; flags && flags[i]; i++) {
+        CHECK(argc < 31, "too many flags");
+        argv[argc++] = (char *)flags[i];
+    }
+    argv[argc] = NULL;
+    /* the environment it gets, built before fork (the child only execs):
+     * ours, without the crash hook, plus env */
+    extern char **environ;
+    size_t envc = 0;
+    while (environ[envc])
+        envc++;
+    char **envp = calloc(envc + 2, sizeof(*envp));
+    CHECK(envp != NULL, "out of memory");
+    size_t k = 0;
+    for (size_t i = 0; i < envc; i++)
+        if (strncmp(environ[i], "PARLEY_TEST_CRASH_AFTER_CHAT_COMMIT=", 36) != 0)
+            envp[k++] = environ[i];
+    if (env)
+        envp[k++] = (char *)env;
+    envp[k] = NULL;
+    if (node_count == 0)
+        atexit(kill_nodes);
+    CHECK(node_count < T_NODES_MAX, "too many nodes");
+    nodes[node_count++] = n;
+    fflush(stdout);
+    pid_t pid = fork();
+    CHECK(pid >= 0, "fork");
+    if (pid == 0) {
+        int fd = open(n->log, O_WRONLY | O_CREAT | O_APPEND, 0644);
+        if (fd >= 0) {
+            dup2(fd, 1);
+            dup2(fd, 2);
+        }
+        execve(argv[0], argv, envp);
+        _exit(127);
+    }
+    free(envp);
+    n->pid = pid;
+    for (int i = 0; i < 600; i++) {
+        if (node_address(n)) {
+            printf("node %d (pid %d) on %s, log %s\n", node_id, (int)pid, n->addr, n->log);
+            return;
+        }
+        int status;
+        if (waitpid(pid, &status, WNOHANG) == pid) {
+            n->pid = 0;
+            print_log_tail(n, 40);
+            CHECK(false, "node %d exited before listening", node_id);
+        }
+        usleep(50 * 1000);
+    }
+    CHECK(false, "node %d did not listen within 30 s", node_id);
+}
+
+int t_node_wait(t_node_t *n, int ms)
+{
+    for (int waited = 0; n->pid > 0; waited += 20) {
+        int status;
+        if (waitpid(n->pid, &status, WNOHANG) == n->pid) {
+            n->pid = 0;
+            return status;
+        }
+        if (waited >= ms)
+            break;
+        usleep(20 * 1000);
+    }
+    return -1;
+}
+
+int t_node_stop(t_node_t *n)
+{
+    if (n->pid <= 0)
+        return 0;
+    kill(n->pid, SIGTERM);
+    int status = t_node_wait(n, 30000);
+    if (status < 0) {
+        printf("node on %s did not stop within 30 s of SIGTERM\n", n->addr);
+        return 1;
+    }
+    if (t_node_log_has(n, "ERROR: AddressSanitizer") || t_node_log_has(n, "runtime error:")) {
+        print_log_tail(n, 40);
+        return 1;
+    }
+    if (!WIFEXITED(status) || WEXITSTATUS(status) != 0) {
+        print_log_tail(n, 40);
+        return WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
+    }
+    unlink(n->log);
+    return 0;
 }

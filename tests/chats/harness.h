@@ -12,6 +12,7 @@
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <sys/types.h>
 
 #include "app/auth.h"
 #include "parley/channel.h"
@@ -119,5 +120,32 @@ int64_t t_send(t_user_t *u, int64_t chat, const char *client_id);
 /* send_message's status (0 stored, 2 not a member, 4 only admins send...) */
 int t_send_status(t_user_t *u, int64_t chat, const char *client_id);
 void t_read_up_to(t_user_t *u, int64_t chat, int64_t seq);
+
+/* ---- parleyd nodes of a test's own (besides PARLEY_ADDR's) ---- */
+
+typedef struct t_node {
+    pid_t pid; /* 0: not running */
+    char addr[64];
+    char log[256]; /* its stdout and stderr */
+} t_node_t;
+
+/* Starts parleyd (the build's) as node_id on a port of its choosing, with
+ * the stack's settings from the environment plus env ("NAME=VALUE", or
+ * NULL) and flags (NULL-terminated, or NULL); waits until it listens.
+ * Nodes still running when the test exits are killed, their logs shown. */
+void t_node_start(t_node_t *n, int node_id, const char *env, const char *const *flags);
+/* Waits up to ms for the node to exit by itself: its wait status, or -1. */
+int t_node_wait(t_node_t *n, int ms);
+/* SIGTERM, then waits: 0 for a clean exit (no sanitizer report). */
+int t_node_stop(t_node_t *n);
+/* Whether its log has a line containing needle. */
+bool t_node_log_has(const t_node_t *n, const char *needle);
+/* A channel to addr ("host:port"). */
+pl_channel_t *t_connect_to(const char *addr);
+
+/* ---- cases in files of their own, for test_chats.c's table ---- */
+
+int case_repair_crash(void); /* test_repair.c */
+int case_repair_quiet(void);
 
 #endif

@@ -16,6 +16,7 @@
  *                   repair of a stale chat list row
  *   unread          unread counts and cursors, chat-wide minimums
  *   rate_limit      [rate] group_ops_per_minute (run with 3); Redis down
+ *   repair_crash, repair_quiet  the chat list repair (test_repair.c)
  *
  * usage: test_chats CASE */
 #include <pthread.h>
@@ -915,6 +916,7 @@ int main(int argc, char **argv)
         {"last_admin", case_last_admin}, {"list", case_list},
         {"unread", case_unread},         {"rate_limit", case_rate_limit},
         {"create_retry", case_create_retry},
+        {"repair_crash", case_repair_crash}, {"repair_quiet", case_repair_quiet},
     };
     if (argc != 2) {
         fprintf(stderr, "usage: test_chats CASE\n");
