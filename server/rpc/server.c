@@ -13,9 +13,11 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include "runtime/clock.h"
 #include "runtime/errors.h"
 #include "transport/tls.h"
 #include "transport/worker.h"
@@ -31,6 +33,13 @@
  * both rows (with a secret key) to do that. 2 x 16384 x 4 bytes. */
 #define ADDR_ROWS 2
 #define ADDR_SLOTS 16384
+/* Descriptors kept out of max_connections when it is derived from the
+ * descriptor limit: stdio, files opened on reloads, connections made
+ * outside the workers, a sanitizer's own; each worker's are worker_fds. */
+#define FD_RESERVE 64
+#define DEFAULT_WORKER_FDS 16
+/* Refusals at max_connections are logged at most this often. */
+#define CAP_LOG_INTERVAL_MS 10000
 
 typedef struct module {
     pl_module_start_fn start;
@@ -68,6 +77,12 @@ struct pl_server {
 
     uint64_t addr_key[2]; /* SipHash key for the per-address table */
     _Atomic uint32_t addr_count[ADDR_ROWS][ADDR_SLOTS];
+
+    uint64_t fd_limit;               /* RLIMIT_NOFILE (soft) when the server was made */
+    _Atomic uint32_t open_conns;     /* against cfg.max_connections */
+    _Atomic uint64_t cap_refusals;   /* connections reset at max_connections */
+    _Atomic uint64_t fd_pauses;      /* accept pauses at the descriptor limit, all workers */
+    _Atomic int64_t cap_logged_ms;   /* last log line about max_connections; 0: none yet */
 };
 
 void pl_server_config_defaults(pl_server_config_t *cfg)
@@ -90,6 +105,14 @@ void pl_server_config_defaults(pl_server_config_t *cfg)
         cfg->initial_window = 1u << 20;
     if (!cfg->call_outbound_limit)
         cfg->call_outbound_limit = 1u << 20;
+    if (!cfg->conn_outbound_limit)
+        cfg->conn_outbound_limit = 16u << 20;
+    if (!cfg->inbound_buffer)
+        cfg->inbound_buffer = 4u << 20;
+    if (!cfg->inbound_buffer_unauth)
+        cfg->inbound_buffer_unauth = 256u << 10;
+    if (!cfg->message_timeout_ms)
+        cfg->message_timeout_ms = 60 * 1000;
     if (!cfg->keepalive_time_ms)
         cfg->keepalive_time_ms = 120 * 1000;
     if (!cfg->keepalive_timeout_ms)
@@ -114,6 +137,33 @@ void pl_server_config_defaults(pl_server_config_t *cfg)
         cfg->send_timeout_ms = 60 * 1000;
     if (!cfg->header_timeout_ms)
         cfg->header_timeout_ms = 10 * 1000;
+    if (!cfg->worker_fds)
+        cfg->worker_fds = DEFAULT_WORKER_FDS;
+}
+
+/* The soft descriptor limit (what accept() runs into), or UINT32_MAX when
+ * there is none. */
+static uint64_t fd_limit_now(void)
+{
+    struct rlimit rl;
+    if (getrlimit(RLIMIT_NOFILE, &rl) != 0 || rl.rlim_cur == RLIM_INFINITY || rl.rlim_cur > UINT32_MAX)
+        return UINT32_MAX;
+    return (uint64_t)rl.rlim_cur;
+}
+
+/* max_connections below the descriptor limit, so that accepting clients
+ * never takes the descriptors the node's own connections (databases,
+ * cache, listeners) and files need: a configured value only lowers it.
+ * With a limit too small for the reserve, half of it. */
+static uint32_t effective_max_connections(const pl_server_config_t *cfg, uint64_t fd_limit)
+{
+    uint64_t reserve = FD_RESERVE + (uint64_t)cfg->workers * cfg->worker_fds;
+    uint64_t room = fd_limit > 2 * reserve ? fd_limit - reserve : fd_limit / 2;
+    if (room < 1)
+        room = 1;
+    if (cfg->max_connections && cfg->max_connections < room)
+        room = cfg->max_connections;
+    return room > UINT32_MAX ? UINT32_MAX : (uint32_t)room;
 }
 
 static char *dup_or_null(const char *s)
@@ -128,6 +178,8 @@ pl_server_t *pl_server_new(const pl_server_config_t *cfg)
         return NULL;
     srv->cfg = *cfg;
     pl_server_config_defaults(&srv->cfg);
+    srv->fd_limit = fd_limit_now();
+    srv->cfg.max_connections = effective_max_connections(&srv->cfg, srv->fd_limit);
     srv->host = strdup(srv->cfg.host);
     if (!srv->host) {
         free(srv);
@@ -251,7 +303,7 @@ int pl_server_reload_tls(pl_server_t *srv, char *err, size_t err_len)
     return 0;
 }
 
-/* ---- connections per address ---- */
+/* ---- connections on the node, and per address ---- */
 
 #define ROTL64(x, b) (uint64_t)(((x) << (b)) | ((x) >> (64 - (b))))
 #define SIPROUND                                                                                                   \
@@ -325,9 +377,43 @@ static bool addr_block(const void *sa_ptr, unsigned len, uint64_t m[2])
     return true;
 }
 
+/* One more refusal at max_connections; a line in the log when the last one
+ * is CAP_LOG_INTERVAL_MS old (one worker wins the exchange and writes it). */
+static void note_cap_refusal(pl_server_t *srv)
+{
+    uint64_t n = atomic_fetch_add(&srv->cap_refusals, 1) + 1;
+    int64_t now = pl_now_msec();
+    int64_t last = atomic_load(&srv->cap_logged_ms);
+    if (last && now - last < CAP_LOG_INTERVAL_MS)
+        return;
+    if (!atomic_compare_exchange_strong(&srv->cap_logged_ms, &last, now ? now : 1))
+        return;
+    fprintf(stderr,
+            "parleyd: at max_connections (%u open on this node, descriptor limit %llu): new connections are reset "
+            "at accept (%llu so far; next report in %d s at the earliest)\n",
+            srv->cfg.max_connections, (unsigned long long)srv->fd_limit, (unsigned long long)n,
+            CAP_LOG_INTERVAL_MS / 1000);
+}
+
+/* Takes a place among the node's max_connections: false when they are all
+ * taken (no lock: every admitted caller saw fewer than the maximum before
+ * its own increment, so never more get in). */
+static bool node_admit(pl_server_t *srv)
+{
+    if (atomic_fetch_add(&srv->open_conns, 1) < srv->cfg.max_connections)
+        return true;
+    atomic_fetch_sub(&srv->open_conns, 1);
+    note_cap_refusal(srv);
+    return false;
+}
+
 bool pl_server_conn_admit(pl_server_t *srv, const void *sockaddr, unsigned addr_len, pl_addr_slot_t *slot)
 {
     slot->row[0] = slot->row[1] = 0;
+    slot->is_counted = false;
+    if (!node_admit(srv))
+        return false;
+    slot->is_counted = true;
     uint64_t m[2];
     if (!addr_block(sockaddr, addr_len, m))
         return true;
@@ -347,6 +433,7 @@ bool pl_server_conn_admit(pl_server_t *srv, const void *sockaddr, unsigned addr_
     if (n > srv->cfg.connections_per_address) {
         for (int r = 0; r < ADDR_ROWS; r++)
             atomic_fetch_sub(&srv->addr_count[r][idx[r]], 1);
+        pl_server_conn_release(srv, slot);
         return false;
     }
     slot->row[0] = idx[0];
@@ -356,11 +443,29 @@ bool pl_server_conn_admit(pl_server_t *srv, const void *sockaddr, unsigned addr_
 
 void pl_server_conn_release(pl_server_t *srv, pl_addr_slot_t *slot)
 {
+    if (slot->is_counted)
+        atomic_fetch_sub(&srv->open_conns, 1);
+    slot->is_counted = false;
     if (!slot->row[0])
         return;
     for (int r = 0; r < ADDR_ROWS; r++)
         atomic_fetch_sub(&srv->addr_count[r][slot->row[r]], 1);
     slot->row[0] = slot->row[1] = 0;
+}
+
+void pl_server_conn_stats(const pl_server_t *srv, pl_server_conn_stats_t *out)
+{
+    pl_server_t *s = (pl_server_t *)srv; /* atomics are read, not changed */
+    out->open = atomic_load(&s->open_conns);
+    out->max = srv->cfg.max_connections;
+    out->fd_limit = srv->fd_limit;
+    out->cap_refusals = atomic_load(&s->cap_refusals);
+    out->fd_pauses = atomic_load(&s->fd_pauses);
+}
+
+uint64_t pl_server_count_fd_pause(pl_server_t *srv)
+{
+    return atomic_fetch_add(&srv->fd_pauses, 1) + 1;
 }
 
 const pl_server_config_t *pl_server_config(const pl_server_t *srv) { return &srv->cfg; }

@@ -27,6 +27,10 @@ typedef struct pl_server_config {
     uint32_t max_concurrent_streams; /* per connection; default 100 */
     uint32_t initial_window;       /* HTTP/2 stream window; default 1 MiB */
     uint32_t call_outbound_limit;  /* queued response bytes per call; default 1 MiB */
+    uint32_t conn_outbound_limit;  /* queued response bytes per connection; default 16 MiB */
+    uint32_t inbound_buffer;       /* partial request messages buffered per connection; default 4 MiB */
+    uint32_t inbound_buffer_unauth; /* ... before a call on it authenticated; default 256 KiB */
+    int message_timeout_ms;        /* time to receive one request message once begun; default 60 s */
     int keepalive_time_ms;         /* ping an idle connection after; default 120 s */
     int keepalive_timeout_ms;      /* close if the ping is not answered; default 20 s */
     int idle_timeout_ms;           /* close a connection without calls after; default 30 min */
@@ -34,6 +38,12 @@ typedef struct pl_server_config {
     int drain_grace_ms;            /* in-flight calls' time to finish on drain; default 10 s */
     /* Flood and abuse limits (see http2/session.c and transport/conn.c). */
     uint32_t connections_per_address; /* open connections per client IP (IPv6: /64); default 1000 */
+    uint32_t max_connections;      /* open connections on the node; 0, or more than the descriptor
+                                    * limit allows: RLIMIT_NOFILE (soft, at pl_server_new) less
+                                    * 64 and worker_fds per worker */
+    uint32_t worker_fds;           /* descriptors a worker holds besides its client connections (event
+                                    * loop, listener, mailbox, its modules' database and cache
+                                    * connections); default 16 */
     uint32_t reset_burst;          /* RST_STREAM frames a client may send at once; default 1000 */
     uint32_t reset_rate;           /* ... and per second after that; default 33 */
     uint32_t useless_burst;        /* frames without request progress at once; default 1000 */
@@ -77,16 +87,33 @@ struct ssl_ctx_st *pl_server_tls_ctx(const pl_server_t *srv);
 /* One line about the current certificate (subject, serial, expiry), for logs. */
 void pl_server_tls_describe(const pl_server_t *srv, char *out, size_t len);
 
-/* Per-address connection accounting, shared by every worker of the node:
- * a counting table of atomics (no lock). admit returns false when the
- * address already has connections_per_address open connections; a true
+/* Connection accounting, shared by every worker of the node, in atomics (no
+ * lock): the node's open connections against max_connections, and per
+ * address, a counting table against connections_per_address. admit returns
+ * false when either is reached (the caller resets the connection); a true
  * return fills *slot, which release takes back. Addresses other than
- * IPv4/IPv6 are not counted. */
+ * IPv4/IPv6 count only against max_connections. Refusals at the node's cap
+ * are counted and logged at most every 10 s. */
 typedef struct pl_addr_slot {
-    uint32_t row[2]; /* 0,0: not counted */
+    uint32_t row[2]; /* 0,0: not counted per address */
+    bool is_counted; /* counted in the node's open connections */
 } pl_addr_slot_t;
 bool pl_server_conn_admit(pl_server_t *srv, const void *sockaddr, unsigned addr_len, pl_addr_slot_t *slot);
 void pl_server_conn_release(pl_server_t *srv, pl_addr_slot_t *slot);
+
+/* What the node-wide connection defences did, for logs and metrics. Safe
+ * from any thread; each figure is read on its own (not a snapshot). */
+typedef struct pl_server_conn_stats {
+    uint64_t open;          /* connections open now */
+    uint64_t max;           /* the effective max_connections */
+    uint64_t fd_limit;      /* the descriptor limit it was derived from */
+    uint64_t cap_refusals;  /* connections reset at accept at max_connections */
+    uint64_t fd_pauses;     /* times a worker paused accepting for want of descriptors */
+} pl_server_conn_stats_t;
+void pl_server_conn_stats(const pl_server_t *srv, pl_server_conn_stats_t *out);
+/* Counts one pause of a worker's accepts at the descriptor limit; returns
+ * the node's total so far. */
+uint64_t pl_server_count_fd_pause(pl_server_t *srv);
 
 /* For in-process harnesses (fuzzing): prepares the registry and one worker
  * without a listening socket or a thread; the caller drives the worker's
