@@ -47,6 +47,10 @@ static void server_config_from(const pl_config_t *c, pl_server_config_t *s)
     s->header_timeout_ms = c->header_timeout_ms;
     s->send_timeout_ms = c->send_timeout_ms;
     s->connections_per_address = (uint32_t)c->connections_per_address;
+    s->max_connections = (uint32_t)c->max_connections;
+    /* each worker's own (loop, listener, mailbox, reserve) and slack, its
+     * PostgreSQL connections, and Redis's command and subscriber links */
+    s->worker_fds = (uint32_t)(16 + c->pg_server_count * c->pg_connections_per_worker + 2);
     s->reset_burst = (uint32_t)c->stream_resets_burst;
     s->reset_rate = (uint32_t)c->stream_resets_per_second;
     s->useless_burst = (uint32_t)c->useless_frames_burst;

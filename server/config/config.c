@@ -69,6 +69,10 @@ static const option_t options[] = {
      "close a connection that takes none of our output (socket full, or no flow-control credit) this long"},
     {"limits", "connections_per_address", NULL, OPT_INT, OFF(connections_per_address), "1000", 1, 10000000,
      "open connections per client address on this node (IPv6: per /64); more are reset at accept"},
+    {"limits", "max_connections", NULL, OPT_INT, OFF(max_connections), "0", 0, INT_MAX,
+     "open client connections on this node; more are reset at accept. 0, or more than the descriptor limit "
+     "allows: the limit (soft RLIMIT_NOFILE, raised to the hard one at start) less a reserve for PostgreSQL, "
+     "Redis, listeners and files"},
     {"limits", "stream_resets_burst", NULL, OPT_INT, OFF(stream_resets_burst), "1000", 1, 10000000,
      "RST_STREAM frames a client may send in a burst (rapid reset); more: GOAWAY ENHANCE_YOUR_CALM"},
     {"limits", "stream_resets_per_second", NULL, OPT_INT, OFF(stream_resets_per_second), "33", 1, 10000000,

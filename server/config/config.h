@@ -40,6 +40,7 @@ typedef struct pl_config {
     int header_timeout_ms;
     int send_timeout_ms;
     int connections_per_address;
+    int max_connections; /* 0: derived from the descriptor limit */
     int stream_resets_burst;
     int stream_resets_per_second;
     int useless_frames_burst;

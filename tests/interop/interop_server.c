@@ -321,6 +321,8 @@ int main(int argc, char **argv)
             cfg.max_concurrent_streams = (uint32_t)atoi(v);
         else if (flag_value(argv[i], "--connections_per_address", &v))
             cfg.connections_per_address = (uint32_t)atoi(v);
+        else if (flag_value(argv[i], "--max_connections", &v))
+            cfg.max_connections = (uint32_t)atoi(v);
         else if (flag_value(argv[i], "--useless_frames_burst", &v))
             cfg.useless_burst = (uint32_t)atoi(v);
         else if (flag_value(argv[i], "--stream_resets_burst", &v))
@@ -331,7 +333,7 @@ int main(int argc, char **argv)
                             "[--keepalive_timeout_ms=N] [--idle_timeout_ms=N] [--handshake_timeout_ms=N] "
                             "[--drain_grace_ms=N] [--tls_client_ca_file=F] [--header_timeout_ms=N] "
                             "[--send_timeout_ms=N] [--max_concurrent_streams=N] [--connections_per_address=N] "
-                            "[--useless_frames_burst=N] [--stream_resets_burst=N]\n");
+                            "[--max_connections=N] [--useless_frames_burst=N] [--stream_resets_burst=N]\n");
             return 2;
         }
     }
