@@ -1,8 +1,10 @@
-/* worker.c — a worker thread: accept loop, mailbox, drain sequence. */
+/* worker.c — a worker thread: accept loop (with its pause at the descriptor
+ * limit), mailbox, drain sequence. */
 #include "transport/worker.h"
 
 #include <errno.h>
 #include <event2/event.h>
+#include <fcntl.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <pthread.h>
@@ -10,9 +12,11 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/eventfd.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include "runtime/clock.h"
 #include "runtime/errors.h"
 #include "transport/conn.h"
 #include "transport/mailbox.h"
@@ -23,6 +27,11 @@
 /* Between the shutdown notice and the final GOAWAY: long enough for a client
  * to see the notice and stop opening streams (gRPC servers use one RTT or 1 s). */
 #define DRAIN_NOTICE_MS 1000
+/* At the descriptor limit (or another error that a retry would only
+ * repeat) the listener stays readable: accepting stops for this long. */
+#define ACCEPT_PAUSE_MS 100
+/* ... and says so in the log at most this often per worker. */
+#define ACCEPT_PAUSE_LOG_MS 10000
 
 typedef struct task {
     pl_mail_t mail; /* first: a task is its mail */
@@ -39,6 +48,10 @@ struct pl_worker {
 
     int listen_fd;
     struct event *accept_ev;
+    struct event *resume_ev; /* ends a pause of accept_ev */
+    int reserve_fd;          /* spent at the descriptor limit to refuse one connection; -1: none */
+    uint64_t pauses_unlogged; /* pauses since the last log line */
+    int64_t pause_logged_ms;  /* 0: never */
 
     pl_mailbox_t mailbox;
     struct event *mailbox_ev;
@@ -60,6 +73,89 @@ static void worker_maybe_exit(pl_worker_t *w)
         event_base_loopbreak(w->base);
 }
 
+/* Closes a connection with a reset, so that neither side keeps any state
+ * (no FIN handshake, no TIME_WAIT here). */
+static void close_with_reset(int fd)
+{
+    struct linger reset = {1, 0};
+    setsockopt(fd, SOL_SOCKET, SO_LINGER, &reset, sizeof(reset));
+    close(fd);
+}
+
+static void reserve_open(pl_worker_t *w)
+{
+    if (w->reserve_fd < 0)
+        w->reserve_fd = open("/dev/null", O_RDONLY | O_CLOEXEC);
+}
+
+/* Out of descriptors, the oldest waiting connection gets a reset rather
+ * than no answer: the reserve descriptor is given up for the time of one
+ * accept and close, then taken back (another thread may get it first:
+ * then the accept fails too, and the reserve is retried after the pause). */
+static void refuse_one_with_reserve(pl_worker_t *w)
+{
+    if (w->reserve_fd < 0)
+        return;
+    close(w->reserve_fd);
+    w->reserve_fd = -1;
+    int cfd = accept4(w->listen_fd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
+    if (cfd >= 0)
+        close_with_reset(cfd);
+    reserve_open(w);
+}
+
+static void log_pause(pl_worker_t *w, int err, uint64_t node_pauses)
+{
+    int64_t now = pl_now_msec();
+    w->pauses_unlogged++;
+    if (w->pause_logged_ms && now - w->pause_logged_ms < ACCEPT_PAUSE_LOG_MS)
+        return;
+    char limit[32] = "unknown";
+    struct rlimit rl;
+    if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur != RLIM_INFINITY)
+        snprintf(limit, sizeof(limit), "%llu", (unsigned long long)rl.rlim_cur);
+    if (err == EMFILE || err == ENFILE)
+        fprintf(stderr,
+                "parleyd: worker %d: accept: out of file descriptors%s (limit %s, %zu connections on this "
+                "worker); pausing accepts for %d ms (%llu pauses here since the last report, %llu on the node)\n",
+                w->index, err == ENFILE ? " system-wide" : "", limit, w->conn_count, ACCEPT_PAUSE_MS,
+                (unsigned long long)w->pauses_unlogged, (unsigned long long)node_pauses);
+    else
+        fprintf(stderr,
+                "parleyd: worker %d: accept: %s; pausing accepts for %d ms (%llu pauses here since the last "
+                "report)\n",
+                w->index, strerror(err), ACCEPT_PAUSE_MS, (unsigned long long)w->pauses_unlogged);
+    w->pause_logged_ms = now ? now : 1;
+    w->pauses_unlogged = 0;
+}
+
+/* accept() failed in a way that retrying at once would repeat: the
+ * listener is level-triggered and stays readable, so the loop would spin.
+ * Stop watching it for ACCEPT_PAUSE_MS (on_accept_resume). */
+static void pause_accepts(pl_worker_t *w, int err)
+{
+    uint64_t node_pauses = 0;
+    if (err == EMFILE || err == ENFILE) {
+        refuse_one_with_reserve(w);
+        node_pauses = pl_server_count_fd_pause(w->server);
+    }
+    log_pause(w, err, node_pauses);
+    struct timeval pause = {0, ACCEPT_PAUSE_MS * 1000};
+    if (w->resume_ev && evtimer_add(w->resume_ev, &pause) == 0)
+        event_del(w->accept_ev);
+}
+
+static void on_accept_resume(evutil_socket_t fd, short what, void *arg)
+{
+    (void)fd;
+    (void)what;
+    pl_worker_t *w = arg;
+    if (w->draining || w->listen_fd < 0)
+        return;
+    reserve_open(w);
+    event_add(w->accept_ev, NULL);
+}
+
 static void on_accept(evutil_socket_t fd, short what, void *arg)
 {
     (void)what;
@@ -69,22 +165,20 @@ static void on_accept(evutil_socket_t fd, short what, void *arg)
         socklen_t sl = sizeof(ss);
         int cfd = accept4(fd, (struct sockaddr *)&ss, &sl, SOCK_NONBLOCK | SOCK_CLOEXEC);
         if (cfd < 0) {
-            if (errno == EINTR)
+            /* a connection that failed while it waited is not the listener's
+             * failure: take the next one */
+            if (errno == EINTR || errno == ECONNABORTED || errno == EPROTO)
                 continue;
-            if (errno != EAGAIN && errno != EWOULDBLOCK && errno != ECONNABORTED)
-                fprintf(stderr, "parleyd: worker %d: accept: %s\n", w->index, strerror(errno));
+            if (errno != EAGAIN && errno != EWOULDBLOCK)
+                pause_accepts(w, errno);
             return;
         }
         int one = 1;
         setsockopt(cfd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
         int rc = pl_conn_new(w, cfd, (struct sockaddr *)&ss, sl);
-        if (rc == PL_ERR_LIMIT) {
-            /* over connections_per_address: reset at once, so that neither
-             * side keeps any state (no FIN handshake, no TIME_WAIT here) */
-            struct linger reset = {1, 0};
-            setsockopt(cfd, SOL_SOCKET, SO_LINGER, &reset, sizeof(reset));
-        }
-        if (rc != 0)
+        if (rc == PL_ERR_LIMIT) /* max_connections or connections_per_address */
+            close_with_reset(cfd);
+        else if (rc != 0)
             close(cfd);
     }
 }
@@ -111,6 +205,7 @@ pl_worker_t *pl_worker_new(pl_server_t *srv, int index, int listen_fd)
     w->server = srv;
     w->index = index;
     w->listen_fd = listen_fd;
+    w->reserve_fd = -1;
     w->mailbox.fd = -1;
     struct event_config *ec = event_config_new();
     if (ec) {
@@ -126,8 +221,10 @@ pl_worker_t *pl_worker_new(pl_server_t *srv, int index, int listen_fd)
         goto fail;
     if (listen_fd >= 0) {
         w->accept_ev = event_new(w->base, listen_fd, EV_READ | EV_PERSIST, on_accept, w);
-        if (!w->accept_ev || event_add(w->accept_ev, NULL))
+        w->resume_ev = evtimer_new(w->base, on_accept_resume, w);
+        if (!w->accept_ev || !w->resume_ev || event_add(w->accept_ev, NULL))
             goto fail;
+        reserve_open(w); /* without it, the pause alone still holds */
     }
     w->mailbox_ev = event_new(w->base, w->mailbox.fd, EV_READ | EV_PERSIST, on_mailbox, w);
     if (!w->mailbox_ev || event_add(w->mailbox_ev, NULL))
@@ -174,6 +271,10 @@ void pl_worker_free(pl_worker_t *w)
     pl_server_stop_modules(w->server, w);
     if (w->accept_ev)
         event_free(w->accept_ev);
+    if (w->resume_ev)
+        event_free(w->resume_ev);
+    if (w->reserve_fd >= 0)
+        close(w->reserve_fd);
     if (w->mailbox_ev)
         event_free(w->mailbox_ev);
     if (w->goaway_ev)
@@ -298,6 +399,8 @@ void pl_worker_drain(pl_worker_t *w, void *arg)
     w->draining = true;
     if (w->accept_ev)
         event_del(w->accept_ev);
+    if (w->resume_ev)
+        event_del(w->resume_ev);
     if (w->listen_fd >= 0)
         close(w->listen_fd);
     w->listen_fd = -1;
