@@ -2,12 +2,14 @@
  * reflection, and the messaging services on sharded PostgreSQL and Redis.
  * SIGTERM/SIGINT drain gracefully; SIGHUP reloads the TLS certificate, key
  * and client CA (new connections get them; open ones keep theirs). */
+#include <errno.h>
 #include <pthread.h>
 #include <stdbool.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 
 #include "app/app.h"
 #include "app/log.h"
@@ -39,6 +41,10 @@ static void server_config_from(const pl_config_t *c, pl_server_config_t *s)
     s->max_concurrent_streams = (uint32_t)c->max_concurrent_streams;
     s->initial_window = (uint32_t)c->stream_window_bytes;
     s->call_outbound_limit = (uint32_t)c->call_outbound_bytes;
+    s->conn_outbound_limit = (uint32_t)c->connection_outbound_bytes;
+    s->inbound_buffer = (uint32_t)c->inbound_buffer_bytes;
+    s->inbound_buffer_unauth = (uint32_t)c->inbound_buffer_unauth_bytes;
+    s->message_timeout_ms = c->message_timeout_ms;
     s->keepalive_time_ms = c->keepalive_time_ms;
     s->keepalive_timeout_ms = c->keepalive_timeout_ms;
     s->idle_timeout_ms = c->idle_timeout_ms;
@@ -55,6 +61,29 @@ static void server_config_from(const pl_config_t *c, pl_server_config_t *s)
     s->reset_rate = (uint32_t)c->stream_resets_per_second;
     s->useless_burst = (uint32_t)c->useless_frames_burst;
     s->useless_rate = (uint32_t)c->useless_frames_per_second;
+}
+
+/* Many service managers start processes at a soft RLIMIT_NOFILE of 1024,
+ * which a few hundred clients exhaust; the hard limit is what the
+ * administrator allows, so take all of it (max_connections is derived from
+ * the result). *before gets the soft limit found. */
+static rlim_t raise_fd_limit(rlim_t *before)
+{
+    struct rlimit rl;
+    if (getrlimit(RLIMIT_NOFILE, &rl) != 0) {
+        *before = 0;
+        return 0;
+    }
+    *before = rl.rlim_cur;
+    if (rl.rlim_cur == rl.rlim_max)
+        return rl.rlim_cur;
+    struct rlimit raised = {rl.rlim_max, rl.rlim_max};
+    if (setrlimit(RLIMIT_NOFILE, &raised) != 0) {
+        fprintf(stderr, "parleyd: cannot raise the descriptor limit from %llu to %llu: %s\n",
+                (unsigned long long)rl.rlim_cur, (unsigned long long)rl.rlim_max, strerror(errno));
+        return rl.rlim_cur;
+    }
+    return rl.rlim_max;
 }
 
 int main(int argc, char **argv)
@@ -84,6 +113,8 @@ int main(int argc, char **argv)
     pthread_sigmask(SIG_BLOCK, &sigs, NULL);
     signal(SIGPIPE, SIG_IGN);
 
+    rlim_t fd_limit_before;
+    rlim_t fd_limit = raise_fd_limit(&fd_limit_before);
     pl_server_config_t scfg;
     server_config_from(&cfg, &scfg);
     pl_server_t *srv = pl_server_new(&scfg);
@@ -118,6 +149,11 @@ int main(int argc, char **argv)
     printf("parleyd: node %d listening on %s:%u (%s, %d workers; %d shards on %d PostgreSQL servers; redis %s:%d)\n",
            cfg.node_id, pl_server_config(srv)->host, pl_server_port(srv), scfg.tls_cert_file ? "TLS h2" : "h2c",
            pl_server_config(srv)->workers, cfg.shards, cfg.pg_server_count, cfg.redis_host, cfg.redis_port);
+    pl_server_conn_stats_t cs;
+    pl_server_conn_stats(srv, &cs);
+    printf("parleyd: descriptor limit %llu (soft limit %s %llu); at most %llu client connections\n",
+           (unsigned long long)fd_limit, fd_limit != fd_limit_before ? "raised from" : "was already",
+           (unsigned long long)fd_limit_before, (unsigned long long)cs.max);
     fflush(stdout);
 
     for (;;) {
