@@ -105,14 +105,6 @@ void pl_server_config_defaults(pl_server_config_t *cfg)
         cfg->initial_window = 1u << 20;
     if (!cfg->call_outbound_limit)
         cfg->call_outbound_limit = 1u << 20;
-    if (!cfg->conn_outbound_limit)
-        cfg->conn_outbound_limit = 16u << 20;
-    if (!cfg->inbound_buffer)
-        cfg->inbound_buffer = 4u << 20;
-    if (!cfg->inbound_buffer_unauth)
-        cfg->inbound_buffer_unauth = 256u << 10;
-    if (!cfg->message_timeout_ms)
-        cfg->message_timeout_ms = 60 * 1000;
     if (!cfg->keepalive_time_ms)
         cfg->keepalive_time_ms = 120 * 1000;
     if (!cfg->keepalive_timeout_ms)

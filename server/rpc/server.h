@@ -27,10 +27,6 @@ typedef struct pl_server_config {
     uint32_t max_concurrent_streams; /* per connection; default 100 */
     uint32_t initial_window;       /* HTTP/2 stream window; default 1 MiB */
     uint32_t call_outbound_limit;  /* queued response bytes per call; default 1 MiB */
-    uint32_t conn_outbound_limit;  /* queued response bytes per connection; default 16 MiB */
-    uint32_t inbound_buffer;       /* partial request messages buffered per connection; default 4 MiB */
-    uint32_t inbound_buffer_unauth; /* ... before a call on it authenticated; default 256 KiB */
-    int message_timeout_ms;        /* time to receive one request message once begun; default 60 s */
     int keepalive_time_ms;         /* ping an idle connection after; default 120 s */
     int keepalive_timeout_ms;      /* close if the ping is not answered; default 20 s */
     int idle_timeout_ms;           /* close a connection without calls after; default 30 min */
