@@ -48,8 +48,8 @@ struct pl_worker {
 
     int listen_fd;
     struct event *accept_ev;
-    struct event *resume_ev; /* ends a pause of accept_ev */
-    int reserve_fd;          /* spent at the descriptor limit to refuse one connection; -1: none */
+    struct event *resume_ev;  /* ends a pause of accept_ev */
+    int reserve_fd;           /* spent at the descriptor limit to refuse one connection; -1: none */
     uint64_t pauses_unlogged; /* pauses since the last log line */
     int64_t pause_logged_ms;  /* 0: never */
 

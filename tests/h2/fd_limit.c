@@ -291,14 +291,14 @@ static void flood_close(flood_t *fl)
 /* ---- the cases ---- */
 
 typedef struct run {
-    double cpu;             /* server CPU seconds over ATTACK_MS */
-    int fds_peak;           /* server descriptors, highest sample */
+    double cpu;   /* server CPU seconds over ATTACK_MS */
+    int fds_peak; /* server descriptors, highest sample */
     int good_ok, good_failed;
     long good_slowest_ms;
     char good_error[200];
     flood_outcome_t outcome;
     int connected;
-    long recovery_ms;       /* a new client served after the flood closed; -1: not */
+    long recovery_ms; /* a new client served after the flood closed; -1: not */
     char recovery_error[200];
     log_figures_t log;
 } run_t;
@@ -359,14 +359,13 @@ static void report(const run_t *r, int count)
            "(%ld about the descriptor limit, %ld about max_connections)\n",
            ATTACK_MS, r->cpu, CPU_CEILING_S, r->fds_peak, r->log.lines, r->log.bytes, r->log.fd_pause_lines,
            r->log.cap_lines);
-    printf("well-behaved client connected before the flood: %d calls OK, %d failed, slowest %ld ms%s%s\n",
-           r->good_ok, r->good_failed, r->good_slowest_ms, r->good_failed ? "; last error: " : "",
+    printf("well-behaved client connected before the flood: %d calls OK, %d failed, slowest %ld ms%s%s\n", r->good_ok,
+           r->good_failed, r->good_slowest_ms, r->good_failed ? "; last error: " : "",
            r->good_failed ? r->good_error : "");
     if (r->recovery_ms >= 0)
         printf("a new client was served %ld ms after the flood closed\n", r->recovery_ms);
     else
-        printf("a new client was NOT served within %d ms after the flood closed: %s\n", RECOVERY_MS,
-               r->recovery_error);
+        printf("a new client was NOT served within %d ms after the flood closed: %s\n", RECOVERY_MS, r->recovery_error);
     print_log_head();
 }
 
