@@ -1,0 +1,77 @@
+/* attack_kit.c — what every attack test shares (attack_kit.h). */
+#include "attack_kit.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <unistd.h>
+
+#include "runtime/clock.h"
+#include "runtime/codec.h"
+
+const char *test_name = "";
+uint16_t port;
+pid_t server_pid;
+
+/* ---- the measurement around every attack ---- */
+
+static long rss_before;
+
+void attack_begin(void)
+{
+    rss_before = h2w_rss_kib(server_pid);
+    h2w_rss_start(server_pid);
+    h2w_good_start(port);
+    usleep(100 * 1000); /* the good client is connected and calling */
+}
+
+/* Stops the measurement; 0 if the server held up (RSS growth within
+ * ceiling_mib, the good client served without a failure). */
+int attack_end(long ceiling_mib)
+{
+    h2w_good_stats_t good = h2w_good_stop();
+    long peak = h2w_rss_stop();
+    usleep(300 * 1000);
+    long after = h2w_rss_kib(server_pid);
+    printf("server RSS: before %ld KiB, peak %ld KiB (+%ld KiB), after %ld KiB; ceiling +%ld MiB\n", rss_before, peak,
+           peak - rss_before, after, ceiling_mib);
+    printf("well-behaved client during the attack: %lu calls OK, %lu failed, slowest %ld ms%s%s\n", good.ok,
+           good.failed, good.max_latency_ms, good.failed ? "; last error: " : "", good.failed ? good.last_error : "");
+    if (peak - rss_before > ceiling_mib * 1024)
+        FAIL("server RSS grew by %ld KiB, over the %ld MiB ceiling", peak - rss_before, ceiling_mib);
+    if (good.ok == 0 || good.failed)
+        FAIL("the well-behaved client was not served throughout the attack");
+    return 0;
+}
+
+/* ---- helpers ---- */
+
+int attacker_connect(h2w_conn_t *c, const nghttp2_settings_entry *iv, size_t n)
+{
+    int fd = h2w_tcp_connect(port, ATTACKER);
+    if (fd < 0)
+        return -1;
+    h2w_conn_init(c, fd, NULL);
+    return h2w_send_preface(c, iv, n);
+}
+
+void ack_settings(h2w_conn_t *c)
+{
+    h2w_buf_t b = {0};
+    h2w_frame(&b, NGHTTP2_SETTINGS, NGHTTP2_FLAG_ACK, 0, NULL, 0);
+    h2w_write(c, b.data, b.len, 1000);
+    h2w_buf_free(&b);
+}
+
+size_t encode_request(const pb_msgdesc_t *desc, const void *msg, h2w_buf_t *out)
+{
+    long size = pl_pb_encoded_size(desc, msg);
+    uint8_t *tmp = malloc(size > 0 ? (size_t)size : 1);
+    if (size < 0 || !tmp || pl_pb_encode(desc, msg, tmp, (size_t)size) != 0) {
+        fprintf(stderr, "cannot encode the request\n");
+        exit(2);
+    }
+    h2w_grpc_message(out, tmp, (size_t)size);
+    free(tmp);
+    return (size_t)size;
+}
+
