@@ -41,6 +41,10 @@ static void server_config_from(const pl_config_t *c, pl_server_config_t *s)
     s->max_concurrent_streams = (uint32_t)c->max_concurrent_streams;
     s->initial_window = (uint32_t)c->stream_window_bytes;
     s->call_outbound_limit = (uint32_t)c->call_outbound_bytes;
+    s->conn_outbound_limit = (uint32_t)c->connection_outbound_bytes;
+    s->inbound_buffer = (uint32_t)c->inbound_buffer_bytes;
+    s->inbound_buffer_unauth = (uint32_t)c->inbound_buffer_unauth_bytes;
+    s->message_timeout_ms = c->message_timeout_ms;
     s->keepalive_time_ms = c->keepalive_time_ms;
     s->keepalive_timeout_ms = c->keepalive_timeout_ms;
     s->idle_timeout_ms = c->idle_timeout_ms;

@@ -83,8 +83,10 @@ static void on_device(pl_call_t *call, const pl_pg_result_t *r, void *user)
             ok = n == PL_TOKEN_HASH_BYTES && sodium_memcmp(hash, stored, n) == 0;
             who.account_id = pl_pg_get_int64(r->res, 0, 0);
         }
-        if (ok)
+        if (ok) {
+            pl_call_mark_authenticated(call);
             a->fn(call, &who, a->user);
+        }
         else {
             pl_log_debug("auth: device %lld refused: %d rows, %d fields, status %s, cmd %s", (long long)a->device_id,
                          PQntuples(r->res), PQnfields(r->res), PQresStatus(PQresultStatus(r->res)),

@@ -33,6 +33,10 @@ typedef struct pl_config {
     int max_concurrent_streams;
     int stream_window_bytes;
     int call_outbound_bytes;
+    int connection_outbound_bytes;
+    int inbound_buffer_bytes;
+    int inbound_buffer_unauth_bytes;
+    int message_timeout_ms;
     int keepalive_time_ms;
     int keepalive_timeout_ms;
     int idle_timeout_ms;

@@ -21,6 +21,7 @@
  * code (ours or nghttp2's own) ends the session the same way. */
 #include "http2/session.h"
 
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -82,6 +83,15 @@ struct pl_h2 {
     int64_t last_data_sent_ms;
     uint32_t block_bytes; /* decoded size of the header block being received */
     bool block_oversize;  /* ... which went over max_metadata */
+    uint32_t block_wire;  /* its bytes on the wire (HEADERS and CONTINUATION payloads) */
+    /* budgets shared by the connection's calls */
+    uint64_t out_queued;    /* response bytes queued in calls, not yet given to nghttp2 */
+    uint64_t in_partial;    /* bytes of request messages received but not complete */
+    int64_t created_ms;
+    bool is_authenticated;  /* a call on it proved who it is: the larger inbound budget */
+    uint32_t logged;        /* defences already logged for this connection (bit per kind) */
+    bool is_out_blocked;    /* a send was refused for the connection's queue: wake senders when it drains */
+    bool is_in_held;        /* some call holds back window: give it back when messages complete */
 };
 
 pl_server_t *pl_h2_server(const pl_h2_t *h2)
@@ -176,8 +186,11 @@ static const char *scan_frame_header(pl_h2_t *h2)
         s->in_block = !(s->flags & NGHTTP2_FLAG_END_HEADERS);
         s->continuations = 0;
         s->block_since = s->frame_since;
-    } else if (s->type == NGHTTP2_CONTINUATION && (s->flags & NGHTTP2_FLAG_END_HEADERS)) {
-        s->in_block = false;
+        h2->block_wire = s->length;
+    } else if (s->type == NGHTTP2_CONTINUATION) {
+        h2->block_wire += s->length;
+        if (s->flags & NGHTTP2_FLAG_END_HEADERS)
+            s->in_block = false;
     }
     /* a DATA payload may take its time (flow control bounds it); any other
      * frame, and a header block, must arrive within header_timeout_ms */
@@ -246,11 +259,135 @@ int64_t pl_h2_incomplete_since(const pl_h2_t *h2)
     return h2->scan.frame_since;
 }
 
+/* Stalled: calls have output queued and none of them may send it, for
+ * want of connection credit or of their own stream's (a peer can starve
+ * each stream while keeping the connection window open). */
 int64_t pl_h2_flow_stalled_since(const pl_h2_t *h2)
 {
-    if (!h2->call_count || h2->sent_error_goaway || nghttp2_session_get_remote_window_size(h2->ng) > 0)
+    if (!h2->call_count || h2->sent_error_goaway || !h2->out_queued)
         return 0;
-    return h2->last_data_sent_ms ? h2->last_data_sent_ms : 1;
+    if (nghttp2_session_get_remote_window_size(h2->ng) > 0) {
+        for (pl_call_t *c = h2->calls; c; c = pl_call_next_in_session(c))
+            if (pl_call_queued_bytes(c) &&
+                nghttp2_session_get_stream_remote_window_size(h2->ng, pl_call_stream_id(c)) > 0)
+                return 0; /* one call can still send */
+    }
+    return h2->last_data_sent_ms ? h2->last_data_sent_ms : h2->created_ms;
+}
+
+/* ---- budgets shared by the calls ---- */
+
+bool pl_h2_out_fits(pl_h2_t *h2, size_t len)
+{
+    /* one message always fits an empty queue (max_send_message bounds it) */
+    if (!h2->out_queued || h2->out_queued + len <= pl_server_config(h2->server)->conn_outbound_limit)
+        return true;
+    h2->is_out_blocked = true;
+    return false;
+}
+
+void pl_h2_out_changed(pl_h2_t *h2, int64_t delta)
+{
+    h2->out_queued = (uint64_t)((int64_t)h2->out_queued + delta);
+    if (delta < 0 && h2->is_out_blocked && h2->out_queued < pl_server_config(h2->server)->conn_outbound_limit / 2) {
+        h2->is_out_blocked = false;
+        for (pl_call_t *c = h2->calls; c; c = pl_call_next_in_session(c))
+            pl_call_on_connection_writable(c);
+    }
+}
+
+void pl_h2_mark_authenticated(pl_h2_t *h2)
+{
+    h2->is_authenticated = true;
+}
+
+/* The call whose partial message began first: it may always go on, so the
+ * budget can never leave every call waiting for the others. */
+static const pl_call_t *oldest_partial(const pl_h2_t *h2)
+{
+    const pl_call_t *oldest = NULL;
+    for (const pl_call_t *c = h2->calls; c; c = pl_call_next_in_session(c))
+        if (pl_call_partial_since(c) && (!oldest || pl_call_partial_since(c) < pl_call_partial_since(oldest)))
+            oldest = c;
+    return oldest;
+}
+
+/* The call whose incomplete message began last (never the oldest). */
+static pl_call_t *youngest_partial(const pl_h2_t *h2)
+{
+    pl_call_t *young = NULL;
+    for (pl_call_t *c = h2->calls; c; c = pl_call_next_in_session(c))
+        if (pl_call_partial_since(c) && (!young || pl_call_partial_since(c) >= pl_call_partial_since(young)))
+            young = c;
+    return young == oldest_partial(h2) ? NULL : young;
+}
+
+bool pl_h2_in_may_consume(const pl_h2_t *h2, const pl_call_t *call)
+{
+    return h2->in_partial <= pl_h2_in_budget(h2) || oldest_partial(h2) == call;
+}
+
+void pl_h2_in_changed(pl_h2_t *h2, int64_t delta)
+{
+    h2->in_partial = (uint64_t)((int64_t)h2->in_partial + delta);
+    if (delta < 0) {
+        if (!h2->is_in_held)
+            return;
+        /* under the budget every call may go on; over it, the oldest may
+         * now be another one */
+        h2->is_in_held = h2->in_partial > pl_h2_in_budget(h2);
+        for (pl_call_t *c = h2->calls; c; c = pl_call_next_in_session(c))
+            pl_call_consume_held_back(c);
+        return;
+    }
+    /* Past the hard cap (4 x the budget) the newest incomplete messages
+     * go, RESOURCE_EXHAUSTED, until the connection is back under it. */
+    pl_call_t *young;
+    while (h2->in_partial > 4ull * pl_h2_in_budget(h2) && (young = youngest_partial(h2))) {
+        pl_h2_defence(h2, PL_DEFENCE_INBOUND_BUDGET, "incomplete request messages over 4 x the inbound budget");
+        pl_call_expire_partial(young, "too many incomplete request messages on this connection");
+    }
+}
+
+uint32_t pl_h2_in_budget(const pl_h2_t *h2)
+{
+    const pl_server_config_t *cfg = pl_server_config(h2->server);
+    return h2->is_authenticated ? cfg->inbound_buffer : cfg->inbound_buffer_unauth;
+}
+
+void pl_h2_consume_held(pl_h2_t *h2, size_t n)
+{
+    h2->is_in_held = true;
+    /* Only the stream's window stays shut: the connection's always
+     * reopens, so the call allowed to go on (the oldest) is never starved
+     * of connection credit by the others; what the others can still send
+     * is bounded by their stream windows and by the hard cap below. */
+    nghttp2_session_consume_connection(h2->ng, n);
+}
+
+void pl_h2_consume_stream(pl_h2_t *h2, int32_t stream_id, size_t n)
+{
+    if (n)
+        nghttp2_session_consume_stream(h2->ng, stream_id, n);
+}
+
+int64_t pl_h2_oldest_partial_since(const pl_h2_t *h2)
+{
+    const pl_call_t *c = h2->in_partial ? oldest_partial(h2) : NULL;
+    return c ? pl_call_partial_since(c) : 0;
+}
+
+void pl_h2_expire_partials(pl_h2_t *h2, int64_t begun_before_ms)
+{
+    pl_call_t *next;
+    for (pl_call_t *c = h2->calls; c; c = next) {
+        next = pl_call_next_in_session(c);
+        int64_t since = pl_call_partial_since(c);
+        if (since && since <= begun_before_ms) {
+            pl_h2_defence(h2, PL_DEFENCE_MESSAGE_TIMEOUT, "a request message not complete in message_timeout_ms");
+            pl_call_expire_partial(c, NULL);
+        }
+    }
 }
 
 /* ---- nghttp2 callbacks ---- */
@@ -289,12 +426,23 @@ static int on_header(nghttp2_session *ng, const nghttp2_frame *frame, const uint
      * it the call answers RESOURCE_EXHAUSTED (it sees the header that
      * crosses the limit); the rest of the block is not passed on, and the
      * client pays for the block in its budget. */
-    if (h2->block_oversize)
-        return 0;
+    if (h2->block_oversize) {
+        /* Past the limit nothing more of this block is looked at: the
+         * stream is reset (gRPC clients read ENHANCE_YOUR_CALM as
+         * RESOURCE_EXHAUSTED) and nghttp2 only keeps its HPACK table in
+         * step, without validating or passing on the rest — a block of
+         * one-byte references to a large table entry costs no more than
+         * its wire size. */
+        nghttp2_submit_rst_stream(ng, NGHTTP2_FLAG_NONE, frame->hd.stream_id, NGHTTP2_ENHANCE_YOUR_CALM);
+        return NGHTTP2_ERR_TEMPORAL_CALLBACK_FAILURE;
+    }
     h2->block_bytes += (uint32_t)(namelen + valuelen + HEADER_OVERHEAD);
     if (h2->block_bytes > pl_server_config(h2->server)->max_metadata) {
         h2->block_oversize = true;
-        if (!charge_useless(h2, OVERSIZE_HEADERS_COST))
+        pl_h2_defence(h2, PL_DEFENCE_HEADER_LIST, "a request header block over max_metadata_bytes");
+        /* charged for its size on the wire as well: repeating large
+         * oversized blocks soon ends the connection */
+        if (!charge_useless(h2, OVERSIZE_HEADERS_COST + h2->block_wire / 1024))
             h2->flood = "repeated oversized header lists";
     }
     if (frame->hd.type != NGHTTP2_HEADERS || frame->headers.cat != NGHTTP2_HCAT_REQUEST)
@@ -302,6 +450,20 @@ static int on_header(nghttp2_session *ng, const nghttp2_frame *frame, const uint
     pl_call_t *call = stream_call(ng, frame->hd.stream_id);
     if (call)
         pl_call_on_header(call, name, namelen, value, valuelen);
+    return 0;
+}
+
+/* Frames for streams that are gone (closed, reset, or never opened below
+ * the highest one) do no work for anyone: each costs from the useless-frame
+ * budget, so a flood of them ends the connection. */
+static int on_begin_frame(nghttp2_session *ng, const nghttp2_frame_hd *hd, void *user_data)
+{
+    pl_h2_t *h2 = user_data;
+    bool on_stream = hd->type == NGHTTP2_DATA || hd->type == NGHTTP2_HEADERS || hd->type == NGHTTP2_WINDOW_UPDATE ||
+                     hd->type == NGHTTP2_RST_STREAM;
+    if (on_stream && hd->stream_id && hd->stream_id <= nghttp2_session_get_last_proc_stream_id(ng) &&
+        !nghttp2_session_find_stream(ng, hd->stream_id) && !charge_useless(h2, 1))
+        h2->flood = "flood of frames on closed streams";
     return 0;
 }
 
@@ -384,7 +546,12 @@ static int on_stream_close(nghttp2_session *ng, int32_t stream_id, uint32_t erro
     nghttp2_session_set_stream_user_data(ng, stream_id, NULL);
     pl_call_unlink(&h2->calls, call);
     h2->call_count--;
+    uint32_t queued = pl_call_queued_bytes(call), partial = pl_call_partial_bytes(call);
     pl_call_on_stream_close(call, error_code);
+    if (!h2->is_freeing) { /* its share of the budgets is free for the others */
+        pl_h2_out_changed(h2, -(int64_t)queued);
+        pl_h2_in_changed(h2, -(int64_t)partial);
+    }
     if (!h2->is_freeing)
         pl_conn_on_calls_changed(h2->conn);
     return 0;
@@ -410,6 +577,7 @@ pl_h2_t *pl_h2_new(pl_conn_t *conn, pl_server_t *srv)
     h2->server = srv;
     h2->scan.magic_left = CLIENT_MAGIC_LEN;
     int64_t now = pl_now_msec();
+    h2->created_ms = now;
     budget_init(&h2->resets, cfg->reset_burst, now);
     budget_init(&h2->useless, cfg->useless_burst, now);
 
@@ -425,6 +593,7 @@ pl_h2_t *pl_h2_new(pl_conn_t *conn, pl_server_t *srv)
         return NULL;
     }
     nghttp2_session_callbacks_set_on_begin_headers_callback(cbs, on_begin_headers);
+    nghttp2_session_callbacks_set_on_begin_frame_callback(cbs, on_begin_frame);
     nghttp2_session_callbacks_set_on_header_callback(cbs, on_header);
     nghttp2_session_callbacks_set_on_frame_recv_callback(cbs, on_frame_recv);
     nghttp2_session_callbacks_set_on_invalid_frame_recv_callback(cbs, on_invalid_frame);
@@ -487,6 +656,18 @@ void pl_h2_free(pl_h2_t *h2)
     free(h2);
 }
 
+void pl_h2_defence(pl_h2_t *h2, pl_defence_t kind, const char *detail)
+{
+    uint64_t total = pl_server_defence_fired(h2->server, kind);
+    if (h2->logged & (1u << kind))
+        return;
+    h2->logged |= 1u << kind;
+    char peer[64];
+    pl_conn_peer(h2->conn, peer, sizeof(peer));
+    fprintf(stderr, "parleyd: defence %s on a connection from %s: %s (%llu on this node so far)\n",
+            pl_defence_name(kind), peer, detail, (unsigned long long)total);
+}
+
 void pl_h2_terminate(pl_h2_t *h2, uint32_t error_code, const char *reason)
 {
     if (h2->is_terminated)
@@ -514,8 +695,14 @@ int pl_h2_recv(pl_h2_t *h2, const uint8_t *data, size_t len)
         return -1; /* bad preface, out of memory: nothing more to say */
     if (!why)
         why = h2->flood;
-    if (why)
+    if (why) {
+        pl_h2_defence(h2,
+                      strncmp(why, "rapid reset", 11) == 0        ? PL_DEFENCE_RAPID_RESET
+                      : strncmp(why, "repeated oversized", 18) == 0 ? PL_DEFENCE_HEADER_LIST
+                                                                    : PL_DEFENCE_FRAME_FLOOD,
+                      why);
         pl_h2_terminate(h2, NGHTTP2_ENHANCE_YOUR_CALM, why);
+    }
     return 0;
 }
 

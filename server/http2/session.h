@@ -32,6 +32,9 @@ long pl_h2_send(pl_h2_t *h2, const uint8_t **data);
 bool pl_h2_wants_io(const pl_h2_t *h2);
 bool pl_h2_has_calls(const pl_h2_t *h2);
 
+/* A defence fired on this connection: counted node-wide, logged at most
+ * once per connection and kind (with the peer's address and detail). */
+void pl_h2_defence(pl_h2_t *h2, pl_defence_t kind, const char *detail);
 /* Ends the session for abuse: GOAWAY(error_code, reason as debug data),
  * input ignored from now on; the connection closes once it is written. */
 void pl_h2_terminate(pl_h2_t *h2, uint32_t error_code, const char *reason);
@@ -47,6 +50,33 @@ void pl_h2_shutdown_notice(pl_h2_t *h2);
 void pl_h2_goaway(pl_h2_t *h2, uint32_t error_code);
 /* Ends every open call with UNAVAILABLE (drain grace expired). */
 void pl_h2_abort_calls(pl_h2_t *h2);
+
+/* ---- budgets the connection's calls share (rpc/call_*.c) ---- */
+/* May a response message of len bytes be queued (conn_outbound_limit)? */
+bool pl_h2_out_fits(pl_h2_t *h2, size_t len);
+/* Queued response bytes changed by delta; room again wakes waiting calls. */
+void pl_h2_out_changed(pl_h2_t *h2, int64_t delta);
+/* Buffered bytes of incomplete request messages changed by delta; room
+ * again lets held-back calls open their windows. */
+void pl_h2_in_changed(pl_h2_t *h2, int64_t delta);
+/* May call open its flow-control window for what it received (within the
+ * inbound budget, or the call whose message began first)? */
+bool pl_h2_in_may_consume(const pl_h2_t *h2, const pl_call_t *call);
+/* Bytes a call processed while over the budget: the connection's window
+ * reopens, the stream's stays shut until pl_h2_consume_stream. */
+void pl_h2_consume_held(pl_h2_t *h2, size_t n);
+void pl_h2_consume_stream(pl_h2_t *h2, int32_t stream_id, size_t n);
+/* The connection's budget for incomplete request messages (inbound_buffer,
+ * or inbound_buffer_unauth until a call on it authenticated): past it only
+ * the oldest message's stream window reopens; past 4 times it the newest
+ * messages' calls end with RESOURCE_EXHAUSTED. */
+uint32_t pl_h2_in_budget(const pl_h2_t *h2);
+/* A call on this connection authenticated: the larger inbound budget. */
+void pl_h2_mark_authenticated(pl_h2_t *h2);
+/* When the oldest incomplete request message began (0: none), and ending
+ * the calls whose message began at or before a time (message_timeout_ms). */
+int64_t pl_h2_oldest_partial_since(const pl_h2_t *h2);
+void pl_h2_expire_partials(pl_h2_t *h2, int64_t begun_before_ms);
 
 /* ---- for calls ---- */
 pl_server_t *pl_h2_server(const pl_h2_t *h2);

@@ -75,6 +75,12 @@ int64_t pl_call_deadline(const pl_call_t *call) { return call->deadline_usec; }
 bool pl_call_request_was_compressed(const pl_call_t *call) { return call->last_in_compressed; }
 pl_worker_t *pl_call_worker(const pl_call_t *call) { return call->worker; }
 
+void pl_call_mark_authenticated(pl_call_t *call)
+{
+    if (call->h2)
+        pl_h2_mark_authenticated(call->h2);
+}
+
 void pl_call_peer(const pl_call_t *call, char *buf, size_t len)
 {
     if (call->h2)

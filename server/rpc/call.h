@@ -58,6 +58,10 @@ pl_worker_t *pl_call_worker(const pl_call_t *call);
  * once the stream has closed. len >= 46 holds any address. */
 void pl_call_peer(const pl_call_t *call, char *buf, size_t len);
 
+/* The call proved who its client is (a valid token): its connection gets
+ * the larger budget for incomplete request messages. */
+void pl_call_mark_authenticated(pl_call_t *call);
+
 /* Response metadata: initial (before the first message) and trailing. */
 int pl_call_add_initial_metadata(pl_call_t *call, const char *key, const void *value, size_t len);
 int pl_call_add_trailing_metadata(pl_call_t *call, const char *key, const void *value, size_t len);

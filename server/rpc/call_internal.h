@@ -24,6 +24,19 @@ void pl_call_on_stream_close(pl_call_t *call, uint32_t error_code);
 /* Fills buf from the response queue for nghttp2's data provider. */
 ssize_t pl_call_read_body(pl_call_t *call, uint8_t *buf, size_t len, uint32_t *data_flags);
 
+/* For the connection's budgets (http2/session.c). */
+int32_t pl_call_stream_id(const pl_call_t *call);
+uint32_t pl_call_queued_bytes(const pl_call_t *call);  /* response bytes not yet given to nghttp2 */
+uint32_t pl_call_partial_bytes(const pl_call_t *call); /* of an incomplete request message */
+int64_t pl_call_partial_since(const pl_call_t *call);  /* when that message began; 0: none */
+/* The connection has room again: a send that failed with PL_ERR_FULL may
+ * be retried / held-back input may open the window. */
+void pl_call_on_connection_writable(pl_call_t *call);
+void pl_call_consume_held_back(pl_call_t *call);
+/* Ends the call for its incomplete request message (RESOURCE_EXHAUSTED):
+ * why, or NULL for taking longer than message_timeout_ms. */
+void pl_call_expire_partial(pl_call_t *call, const char *why);
+
 /* The session's list of open calls. */
 pl_call_t *pl_call_next_in_session(const pl_call_t *call);
 void pl_call_link(pl_call_t **head, pl_call_t *call);

@@ -280,6 +280,78 @@ static size_t feed(pl_call_t *call, const uint8_t *data, size_t len)
     return pl_call_is_finished(call) ? len : pos;
 }
 
+int32_t pl_call_stream_id(const pl_call_t *call)
+{
+    return call->stream_id;
+}
+
+uint32_t pl_call_partial_bytes(const pl_call_t *call)
+{
+    return call->partial_bytes;
+}
+
+int64_t pl_call_partial_since(const pl_call_t *call)
+{
+    return call->partial_since_ms;
+}
+
+/* Tells the connection how much of an incomplete message this call holds
+ * now (after the deframer ran). */
+static void account_partial(pl_call_t *call)
+{
+    bool is_mid = pl_deframer_is_mid_message(&call->deframer);
+    uint32_t bytes = is_mid ? call->deframer.have : 0;
+    if (!is_mid)
+        call->partial_since_ms = 0;
+    else if (!call->partial_since_ms)
+        call->partial_since_ms = pl_now_msec();
+    if (bytes == call->partial_bytes)
+        return;
+    int64_t delta = (int64_t)bytes - (int64_t)call->partial_bytes;
+    call->partial_bytes = bytes;
+    if (call->h2)
+        pl_h2_in_changed(call->h2, delta);
+}
+
+/* Gives n processed bytes back as flow-control window, unless the
+ * connection's incomplete messages are over its budget: then the window
+ * stays shut (the peer must wait) until room is made. */
+static void consume(pl_call_t *call, size_t n)
+{
+    if (!call->h2)
+        return;
+    if (!pl_h2_in_may_consume(call->h2, call)) {
+        call->held_back += n;
+        pl_h2_consume_held(call->h2, n);
+        return;
+    }
+    if (call->held_back)
+        pl_call_consume_held_back(call);
+    pl_h2_consume(call->h2, call->stream_id, n);
+}
+
+void pl_call_consume_held_back(pl_call_t *call)
+{
+    if (call->held_back && call->h2 && pl_h2_in_may_consume(call->h2, call)) {
+        pl_h2_consume_stream(call->h2, call->stream_id, call->held_back);
+        call->held_back = 0;
+        pl_h2_kick(call->h2);
+    }
+}
+
+void pl_call_expire_partial(pl_call_t *call, const char *why)
+{
+    const pl_server_config_t *cfg = pl_server_config(call->server);
+    char msg[96];
+    snprintf(msg, sizeof(msg), "request message not received within %d ms", cfg->message_timeout_ms);
+    pl_call_finish(call, PL_CODE_RESOURCE_EXHAUSTED, why ? why : msg);
+    pl_deframer_dispose(&call->deframer); /* nothing more of it is read */
+    pl_deframer_init(&call->deframer, cfg->max_recv_message);
+    account_partial(call);
+    if (call->h2) /* and the client need not send the rest */
+        pl_h2_reset(call->h2, call->stream_id, NGHTTP2_NO_ERROR);
+}
+
 void pl_call_on_data(pl_call_t *call, const uint8_t *data, size_t len)
 {
     pl_h2_t *h2 = call->h2;
@@ -312,8 +384,8 @@ void pl_call_on_data(pl_call_t *call, const uint8_t *data, size_t len)
             len = used;
         }
     }
-    if (call->h2)
-        pl_h2_consume(call->h2, call->stream_id, len);
+    account_partial(call);
+    consume(call, len);
     pl_call_unref(call);
 }
 
@@ -377,8 +449,8 @@ void pl_call_resume_recv(pl_call_t *call)
             else
                 call->held_len = 0;
         }
-        if (call->h2)
-            pl_h2_consume(call->h2, call->stream_id, used < held_len && !pl_call_is_finished(call) ? used : held_len);
+        account_partial(call);
+        consume(call, used < held_len && !pl_call_is_finished(call) ? used : held_len);
         free(held);
     }
     if (!call->recv_paused && !call->held_len && call->remote_ended)

@@ -262,6 +262,19 @@ int pl_call_send(pl_call_t *call, const void *msg)
     }
     int err = 0;
     pl_outmsg_t *out = encode_message(call, msg, &err);
+    if (out && call->out_bytes && call->out_bytes + out->len > cfg->call_outbound_limit) {
+        free(out); /* the call's own queue: only an empty one takes any size */
+        call->writable_wanted = true;
+        return PL_ERR_FULL;
+    }
+    if (out && !pl_h2_out_fits(call->h2, out->len)) {
+        /* the connection's queue is full (its peer reads slowly or gives
+         * no credit): nothing more is queued until it drains */
+        pl_h2_defence(call->h2, PL_DEFENCE_OUTBOUND_BUDGET, "responses over connection_outbound_bytes");
+        free(out);
+        call->writable_wanted = true;
+        return PL_ERR_FULL;
+    }
     if (!out) {
         if (err == PL_ERR_LIMIT) {
             char text[96];
@@ -278,6 +291,7 @@ int pl_call_send(pl_call_t *call, const void *msg)
         call->out_head = out;
     call->out_tail = out;
     call->out_bytes += out->len;
+    pl_h2_out_changed(call->h2, out->len);
     if (!call->response_started) {
         if (submit_response_headers(call) != 0) {
             pl_call_finish(call, PL_CODE_INTERNAL, "out of memory");
@@ -313,6 +327,8 @@ int pl_call_finish(pl_call_t *call, pl_code_t code, const char *message)
 int pl_call_reply(pl_call_t *call, const void *msg)
 {
     int rc = pl_call_send(call, msg);
+    if (rc == PL_ERR_FULL) /* a reply cannot wait: the connection holds too much already */
+        pl_call_finish(call, PL_CODE_RESOURCE_EXHAUSTED, "too many responses waiting on this connection");
     if (rc != 0)
         return rc;
     return pl_call_finish(call, PL_CODE_OK, NULL);
@@ -357,6 +373,8 @@ ssize_t pl_call_read_body(pl_call_t *call, uint8_t *buf, size_t len, uint32_t *d
         }
     }
     call->out_bytes -= (uint32_t)n;
+    if (n && call->h2)
+        pl_h2_out_changed(call->h2, -(int64_t)n);
     if (call->writable_wanted && call->out_bytes < cfg->call_outbound_limit / 2)
         pl_call_schedule_writable(call);
     if (!call->out_head && call->finished) {
@@ -371,4 +389,16 @@ ssize_t pl_call_read_body(pl_call_t *call, uint8_t *buf, size_t len, uint32_t *d
     if (n == 0)
         return NGHTTP2_ERR_DEFERRED;
     return (ssize_t)n;
+}
+
+uint32_t pl_call_queued_bytes(const pl_call_t *call)
+{
+    return call->out_bytes;
+}
+
+void pl_call_on_connection_writable(pl_call_t *call)
+{
+    const pl_server_config_t *cfg = pl_server_config(call->server);
+    if (call->writable_wanted && call->out_bytes < cfg->call_outbound_limit / 2)
+        pl_call_schedule_writable(call);
 }

@@ -52,6 +52,9 @@ struct pl_call {
     uint8_t *req_payload; /* unary/server-streaming: keeps the request's views alive */
     void *req;            /* decoded request (one struct, reused for streamed requests) */
     uint32_t messages_in;
+    uint32_t partial_bytes;   /* of the request message being received (the connection's budget) */
+    int64_t partial_since_ms; /* when it began; 0: none */
+    size_t held_back;         /* bytes processed but not yet given back as stream window (budget full) */
     uint8_t *held;        /* bytes received while paused, not yet consumed */
     uint32_t held_len;
 

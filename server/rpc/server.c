@@ -82,6 +82,7 @@ struct pl_server {
     _Atomic uint32_t open_conns;     /* against cfg.max_connections */
     _Atomic uint64_t cap_refusals;   /* connections reset at max_connections */
     _Atomic uint64_t fd_pauses;      /* accept pauses at the descriptor limit, all workers */
+    _Atomic uint64_t defences[PL_DEFENCE_COUNT]; /* per-connection defences fired */
     _Atomic int64_t cap_logged_ms;   /* last log line about max_connections; 0: none yet */
 };
 
@@ -105,6 +106,14 @@ void pl_server_config_defaults(pl_server_config_t *cfg)
         cfg->initial_window = 1u << 20;
     if (!cfg->call_outbound_limit)
         cfg->call_outbound_limit = 1u << 20;
+    if (!cfg->conn_outbound_limit)
+        cfg->conn_outbound_limit = 16u << 20;
+    if (!cfg->inbound_buffer)
+        cfg->inbound_buffer = 4u << 20;
+    if (!cfg->inbound_buffer_unauth)
+        cfg->inbound_buffer_unauth = 1u << 20;
+    if (!cfg->message_timeout_ms)
+        cfg->message_timeout_ms = 60 * 1000;
     if (!cfg->keepalive_time_ms)
         cfg->keepalive_time_ms = 120 * 1000;
     if (!cfg->keepalive_timeout_ms)
@@ -453,6 +462,27 @@ void pl_server_conn_stats(const pl_server_t *srv, pl_server_conn_stats_t *out)
     out->fd_limit = srv->fd_limit;
     out->cap_refusals = atomic_load(&s->cap_refusals);
     out->fd_pauses = atomic_load(&s->fd_pauses);
+}
+
+const char *pl_defence_name(pl_defence_t d)
+{
+    static const char *const names[PL_DEFENCE_COUNT] = {
+        [PL_DEFENCE_RAPID_RESET] = "rapid_reset",         [PL_DEFENCE_FRAME_FLOOD] = "frame_flood",
+        [PL_DEFENCE_HEADER_LIST] = "header_list",         [PL_DEFENCE_NO_CREDIT] = "no_credit",
+        [PL_DEFENCE_SLOW_HEADERS] = "slow_headers",       [PL_DEFENCE_OUTBOUND_BUDGET] = "outbound_budget",
+        [PL_DEFENCE_INBOUND_BUDGET] = "inbound_budget",   [PL_DEFENCE_MESSAGE_TIMEOUT] = "message_timeout",
+    };
+    return d < PL_DEFENCE_COUNT ? names[d] : "?";
+}
+
+uint64_t pl_server_defence_fired(pl_server_t *srv, pl_defence_t d)
+{
+    return atomic_fetch_add_explicit(&srv->defences[d], 1, memory_order_relaxed) + 1;
+}
+
+uint64_t pl_server_defence_count(const pl_server_t *srv, pl_defence_t d)
+{
+    return atomic_load_explicit(&((pl_server_t *)srv)->defences[d], memory_order_relaxed);
 }
 
 uint64_t pl_server_count_fd_pause(pl_server_t *srv)

@@ -27,6 +27,10 @@ typedef struct pl_server_config {
     uint32_t max_concurrent_streams; /* per connection; default 100 */
     uint32_t initial_window;       /* HTTP/2 stream window; default 1 MiB */
     uint32_t call_outbound_limit;  /* queued response bytes per call; default 1 MiB */
+    uint32_t conn_outbound_limit;  /* queued response bytes per connection; default 16 MiB */
+    uint32_t inbound_buffer;       /* partial request messages buffered per connection; default 4 MiB */
+    uint32_t inbound_buffer_unauth; /* ... before a call on it authenticated; default 1 MiB */
+    int message_timeout_ms;        /* time to receive one request message once begun; default 60 s */
     int keepalive_time_ms;         /* ping an idle connection after; default 120 s */
     int keepalive_timeout_ms;      /* close if the ping is not answered; default 20 s */
     int idle_timeout_ms;           /* close a connection without calls after; default 30 min */
@@ -110,6 +114,24 @@ void pl_server_conn_stats(const pl_server_t *srv, pl_server_conn_stats_t *out);
 /* Counts one pause of a worker's accepts at the descriptor limit; returns
  * the node's total so far. */
 uint64_t pl_server_count_fd_pause(pl_server_t *srv);
+
+/* The per-connection defences (http2/session.c, transport/conn.c, the
+ * call's budgets), counted node-wide for logs and metrics. */
+typedef enum pl_defence {
+    PL_DEFENCE_RAPID_RESET,     /* RST_STREAM over its budget */
+    PL_DEFENCE_FRAME_FLOOD,     /* frames without progress, invalid frames, frames on closed streams */
+    PL_DEFENCE_HEADER_LIST,     /* header blocks over max_metadata (decoding stopped) */
+    PL_DEFENCE_NO_CREDIT,       /* output stalled for want of flow-control credit */
+    PL_DEFENCE_SLOW_HEADERS,    /* a frame or header block trickled in too slowly */
+    PL_DEFENCE_OUTBOUND_BUDGET, /* a response refused or held: the connection's queue was full */
+    PL_DEFENCE_INBOUND_BUDGET,  /* incomplete request messages over the connection's cap */
+    PL_DEFENCE_MESSAGE_TIMEOUT, /* a request message not complete within message_timeout_ms */
+    PL_DEFENCE_COUNT
+} pl_defence_t;
+const char *pl_defence_name(pl_defence_t d);
+/* Counts one firing (any thread); the node's total so far. */
+uint64_t pl_server_defence_fired(pl_server_t *srv, pl_defence_t d);
+uint64_t pl_server_defence_count(const pl_server_t *srv, pl_defence_t d);
 
 /* For in-process harnesses (fuzzing): prepares the registry and one worker
  * without a listening socket or a thread; the caller drives the worker's

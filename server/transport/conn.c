@@ -44,6 +44,7 @@ struct pl_conn {
     int64_t out_progress_ms; /* last time the socket took some of out */
     int64_t stall_since_ms;  /* output blocked (socket full or no flow-control credit) since; 0: flowing */
     int64_t incomplete_since_ms; /* as last seen from pl_h2_incomplete_since */
+    int64_t partial_since_ms;    /* as last seen from pl_h2_oldest_partial_since */
     pl_addr_slot_t addr_slot; /* this connection's count in the per-address table */
 
     uint8_t peer_addr[16]; /* IPv4 (first 4 bytes) or IPv6 */
@@ -376,8 +377,10 @@ static void conn_read_some(pl_conn_t *c)
             return;
         }
         int64_t since = pl_h2_incomplete_since(c->h2);
-        if (since != c->incomplete_since_ms) {
+        int64_t partial = pl_h2_oldest_partial_since(c->h2);
+        if (since != c->incomplete_since_ms || partial != c->partial_since_ms) {
             c->incomplete_since_ms = since;
+            c->partial_since_ms = partial;
             conn_arm_timer(c);
         }
         if ((size_t)n < cap && !(c->ssl && SSL_pending(c->ssl)))
@@ -466,6 +469,8 @@ static void conn_arm_timer(pl_conn_t *c)
             due = min_deadline(due, c->idle_since_ms + cfg->idle_timeout_ms);
         if (c->incomplete_since_ms && !c->out) /* while we do not read, the send timeout applies */
             due = min_deadline(due, c->incomplete_since_ms + cfg->header_timeout_ms);
+        if (c->partial_since_ms)
+            due = min_deadline(due, c->partial_since_ms + cfg->message_timeout_ms);
     }
     if (c->stall_since_ms && !c->is_lingering)
         due = min_deadline(due, c->stall_since_ms + cfg->send_timeout_ms);
@@ -495,6 +500,7 @@ static void on_timer(evutil_socket_t fd, short what, void *arg)
         if (c->out || !c->h2) {
             conn_request_close(c);
         } else {
+            pl_h2_defence(c->h2, PL_DEFENCE_NO_CREDIT, "no flow-control credit for send_timeout_ms");
             pl_h2_terminate(c->h2, NGHTTP2_ENHANCE_YOUR_CALM, "no flow-control credit");
             conn_flush(c);
         }
@@ -505,6 +511,7 @@ static void on_timer(evutil_socket_t fd, short what, void *arg)
         /* slowloris after the preface: a frame header or request header
          * block trickled in more slowly than header_timeout_ms */
         c->incomplete_since_ms = 0;
+        pl_h2_defence(c->h2, PL_DEFENCE_SLOW_HEADERS, "a frame or header block slower than header_timeout_ms");
         pl_h2_terminate(c->h2, NGHTTP2_ENHANCE_YOUR_CALM, "request headers too slow");
         conn_flush(c);
     } else if (c->ping_sent_ms && now - c->ping_sent_ms >= cfg->keepalive_timeout_ms) {
@@ -516,6 +523,13 @@ static void on_timer(evutil_socket_t fd, short what, void *arg)
     } else if (!c->ping_sent_ms && cfg->keepalive_time_ms > 0 && now - c->last_read_ms >= cfg->keepalive_time_ms) {
         pl_h2_ping(c->h2);
         c->ping_sent_ms = now;
+        conn_flush(c);
+    }
+    if (c->h2 && c->partial_since_ms && now - c->partial_since_ms >= cfg->message_timeout_ms) {
+        /* request messages begun long ago and still not complete: those
+         * calls end (RESOURCE_EXHAUSTED), their buffers go */
+        pl_h2_expire_partials(c->h2, now - cfg->message_timeout_ms);
+        c->partial_since_ms = pl_h2_oldest_partial_since(c->h2);
         conn_flush(c);
     }
     conn_arm_timer(c);

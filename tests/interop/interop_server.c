@@ -317,6 +317,8 @@ int main(int argc, char **argv)
             cfg.header_timeout_ms = atoi(v);
         else if (flag_value(argv[i], "--send_timeout_ms", &v))
             cfg.send_timeout_ms = atoi(v);
+        else if (flag_value(argv[i], "--message_timeout_ms", &v))
+            cfg.message_timeout_ms = atoi(v);
         else if (flag_value(argv[i], "--max_concurrent_streams", &v))
             cfg.max_concurrent_streams = (uint32_t)atoi(v);
         else if (flag_value(argv[i], "--connections_per_address", &v))
@@ -332,7 +334,7 @@ int main(int argc, char **argv)
                             "--tls_key_file=F] [--workers=N] [--host=ADDR] [--keepalive_time_ms=N] "
                             "[--keepalive_timeout_ms=N] [--idle_timeout_ms=N] [--handshake_timeout_ms=N] "
                             "[--drain_grace_ms=N] [--tls_client_ca_file=F] [--header_timeout_ms=N] "
-                            "[--send_timeout_ms=N] [--max_concurrent_streams=N] [--connections_per_address=N] "
+                            "[--send_timeout_ms=N] [--message_timeout_ms=N] [--max_concurrent_streams=N] [--connections_per_address=N] "
                             "[--max_connections=N] [--useless_frames_burst=N] [--stream_resets_burst=N]\n");
             return 2;
         }
