@@ -1,6 +1,8 @@
 /* h2_wire.c — see h2_wire.h. */
 #include "h2_wire.h"
 
+#include "grpc/health/v1/health.parley.h"
+
 #include <arpa/inet.h>
 #include <dirent.h>
 #include <errno.h>
@@ -483,7 +485,26 @@ long h2w_rss_stop(void)
 static pthread_t good_thread;
 static atomic_bool good_running;
 static uint16_t good_port;
+static bool good_uses_health;
 static h2w_good_stats_t good_stats;
+
+void h2w_good_use_health(bool on)
+{
+    good_uses_health = on;
+}
+
+/* One call of the well-behaved client: EmptyCall, or Health/Check for a
+ * server that has no TestService (parleyd). */
+static pl_code_t good_call(pl_channel_t *ch, const pl_call_opts_t *co, pl_status_t *st)
+{
+    if (good_uses_health) {
+        grpc_health_v1_HealthCheckRequest req = {0};
+        grpc_health_v1_HealthCheckResponse resp = {0};
+        return grpc_health_v1_Health_Check(ch, co, &req, &resp, st);
+    }
+    grpc_testing_Empty req = {0}, resp = {0};
+    return grpc_testing_TestService_EmptyCall(ch, co, &req, &resp, st);
+}
 
 static void *good_main(void *arg)
 {
@@ -499,11 +520,10 @@ static void *good_main(void *arg)
         return NULL;
     }
     while (atomic_load(&good_running)) {
-        grpc_testing_Empty req = {0}, resp = {0};
         pl_call_opts_t co = {5000, NULL, false};
         pl_status_t st = {0};
         int64_t t0 = pl_now_msec();
-        pl_code_t code = grpc_testing_TestService_EmptyCall(ch, &co, &req, &resp, &st);
+        pl_code_t code = good_call(ch, &co, &st);
         long took = (long)(pl_now_msec() - t0);
         if (took > good_stats.max_latency_ms)
             good_stats.max_latency_ms = took;

@@ -106,6 +106,9 @@ typedef struct h2w_good_stats {
     char last_error[200];
 } h2w_good_stats_t;
 void h2w_good_start(uint16_t port);
+/* The well-behaved client calls grpc.health.v1.Health/Check instead (for
+ * servers without the interop TestService). */
+void h2w_good_use_health(bool on);
 h2w_good_stats_t h2w_good_stop(void);
 
 #endif
