@@ -74,4 +74,3 @@ size_t encode_request(const pb_msgdesc_t *desc, const void *msg, h2w_buf_t *out)
     free(tmp);
     return (size_t)size;
 }
-

@@ -329,7 +329,8 @@ static int partial_messages(void)
     uint8_t *msg = calloc(1, DECLARED + 5);
     if (!msg)
         FAIL("out of memory");
-    msg[1] = DECLARED >> 24, msg[2] = (DECLARED >> 16) & 0xff, msg[3] = (DECLARED >> 8) & 0xff, msg[4] = DECLARED & 0xff;
+    msg[1] = DECLARED >> 24, msg[2] = (DECLARED >> 16) & 0xff, msg[3] = (DECLARED >> 8) & 0xff,
+    msg[4] = DECLARED & 0xff;
     uint32_t first = 1;
     upload_t u0 = {0};
     if (bearer) { /* one complete call with the token first: the connection is now authenticated */
@@ -362,7 +363,7 @@ static int partial_messages(void)
                   .initial0 = u0.initial0,
                   .msg = msg,
                   .send_len = DECLARED + 4}; /* all but the last byte */
-    unsigned long sent = upload(&u, 3000); /* within the message timeout (5 s) */
+    unsigned long sent = upload(&u, 3000);   /* within the message timeout (5 s) */
     printf("50 streams declaring %d-byte messages: %lu bytes sent within 3 s, the newest messages dropped past the "
            "budget (RSS peak %ld KiB)\n",
            DECLARED, sent, u.peak_rss);
@@ -379,8 +380,8 @@ static int partial_messages(void)
         for (int i = 0; i < STREAMS; i++)
             done += u.ended[i] && u.off[i] > 0;
     }
-    printf("incomplete messages: %d of the %d streams that began one were ended by the server %lld ms later\n",
-           done, begun, (long long)(pl_now_msec() - t1));
+    printf("incomplete messages: %d of the %d streams that began one were ended by the server %lld ms later\n", done,
+           begun, (long long)(pl_now_msec() - t1));
     free(msg);
     h2w_conn_close(&c);
     if (done < begun)
