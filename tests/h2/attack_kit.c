@@ -1,8 +1,10 @@
 /* attack_kit.c — what every attack test shares (attack_kit.h). */
 #include "attack_kit.h"
 
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 #include <unistd.h>
 
 #include "runtime/clock.h"
@@ -73,4 +75,43 @@ size_t encode_request(const pb_msgdesc_t *desc, const void *msg, h2w_buf_t *out)
     h2w_grpc_message(out, tmp, (size_t)size);
     free(tmp);
     return (size_t)size;
+}
+
+int attack_main(int argc, char **argv, const char *prog, const attack_case_t *cases, size_t n,
+                bool (*extra)(const char *arg))
+{
+    const char *which = NULL;
+    for (int i = 1; i < argc; i++) {
+        if (strncmp(argv[i], "--port=", 7) == 0)
+            port = (uint16_t)atoi(argv[i] + 7);
+        else if (strncmp(argv[i], "--pid=", 6) == 0)
+            server_pid = (pid_t)atoi(argv[i] + 6);
+        else if (strncmp(argv[i], "--case=", 7) == 0)
+            which = argv[i] + 7;
+        else if (!extra || !extra(argv[i])) {
+            fprintf(stderr, "%s: unknown argument %s\n", prog, argv[i]);
+            return 2;
+        }
+    }
+    const char *addr = getenv("PARLEY_ADDR"), *pids = getenv("PARLEY_PIDS");
+    if (!port && addr && strrchr(addr, ':'))
+        port = (uint16_t)atoi(strrchr(addr, ':') + 1);
+    if (!server_pid && pids)
+        server_pid = (pid_t)atoi(pids);
+    if (!port || !server_pid || !which) {
+        fprintf(stderr, "usage: %s --port=N --pid=N --case=NAME\n", prog);
+        return 2;
+    }
+    signal(SIGPIPE, SIG_IGN);
+    setvbuf(stdout, NULL, _IOLBF, 0);
+    for (size_t i = 0; i < n; i++)
+        if (strcmp(cases[i].name, which) == 0) {
+            test_name = which;
+            int rc = cases[i].run();
+            if (rc == 0)
+                printf("PASS %s\n", which);
+            return rc;
+        }
+    fprintf(stderr, "%s: unknown case %s\n", prog, which);
+    return 2;
 }

@@ -39,4 +39,15 @@ void ack_settings(h2w_conn_t *c);
 /* Appends msg as a gRPC message to out; its protobuf size. */
 size_t encode_request(const pb_msgdesc_t *desc, const void *msg, h2w_buf_t *out);
 
+typedef struct attack_case {
+    const char *name;
+    int (*run)(void);
+} attack_case_t;
+/* The attack programs' main: --port, --pid (or PARLEY_ADDR and
+ * PARLEY_PIDS from tests/harness/with_parleyd.py) and --case=NAME; other
+ * arguments go to extra (NULL: none allowed), which returns false for one
+ * it does not know. Runs the case; its exit status. */
+int attack_main(int argc, char **argv, const char *prog, const attack_case_t *cases, size_t n,
+                bool (*extra)(const char *arg));
+
 #endif

@@ -64,25 +64,6 @@ static const char *const attackers[] = {"127.0.0.2", "127.0.0.3"};
 
 /* ---- the server, seen from outside ---- */
 
-/* User plus system CPU time of the whole process, in seconds; -1 if gone. */
-static double cpu_seconds(pid_t pid)
-{
-    char path[64], buf[1024];
-    snprintf(path, sizeof(path), "/proc/%d/stat", (int)pid);
-    FILE *f = fopen(path, "r");
-    if (!f)
-        return -1;
-    size_t n = fread(buf, 1, sizeof(buf) - 1, f);
-    fclose(f);
-    buf[n] = '\0';
-    const char *p = strrchr(buf, ')'); /* the command name may hold spaces */
-    unsigned long utime, stime;
-    /* after ")": state, then fields 4..13, then utime (14) and stime (15) */
-    if (!p || sscanf(p + 1, " %*c %*d %*d %*d %*d %*d %*u %*u %*u %*u %*u %lu %lu", &utime, &stime) != 2)
-        return -1;
-    return (double)(utime + stime) / (double)sysconf(_SC_CLK_TCK);
-}
-
 typedef struct log_figures {
     long lines;
     long bytes;
@@ -322,7 +303,7 @@ static int attack(int count, run_t *r)
     r->connected = fl.connected;
     usleep(300 * 1000); /* the server takes what it can */
 
-    double cpu0 = cpu_seconds(server_pid);
+    double cpu0 = h2w_cpu_seconds(server_pid);
     int64_t t0 = pl_now_msec();
     while (pl_now_msec() - t0 < ATTACK_MS) {
         int fds = server_fds();
@@ -339,7 +320,7 @@ static int attack(int count, run_t *r)
         }
         usleep(CALL_EVERY_MS * 1000);
     }
-    r->cpu = cpu_seconds(server_pid) - cpu0;
+    r->cpu = h2w_cpu_seconds(server_pid) - cpu0;
     r->outcome = flood_outcome(&fl);
     r->log = read_log();
     pl_channel_free(good);

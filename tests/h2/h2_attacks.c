@@ -23,7 +23,6 @@
  *
  * usage: h2_attacks --port=N --pid=N --case=NAME */
 #include <errno.h>
-#include <signal.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -831,19 +830,7 @@ static int conn_limit(void)
 
 int main(int argc, char **argv)
 {
-    const char *which = NULL;
-    for (int i = 1; i < argc; i++) {
-        if (strncmp(argv[i], "--port=", 7) == 0)
-            port = (uint16_t)atoi(argv[i] + 7);
-        else if (strncmp(argv[i], "--pid=", 6) == 0)
-            server_pid = (pid_t)atoi(argv[i] + 6);
-        else if (strncmp(argv[i], "--case=", 7) == 0)
-            which = argv[i] + 7;
-    }
-    static const struct {
-        const char *name;
-        int (*run)(void);
-    } cases[] = {
+    static const attack_case_t cases[] = {
         {"rapid_reset", rapid_reset},
         {"settings_flood", settings_flood},
         {"ping_flood", ping_flood},
@@ -855,20 +842,5 @@ int main(int argc, char **argv)
         {"concurrent_streams", concurrent_streams},
         {"conn_limit", conn_limit},
     };
-    if (!port || !server_pid || !which) {
-        fprintf(stderr, "usage: h2_attacks --port=N --pid=N --case=NAME\n");
-        return 2;
-    }
-    signal(SIGPIPE, SIG_IGN);
-    setvbuf(stdout, NULL, _IOLBF, 0);
-    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++)
-        if (strcmp(cases[i].name, which) == 0) {
-            test_name = which;
-            int rc = cases[i].run();
-            if (rc == 0)
-                printf("PASS %s\n", which);
-            return rc;
-        }
-    fprintf(stderr, "h2_attacks: unknown case %s\n", which);
-    return 2;
+    return attack_main(argc, argv, "h2_attacks", cases, sizeof(cases) / sizeof(cases[0]), NULL);
 }

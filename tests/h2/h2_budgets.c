@@ -25,7 +25,6 @@
  * well-behaved client's calls.
  *
  * usage: h2_budgets [--port=N --pid=N] --case=NAME [--path=P] [--bearer=T] [--health] */
-#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -58,19 +57,7 @@ static void request_block(h2w_buf_t *block, const char *path)
 /* The server's CPU time so far (user + system), in ms. */
 static long cpu_ms(pid_t pid)
 {
-    char path[64], buf[1024];
-    snprintf(path, sizeof(path), "/proc/%d/stat", (int)pid);
-    FILE *f = fopen(path, "r");
-    if (!f)
-        return -1;
-    size_t n = fread(buf, 1, sizeof(buf) - 1, f);
-    fclose(f);
-    buf[n] = '\0';
-    const char *p = strrchr(buf, ')'); /* the command may hold spaces */
-    unsigned long utime = 0, stime = 0;
-    if (!p || sscanf(p + 2, "%*c %*d %*d %*d %*d %*d %*u %*u %*u %*u %*u %lu %lu", &utime, &stime) != 2)
-        return -1;
-    return (long)((utime + stime) * 1000 / (unsigned long)sysconf(_SC_CLK_TCK));
+    return (long)(h2w_cpu_seconds(pid) * 1000);
 }
 
 static void write_frames(h2w_conn_t *c, h2w_buf_t *out)
@@ -515,53 +502,28 @@ static int hpack_bomb(void)
     return attack_end(32);
 }
 
+/* --path, --bearer, --health (see the top of this file). */
+static bool budget_arg(const char *arg)
+{
+    if (strncmp(arg, "--path=", 7) == 0)
+        attack_path = arg + 7;
+    else if (strncmp(arg, "--bearer=", 9) == 0)
+        bearer = arg + 9;
+    else if (strcmp(arg, "--health") == 0)
+        h2w_good_use_health(true);
+    else
+        return false;
+    return true;
+}
+
 int main(int argc, char **argv)
 {
-    const char *which = NULL;
-    for (int i = 1; i < argc; i++) {
-        if (strncmp(argv[i], "--port=", 7) == 0)
-            port = (uint16_t)atoi(argv[i] + 7);
-        else if (strncmp(argv[i], "--pid=", 6) == 0)
-            server_pid = (pid_t)atoi(argv[i] + 6);
-        else if (strncmp(argv[i], "--case=", 7) == 0)
-            which = argv[i] + 7;
-        else if (strncmp(argv[i], "--path=", 7) == 0)
-            attack_path = argv[i] + 7;
-        else if (strncmp(argv[i], "--bearer=", 9) == 0)
-            bearer = argv[i] + 9;
-        else if (strcmp(argv[i], "--health") == 0)
-            h2w_good_use_health(true);
-    }
-    /* under tests/harness/with_parleyd.py */
-    const char *addr = getenv("PARLEY_ADDR"), *pids = getenv("PARLEY_PIDS");
-    if (!port && addr && strrchr(addr, ':'))
-        port = (uint16_t)atoi(strrchr(addr, ':') + 1);
-    if (!server_pid && pids)
-        server_pid = (pid_t)atoi(pids);
-    static const struct {
-        const char *name;
-        int (*run)(void);
-    } cases[] = {
+    static const attack_case_t cases[] = {
         {"window_starvation", window_starvation},
         {"queued_amplification", queued_amplification},
         {"partial_messages", partial_messages},
         {"many_uploads", many_uploads},
         {"hpack_bomb", hpack_bomb},
     };
-    if (!port || !server_pid || !which) {
-        fprintf(stderr, "usage: h2_budgets [--port=N --pid=N] --case=NAME [--path=P] [--bearer=T] [--health]\n");
-        return 2;
-    }
-    signal(SIGPIPE, SIG_IGN);
-    setvbuf(stdout, NULL, _IOLBF, 0);
-    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++)
-        if (strcmp(cases[i].name, which) == 0) {
-            test_name = which;
-            int rc = cases[i].run();
-            if (rc == 0)
-                printf("PASS %s\n", which);
-            return rc;
-        }
-    fprintf(stderr, "h2_budgets: unknown case %s\n", which);
-    return 2;
+    return attack_main(argc, argv, "h2_budgets", cases, sizeof(cases) / sizeof(cases[0]), budget_arg);
 }

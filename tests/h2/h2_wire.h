@@ -92,6 +92,8 @@ const char *h2w_error_name(uint32_t code);
 
 /* ---- measuring ---- */
 long h2w_rss_kib(pid_t pid);
+/* User plus system CPU time of the whole process, in seconds; -1 if gone. */
+double h2w_cpu_seconds(pid_t pid);
 /* Open file descriptors of the process (its connections among them). */
 int h2w_fd_count(pid_t pid);
 /* Samples the server's RSS every 5 ms in a thread, keeping the peak. */
