@@ -51,6 +51,19 @@ typedef struct budget {
     int64_t last_ms;
 } budget_t;
 
+/* The client's recent stream ids (RFC 9113 §5.1.1: they only grow): a
+ * ring indexed by id, so that a HEADERS frame for an id below the highest
+ * can be told apart — never opened (out of order), opened and finished by
+ * the client (reused), or opened and still sending when we closed it (a
+ * late trailer: ignored). Older ids than the ring holds are only charged. */
+#define ID_RING 512
+enum { ID_OPENED = 1, ID_FINISHED = 2 };
+typedef struct id_ring {
+    int32_t id[ID_RING];
+    uint8_t state[ID_RING];
+    int32_t highest;
+} id_ring_t;
+
 /* The frame scanner: frame boundaries in the received byte stream. */
 typedef struct scan {
     uint32_t magic_left; /* client preface bytes still to skip */
@@ -92,6 +105,9 @@ struct pl_h2 {
     uint32_t logged;        /* defences already logged for this connection (bit per kind) */
     bool is_out_blocked;    /* a send was refused for the connection's queue: wake senders when it drains */
     bool is_in_held;        /* some call holds back window: give it back when messages complete */
+    id_ring_t ids;          /* the client's recent stream ids */
+    uint32_t protocol_error; /* a connection error to answer after this chunk (0: none) */
+    const char *protocol_why;
 };
 
 pl_server_t *pl_h2_server(const pl_h2_t *h2)
@@ -397,6 +413,36 @@ static pl_call_t *stream_call(nghttp2_session *ng, int32_t stream_id)
     return nghttp2_session_get_stream_user_data(ng, stream_id);
 }
 
+static void id_mark(id_ring_t *r, int32_t id, uint8_t state)
+{
+    size_t slot = (size_t)(id >> 1) % ID_RING;
+    if (r->id[slot] != id) {
+        r->id[slot] = id;
+        r->state[slot] = 0;
+    }
+    r->state[slot] |= state;
+    if (id > r->highest)
+        r->highest = id;
+}
+
+/* A HEADERS frame for an id below the highest that nghttp2 no longer
+ * knows: 0 (a late trailer, or too old to tell), or the RFC 9113 error. */
+static uint32_t id_reuse_error(const id_ring_t *r, int32_t id, const char **why)
+{
+    if ((id & 1) == 0 || id <= r->highest - 2 * ID_RING)
+        return 0;
+    size_t slot = (size_t)(id >> 1) % ID_RING;
+    if (r->id[slot] != id) { /* a lower id opened after a higher one (§5.1.1) */
+        *why = "stream id lower than one already opened";
+        return NGHTTP2_PROTOCOL_ERROR;
+    }
+    if (r->state[slot] & ID_FINISHED) { /* the client had ended it: a reused id (§5.1) */
+        *why = "HEADERS on a stream the client had closed";
+        return NGHTTP2_STREAM_CLOSED;
+    }
+    return 0;
+}
+
 static int on_begin_headers(nghttp2_session *ng, const nghttp2_frame *frame, void *user_data)
 {
     pl_h2_t *h2 = user_data;
@@ -404,6 +450,7 @@ static int on_begin_headers(nghttp2_session *ng, const nghttp2_frame *frame, voi
     h2->block_oversize = false;
     if (frame->hd.type != NGHTTP2_HEADERS || frame->headers.cat != NGHTTP2_HCAT_REQUEST)
         return 0;
+    id_mark(&h2->ids, frame->hd.stream_id, ID_OPENED);
     pl_call_t *call = pl_call_new(h2, frame->hd.stream_id);
     if (!call) /* out of memory: refuse this stream only */
         return NGHTTP2_ERR_TEMPORAL_CALLBACK_FAILURE;
@@ -461,8 +508,12 @@ static int on_begin_frame(nghttp2_session *ng, const nghttp2_frame_hd *hd, void 
     pl_h2_t *h2 = user_data;
     bool on_stream = hd->type == NGHTTP2_DATA || hd->type == NGHTTP2_HEADERS || hd->type == NGHTTP2_WINDOW_UPDATE ||
                      hd->type == NGHTTP2_RST_STREAM;
-    if (on_stream && hd->stream_id && hd->stream_id <= nghttp2_session_get_last_proc_stream_id(ng) &&
-        !nghttp2_session_find_stream(ng, hd->stream_id) && !charge_useless(h2, 1))
+    if (!on_stream || !hd->stream_id || hd->stream_id > nghttp2_session_get_last_proc_stream_id(ng) ||
+        nghttp2_session_find_stream(ng, hd->stream_id))
+        return 0;
+    if (hd->type == NGHTTP2_HEADERS && !h2->protocol_error)
+        h2->protocol_error = id_reuse_error(&h2->ids, hd->stream_id, &h2->protocol_why);
+    if (!charge_useless(h2, 1))
         h2->flood = "flood of frames on closed streams";
     return 0;
 }
@@ -476,6 +527,8 @@ static int on_frame_recv(nghttp2_session *ng, const nghttp2_frame *frame, void *
     case NGHTTP2_HEADERS:
         h2->block_bytes = 0;
         h2->block_oversize = false;
+        if (frame->hd.flags & NGHTTP2_FLAG_END_STREAM)
+            id_mark(&h2->ids, frame->hd.stream_id, ID_FINISHED);
         call = stream_call(ng, frame->hd.stream_id);
         if (!call)
             break;
@@ -486,6 +539,7 @@ static int on_frame_recv(nghttp2_session *ng, const nghttp2_frame *frame, void *
         break;
     case NGHTTP2_DATA:
         if (frame->hd.flags & NGHTTP2_FLAG_END_STREAM) {
+            id_mark(&h2->ids, frame->hd.stream_id, ID_FINISHED);
             call = stream_call(ng, frame->hd.stream_id);
             if (call)
                 pl_call_on_remote_end(call);
@@ -693,6 +747,11 @@ int pl_h2_recv(pl_h2_t *h2, const uint8_t *data, size_t len)
         why = "CONTINUATION flood";
     else if (rv < 0)
         return -1; /* bad preface, out of memory: nothing more to say */
+    if (!why && h2->protocol_error) {
+        pl_h2_defence(h2, PL_DEFENCE_FRAME_FLOOD, h2->protocol_why);
+        pl_h2_terminate(h2, h2->protocol_error, h2->protocol_why);
+        return 0;
+    }
     if (!why)
         why = h2->flood;
     if (why) {

@@ -14,6 +14,8 @@
  *                       connection kept busy with PINGs
  *   concurrent_streams  more streams than SETTINGS_MAX_CONCURRENT_STREAMS
  *   conn_limit          more connections from one address than allowed
+ *   stream_ids          a lower stream id after a higher one, a stream id
+ *                       reused, frames flooding a closed stream
  *
  * Every case attacks from 127.0.0.2 while a well-behaved client calls from
  * 127.0.0.1 on its own connection, and checks: the offender gets a GOAWAY
@@ -828,6 +830,73 @@ static int conn_limit(void)
     return attack_end(64);
 }
 
+/* ---- stream ids (RFC 9113 §5.1, §5.1.1) ---- */
+
+/* A complete EmptyCall on stream sid; waits for its answer. */
+static bool empty_call(h2w_conn_t *c, uint32_t sid)
+{
+    h2w_buf_t block = {0}, out = {0};
+    h2w_grpc_request_block(&block, EMPTY_CALL);
+    static const uint8_t empty[5] = {0};
+    h2w_frame(&out, NGHTTP2_HEADERS, NGHTTP2_FLAG_END_HEADERS, sid, block.data, block.len);
+    h2w_frame(&out, NGHTTP2_DATA, NGHTTP2_FLAG_END_STREAM, sid, empty, sizeof(empty));
+    h2w_write(c, out.data, out.len, 1000);
+    h2w_buf_free(&block);
+    h2w_buf_free(&out);
+    uint32_t rst;
+    return read_grpc_status(c, sid, &rst) == 0;
+}
+
+/* A request HEADERS on sid, then the GOAWAY it must bring. */
+static int expect_id_error(h2w_conn_t *c, uint32_t sid, uint32_t want, const char *what)
+{
+    h2w_buf_t block = {0}, out = {0};
+    h2w_grpc_request_block(&block, EMPTY_CALL);
+    h2w_frame(&out, NGHTTP2_HEADERS, NGHTTP2_FLAG_END_HEADERS | NGHTTP2_FLAG_END_STREAM, sid, block.data, block.len);
+    h2w_write(c, out.data, out.len, 1000);
+    h2w_buf_free(&block);
+    h2w_buf_free(&out);
+    h2w_goaway_t g = {0};
+    return expect_goaway(c, &g, want, what, 1);
+}
+
+static int stream_ids(void)
+{
+    attack_begin();
+    int rc = 0;
+    h2w_conn_t c;
+    if (attacker_connect(&c, NULL, 0) != 0)
+        FAIL("connect");
+    ack_settings(&c);
+    if (!empty_call(&c, 5))
+        FAIL("the call on stream 5 failed");
+    rc |= expect_id_error(&c, 3, NGHTTP2_PROTOCOL_ERROR, "a new stream 3 after stream 5");
+    h2w_conn_close(&c);
+    if (attacker_connect(&c, NULL, 0) != 0)
+        FAIL("connect");
+    ack_settings(&c);
+    if (!empty_call(&c, 1))
+        FAIL("the call on stream 1 failed");
+    rc |= expect_id_error(&c, 1, NGHTTP2_STREAM_CLOSED, "stream 1 opened again after it ended");
+    h2w_conn_close(&c);
+    /* frames on a closed stream cost like any frame without progress */
+    if (attacker_connect(&c, NULL, 0) != 0)
+        FAIL("connect");
+    ack_settings(&c);
+    if (!empty_call(&c, 1))
+        FAIL("the call on stream 1 failed");
+    h2w_buf_t b = {0};
+    uint8_t inc[4] = {0, 0, 0, 1};
+    for (int i = 0; i < 2000; i++)
+        h2w_frame(&b, NGHTTP2_WINDOW_UPDATE, 0, 1, inc, 4);
+    h2w_write(&c, b.data, b.len, 2000);
+    h2w_buf_free(&b);
+    h2w_goaway_t g = {0};
+    rc |= expect_goaway(&c, &g, CALM, "WINDOW_UPDATE flood on a closed stream", 2000);
+    h2w_conn_close(&c);
+    return rc | attack_end(32);
+}
+
 int main(int argc, char **argv)
 {
     static const attack_case_t cases[] = {
@@ -841,6 +910,7 @@ int main(int argc, char **argv)
         {"slowloris", slowloris},
         {"concurrent_streams", concurrent_streams},
         {"conn_limit", conn_limit},
+        {"stream_ids", stream_ids},
     };
     return attack_main(argc, argv, "h2_attacks", cases, sizeof(cases) / sizeof(cases[0]), NULL);
 }
