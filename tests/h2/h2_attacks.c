@@ -31,8 +31,8 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "grpc/testing/test.parley.h"
 #include "attack_kit.h"
+#include "grpc/testing/test.parley.h"
 #include "h2_wire.h"
 #include "runtime/clock.h"
 #include "runtime/codec.h"
