@@ -47,12 +47,19 @@ int attack_end(long ceiling_mib)
 
 /* ---- helpers ---- */
 
+const char *attack_tls_ca;
+
 int attacker_connect(h2w_conn_t *c, const nghttp2_settings_entry *iv, size_t n)
 {
     int fd = h2w_tcp_connect(port, ATTACKER);
     if (fd < 0)
         return -1;
-    h2w_conn_init(c, fd, NULL);
+    SSL *ssl = NULL;
+    if (attack_tls_ca && !(ssl = h2w_tls_handshake(fd, attack_tls_ca))) {
+        close(fd);
+        return -1;
+    }
+    h2w_conn_init(c, fd, ssl);
     return h2w_send_preface(c, iv, n);
 }
 
@@ -88,6 +95,8 @@ int attack_main(int argc, char **argv, const char *prog, const attack_case_t *ca
             server_pid = (pid_t)atoi(argv[i] + 6);
         else if (strncmp(argv[i], "--case=", 7) == 0)
             which = argv[i] + 7;
+        else if (strncmp(argv[i], "--tls=", 6) == 0) /* the attacker and the good client over TLS */
+            h2w_good_use_tls(attack_tls_ca = argv[i] + 6);
         else if (!extra || !extra(argv[i])) {
             fprintf(stderr, "%s: unknown argument %s\n", prog, argv[i]);
             return 2;

@@ -27,6 +27,7 @@
 extern const char *test_name; /* the case being run */
 extern uint16_t port;         /* the server's */
 extern pid_t server_pid;
+extern const char *attack_tls_ca; /* --tls=CA: connections over TLS, trusting CA */
 
 /* Starts measuring: RSS sampling, the well-behaved client. */
 void attack_begin(void);
@@ -44,7 +45,8 @@ typedef struct attack_case {
     int (*run)(void);
 } attack_case_t;
 /* The attack programs' main: --port, --pid (or PARLEY_ADDR and
- * PARLEY_PIDS from tests/harness/with_parleyd.py) and --case=NAME; other
+ * PARLEY_PIDS from tests/harness/with_parleyd.py), --case=NAME and
+ * --tls=CA (attack and well-behaved client over TLS); other
  * arguments go to extra (NULL: none allowed), which returns false for one
  * it does not know. Runs the case; its exit status. */
 int attack_main(int argc, char **argv, const char *prog, const attack_case_t *cases, size_t n,

@@ -506,9 +506,38 @@ static uint16_t good_port;
 static bool good_uses_health;
 static h2w_good_stats_t good_stats;
 
+static const char *good_tls_ca;
+
 void h2w_good_use_health(bool on)
 {
     good_uses_health = on;
+}
+
+void h2w_good_use_tls(const char *ca_file)
+{
+    good_tls_ca = ca_file;
+}
+
+SSL *h2w_tls_handshake(int fd, const char *ca_file)
+{
+    SSL_CTX *ctx = SSL_CTX_new(TLS_client_method());
+    if (!ctx)
+        return NULL;
+    SSL_CTX_load_verify_locations(ctx, ca_file, NULL);
+    SSL_CTX_set_verify(ctx, SSL_VERIFY_PEER, NULL);
+    SSL_CTX_set_alpn_protos(ctx, (const unsigned char *)"\x02h2", 3);
+    SSL *ssl = SSL_new(ctx);
+    SSL_CTX_free(ctx); /* the SSL keeps its reference */
+    if (!ssl)
+        return NULL;
+    SSL_set_fd(ssl, fd);
+    SSL_set_tlsext_host_name(ssl, "localhost");
+    SSL_set1_host(ssl, "localhost");
+    if (SSL_connect(ssl) != 1) {
+        SSL_free(ssl);
+        return NULL;
+    }
+    return ssl;
 }
 
 /* One call of the well-behaved client: EmptyCall, or Health/Check for a
@@ -530,6 +559,11 @@ static void *good_main(void *arg)
     pl_channel_opts_t o = {0};
     o.host = "127.0.0.1";
     o.port = good_port;
+    if (good_tls_ca) {
+        o.use_tls = true;
+        o.ca_file = good_tls_ca;
+        o.server_name = "localhost";
+    }
     char err[256];
     pl_channel_t *ch = pl_channel_connect(&o, err, sizeof(err));
     if (!ch) {

@@ -111,6 +111,11 @@ void h2w_good_start(uint16_t port);
 /* The well-behaved client calls grpc.health.v1.Health/Check instead (for
  * servers without the interop TestService). */
 void h2w_good_use_health(bool on);
+/* ... and connects over TLS (ALPN h2, name "localhost"), trusting ca_file. */
+void h2w_good_use_tls(const char *ca_file);
+/* A TLS client handshake on a connected socket (ALPN h2, name "localhost",
+ * verified against ca_file): the SSL, or NULL. */
+SSL *h2w_tls_handshake(int fd, const char *ca_file);
 h2w_good_stats_t h2w_good_stop(void);
 
 #endif
