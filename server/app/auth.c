@@ -86,8 +86,7 @@ static void on_device(pl_call_t *call, const pl_pg_result_t *r, void *user)
         if (ok) {
             pl_call_mark_authenticated(call);
             a->fn(call, &who, a->user);
-        }
-        else {
+        } else {
             pl_log_debug("auth: device %lld refused: %d rows, %d fields, status %s, cmd %s", (long long)a->device_id,
                          PQntuples(r->res), PQnfields(r->res), PQresStatus(PQresultStatus(r->res)),
                          PQcmdStatus(r->res));

@@ -55,8 +55,8 @@ static const option_t options[] = {
      "HTTP/2 flow-control window per call"},
     {"limits", "call_outbound_bytes", NULL, OPT_INT, OFF(call_outbound_bytes), "1048576", 4096, 1 << 30,
      "queued response bytes per call before the sender is told to wait"},
-    {"limits", "connection_outbound_bytes", NULL, OPT_INT, OFF(connection_outbound_bytes), "16777216", 65536,
-     1 << 30, "queued response bytes per connection; past it senders wait and replies get RESOURCE_EXHAUSTED"},
+    {"limits", "connection_outbound_bytes", NULL, OPT_INT, OFF(connection_outbound_bytes), "16777216", 65536, 1 << 30,
+     "queued response bytes per connection; past it senders wait and replies get RESOURCE_EXHAUSTED"},
     {"limits", "inbound_buffer_bytes", NULL, OPT_INT, OFF(inbound_buffer_bytes), "4194304", 65536, 1 << 30,
      "incomplete request messages buffered per connection: past it only the oldest message's window reopens; "
      "past 4 times it the newest get RESOURCE_EXHAUSTED"},
@@ -96,8 +96,7 @@ static const option_t options[] = {
     {"limits", "group_max_members", NULL, OPT_INT, OFF(group_max_members), "1024", 2, 1024, "members per group"},
     {"limits", "devices_per_account", NULL, OPT_INT, OFF(devices_per_account), "5", 1, 16,
      "devices per account (a phone and its linked devices)"},
-    {"limits", "history_page_max", NULL, OPT_INT, OFF(history_page_max), "200", 1, 200,
-     "messages per GetHistory page"},
+    {"limits", "history_page_max", NULL, OPT_INT, OFF(history_page_max), "200", 1, 200, "messages per GetHistory page"},
     {"limits", "lookup_batch_max", NULL, OPT_INT, OFF(lookup_batch_max), "256", 1, 256,
      "phone numbers per LookupPhones call, accounts per GetDevices/AddContacts/presence request"},
     {"limits", "resume_max_per_chat", NULL, OPT_INT, OFF(resume_max_per_chat), "1000", 1, 1000000,
@@ -176,8 +175,8 @@ static int set_option(pl_config_t *cfg, const option_t *o, const char *value, co
         while (*end && isspace((unsigned char)*end))
             end++;
         if (!*value || *end || errno || v < o->min || v > o->max) {
-            snprintf(err, err_len, "config: [%s] %s = '%s' (%s): expected an integer in %ld..%ld", o->section,
-                     o->key, value, where, o->min, o->max);
+            snprintf(err, err_len, "config: [%s] %s = '%s' (%s): expected an integer in %ld..%ld", o->section, o->key,
+                     value, where, o->min, o->max);
             return -1;
         }
         *(int *)(base + o->offset) = (int)v;
@@ -480,9 +479,7 @@ void pl_config_dump(const pl_config_t *cfg, FILE *out)
             fprintf(out, "%s[%s]\n", i ? "\n" : "", section);
         }
         switch (o->type) {
-        case OPT_INT:
-            fprintf(out, "%s = %d\n", o->key, *(const int *)(base + o->offset));
-            break;
+        case OPT_INT: fprintf(out, "%s = %d\n", o->key, *(const int *)(base + o->offset)); break;
         case OPT_STRING: {
             const char *v = *(char *const *)(base + o->offset);
             bool secret = strcmp(o->key, "password") == 0 && v[0];

@@ -72,10 +72,10 @@ typedef struct pl_config {
     int shards;
     char *pg_servers[PL_CONFIG_MAX_PG_SERVERS]; /* libpq conninfo strings or URIs */
     int pg_server_count;
-    char *shard_map;              /* "0-127=0,128-255=1"; empty: even ranges */
+    char *shard_map; /* "0-127=0,128-255=1"; empty: even ranges */
     int pg_connections_per_worker;
     int pg_statement_timeout_ms;
-    int pg_batch_max;             /* writes per group commit */
+    int pg_batch_max; /* writes per group commit */
     /* [redis] */
     char *redis_host;
     int redis_port;

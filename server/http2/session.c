@@ -98,14 +98,14 @@ struct pl_h2 {
     bool block_oversize;  /* ... which went over max_metadata */
     uint32_t block_wire;  /* its bytes on the wire (HEADERS and CONTINUATION payloads) */
     /* budgets shared by the connection's calls */
-    uint64_t out_queued;    /* response bytes queued in calls, not yet given to nghttp2 */
-    uint64_t in_partial;    /* bytes of request messages received but not complete */
+    uint64_t out_queued; /* response bytes queued in calls, not yet given to nghttp2 */
+    uint64_t in_partial; /* bytes of request messages received but not complete */
     int64_t created_ms;
-    bool is_authenticated;  /* a call on it proved who it is: the larger inbound budget */
-    uint32_t logged;        /* defences already logged for this connection (bit per kind) */
-    bool is_out_blocked;    /* a send was refused for the connection's queue: wake senders when it drains */
-    bool is_in_held;        /* some call holds back window: give it back when messages complete */
-    id_ring_t ids;          /* the client's recent stream ids */
+    bool is_authenticated;   /* a call on it proved who it is: the larger inbound budget */
+    uint32_t logged;         /* defences already logged for this connection (bit per kind) */
+    bool is_out_blocked;     /* a send was refused for the connection's queue: wake senders when it drains */
+    bool is_in_held;         /* some call holds back window: give it back when messages complete */
+    id_ring_t ids;           /* the client's recent stream ids */
     uint32_t protocol_error; /* a connection error to answer after this chunk (0: none) */
     const char *protocol_why;
 };
@@ -756,7 +756,7 @@ int pl_h2_recv(pl_h2_t *h2, const uint8_t *data, size_t len)
         why = h2->flood;
     if (why) {
         pl_h2_defence(h2,
-                      strncmp(why, "rapid reset", 11) == 0        ? PL_DEFENCE_RAPID_RESET
+                      strncmp(why, "rapid reset", 11) == 0          ? PL_DEFENCE_RAPID_RESET
                       : strncmp(why, "repeated oversized", 18) == 0 ? PL_DEFENCE_HEADER_LIST
                                                                     : PL_DEFENCE_FRAME_FLOOD,
                       why);

@@ -188,8 +188,8 @@ static void on_fetched(pl_call_t *call, const pl_pg_result_t *r, void *user)
         return;
     }
     int rows = PQntuples(r->res);
-    pl_log_debug("catch-up: device %lld chat %lld after %lld: %d rows", (long long)s->device_id,
-                 (long long)cs->chat_id, (long long)cs->upto, rows);
+    pl_log_debug("catch-up: device %lld chat %lld after %lld: %d rows", (long long)s->device_id, (long long)cs->chat_id,
+                 (long long)cs->upto, rows);
     if (rows == 0) {
         /* not a member (any more, or never): nothing of this chat for us */
         cs->target = cs->upto;

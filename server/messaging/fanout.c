@@ -123,11 +123,8 @@ static void deliver_here(pl_msg_worker_t *mw, pl_msg_event_t *e)
     case parley_internal_v1_NodeEvent_privacy_changed_tag:
         pl_presence_deliver(mw, NULL, &ev->event.privacy_changed.account_id, 1);
         return;
-    case parley_internal_v1_NodeEvent_devices_changed_tag:
-        return; /* no per-worker device cache to drop yet */
-    case parley_internal_v1_NodeEvent_chat_changed_tag:
-        pl_members_forget(mw, ev->event.chat_changed.chat_id);
-        break;
+    case parley_internal_v1_NodeEvent_devices_changed_tag: return; /* no per-worker device cache to drop yet */
+    case parley_internal_v1_NodeEvent_chat_changed_tag: pl_members_forget(mw, ev->event.chat_changed.chat_id); break;
     default: break;
     }
     for (size_t i = 0; i < n; i++) {
@@ -199,8 +196,8 @@ typedef struct publish_ctx {
     int64_t accounts[]; /* a lookup: these accounts' sessions */
 } publish_ctx_t;
 
-static publish_ctx_t *ctx_new(pl_msg_worker_t *mw, pl_msg_event_t *e, int64_t device_id, int node,
-                              int64_t give_up_ms, const int64_t *accounts, size_t n)
+static publish_ctx_t *ctx_new(pl_msg_worker_t *mw, pl_msg_event_t *e, int64_t device_id, int node, int64_t give_up_ms,
+                              const int64_t *accounts, size_t n)
 {
     publish_ctx_t *p = malloc(sizeof(*p) + n * sizeof(int64_t));
     if (!p)
@@ -373,8 +370,7 @@ static void publish_to_watchers(pl_msg_worker_t *mw, pl_msg_event_t *e, int64_t 
         ctx_free(p);
 }
 
-void pl_fanout(pl_msg_worker_t *mw, parley_internal_v1_NodeEvent *ev, const int64_t *accounts, size_t n,
-               bool publish)
+void pl_fanout(pl_msg_worker_t *mw, parley_internal_v1_NodeEvent *ev, const int64_t *accounts, size_t n, bool publish)
 {
     pl_messaging_t *m = mw->m;
     uint8_t *packed = n ? malloc(n * 8) : NULL;
@@ -443,8 +439,8 @@ static void on_ref_fetched(const pl_pg_result_t *r, void *user)
         }
     } else if (r->code != PL_CODE_CANCELLED) {
         /* the recipients' streams find it when they catch up */
-        pl_log_warn("fanout: message %lld/%lld from another node: %s", (long long)ref->chat_id,
-                    (long long)ref->seq, r->code == PL_CODE_OK ? "not found" : r->message);
+        pl_log_warn("fanout: message %lld/%lld from another node: %s", (long long)ref->chat_id, (long long)ref->seq,
+                    r->code == PL_CODE_OK ? "not found" : r->message);
     }
     event_unref(f->e);
     free(f);
@@ -460,8 +456,8 @@ static void fetch_ref(pl_msg_worker_t *mw, pl_msg_event_t *e)
     if (f)
         *f = (ref_fetch_t){mw, e};
     if (!f || ref->chat_id <= 0 || pl_id_shard(ref->chat_id) >= mw->m->app->map.shards ||
-        pl_store_exec(pl_app_store(mw->m->app, mw->w), pl_msg_stmt(mw->m, ST_FETCH_ONE), pl_id_shard(ref->chat_id),
-                      p, 2, PL_PG_IDEMPOTENT, 0, on_ref_fetched, f) != 0) {
+        pl_store_exec(pl_app_store(mw->m->app, mw->w), pl_msg_stmt(mw->m, ST_FETCH_ONE), pl_id_shard(ref->chat_id), p,
+                      2, PL_PG_IDEMPOTENT, 0, on_ref_fetched, f) != 0) {
         free(f);
         event_unref(e);
     }

@@ -20,7 +20,7 @@
     "m.reply_to_seq, COALESCE((extract(epoch FROM m.expires_at) * 1000)::bigint, 0), m.chat_event"
 
 #define VISIBLE_TO_MEMBER                                                                                              \
-    "m.seq >= mem.joined_seq AND (mem.removed_seq IS NULL OR m.seq <= mem.removed_seq) "                              \
+    "m.seq >= mem.joined_seq AND (mem.removed_seq IS NULL OR m.seq <= mem.removed_seq) "                               \
     "AND (m.expires_at IS NULL OR m.expires_at > now())"
 
 static const pl_pg_stmt_t statements[ST_COUNT] = {
@@ -93,12 +93,14 @@ static const pl_pg_stmt_t statements[ST_COUNT] = {
                     true},
     [ST_TOUCH_DEVICE] = {"touch_device", "UPDATE {s}.devices SET last_active_at = now() WHERE id = $1::bigint", false},
     [ST_FETCH_ONE] = {"fetch_one",
-                      "SELECT " MESSAGE_COLUMNS " FROM {s}.messages m WHERE m.chat_id = $1::bigint AND m.seq = $2::bigint",
+                      "SELECT " MESSAGE_COLUMNS
+                      " FROM {s}.messages m WHERE m.chat_id = $1::bigint AND m.seq = $2::bigint",
                       true},
-    [ST_SENDER_CURSOR] = {"sender_cursor",
-                          "SELECT 0::smallint, delivered_seq, read_seq, delivered_to_all, read_by_all, changed, notify, "
-                          "$1::bigint, $2::bigint FROM {s}.sender_cursor($1::bigint, $2::bigint, $3::bigint)",
-                          false},
+    [ST_SENDER_CURSOR] =
+        {"sender_cursor",
+         "SELECT 0::smallint, delivered_seq, read_seq, delivered_to_all, read_by_all, changed, notify, "
+         "$1::bigint, $2::bigint FROM {s}.sender_cursor($1::bigint, $2::bigint, $3::bigint)",
+         false},
     [ST_SWEEP] = {"sweep",
                   "WITH gone AS (DELETE FROM {s}.messages WHERE ctid IN (SELECT ctid FROM {s}.messages "
                   "WHERE created_at < now() - $1::int * interval '1 day' OR expires_at < now() LIMIT $2::int) "
@@ -215,8 +217,8 @@ static pl_msg_worker_t *notify_worker(const pl_app_t *app, pl_worker_t *w)
     return app->messaging ? pl_msg_worker(app->messaging, w) : NULL;
 }
 
-void pl_notify_chat_changed(const pl_app_t *app, pl_worker_t *w, int64_t chat_id, int64_t seq,
-                            const int64_t *accounts, size_t naccounts)
+void pl_notify_chat_changed(const pl_app_t *app, pl_worker_t *w, int64_t chat_id, int64_t seq, const int64_t *accounts,
+                            size_t naccounts)
 {
     pl_msg_worker_t *mw = notify_worker(app, w);
     if (!mw)

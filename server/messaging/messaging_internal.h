@@ -27,29 +27,29 @@ typedef struct pl_msg_event pl_msg_event_t;
 
 /* Statements (messaging.c's table; indexes relative to m->stmt). */
 enum {
-    ST_SEND,            /* send_message() */
-    ST_LOAD_CHATS,      /* an account's chats and this device's cursors */
-    ST_LAST_SEQS,       /* last_seq of some chats of one shard */
-    ST_FETCH,           /* a member's view of a chat's log after a seq */
-    ST_MEMBERS,         /* a chat's current members */
-    ST_DEVICES,         /* current devices of some accounts of one shard */
-    ST_CURSOR,          /* update_cursor() */
-    ST_DEVICE_CURSOR,   /* a device's delivered cursor, forward only */
-    ST_HISTORY_BEFORE,  /* GetHistory, newest first */
-    ST_HISTORY_AFTER,   /* GetHistory, oldest first */
-    ST_IS_MEMBER,       /* membership check for typing and history */
-    ST_PRIVACY,         /* visibility settings, contact and block facts for presence */
-    ST_TOUCH_DEVICE,    /* last_active_at */
-    ST_SWEEP,           /* retention: delete a batch of old or expired messages */
-    ST_FETCH_ONE,       /* one message as stored (a message_ref from another node) */
-    ST_SENDER_CURSOR,   /* a send moves the sender's own cursors */
+    ST_SEND,           /* send_message() */
+    ST_LOAD_CHATS,     /* an account's chats and this device's cursors */
+    ST_LAST_SEQS,      /* last_seq of some chats of one shard */
+    ST_FETCH,          /* a member's view of a chat's log after a seq */
+    ST_MEMBERS,        /* a chat's current members */
+    ST_DEVICES,        /* current devices of some accounts of one shard */
+    ST_CURSOR,         /* update_cursor() */
+    ST_DEVICE_CURSOR,  /* a device's delivered cursor, forward only */
+    ST_HISTORY_BEFORE, /* GetHistory, newest first */
+    ST_HISTORY_AFTER,  /* GetHistory, oldest first */
+    ST_IS_MEMBER,      /* membership check for typing and history */
+    ST_PRIVACY,        /* visibility settings, contact and block facts for presence */
+    ST_TOUCH_DEVICE,   /* last_active_at */
+    ST_SWEEP,          /* retention: delete a batch of old or expired messages */
+    ST_FETCH_ONE,      /* one message as stored (a message_ref from another node) */
+    ST_SENDER_CURSOR,  /* a send moves the sender's own cursors */
     ST_COUNT
 };
 
 struct pl_messaging {
     pl_app_t *app;
-    int stmt;            /* base index of our statements */
-    int module;          /* per-worker pl_msg_worker_t */
+    int stmt;   /* base index of our statements */
+    int module; /* per-worker pl_msg_worker_t */
     int nworkers;
     pl_msg_worker_t **workers; /* by worker index; set as workers start */
     _Atomic uint64_t epoch_counter;
@@ -59,10 +59,10 @@ struct pl_messaging {
 struct pl_msg_worker {
     pl_messaging_t *m;
     pl_worker_t *w;
-    pl_idmap_t by_device;   /* device id → pl_stream_t */
-    pl_idmap_t by_account;  /* account id → first pl_stream_t (next_of_account) */
-    pl_idmap_t members;     /* chat id → members_entry_t (members.c) */
-    pl_idmap_t watchers;    /* account id → first watch_t (presence.c) */
+    pl_idmap_t by_device;  /* device id → pl_stream_t */
+    pl_idmap_t by_account; /* account id → first pl_stream_t (next_of_account) */
+    pl_idmap_t members;    /* chat id → members_entry_t (members.c) */
+    pl_idmap_t watchers;   /* account id → first watch_t (presence.c) */
     size_t stream_count;
     struct event *refresh_ev; /* session and watch refresh (presence.c) */
     size_t refresh_slot;      /* where the next refresh slice starts */
@@ -88,26 +88,26 @@ typedef struct held_msg {
     pl_msg_event_t *event; /* NULL: the device's own message */
 } held_msg_t;
 
-#define PL_HOLD_MAX 16     /* out-of-order messages held per chat */
-#define PL_HOLD_MS 30      /* before falling back to a catch-up */
+#define PL_HOLD_MAX 16 /* out-of-order messages held per chat */
+#define PL_HOLD_MS 30  /* before falling back to a catch-up */
 
 /* ---- per-chat delivery state of one stream (deliver.c) ---- */
 typedef struct chat_state {
     int64_t chat_id;
-    int64_t upto;    /* highest seq sent on this stream (or delivered before it) */
-    int64_t target;  /* highest seq known to exist; > upto: catch up */
-    int64_t acked;   /* highest delivered cursor stored for this device */
-    int64_t known_last; /* highest seq proved to exist (the load, events, fetches): no client
-                         * cursor may claim more */
+    int64_t upto;            /* highest seq sent on this stream (or delivered before it) */
+    int64_t target;          /* highest seq known to exist; > upto: catch up */
+    int64_t acked;           /* highest delivered cursor stored for this device */
+    int64_t known_last;      /* highest seq proved to exist (the load, events, fetches): no client
+                              * cursor may claim more */
     int64_t typing_until_ms; /* this device said "typing" until then (0: not) */
     bool is_fetching;
-    bool is_queued;  /* on the stream's catch-up list */
-    bool is_capped;  /* first fetch of a resume: apply resume_max_per_chat */
+    bool is_queued;          /* on the stream's catch-up list */
+    bool is_capped;          /* first fetch of a resume: apply resume_max_per_chat */
     bool is_hinted_in_fetch; /* a live event named a seq while a fetch was out */
     bool is_fetch_stale;     /* a Resume moved upto while a fetch was out: discard its page */
     bool is_account_chat;    /* loaded, or named by a real event: the account's (or was) */
     uint8_t held_count;
-    held_msg_t *held;  /* [PL_HOLD_MAX], allocated on first use */
+    held_msg_t *held; /* [PL_HOLD_MAX], allocated on first use */
     int64_t held_since_ms;
     struct chat_state *next_queued;
 } chat_state_t;
@@ -119,29 +119,29 @@ struct pl_stream {
     int64_t device_id;
     uint64_t epoch;
     pl_stream_t *next_of_account;
-    pl_idmap_t chats;            /* chat id → chat_state_t */
+    pl_idmap_t chats;                      /* chat id → chat_state_t */
     chat_state_t *queue_head, *queue_tail; /* chats to catch up */
-    int fetches;                 /* catch-up queries in flight */
-    int pending_loads;           /* start-up queries in flight */
+    int fetches;                           /* catch-up queries in flight */
+    int pending_loads;                     /* start-up queries in flight */
     bool is_registered;
-    bool is_loaded;              /* chats and cursors loaded */
+    bool is_loaded; /* chats and cursors loaded */
     bool is_ready_sent;
     bool is_closing;
-    bool wants_writable;         /* catch-up waits for the call to drain */
-    bool is_half_closed;         /* the client sends no more: end once it is answered */
-    int requests_open;           /* sends and cursors not yet answered */
+    bool wants_writable; /* catch-up waits for the call to drain */
+    bool is_half_closed; /* the client sends no more: end once it is answered */
+    int requests_open;   /* sends and cursors not yet answered */
     /* Resume cursors that arrived before the load finished */
     struct early_cursor *early_resume;
     size_t early_resume_count;
     /* sends: a local token bucket per stream (ratelimit in send.c) */
     double send_tokens;
     int64_t send_refill_usec;
-    int sends_unleased;          /* sends not yet debited from the account's Redis bucket */
+    int sends_unleased; /* sends not yet debited from the account's Redis bucket */
     double typing_tokens;
     int64_t typing_refill_usec;
-    struct event *typing_ev;     /* expiry of this device's typing states */
-    struct event *hold_ev;       /* held messages waiting too long: catch up */
-    pl_idmap_t presence_subs;    /* accounts this stream watches → 1 */
+    struct event *typing_ev;  /* expiry of this device's typing states */
+    struct event *hold_ev;    /* held messages waiting too long: catch up */
+    pl_idmap_t presence_subs; /* accounts this stream watches → 1 */
 };
 
 /* messaging.c */
@@ -252,8 +252,8 @@ void pl_retention_worker_stop(pl_msg_worker_t *mw);
 
 /* members.c: per-worker cache of group members */
 /* is_blocked: a direct chat where one member blocks the other. */
-typedef void (*pl_members_fn)(pl_msg_worker_t *mw, int64_t chat_id, const int64_t *accounts, size_t n,
-                              bool is_blocked, pl_code_t code, void *user);
+typedef void (*pl_members_fn)(pl_msg_worker_t *mw, int64_t chat_id, const int64_t *accounts, size_t n, bool is_blocked,
+                              pl_code_t code, void *user);
 /* Calls fn (now if cached at members_version, else after a query) with
  * the chat's current members. version 0: any cached version. */
 void pl_members_get(pl_msg_worker_t *mw, int64_t chat_id, int64_t version, pl_members_fn fn, void *user);
@@ -263,8 +263,7 @@ void pl_members_dispose(pl_msg_worker_t *mw);
 /* fanout.c: events to this node's workers and to other nodes */
 /* Encodes ev for accounts and delivers it: every worker of this node and,
  * if publish, the other nodes holding sessions of those accounts. */
-void pl_fanout(pl_msg_worker_t *mw, parley_internal_v1_NodeEvent *ev, const int64_t *accounts, size_t n,
-               bool publish);
+void pl_fanout(pl_msg_worker_t *mw, parley_internal_v1_NodeEvent *ev, const int64_t *accounts, size_t n, bool publish);
 int pl_fanout_worker_start(pl_msg_worker_t *mw);
 void pl_fanout_worker_stop(pl_msg_worker_t *mw);
 /* Reads the packed account list of a decoded event. */

@@ -14,14 +14,14 @@ typedef struct cursor_job {
     pl_stream_t *s;
     uint64_t request_id;
     int64_t chat_id;
-    int64_t seq;   /* what the client acked */
+    int64_t seq; /* what the client acked */
     bool is_read;
 } cursor_job_t;
 
 /* ST_CURSOR and ST_SENDER_CURSOR columns */
 enum { C_STATUS, C_DELIVERED, C_READ, C_DELIVERED_ALL, C_READ_ALL, C_CHANGED, C_NOTIFY };
-#define C_LAST_SEQ 7       /* ST_CURSOR: the chat's last seq */
-#define C_SENDER_CHAT 7    /* ST_SENDER_CURSOR: the chat and the sender */
+#define C_LAST_SEQ 7    /* ST_CURSOR: the chat's last seq */
+#define C_SENDER_CHAT 7 /* ST_SENDER_CURSOR: the chat and the sender */
 #define C_SENDER_ACCOUNT 8
 
 /* "{1,2,3}" (a text int8[]) into out; returns the count. */
@@ -89,8 +89,8 @@ static void store_device_cursor(pl_stream_t *s, int64_t chat_id, int64_t seq)
     uint8_t d[8], chat[8], sq[8];
     pl_pg_param_t p[3] = {pl_pg_int8(d, s->device_id), pl_pg_int8(chat, chat_id), pl_pg_int8(sq, seq)};
     pl_pg_lock_t dlock = pl_chat_lock(chat_id, 1, s->device_id); /* the device's cursor row */
-    pl_store_exec_keyed(pl_app_store(m->app, s->mw->w), pl_msg_stmt(m, ST_DEVICE_CURSOR), pl_id_shard(s->device_id),
-                        p, 3, PL_PG_WRITE | PL_PG_IDEMPOTENT, &dlock, 0, NULL, NULL);
+    pl_store_exec_keyed(pl_app_store(m->app, s->mw->w), pl_msg_stmt(m, ST_DEVICE_CURSOR), pl_id_shard(s->device_id), p,
+                        3, PL_PG_WRITE | PL_PG_IDEMPOTENT, &dlock, 0, NULL, NULL);
 }
 
 static void on_moved_result(pl_call_t *call, const pl_pg_result_t *r, cursor_job_t *j)
@@ -176,7 +176,8 @@ static void on_sender_moved(pl_call_t *call, const pl_pg_result_t *r, void *user
         return;
     }
     pl_msg_worker_t *mw = pl_msg_worker(user, pl_call_worker(call));
-    publish_receipt(mw, r->res, pl_pg_get_int64(r->res, 0, C_SENDER_CHAT), pl_pg_get_int64(r->res, 0, C_SENDER_ACCOUNT));
+    publish_receipt(mw, r->res, pl_pg_get_int64(r->res, 0, C_SENDER_CHAT),
+                    pl_pg_get_int64(r->res, 0, C_SENDER_ACCOUNT));
 }
 
 void pl_receipts_after_send(pl_messaging_t *m, pl_call_t *call, int64_t chat_id, int64_t account_id, int64_t seq)

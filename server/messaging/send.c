@@ -90,8 +90,8 @@ static void job_fail_query(send_job_t *j, const pl_pg_result_t *r)
         job_fail(j, PL_CODE_DEADLINE_EXCEEDED, "storage did not answer in time; retry with the same client_message_id",
                  NULL, 0);
     else if (r->code == PL_CODE_UNAVAILABLE || r->code == PL_CODE_CANCELLED || r->code == PL_CODE_ABORTED)
-        job_fail(j, PL_CODE_UNAVAILABLE, "storage temporarily unavailable; retry with the same client_message_id",
-                 NULL, 0);
+        job_fail(j, PL_CODE_UNAVAILABLE, "storage temporarily unavailable; retry with the same client_message_id", NULL,
+                 0);
     else {
         pl_log_error("send: chat %lld: %s (sqlstate %s)", (long long)j->chat_id, r->message, r->sqlstate);
         job_fail(j, PL_CODE_INTERNAL, "internal error", NULL, 0);
@@ -273,9 +273,10 @@ static void check_coverage(send_job_t *j)
     }
     if (bad) {
         char msg[200];
-        snprintf(msg, sizeof(msg), "device payloads do not match the recipients' devices: %u account(s) with "
-                 "missing devices, %u stale device(s)", (unsigned)mm->missing_count,
-                 (unsigned)mm->stale_device_ids_count);
+        snprintf(msg, sizeof(msg),
+                 "device payloads do not match the recipients' devices: %u account(s) with "
+                 "missing devices, %u stale device(s)",
+                 (unsigned)mm->missing_count, (unsigned)mm->stale_device_ids_count);
         job_fail(j, PL_CODE_FAILED_PRECONDITION, msg, mm, 0);
     } else {
         store(j);
@@ -312,8 +313,8 @@ static void on_devices(pl_call_t *call, const pl_pg_result_t *r, void *user)
     if (--j->pending > 0)
         return;
     if (j->failed)
-        job_fail(j, PL_CODE_UNAVAILABLE, "storage temporarily unavailable; retry with the same client_message_id",
-                 NULL, 0);
+        job_fail(j, PL_CODE_UNAVAILABLE, "storage temporarily unavailable; retry with the same client_message_id", NULL,
+                 0);
     else
         check_coverage(j);
 }
@@ -329,8 +330,8 @@ static void on_members_for_check(pl_msg_worker_t *mw, int64_t chat_id, const int
         return;
     }
     if (code != PL_CODE_OK) {
-        job_fail(j, PL_CODE_UNAVAILABLE, "storage temporarily unavailable; retry with the same client_message_id",
-                 NULL, 0);
+        job_fail(j, PL_CODE_UNAVAILABLE, "storage temporarily unavailable; retry with the same client_message_id", NULL,
+                 0);
         return;
     }
     bool member = false;
@@ -359,8 +360,8 @@ static void on_members_for_check(pl_msg_worker_t *mw, int64_t chat_id, const int
         snprintf(list + len, sizeof(list) - len, "}");
         pl_pg_param_t p = pl_pg_text(list);
         j->pending++;
-        if (pl_call_query(j->m->app, j->call, pl_msg_stmt(j->m, ST_DEVICES), shard, &p, 1, PL_PG_IDEMPOTENT,
-                          on_devices, j) != 0) {
+        if (pl_call_query(j->m->app, j->call, pl_msg_stmt(j->m, ST_DEVICES), shard, &p, 1, PL_PG_IDEMPOTENT, on_devices,
+                          j) != 0) {
             j->pending--;
             j->failed = true;
         }
@@ -497,8 +498,8 @@ static int64_t take_send_token(pl_stream_t *s)
         char name[48];
         int n = snprintf(name, sizeof(name), "send:%lld", (long long)s->account_id);
         pl_call_ref(s->call);
-        if (!r || pl_cache_ratelimit_take(r, name, (size_t)n, (uint32_t)cfg->sends_burst, cfg->sends_per_second,
-                                          LEASE, on_lease, s) != 0)
+        if (!r || pl_cache_ratelimit_take(r, name, (size_t)n, (uint32_t)cfg->sends_burst, cfg->sends_per_second, LEASE,
+                                          on_lease, s) != 0)
             pl_call_unref(s->call); /* Redis down: the local bucket alone */
     }
     return 0;
