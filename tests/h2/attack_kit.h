@@ -37,6 +37,9 @@ int attack_end(long ceiling_mib);
 /* The attacker's connection: TCP from ATTACKER, preface and SETTINGS. */
 int attacker_connect(h2w_conn_t *c, const nghttp2_settings_entry *iv, size_t n);
 void ack_settings(h2w_conn_t *c);
+/* Opens streams StreamingOutputCall calls on stream ids 1, 3, ..., each
+ * asking for count responses of size bytes. */
+void open_big_downloads(h2w_conn_t *c, int streams, int count, int32_t size);
 /* Appends msg as a gRPC message to out; its protobuf size. */
 size_t encode_request(const pb_msgdesc_t *desc, const void *msg, h2w_buf_t *out);
 

@@ -45,7 +45,6 @@
 #define ROUNDS 20
 #define ATTACK_MS 2000
 #define FULL_DUPLEX "/grpc.testing.TestService/FullDuplexCall"
-#define STREAMING_OUTPUT "/grpc.testing.TestService/StreamingOutputCall"
 #define EMPTY_CALL "/grpc.testing.TestService/EmptyCall"
 
 static bool quiet; /* repeated rounds report only failures */
@@ -473,31 +472,6 @@ static int header_list(void)
 }
 
 /* ---- slow readers ---- */
-
-/* Opens streams StreamingOutputCall calls, each asking for count responses
- * of size bytes. */
-static void open_big_downloads(h2w_conn_t *c, int streams, int count, int32_t size)
-{
-    grpc_testing_StreamingOutputCallRequest req = {0};
-    size_t cap = sizeof(req.response_parameters) / sizeof(req.response_parameters[0]);
-    if ((size_t)count > cap)
-        count = (int)cap;
-    req.response_parameters_count = (pb_size_t)count;
-    for (int i = 0; i < count; i++)
-        req.response_parameters[i].size = size;
-    h2w_buf_t msg = {0}, block = {0}, out = {0};
-    encode_request(grpc_testing_StreamingOutputCallRequest_fields, &req, &msg);
-    h2w_grpc_request_block(&block, STREAMING_OUTPUT);
-    for (int i = 0; i < streams; i++) {
-        uint32_t sid = 1 + 2 * (uint32_t)i;
-        h2w_frame(&out, NGHTTP2_HEADERS, NGHTTP2_FLAG_END_HEADERS, sid, block.data, block.len);
-        h2w_frame(&out, NGHTTP2_DATA, NGHTTP2_FLAG_END_STREAM, sid, msg.data, msg.len);
-    }
-    h2w_write(c, out.data, out.len, 2000);
-    h2w_buf_free(&msg);
-    h2w_buf_free(&block);
-    h2w_buf_free(&out);
-}
 
 static int slow_reader(void)
 {

@@ -34,7 +34,6 @@
 #include "grpc/testing/test.parley.h"
 #include "runtime/clock.h"
 
-#define STREAMING_OUTPUT "/grpc.testing.TestService/StreamingOutputCall"
 #define UNARY_CALL "/grpc.testing.TestService/UnaryCall"
 #define MAX_FRAME 16384
 
@@ -122,26 +121,6 @@ static outcome_t watch(h2w_conn_t *c, long ms)
 
 /* ---- window starvation ---- */
 
-static void ask_downloads(h2w_conn_t *c, int streams, int count, int32_t size)
-{
-    grpc_testing_StreamingOutputCallRequest req = {0};
-    req.response_parameters_count = (pb_size_t)count;
-    for (int i = 0; i < count; i++)
-        req.response_parameters[i].size = size;
-    h2w_buf_t msg = {0}, block = {0}, out = {0};
-    encode_request(grpc_testing_StreamingOutputCallRequest_fields, &req, &msg);
-    h2w_grpc_request_block(&block, STREAMING_OUTPUT);
-    for (int i = 0; i < streams; i++) {
-        uint32_t sid = 1 + 2 * (uint32_t)i;
-        h2w_frame(&out, NGHTTP2_HEADERS, NGHTTP2_FLAG_END_HEADERS, sid, block.data, block.len);
-        h2w_frame(&out, NGHTTP2_DATA, NGHTTP2_FLAG_END_STREAM, sid, msg.data, msg.len);
-    }
-    write_frames(c, &out);
-    h2w_buf_free(&msg);
-    h2w_buf_free(&block);
-    h2w_buf_free(&out);
-}
-
 static int window_starvation(void)
 {
     attack_begin();
@@ -149,7 +128,7 @@ static int window_starvation(void)
     for (int i = 0; i < 2; i++) {
         if (starving_connect(&c[i]) != 0)
             FAIL("connect");
-        ask_downloads(&c[i], 100, 4, 1 << 20);
+        open_big_downloads(&c[i], 100, 4, 1 << 20);
     }
     int rc = 0;
     for (int i = 0; i < 2; i++) {
