@@ -14,11 +14,12 @@
 
 static void on_swept(const pl_pg_result_t *r, void *user)
 {
+    if (r->code == PL_CODE_CANCELLED)
+        return; /* the store is going down after this worker: mw is freed */
     pl_msg_worker_t *mw = user;
     mw->sweep_busy = false;
     if (r->code != PL_CODE_OK) {
-        if (r->code != PL_CODE_CANCELLED)
-            pl_log_warn("retention: shard %d: %s", mw->sweep_shard, r->message);
+        pl_log_warn("retention: shard %d: %s", mw->sweep_shard, r->message);
         return;
     }
     int64_t n = pl_pg_get_int64(r->res, 0, 0);
