@@ -4,8 +4,8 @@
  * and client CA (new connections get them; open ones keep theirs). */
 #include <errno.h>
 #include <pthread.h>
-#include <stdbool.h>
 #include <signal.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>

@@ -8,7 +8,7 @@
 set -euo pipefail
 
 # Build: compilers, build tools and libraries.
-BUILD_PKGS=(gcc g++ make cmake pkg-config clang libclang-rt-14-dev
+BUILD_PKGS=(gcc g++ make cmake pkg-config clang clang-format libclang-rt-14-dev
   libnghttp2-dev libssl-dev libevent-dev zlib1g-dev libsodium-dev
   nanopb libnanopb-dev protobuf-compiler libprotobuf-dev libprotoc-dev
   libpq-dev libhiredis-dev libjansson-dev libinih-dev)

@@ -54,9 +54,18 @@ struct pl_ccall {
     char *message;
 };
 
-const pl_metadata_t *pl_ccall_initial_metadata(const pl_ccall_t *c) { return &c->initial_md; }
-const pl_metadata_t *pl_ccall_trailing_metadata(const pl_ccall_t *c) { return &c->trailing_md; }
-bool pl_ccall_last_was_compressed(const pl_ccall_t *c) { return c->last_compressed; }
+const pl_metadata_t *pl_ccall_initial_metadata(const pl_ccall_t *c)
+{
+    return &c->initial_md;
+}
+const pl_metadata_t *pl_ccall_trailing_metadata(const pl_ccall_t *c)
+{
+    return &c->trailing_md;
+}
+bool pl_ccall_last_was_compressed(const pl_ccall_t *c)
+{
+    return c->last_compressed;
+}
 
 void pl_ccall_set_compression(pl_ccall_t *c, bool on)
 {
@@ -273,8 +282,8 @@ ssize_t pl_ccall_read_body(pl_ccall_t *c, uint8_t *buf, size_t len, uint32_t *da
     return n ? (ssize_t)n : NGHTTP2_ERR_DEFERRED;
 }
 
-static ssize_t read_body_cb(nghttp2_session *ng, int32_t stream_id, uint8_t *buf, size_t length,
-                            uint32_t *data_flags, nghttp2_data_source *source, void *user_data)
+static ssize_t read_body_cb(nghttp2_session *ng, int32_t stream_id, uint8_t *buf, size_t length, uint32_t *data_flags,
+                            nghttp2_data_source *source, void *user_data)
 {
     (void)user_data;
     pl_ccall_t *c = nghttp2_session_get_stream_user_data(ng, stream_id);
@@ -354,8 +363,8 @@ pl_ccall_t *pl_ccall_start(pl_channel_t *ch, const pl_method_t *m, const pl_call
         size_t key_len, value_len;
         const uint8_t *value;
         pl_metadata_at(md, i, &key, &key_len, &value, &value_len);
-        long w = pl_metadata_wire_value((const uint8_t *)key, key_len, value, value_len, store + used,
-                                        md_bytes + 1 - used);
+        long w =
+            pl_metadata_wire_value((const uint8_t *)key, key_len, value, value_len, store + used, md_bytes + 1 - used);
         if (w < 0)
             continue;
         nv[n].name = (uint8_t *)(uintptr_t)key;
@@ -516,8 +525,7 @@ static int take_queued(pl_ccall_t *c, void *msg)
         c->last_compressed = k->compressed;
         if (k->compressed) {
             size_t out_len;
-            int rc = c->resp_gzip ? pl_gzip_decompress(k->data, k->len, c->max_recv, &plain, &out_len)
-                                  : PL_ERR_PROTO;
+            int rc = c->resp_gzip ? pl_gzip_decompress(k->data, k->len, c->max_recv, &plain, &out_len) : PL_ERR_PROTO;
             if (rc != 0) {
                 free(k);
                 abort_call(c, rc == PL_ERR_LIMIT ? PL_CODE_RESOURCE_EXHAUSTED : PL_CODE_INTERNAL,

@@ -47,19 +47,43 @@ struct pl_channel {
     int64_t ping_acked_usec;
 };
 
-nghttp2_session *pl_channel_session(pl_channel_t *ch) { return ch->ng; }
-const char *pl_channel_authority(const pl_channel_t *ch) { return ch->authority; }
-const char *pl_channel_scheme(const pl_channel_t *ch) { return ch->ssl ? "https" : "http"; }
-const char *pl_channel_user_agent(const pl_channel_t *ch) { return ch->user_agent; }
-uint32_t pl_channel_max_recv(const pl_channel_t *ch) { return ch->max_recv; }
-bool pl_channel_is_alive(const pl_channel_t *ch) { return ch->is_alive; }
-int pl_channel_fd(const pl_channel_t *ch) { return ch->fd; }
+nghttp2_session *pl_channel_session(pl_channel_t *ch)
+{
+    return ch->ng;
+}
+const char *pl_channel_authority(const pl_channel_t *ch)
+{
+    return ch->authority;
+}
+const char *pl_channel_scheme(const pl_channel_t *ch)
+{
+    return ch->ssl ? "https" : "http";
+}
+const char *pl_channel_user_agent(const pl_channel_t *ch)
+{
+    return ch->user_agent;
+}
+uint32_t pl_channel_max_recv(const pl_channel_t *ch)
+{
+    return ch->max_recv;
+}
+bool pl_channel_is_alive(const pl_channel_t *ch)
+{
+    return ch->is_alive;
+}
+int pl_channel_fd(const pl_channel_t *ch)
+{
+    return ch->fd;
+}
 
 bool pl_channel_wants_write(const pl_channel_t *ch)
 {
     return ch->is_alive && (ch->out || nghttp2_session_want_write(ch->ng));
 }
-const char *pl_channel_error(const pl_channel_t *ch) { return ch->error; }
+const char *pl_channel_error(const pl_channel_t *ch)
+{
+    return ch->error;
+}
 
 void pl_channel_keep_unary_payload(pl_channel_t *ch, uint8_t *payload)
 {
@@ -148,8 +172,7 @@ static int on_frame_recv(nghttp2_session *ng, const nghttp2_frame *frame, void *
         if (frame->hd.flags & NGHTTP2_FLAG_ACK)
             ch->ping_acked_usec = pl_now_usec();
         break;
-    default:
-        break;
+    default: break;
     }
     return 0;
 }
@@ -404,7 +427,8 @@ static int connect_tls(pl_channel_t *ch, const pl_channel_opts_t *o, int timeout
         SSL_set_tlsext_host_name(ch->ssl, name);
     if (!o->insecure) {
         X509_VERIFY_PARAM *param = SSL_get0_param(ch->ssl);
-        if (is_ip ? X509_VERIFY_PARAM_set1_ip_asc(param, name) != 1 : X509_VERIFY_PARAM_set1_host(param, name, 0) != 1) {
+        if (is_ip ? X509_VERIFY_PARAM_set1_ip_asc(param, name) != 1
+                  : X509_VERIFY_PARAM_set1_host(param, name, 0) != 1) {
             tls_err(err, err_len, "tls: cannot set the name to verify");
             return -1;
         }

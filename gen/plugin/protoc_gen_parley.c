@@ -20,8 +20,10 @@
 #include <stdlib.h>
 #include <string.h>
 
-/* descriptor.pb.h first: nanopb leaves it out of plugin.pb.h */
+/* descriptor.pb.h first: nanopb leaves it out of plugin.pb.h (the blank
+ * line keeps clang-format from sorting them) */
 #include "google/protobuf/descriptor.pb.h"
+
 #include "google/protobuf/compiler/plugin.pb.h"
 
 typedef google_protobuf_FileDescriptorProto file_t;
@@ -220,10 +222,10 @@ static const file_t *find_file(const input_t *in, const char *name, size_t *inde
 /* ---- NAME.parley.h / NAME.parley.c ---- */
 
 typedef struct method_names {
-    char *svc;   /* grpc_testing_TestService */
-    char *fn;    /* grpc_testing_TestService_UnaryCall */
-    char *req;   /* grpc_testing_SimpleRequest */
-    char *resp;  /* grpc_testing_SimpleResponse */
+    char *svc;  /* grpc_testing_TestService */
+    char *fn;   /* grpc_testing_TestService_UnaryCall */
+    char *req;  /* grpc_testing_SimpleRequest */
+    char *resp; /* grpc_testing_SimpleResponse */
     bool cstream, sstream;
 } method_names_t;
 
@@ -306,15 +308,18 @@ static void emit_service_header(text_t *h, const file_t *f, const service_t *s)
     for (size_t i = 0; i < s->method_count; i++) {
         method_names_t n = names_for(f, s, &s->method[i]);
         const char *m = s->method[i].name;
-        emit(h, "static inline void %s_on_message(pl_call_t *call, const void *msg, void *svc)\n{\n"
-                "    ((const %s_handlers_t *)pl_call_handlers(call))->%s(call, (const %s *)msg, svc);\n}\n",
+        emit(h,
+             "static inline void %s_on_message(pl_call_t *call, const void *msg, void *svc)\n{\n"
+             "    ((const %s_handlers_t *)pl_call_handlers(call))->%s(call, (const %s *)msg, svc);\n}\n",
              n.fn, svc, m, n.req);
         if (n.cstream) {
-            emit(h, "static inline void %s_on_start(pl_call_t *call, void *svc)\n{\n"
-                    "    ((const %s_handlers_t *)pl_call_handlers(call))->%s_start(call, svc);\n}\n",
+            emit(h,
+                 "static inline void %s_on_start(pl_call_t *call, void *svc)\n{\n"
+                 "    ((const %s_handlers_t *)pl_call_handlers(call))->%s_start(call, svc);\n}\n",
                  n.fn, svc, m);
-            emit(h, "static inline void %s_on_half_close(pl_call_t *call, void *svc)\n{\n"
-                    "    ((const %s_handlers_t *)pl_call_handlers(call))->%s_half_close(call, svc);\n}\n",
+            emit(h,
+                 "static inline void %s_on_half_close(pl_call_t *call, void *svc)\n{\n"
+                 "    ((const %s_handlers_t *)pl_call_handlers(call))->%s_half_close(call, svc);\n}\n",
                  n.fn, svc, m);
         }
         free_names(&n);
@@ -327,8 +332,9 @@ static void emit_service_header(text_t *h, const file_t *f, const service_t *s)
         method_names_t n = names_for(f, s, &s->method[i]);
         const char *m = s->method[i].name;
         if (n.cstream)
-            emit(h, "        {&%s_method, h->%s ? %s_on_message : NULL, h->%s_start ? %s_on_start : NULL,\n"
-                    "         h->%s_half_close ? %s_on_half_close : NULL},\n",
+            emit(h,
+                 "        {&%s_method, h->%s ? %s_on_message : NULL, h->%s_start ? %s_on_start : NULL,\n"
+                 "         h->%s_half_close ? %s_on_half_close : NULL},\n",
                  n.fn, m, n.fn, m, n.fn, m, n.fn);
         else
             emit(h, "        {&%s_method, h->%s ? %s_on_message : NULL, NULL, NULL},\n", n.fn, m, n.fn);
@@ -340,53 +346,61 @@ static void emit_service_header(text_t *h, const file_t *f, const service_t *s)
     for (size_t i = 0; i < s->method_count; i++) {
         method_names_t n = names_for(f, s, &s->method[i]);
         if (n.sstream)
-            emit(h, "static inline int %s_write(pl_call_t *call, const %s *msg)\n{\n"
-                    "    return pl_call_send(call, msg);\n}\n",
+            emit(h,
+                 "static inline int %s_write(pl_call_t *call, const %s *msg)\n{\n"
+                 "    return pl_call_send(call, msg);\n}\n",
                  n.fn, n.resp);
         else
-            emit(h, "static inline int %s_reply(pl_call_t *call, const %s *msg)\n{\n"
-                    "    return pl_call_reply(call, msg);\n}\n",
+            emit(h,
+                 "static inline int %s_reply(pl_call_t *call, const %s *msg)\n{\n"
+                 "    return pl_call_reply(call, msg);\n}\n",
                  n.fn, n.resp);
 
         if (!n.cstream && !n.sstream) {
             emit(h, "/* Client: unary. Views in *resp stay valid until the channel's next unary call. */\n");
-            emit(h, "static inline pl_code_t %s(pl_channel_t *ch, const pl_call_opts_t *opts, const %s *req,\n"
-                    "                                %s *resp, pl_status_t *st)\n{\n"
-                    "    return pl_ccall_unary(ch, &%s_method, opts, req, resp, st);\n}\n",
+            emit(h,
+                 "static inline pl_code_t %s(pl_channel_t *ch, const pl_call_opts_t *opts, const %s *req,\n"
+                 "                                %s *resp, pl_status_t *st)\n{\n"
+                 "    return pl_ccall_unary(ch, &%s_method, opts, req, resp, st);\n}\n",
                  n.fn, n.req, n.resp, n.fn);
         } else if (!n.cstream) {
             emit(h, "/* Client: server streaming; then _recv until 0, pl_ccall_finish, pl_ccall_free. */\n");
-            emit(h, "static inline pl_ccall_t *%s_start(pl_channel_t *ch, const pl_call_opts_t *opts, const %s *req)\n{\n"
-                    "    pl_ccall_t *c = pl_ccall_start(ch, &%s_method, opts);\n"
-                    "    if (c && pl_ccall_send(c, req) == 0)\n"
-                    "        pl_ccall_close_send(c);\n"
-                    "    return c;\n}\n",
+            emit(h,
+                 "static inline pl_ccall_t *%s_start(pl_channel_t *ch, const pl_call_opts_t *opts, const %s *req)\n{\n"
+                 "    pl_ccall_t *c = pl_ccall_start(ch, &%s_method, opts);\n"
+                 "    if (c && pl_ccall_send(c, req) == 0)\n"
+                 "        pl_ccall_close_send(c);\n"
+                 "    return c;\n}\n",
                  n.fn, n.req, n.fn);
         } else {
             emit(h, "/* Client: %s streaming; _send, pl_ccall_close_send, %s. */\n", n.sstream ? "bidi" : "client",
                  n.sstream ? "_recv until 0, pl_ccall_finish" : "_close_and_recv");
-            emit(h, "static inline pl_ccall_t *%s_start(pl_channel_t *ch, const pl_call_opts_t *opts)\n{\n"
-                    "    return pl_ccall_start(ch, &%s_method, opts);\n}\n",
+            emit(h,
+                 "static inline pl_ccall_t *%s_start(pl_channel_t *ch, const pl_call_opts_t *opts)\n{\n"
+                 "    return pl_ccall_start(ch, &%s_method, opts);\n}\n",
                  n.fn, n.fn);
-            emit(h, "static inline int %s_send(pl_ccall_t *c, const %s *req)\n{\n"
-                    "    return pl_ccall_send(c, req);\n}\n",
+            emit(h,
+                 "static inline int %s_send(pl_ccall_t *c, const %s *req)\n{\n"
+                 "    return pl_ccall_send(c, req);\n}\n",
                  n.fn, n.req);
         }
         if (n.sstream)
-            emit(h, "static inline int %s_recv(pl_ccall_t *c, %s *resp)\n{\n"
-                    "    return pl_ccall_recv(c, resp);\n}\n",
+            emit(h,
+                 "static inline int %s_recv(pl_ccall_t *c, %s *resp)\n{\n"
+                 "    return pl_ccall_recv(c, resp);\n}\n",
                  n.fn, n.resp);
         else if (n.cstream)
-            emit(h, "static inline pl_code_t %s_close_and_recv(pl_ccall_t *c, %s *resp, pl_status_t *st)\n{\n"
-                    "    pl_ccall_close_send(c);\n"
-                    "    int got = pl_ccall_recv(c, resp);\n"
-                    "    pl_code_t code = pl_ccall_finish(c, st);\n"
-                    "    if (code == PL_CODE_OK && got != 1) {\n"
-                    "        code = PL_CODE_INTERNAL;\n"
-                    "        if (st)\n"
-                    "            pl_status_set(st, code, \"server sent no response message\");\n"
-                    "    }\n"
-                    "    return code;\n}\n",
+            emit(h,
+                 "static inline pl_code_t %s_close_and_recv(pl_ccall_t *c, %s *resp, pl_status_t *st)\n{\n"
+                 "    pl_ccall_close_send(c);\n"
+                 "    int got = pl_ccall_recv(c, resp);\n"
+                 "    pl_code_t code = pl_ccall_finish(c, st);\n"
+                 "    if (code == PL_CODE_OK && got != 1) {\n"
+                 "        code = PL_CODE_INTERNAL;\n"
+                 "        if (st)\n"
+                 "            pl_status_set(st, code, \"server sent no response message\");\n"
+                 "    }\n"
+                 "    return code;\n}\n",
                  n.fn, n.resp);
         free_names(&n);
     }
@@ -400,10 +414,11 @@ static void emit_service_source(text_t *c, const file_t *f, const service_t *s)
     char *svc = NULL;
     for (size_t i = 0; i < s->method_count; i++) {
         method_names_t n = names_for(f, s, &s->method[i]);
-        emit(c, "const pl_method_t %s_method = {\n    \"/%s%s%s/%s\", \"%s\", %s,\n"
-                "    &%s_msg, sizeof(%s), &%s_msg, sizeof(%s),\n};\n",
-             n.fn, pkg, *pkg ? "." : "", s->name, s->method[i].name, s->method[i].name, shape_name(&n), n.req,
-             n.req, n.resp, n.resp);
+        emit(c,
+             "const pl_method_t %s_method = {\n    \"/%s%s%s/%s\", \"%s\", %s,\n"
+             "    &%s_msg, sizeof(%s), &%s_msg, sizeof(%s),\n};\n",
+             n.fn, pkg, *pkg ? "." : "", s->name, s->method[i].name, s->method[i].name, shape_name(&n), n.req, n.req,
+             n.resp, n.resp);
         free_names(&n);
     }
     {
@@ -444,8 +459,7 @@ static void generate_file(google_protobuf_compiler_CodeGeneratorResponse *resp, 
         emit_service_header(&h, f, &f->service[i]);
     emit(&h, "\n#endif\n");
 
-    emit(&c, "/* Generated by protoc-gen-parley from %s. Do not edit. */\n#include \"%s.parley.h\"\n\n", f->name,
-         base);
+    emit(&c, "/* Generated by protoc-gen-parley from %s. Do not edit. */\n#include \"%s.parley.h\"\n\n", f->name, base);
     for (size_t i = 0; i < f->service_count; i++)
         emit_service_source(&c, f, &f->service[i]);
     if (f->service_count == 0)
@@ -528,8 +542,7 @@ static void generate_registry(google_protobuf_compiler_CodeGeneratorResponse *re
 
     emit(&h, "/* Generated by protoc-gen-parley. Do not edit. */\n");
     emit(&h, "#ifndef PL_GEN_%s_DESCRIPTORS_H\n#define PL_GEN_%s_DESCRIPTORS_H\n\n", set, set);
-    emit(&h, "#include \"runtime/descriptors.h\"\n\nextern const pl_descriptor_set_t %s_descriptors;\n\n#endif\n",
-         set);
+    emit(&h, "#include \"runtime/descriptors.h\"\n\nextern const pl_descriptor_set_t %s_descriptors;\n\n#endif\n", set);
 
     emit(&c, "/* Generated by protoc-gen-parley. Do not edit. */\n#include \"%s_descriptors.h\"\n", set);
     for (size_t i = 0; i < in->req.file_to_generate_count; i++) {

@@ -11,15 +11,15 @@
 #include "runtime/rpc.h"
 
 typedef struct pl_proto_file {
-    const char *name;        /* "grpc/health/v1/health.proto" */
-    const uint8_t *data;     /* serialized FileDescriptorProto, as protoc produced it */
+    const char *name;    /* "grpc/health/v1/health.proto" */
+    const uint8_t *data; /* serialized FileDescriptorProto, as protoc produced it */
     size_t len;
-    const uint16_t *deps;    /* indexes of direct imports in the same set */
+    const uint16_t *deps; /* indexes of direct imports in the same set */
     size_t dep_count;
 } pl_proto_file_t;
 
 typedef struct pl_proto_symbol {
-    const char *name;        /* fully qualified: messages, enums, services, methods */
+    const char *name; /* fully qualified: messages, enums, services, methods */
     uint16_t file;
 } pl_proto_symbol_t;
 

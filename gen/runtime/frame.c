@@ -66,8 +66,8 @@ pl_deframe_result_t pl_deframer_feed(pl_deframer_t *d, const uint8_t *data, size
         if (d->header[0] > 1)
             return PL_DEFRAME_BAD_FLAG;
         d->compressed = d->header[0] == 1;
-        d->length = (uint32_t)d->header[1] << 24 | (uint32_t)d->header[2] << 16 | (uint32_t)d->header[3] << 8 |
-                    d->header[4];
+        d->length =
+            (uint32_t)d->header[1] << 24 | (uint32_t)d->header[2] << 16 | (uint32_t)d->header[3] << 8 | d->header[4];
         if (d->length > d->max_message)
             return PL_DEFRAME_TOO_LARGE;
         d->have = 0;

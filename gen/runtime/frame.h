@@ -16,10 +16,10 @@
 void pl_frame_header_write(uint8_t out[PL_FRAME_HEADER_LEN], bool compressed, uint32_t len);
 
 typedef enum pl_deframe_result {
-    PL_DEFRAME_NEED_MORE = 0, /* all input consumed, no complete message */
-    PL_DEFRAME_MESSAGE = 1,   /* a message is complete: take it, then feed the rest */
-    PL_DEFRAME_TOO_LARGE = -1,/* declared length exceeds max_message */
-    PL_DEFRAME_BAD_FLAG = -2, /* flag byte other than 0 or 1 */
+    PL_DEFRAME_NEED_MORE = 0,  /* all input consumed, no complete message */
+    PL_DEFRAME_MESSAGE = 1,    /* a message is complete: take it, then feed the rest */
+    PL_DEFRAME_TOO_LARGE = -1, /* declared length exceeds max_message */
+    PL_DEFRAME_BAD_FLAG = -2,  /* flag byte other than 0 or 1 */
     PL_DEFRAME_NOMEM = -3,
 } pl_deframe_result_t;
 
@@ -27,9 +27,9 @@ typedef struct pl_deframer {
     uint8_t header[PL_FRAME_HEADER_LEN];
     uint8_t header_have;
     bool compressed;
-    uint32_t length;    /* of the current message, once the header is complete */
-    uint32_t have;      /* payload bytes received so far */
-    uint8_t *buf;       /* payload; grown as bytes arrive */
+    uint32_t length; /* of the current message, once the header is complete */
+    uint32_t have;   /* payload bytes received so far */
+    uint8_t *buf;    /* payload; grown as bytes arrive */
     uint32_t buf_cap;
     uint32_t max_message;
 } pl_deframer_t;

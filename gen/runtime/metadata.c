@@ -50,8 +50,8 @@ static bool key_equals(const uint8_t *key, size_t len, const char *s)
 
 bool pl_metadata_key_is_reserved(const uint8_t *key, size_t len)
 {
-    static const char *const reserved[] = {"te", "content-type", "connection", "keep-alive",
-                                           "proxy-connection", "transfer-encoding", "upgrade", "host"};
+    static const char *const reserved[] = {
+        "te", "content-type", "connection", "keep-alive", "proxy-connection", "transfer-encoding", "upgrade", "host"};
     if (len > 0 && key[0] == ':')
         return true;
     if (len >= 5 && memcmp(key, "grpc-", 5) == 0)
@@ -94,8 +94,7 @@ static int reserve(pl_metadata_t *md, size_t bytes)
 }
 
 /* cost: what the entry counts against the limit (its size on the wire). */
-static int add_raw(pl_metadata_t *md, const uint8_t *key, size_t key_len, const uint8_t *value, size_t len,
-                   size_t cost)
+static int add_raw(pl_metadata_t *md, const uint8_t *key, size_t key_len, const uint8_t *value, size_t len, size_t cost)
 {
     if (key_len > UINT32_MAX / 4 || len > UINT32_MAX / 4 || (size_t)md->accounted + cost > md->limit)
         return PL_ERR_LIMIT;
@@ -127,8 +126,7 @@ int pl_metadata_add(pl_metadata_t *md, const char *key, const void *value, size_
     return add_raw(md, k, key_len, value, len, key_len + len + ENTRY_OVERHEAD);
 }
 
-int pl_metadata_add_wire(pl_metadata_t *md, const uint8_t *key, size_t key_len, const uint8_t *value,
-                         size_t value_len)
+int pl_metadata_add_wire(pl_metadata_t *md, const uint8_t *key, size_t key_len, const uint8_t *value, size_t value_len)
 {
     if (!pl_metadata_key_is_valid(key, key_len))
         return PL_ERR_INVALID;
@@ -174,8 +172,8 @@ const uint8_t *pl_metadata_get(const pl_metadata_t *md, const char *key, size_t 
     return NULL;
 }
 
-void pl_metadata_at(const pl_metadata_t *md, uint32_t i, const char **key, size_t *key_len,
-                    const uint8_t **value, size_t *value_len)
+void pl_metadata_at(const pl_metadata_t *md, uint32_t i, const char **key, size_t *key_len, const uint8_t **value,
+                    size_t *value_len)
 {
     const pl_md_entry_t *e = &md->entries[i];
     *key = (const char *)md->store + e->key_off;

@@ -21,11 +21,14 @@ typedef struct pl_metadata {
     uint32_t count, cap;
     uint8_t *store;
     uint32_t used, store_cap;
-    uint32_t limit;      /* max key+value bytes (HTTP/2 accounting: +32 each) */
-    uint32_t accounted;  /* bytes counted against limit */
+    uint32_t limit;     /* max key+value bytes (HTTP/2 accounting: +32 each) */
+    uint32_t accounted; /* bytes counted against limit */
 } pl_metadata_t;
 
-#define PL_METADATA_INIT(limit_) {NULL, 0, 0, NULL, 0, 0, (limit_), 0}
+#define PL_METADATA_INIT(limit_)                                                                                       \
+    {                                                                                                                  \
+        NULL, 0, 0, NULL, 0, 0, (limit_), 0                                                                            \
+    }
 
 void pl_metadata_init(pl_metadata_t *md, uint32_t limit);
 void pl_metadata_dispose(pl_metadata_t *md);
@@ -36,13 +39,12 @@ void pl_metadata_dispose(pl_metadata_t *md);
 int pl_metadata_add(pl_metadata_t *md, const char *key, const void *value, size_t len);
 /* Adds a pair as received in an HTTP/2 header: -bin values are base64
  * (padded or not) and are decoded. */
-int pl_metadata_add_wire(pl_metadata_t *md, const uint8_t *key, size_t key_len, const uint8_t *value,
-                         size_t value_len);
+int pl_metadata_add_wire(pl_metadata_t *md, const uint8_t *key, size_t key_len, const uint8_t *value, size_t value_len);
 
 /* First value for key, or NULL. */
 const uint8_t *pl_metadata_get(const pl_metadata_t *md, const char *key, size_t *len);
-void pl_metadata_at(const pl_metadata_t *md, uint32_t i, const char **key, size_t *key_len,
-                    const uint8_t **value, size_t *value_len);
+void pl_metadata_at(const pl_metadata_t *md, uint32_t i, const char **key, size_t *key_len, const uint8_t **value,
+                    size_t *value_len);
 
 bool pl_metadata_key_is_valid(const uint8_t *key, size_t len);
 bool pl_metadata_key_is_binary(const uint8_t *key, size_t len);

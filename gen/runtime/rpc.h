@@ -89,9 +89,9 @@ typedef struct pl_channel pl_channel_t;
 typedef struct pl_ccall pl_ccall_t;
 
 typedef struct pl_call_opts {
-    int64_t timeout_ms;             /* 0: no deadline */
-    const pl_metadata_t *metadata;  /* request metadata; may be NULL */
-    bool compress;                  /* gzip request messages */
+    int64_t timeout_ms;            /* 0: no deadline */
+    const pl_metadata_t *metadata; /* request metadata; may be NULL */
+    bool compress;                 /* gzip request messages */
 } pl_call_opts_t;
 
 /* Starts a call; NULL only on allocation failure (other failures surface as

@@ -18,16 +18,13 @@ long pl_sock_recv(int fd, SSL *ssl, uint8_t *buf, size_t len, bool *wants_write)
         if (n > 0)
             return n;
         switch (SSL_get_error(ssl, n)) {
-        case SSL_ERROR_WANT_READ:
-            return PL_ERR_FULL;
+        case SSL_ERROR_WANT_READ: return PL_ERR_FULL;
         case SSL_ERROR_WANT_WRITE:
             if (wants_write)
                 *wants_write = true;
             return PL_ERR_FULL;
-        case SSL_ERROR_ZERO_RETURN:
-            return 0;
-        default:
-            return PL_ERR_IO;
+        case SSL_ERROR_ZERO_RETURN: return 0;
+        default: return PL_ERR_IO;
         }
     }
     for (;;) {

@@ -5,10 +5,10 @@
 #include <string.h>
 
 static const char *const code_names[] = {
-    "OK", "CANCELLED", "UNKNOWN", "INVALID_ARGUMENT", "DEADLINE_EXCEEDED", "NOT_FOUND",
-    "ALREADY_EXISTS", "PERMISSION_DENIED", "RESOURCE_EXHAUSTED", "FAILED_PRECONDITION",
-    "ABORTED", "OUT_OF_RANGE", "UNIMPLEMENTED", "INTERNAL", "UNAVAILABLE", "DATA_LOSS",
-    "UNAUTHENTICATED",
+    "OK",        "CANCELLED",       "UNKNOWN",           "INVALID_ARGUMENT",   "DEADLINE_EXCEEDED",
+    "NOT_FOUND", "ALREADY_EXISTS",  "PERMISSION_DENIED", "RESOURCE_EXHAUSTED", "FAILED_PRECONDITION",
+    "ABORTED",   "OUT_OF_RANGE",    "UNIMPLEMENTED",     "INTERNAL",           "UNAVAILABLE",
+    "DATA_LOSS", "UNAUTHENTICATED",
 };
 
 const char *pl_code_name(int code)
@@ -56,19 +56,12 @@ pl_code_t pl_code_from_h2_error(unsigned int h2_error)
     case 0x2: /* INTERNAL_ERROR */
     case 0x3: /* FLOW_CONTROL_ERROR */
     case 0x6: /* FRAME_SIZE_ERROR */
-    case 0x9: /* COMPRESSION_ERROR */
-        return PL_CODE_INTERNAL;
-    case 0x7: /* REFUSED_STREAM: safe to retry */
-        return PL_CODE_UNAVAILABLE;
-    case 0x8: /* CANCEL */
-        return PL_CODE_CANCELLED;
-    case 0xa: /* CONNECT_ERROR */
-        return PL_CODE_INTERNAL;
-    case 0xb: /* ENHANCE_YOUR_CALM */
-        return PL_CODE_RESOURCE_EXHAUSTED;
-    case 0xc: /* INADEQUATE_SECURITY */
-        return PL_CODE_PERMISSION_DENIED;
-    default:
-        return PL_CODE_INTERNAL;
+    case 0x9: /* COMPRESSION_ERROR */ return PL_CODE_INTERNAL;
+    case 0x7: /* REFUSED_STREAM: safe to retry */ return PL_CODE_UNAVAILABLE;
+    case 0x8: /* CANCEL */ return PL_CODE_CANCELLED;
+    case 0xa: /* CONNECT_ERROR */ return PL_CODE_INTERNAL;
+    case 0xb: /* ENHANCE_YOUR_CALM */ return PL_CODE_RESOURCE_EXHAUSTED;
+    case 0xc: /* INADEQUATE_SECURITY */ return PL_CODE_PERMISSION_DENIED;
+    default: return PL_CODE_INTERNAL;
     }
 }

@@ -1,17 +1,17 @@
 /* request.c — the per-call state every accounts handler starts from,
  * authentication, and the call-scoped wrappers around queries and rate
  * limits (accounts_internal.h). */
+#include <event2/event.h>
 #include <inttypes.h>
 #include <stdio.h>
-#include <event2/event.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "accounts/accounts_internal.h"
-#include "transport/worker.h"
-#include "cache/ratelimit.h"
 #include "app/log.h"
+#include "cache/ratelimit.h"
 #include "runtime/clock.h"
+#include "transport/worker.h"
 
 static void req_free(void *user)
 {
@@ -171,8 +171,8 @@ void pl_acct_rate_take(pl_call_t *call, pl_acct_req_t *r, const char *name, uint
         fn(call, r, PL_CODE_UNAVAILABLE, NULL);
         return;
     }
-    *t = (rate_take_t){.call = call, .r = r, .fn = fn, .capacity = capacity, .cost = cost,
-                       .refill_per_second = refill_per_second};
+    *t = (rate_take_t){
+        .call = call, .r = r, .fn = fn, .capacity = capacity, .cost = cost, .refill_per_second = refill_per_second};
     snprintf(t->name, sizeof(t->name), "%s", name);
     pl_call_ref(call);
     rate_send(t);

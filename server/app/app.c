@@ -116,8 +116,8 @@ static void on_call_query(const pl_pg_result_t *r, void *user)
     pl_call_unref(call);
 }
 
-int pl_call_query(const pl_app_t *app, pl_call_t *call, int stmt, int shard, const pl_pg_param_t *params,
-                  int nparams, unsigned flags, pl_call_query_fn fn, void *user)
+int pl_call_query(const pl_app_t *app, pl_call_t *call, int stmt, int shard, const pl_pg_param_t *params, int nparams,
+                  unsigned flags, pl_call_query_fn fn, void *user)
 {
     return pl_call_query_keyed(app, call, stmt, shard, params, nparams, flags, NULL, fn, user);
 }
@@ -130,8 +130,8 @@ int pl_call_query_keyed(const pl_app_t *app, pl_call_t *call, int stmt, int shar
         return PL_ERR_NOMEM;
     *q = (call_query_t){call, fn, user};
     pl_call_ref(call);
-    int rc = pl_store_exec_keyed(pl_app_store(app, pl_call_worker(call)), stmt, shard, params, nparams, flags,
-                                 lock, pl_call_deadline(call), on_call_query, q);
+    int rc = pl_store_exec_keyed(pl_app_store(app, pl_call_worker(call)), stmt, shard, params, nparams, flags, lock,
+                                 pl_call_deadline(call), on_call_query, q);
     if (rc != 0) {
         pl_call_unref(call);
         free(q);

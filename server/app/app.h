@@ -26,9 +26,9 @@ typedef struct pl_app {
     pl_shardmap_t map;
     pl_stmt_table_t stmts;
     pl_idgen_t ids;
-    int store_module; /* per-worker pl_store_t */
-    int cache_module; /* per-worker pl_redis_t (cache/redis.h) */
-    int auth_stmt;    /* the device lookup (app/auth.c) */
+    int store_module;          /* per-worker pl_store_t */
+    int cache_module;          /* per-worker pl_redis_t (cache/redis.h) */
+    int auth_stmt;             /* the device lookup (app/auth.c) */
     pl_messaging_t *messaging; /* streams and fan-out (messaging/notify.h) */
 } pl_app_t;
 
@@ -52,8 +52,8 @@ pl_redis_t *pl_app_redis(const pl_app_t *app, const pl_worker_t *w);
  * exactly once, whatever happened to the call meanwhile (check
  * pl_call_is_finished if that matters). */
 typedef void (*pl_call_query_fn)(pl_call_t *call, const pl_pg_result_t *r, void *user);
-int pl_call_query(const pl_app_t *app, pl_call_t *call, int stmt, int shard, const pl_pg_param_t *params,
-                  int nparams, unsigned flags, pl_call_query_fn fn, void *user);
+int pl_call_query(const pl_app_t *app, pl_call_t *call, int stmt, int shard, const pl_pg_param_t *params, int nparams,
+                  unsigned flags, pl_call_query_fn fn, void *user);
 
 /* pl_call_query for a write that locks rows (lock order: store/pg.h). */
 int pl_call_query_keyed(const pl_app_t *app, pl_call_t *call, int stmt, int shard, const pl_pg_param_t *params,

@@ -22,7 +22,7 @@ static int group_shard(const pl_app_t *app, int64_t creator, const char *request
         return (int)randombytes_uniform((uint32_t)shards);
     uint8_t key[8 + CHATS_REQUEST_ID_MAX];
     size_t len = strlen(request_id); /* checked: at most CHATS_REQUEST_ID_MAX */
-    for (int i = 0; i < 8; i++) /* little-endian: the same on every node */
+    for (int i = 0; i < 8; i++)      /* little-endian: the same on every node */
         key[i] = (uint8_t)((uint64_t)creator >> (8 * i));
     memcpy(key + 8, request_id, len);
     return pl_shard_for_key(key, 8 + len, shards);

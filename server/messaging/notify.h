@@ -17,8 +17,8 @@
  * accounts: everyone whose devices should look (the members after the
  * change, plus anyone removed by it, who still sees their removal).
  * Member caches of the chat are dropped everywhere. */
-void pl_notify_chat_changed(const pl_app_t *app, pl_worker_t *w, int64_t chat_id, int64_t seq,
-                            const int64_t *accounts, size_t naccounts);
+void pl_notify_chat_changed(const pl_app_t *app, pl_worker_t *w, int64_t chat_id, int64_t seq, const int64_t *accounts,
+                            size_t naccounts);
 
 /* A device was removed (its token is already revoked): its streams end
  * with UNAUTHENTICATED, on whichever node they are. */

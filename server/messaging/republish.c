@@ -13,9 +13,9 @@
 #include "messaging/messaging_internal.h"
 #include "runtime/clock.h"
 
-#define REPUBLISH_MAX 8192          /* waiting per worker; past it, streams get what is dropped on their next catch-up */
+#define REPUBLISH_MAX 8192 /* waiting per worker; past it, streams get what is dropped on their next catch-up */
 #define REPUBLISH_RETRY_MS 200
-#define REPUBLISH_GIVE_UP_MS 60000  /* by then subscribers have lost Redis too, and resync */
+#define REPUBLISH_GIVE_UP_MS 60000 /* by then subscribers have lost Redis too, and resync */
 
 struct pl_republish {
     pl_republish_t *next;

@@ -42,8 +42,8 @@ static void on_tick(evutil_socket_t fd, short what, void *arg)
     snprintf(batch, sizeof(batch), "%d", BATCH);
     pl_pg_param_t p[2] = {pl_pg_text(days), pl_pg_text(batch)};
     mw->sweep_busy = true;
-    if (pl_store_exec(pl_app_store(m->app, mw->w), pl_msg_stmt(m, ST_SWEEP), mw->sweep_shard, p, 2,
-                      PL_PG_IDEMPOTENT, 0, on_swept, mw) != 0)
+    if (pl_store_exec(pl_app_store(m->app, mw->w), pl_msg_stmt(m, ST_SWEEP), mw->sweep_shard, p, 2, PL_PG_IDEMPOTENT, 0,
+                      on_swept, mw) != 0)
         mw->sweep_busy = false;
 }
 

@@ -227,8 +227,8 @@ static void query_last_seqs(pl_stream_t *s)
         snprintf(list + n, cap - n, "}");
         pl_pg_param_t p = pl_pg_text(list);
         s->pending_loads++;
-        if (pl_call_query(m->app, s->call, pl_msg_stmt(m, ST_LAST_SEQS), shard, &p, 1, PL_PG_IDEMPOTENT,
-                          on_last_seqs, s) != 0)
+        if (pl_call_query(m->app, s->call, pl_msg_stmt(m, ST_LAST_SEQS), shard, &p, 1, PL_PG_IDEMPOTENT, on_last_seqs,
+                          s) != 0)
             s->pending_loads--;
         free(list);
     }
@@ -376,8 +376,7 @@ static void on_resume(pl_stream_t *s, uint64_t request_id, const parley_v1_Resum
 
 /* A client event that did not decode (a field over its bound, or not
  * protobuf): an Error for its request, and the stream goes on. */
-static void on_invalid(pl_call_t *call, const uint8_t *payload, size_t len, pl_code_t code, const char *why,
-                       void *user)
+static void on_invalid(pl_call_t *call, const uint8_t *payload, size_t len, pl_code_t code, const char *why, void *user)
 {
     (void)call;
     pl_stream_t *s = user;

@@ -64,16 +64,46 @@ void pl_call_set_user(pl_call_t *call, void *user, void (*free_fn)(void *user))
     call->user_free = free_fn;
 }
 
-void *pl_call_user(const pl_call_t *call) { return call->user; }
-void pl_call_on_cancel(pl_call_t *call, pl_call_event_fn fn) { call->on_cancel = fn; }
-void pl_call_on_writable(pl_call_t *call, pl_call_event_fn fn) { call->on_writable = fn; }
-void pl_call_on_invalid_message(pl_call_t *call, pl_call_invalid_fn fn) { call->on_invalid = fn; }
-bool pl_call_is_cancelled(const pl_call_t *call) { return call->cancelled; }
-bool pl_call_is_finished(const pl_call_t *call) { return call->finished || call->cancelled; }
-const pl_metadata_t *pl_call_metadata(const pl_call_t *call) { return &call->md; }
-int64_t pl_call_deadline(const pl_call_t *call) { return call->deadline_usec; }
-bool pl_call_request_was_compressed(const pl_call_t *call) { return call->last_in_compressed; }
-pl_worker_t *pl_call_worker(const pl_call_t *call) { return call->worker; }
+void *pl_call_user(const pl_call_t *call)
+{
+    return call->user;
+}
+void pl_call_on_cancel(pl_call_t *call, pl_call_event_fn fn)
+{
+    call->on_cancel = fn;
+}
+void pl_call_on_writable(pl_call_t *call, pl_call_event_fn fn)
+{
+    call->on_writable = fn;
+}
+void pl_call_on_invalid_message(pl_call_t *call, pl_call_invalid_fn fn)
+{
+    call->on_invalid = fn;
+}
+bool pl_call_is_cancelled(const pl_call_t *call)
+{
+    return call->cancelled;
+}
+bool pl_call_is_finished(const pl_call_t *call)
+{
+    return call->finished || call->cancelled;
+}
+const pl_metadata_t *pl_call_metadata(const pl_call_t *call)
+{
+    return &call->md;
+}
+int64_t pl_call_deadline(const pl_call_t *call)
+{
+    return call->deadline_usec;
+}
+bool pl_call_request_was_compressed(const pl_call_t *call)
+{
+    return call->last_in_compressed;
+}
+pl_worker_t *pl_call_worker(const pl_call_t *call)
+{
+    return call->worker;
+}
 
 void pl_call_mark_authenticated(pl_call_t *call)
 {
@@ -88,7 +118,10 @@ void pl_call_peer(const pl_call_t *call, char *buf, size_t len)
     else
         snprintf(buf, len, "unknown");
 }
-const void *pl_call_handlers(const pl_call_t *call) { return call->entry ? call->entry->handlers : NULL; }
+const void *pl_call_handlers(const pl_call_t *call)
+{
+    return call->entry ? call->entry->handlers : NULL;
+}
 
 const pl_method_t *pl_call_method(const pl_call_t *call)
 {
@@ -255,7 +288,10 @@ void pl_call_schedule_writable(pl_call_t *call)
 
 /* ---- session list ---- */
 
-pl_call_t *pl_call_next_in_session(const pl_call_t *call) { return call->next; }
+pl_call_t *pl_call_next_in_session(const pl_call_t *call)
+{
+    return call->next;
+}
 
 void pl_call_link(pl_call_t **head, pl_call_t *call)
 {

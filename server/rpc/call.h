@@ -38,8 +38,8 @@ void pl_call_on_writable(pl_call_t *call, pl_call_event_fn fn);
 /* A streamed request message that does not decode (not protobuf, or a
  * field over its bound): the raw bytes, what is wrong, and the status the
  * call would otherwise end with. */
-typedef void (*pl_call_invalid_fn)(pl_call_t *call, const uint8_t *payload, size_t len, pl_code_t code,
-                                   const char *why, void *user);
+typedef void (*pl_call_invalid_fn)(pl_call_t *call, const uint8_t *payload, size_t len, pl_code_t code, const char *why,
+                                   void *user);
 /* Streaming requests only: bad messages go to fn and the call goes on,
  * instead of ending with INVALID_ARGUMENT (a long-lived stream answers a
  * bad request without losing the good ones around it). */

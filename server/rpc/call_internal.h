@@ -13,8 +13,7 @@
 pl_call_t *pl_call_new(pl_h2_t *h2, int32_t stream_id);
 /* One request header. Never fails the stream: problems are recorded and
  * answered with a status once the headers are complete. */
-void pl_call_on_header(pl_call_t *call, const uint8_t *name, size_t name_len, const uint8_t *value,
-                       size_t value_len);
+void pl_call_on_header(pl_call_t *call, const uint8_t *name, size_t name_len, const uint8_t *value, size_t value_len);
 void pl_call_on_headers_end(pl_call_t *call);
 void pl_call_on_data(pl_call_t *call, const uint8_t *data, size_t len);
 void pl_call_on_remote_end(pl_call_t *call);

@@ -55,7 +55,7 @@ struct pl_call {
     uint32_t partial_bytes;   /* of the request message being received (the connection's budget) */
     int64_t partial_since_ms; /* when it began; 0: none */
     size_t held_back;         /* bytes processed but not yet given back as stream window (budget full) */
-    uint8_t *held;        /* bytes received while paused, not yet consumed */
+    uint8_t *held;            /* bytes received while paused, not yet consumed */
     uint32_t held_len;
 
     /* response */
@@ -72,17 +72,17 @@ struct pl_call {
     pl_call_event_fn on_cancel, on_writable;
     pl_call_invalid_fn on_invalid; /* streamed requests that do not decode */
 
-    bool headers_done;      /* request headers complete and validated */
-    bool remote_ended;      /* client half-closed */
-    bool dispatched;        /* the handler has seen the call */
-    bool finished;          /* a status was decided */
-    bool response_started;  /* response HEADERS submitted */
+    bool headers_done;     /* request headers complete and validated */
+    bool remote_ended;     /* client half-closed */
+    bool dispatched;       /* the handler has seen the call */
+    bool finished;         /* a status was decided */
+    bool response_started; /* response HEADERS submitted */
     bool trailers_sent;
-    bool is_plain_http;     /* non-gRPC fallback response */
+    bool is_plain_http; /* non-gRPC fallback response */
     bool cancelled;
     bool stream_closed;
     bool compress_out;
-    bool out_gzip;          /* response headers announced grpc-encoding: gzip */
+    bool out_gzip; /* response headers announced grpc-encoding: gzip */
     bool last_in_compressed;
     bool recv_paused;
     bool writable_wanted;

@@ -4,12 +4,12 @@
 
 #include <arpa/inet.h>
 #include <errno.h>
-#include <stdatomic.h>
 #include <fcntl.h>
 #include <netdb.h>
 #include <netinet/in.h>
 #include <openssl/rand.h>
 #include <openssl/ssl.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -78,12 +78,12 @@ struct pl_server {
     uint64_t addr_key[2]; /* SipHash key for the per-address table */
     _Atomic uint32_t addr_count[ADDR_ROWS][ADDR_SLOTS];
 
-    uint64_t fd_limit;               /* RLIMIT_NOFILE (soft) when the server was made */
-    _Atomic uint32_t open_conns;     /* against cfg.max_connections */
-    _Atomic uint64_t cap_refusals;   /* connections reset at max_connections */
-    _Atomic uint64_t fd_pauses;      /* accept pauses at the descriptor limit, all workers */
+    uint64_t fd_limit;                           /* RLIMIT_NOFILE (soft) when the server was made */
+    _Atomic uint32_t open_conns;                 /* against cfg.max_connections */
+    _Atomic uint64_t cap_refusals;               /* connections reset at max_connections */
+    _Atomic uint64_t fd_pauses;                  /* accept pauses at the descriptor limit, all workers */
     _Atomic uint64_t defences[PL_DEFENCE_COUNT]; /* per-connection defences fired */
-    _Atomic int64_t cap_logged_ms;   /* last log line about max_connections; 0: none yet */
+    _Atomic int64_t cap_logged_ms;               /* last log line about max_connections; 0: none yet */
 };
 
 void pl_server_config_defaults(pl_server_config_t *cfg)
@@ -198,7 +198,8 @@ pl_server_t *pl_server_new(const pl_server_config_t *cfg)
         srv->tls_client_ca = dup_or_null(cfg->tls_client_ca_file);
         char err[512];
         SSL_CTX *ctx = NULL;
-        if (!srv->tls_cert || !srv->tls_key || (cfg->tls_client_ca_file && cfg->tls_client_ca_file[0] && !srv->tls_client_ca))
+        if (!srv->tls_cert || !srv->tls_key ||
+            (cfg->tls_client_ca_file && cfg->tls_client_ca_file[0] && !srv->tls_client_ca))
             snprintf(err, sizeof(err), "out of memory");
         else
             ctx = pl_tls_server_ctx_new(srv->tls_cert, srv->tls_key, srv->tls_client_ca, err, sizeof(err));
@@ -307,22 +308,22 @@ int pl_server_reload_tls(pl_server_t *srv, char *err, size_t err_len)
 /* ---- connections on the node, and per address ---- */
 
 #define ROTL64(x, b) (uint64_t)(((x) << (b)) | ((x) >> (64 - (b))))
-#define SIPROUND                                                                                                   \
-    do {                                                                                                           \
-        v0 += v1;                                                                                                  \
-        v1 = ROTL64(v1, 13);                                                                                       \
-        v1 ^= v0;                                                                                                  \
-        v0 = ROTL64(v0, 32);                                                                                       \
-        v2 += v3;                                                                                                  \
-        v3 = ROTL64(v3, 16);                                                                                       \
-        v3 ^= v2;                                                                                                  \
-        v0 += v3;                                                                                                  \
-        v3 = ROTL64(v3, 21);                                                                                       \
-        v3 ^= v0;                                                                                                  \
-        v2 += v1;                                                                                                  \
-        v1 = ROTL64(v1, 17);                                                                                       \
-        v1 ^= v2;                                                                                                  \
-        v2 = ROTL64(v2, 32);                                                                                       \
+#define SIPROUND                                                                                                       \
+    do {                                                                                                               \
+        v0 += v1;                                                                                                      \
+        v1 = ROTL64(v1, 13);                                                                                           \
+        v1 ^= v0;                                                                                                      \
+        v0 = ROTL64(v0, 32);                                                                                           \
+        v2 += v3;                                                                                                      \
+        v3 = ROTL64(v3, 16);                                                                                           \
+        v3 ^= v2;                                                                                                      \
+        v0 += v3;                                                                                                      \
+        v3 = ROTL64(v3, 21);                                                                                           \
+        v3 ^= v0;                                                                                                      \
+        v2 += v1;                                                                                                      \
+        v1 = ROTL64(v1, 17);                                                                                           \
+        v1 ^= v2;                                                                                                      \
+        v2 = ROTL64(v2, 32);                                                                                           \
     } while (0)
 
 /* SipHash-2-4 of a 16-byte key block (the address, zero-padded): a keyed
@@ -467,10 +468,10 @@ void pl_server_conn_stats(const pl_server_t *srv, pl_server_conn_stats_t *out)
 const char *pl_defence_name(pl_defence_t d)
 {
     static const char *const names[PL_DEFENCE_COUNT] = {
-        [PL_DEFENCE_RAPID_RESET] = "rapid_reset",         [PL_DEFENCE_FRAME_FLOOD] = "frame_flood",
-        [PL_DEFENCE_HEADER_LIST] = "header_list",         [PL_DEFENCE_NO_CREDIT] = "no_credit",
-        [PL_DEFENCE_SLOW_HEADERS] = "slow_headers",       [PL_DEFENCE_OUTBOUND_BUDGET] = "outbound_budget",
-        [PL_DEFENCE_INBOUND_BUDGET] = "inbound_budget",   [PL_DEFENCE_MESSAGE_TIMEOUT] = "message_timeout",
+        [PL_DEFENCE_RAPID_RESET] = "rapid_reset",       [PL_DEFENCE_FRAME_FLOOD] = "frame_flood",
+        [PL_DEFENCE_HEADER_LIST] = "header_list",       [PL_DEFENCE_NO_CREDIT] = "no_credit",
+        [PL_DEFENCE_SLOW_HEADERS] = "slow_headers",     [PL_DEFENCE_OUTBOUND_BUDGET] = "outbound_budget",
+        [PL_DEFENCE_INBOUND_BUDGET] = "inbound_budget", [PL_DEFENCE_MESSAGE_TIMEOUT] = "message_timeout",
     };
     return d < PL_DEFENCE_COUNT ? names[d] : "?";
 }
@@ -490,15 +491,42 @@ uint64_t pl_server_count_fd_pause(pl_server_t *srv)
     return atomic_fetch_add(&srv->fd_pauses, 1) + 1;
 }
 
-const pl_server_config_t *pl_server_config(const pl_server_t *srv) { return &srv->cfg; }
-uint16_t pl_server_port(const pl_server_t *srv) { return srv->port; }
-bool pl_server_is_draining(const pl_server_t *srv) { return srv->draining != 0; }
-int pl_server_worker_count(const pl_server_t *srv) { return srv->worker_count; }
-pl_worker_t *pl_server_worker(const pl_server_t *srv, int i) { return srv->workers[i]; }
-size_t pl_server_service_count(const pl_server_t *srv) { return srv->service_count; }
-const char *pl_server_service_name(const pl_server_t *srv, size_t i) { return srv->services[i]; }
-size_t pl_server_descriptor_set_count(const pl_server_t *srv) { return srv->set_count; }
-const pl_descriptor_set_t *pl_server_descriptor_set(const pl_server_t *srv, size_t i) { return srv->sets[i]; }
+const pl_server_config_t *pl_server_config(const pl_server_t *srv)
+{
+    return &srv->cfg;
+}
+uint16_t pl_server_port(const pl_server_t *srv)
+{
+    return srv->port;
+}
+bool pl_server_is_draining(const pl_server_t *srv)
+{
+    return srv->draining != 0;
+}
+int pl_server_worker_count(const pl_server_t *srv)
+{
+    return srv->worker_count;
+}
+pl_worker_t *pl_server_worker(const pl_server_t *srv, int i)
+{
+    return srv->workers[i];
+}
+size_t pl_server_service_count(const pl_server_t *srv)
+{
+    return srv->service_count;
+}
+const char *pl_server_service_name(const pl_server_t *srv, size_t i)
+{
+    return srv->services[i];
+}
+size_t pl_server_descriptor_set_count(const pl_server_t *srv)
+{
+    return srv->set_count;
+}
+const pl_descriptor_set_t *pl_server_descriptor_set(const pl_server_t *srv, size_t i)
+{
+    return srv->sets[i];
+}
 
 bool pl_server_has_service(const pl_server_t *srv, const char *name)
 {

@@ -15,41 +15,41 @@
 #include "runtime/rpc.h"
 
 typedef struct pl_server_config {
-    const char *host;              /* listen address; default "127.0.0.1" */
-    uint16_t port;                 /* 0: pick a free port (see pl_server_port) */
-    int workers;                   /* 0: one per core */
-    const char *tls_cert_file;     /* both set: TLS with ALPN h2; else h2c */
+    const char *host;          /* listen address; default "127.0.0.1" */
+    uint16_t port;             /* 0: pick a free port (see pl_server_port) */
+    int workers;               /* 0: one per core */
+    const char *tls_cert_file; /* both set: TLS with ALPN h2; else h2c */
     const char *tls_key_file;
-    const char *tls_client_ca_file; /* set: clients must present a certificate it signed (mTLS) */
-    uint32_t max_recv_message;     /* bytes; default 4 MiB */
-    uint32_t max_send_message;     /* bytes; default 4 MiB */
-    uint32_t max_metadata;         /* request header list bytes; default 8 KiB */
+    const char *tls_client_ca_file;  /* set: clients must present a certificate it signed (mTLS) */
+    uint32_t max_recv_message;       /* bytes; default 4 MiB */
+    uint32_t max_send_message;       /* bytes; default 4 MiB */
+    uint32_t max_metadata;           /* request header list bytes; default 8 KiB */
     uint32_t max_concurrent_streams; /* per connection; default 100 */
-    uint32_t initial_window;       /* HTTP/2 stream window; default 1 MiB */
-    uint32_t call_outbound_limit;  /* queued response bytes per call; default 1 MiB */
-    uint32_t conn_outbound_limit;  /* queued response bytes per connection; default 16 MiB */
-    uint32_t inbound_buffer;       /* partial request messages buffered per connection; default 4 MiB */
-    uint32_t inbound_buffer_unauth; /* ... before a call on it authenticated; default 1 MiB */
-    int message_timeout_ms;        /* time to receive one request message once begun; default 60 s */
-    int keepalive_time_ms;         /* ping an idle connection after; default 120 s */
-    int keepalive_timeout_ms;      /* close if the ping is not answered; default 20 s */
-    int idle_timeout_ms;           /* close a connection without calls after; default 30 min */
-    int handshake_timeout_ms;      /* TLS handshake + client preface; default 10 s */
-    int drain_grace_ms;            /* in-flight calls' time to finish on drain; default 10 s */
+    uint32_t initial_window;         /* HTTP/2 stream window; default 1 MiB */
+    uint32_t call_outbound_limit;    /* queued response bytes per call; default 1 MiB */
+    uint32_t conn_outbound_limit;    /* queued response bytes per connection; default 16 MiB */
+    uint32_t inbound_buffer;         /* partial request messages buffered per connection; default 4 MiB */
+    uint32_t inbound_buffer_unauth;  /* ... before a call on it authenticated; default 1 MiB */
+    int message_timeout_ms;          /* time to receive one request message once begun; default 60 s */
+    int keepalive_time_ms;           /* ping an idle connection after; default 120 s */
+    int keepalive_timeout_ms;        /* close if the ping is not answered; default 20 s */
+    int idle_timeout_ms;             /* close a connection without calls after; default 30 min */
+    int handshake_timeout_ms;        /* TLS handshake + client preface; default 10 s */
+    int drain_grace_ms;              /* in-flight calls' time to finish on drain; default 10 s */
     /* Flood and abuse limits (see http2/session.c and transport/conn.c). */
     uint32_t connections_per_address; /* open connections per client IP (IPv6: /64); default 1000 */
-    uint32_t max_connections;      /* open connections on the node; 0, or more than the descriptor
-                                    * limit allows: RLIMIT_NOFILE (soft, at pl_server_new) less
-                                    * 64 and worker_fds per worker */
-    uint32_t worker_fds;           /* descriptors a worker holds besides its client connections (event
-                                    * loop, listener, mailbox, its modules' database and cache
-                                    * connections); default 16 */
-    uint32_t reset_burst;          /* RST_STREAM frames a client may send at once; default 1000 */
-    uint32_t reset_rate;           /* ... and per second after that; default 33 */
-    uint32_t useless_burst;        /* frames without request progress at once; default 1000 */
-    uint32_t useless_rate;         /* ... and per second after that; default 100 */
-    int send_timeout_ms;           /* drop a peer that takes none of our output for; default 60 s */
-    int header_timeout_ms;         /* time to finish a frame header or request header block; default 10 s */
+    uint32_t max_connections;         /* open connections on the node; 0, or more than the descriptor
+                                       * limit allows: RLIMIT_NOFILE (soft, at pl_server_new) less
+                                       * 64 and worker_fds per worker */
+    uint32_t worker_fds;              /* descriptors a worker holds besides its client connections (event
+                                       * loop, listener, mailbox, its modules' database and cache
+                                       * connections); default 16 */
+    uint32_t reset_burst;             /* RST_STREAM frames a client may send at once; default 1000 */
+    uint32_t reset_rate;              /* ... and per second after that; default 33 */
+    uint32_t useless_burst;           /* frames without request progress at once; default 1000 */
+    uint32_t useless_rate;            /* ... and per second after that; default 100 */
+    int send_timeout_ms;              /* drop a peer that takes none of our output for; default 60 s */
+    int header_timeout_ms;            /* time to finish a frame header or request header block; default 10 s */
 } pl_server_config_t;
 
 /* Fills unset (zero) fields with the defaults above. */
@@ -104,11 +104,11 @@ void pl_server_conn_release(pl_server_t *srv, pl_addr_slot_t *slot);
 /* What the node-wide connection defences did, for logs and metrics. Safe
  * from any thread; each figure is read on its own (not a snapshot). */
 typedef struct pl_server_conn_stats {
-    uint64_t open;          /* connections open now */
-    uint64_t max;           /* the effective max_connections */
-    uint64_t fd_limit;      /* the descriptor limit it was derived from */
-    uint64_t cap_refusals;  /* connections reset at accept at max_connections */
-    uint64_t fd_pauses;     /* times a worker paused accepting for want of descriptors */
+    uint64_t open;         /* connections open now */
+    uint64_t max;          /* the effective max_connections */
+    uint64_t fd_limit;     /* the descriptor limit it was derived from */
+    uint64_t cap_refusals; /* connections reset at accept at max_connections */
+    uint64_t fd_pauses;    /* times a worker paused accepting for want of descriptors */
 } pl_server_conn_stats_t;
 void pl_server_conn_stats(const pl_server_t *srv, pl_server_conn_stats_t *out);
 /* Counts one pause of a worker's accepts at the descriptor limit; returns

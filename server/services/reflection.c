@@ -204,9 +204,7 @@ static void answer(pl_server_t *srv, stream_t *st, const request_t *req)
                  sizeof(resp->message_response.all_extension_numbers_response.base_type_name), type);
         break;
     }
-    default:
-        set_error(resp, PL_CODE_INVALID_ARGUMENT, "request names no known message_request");
-        break;
+    default: set_error(resp, PL_CODE_INVALID_ARGUMENT, "request names no known message_request"); break;
     }
 }
 

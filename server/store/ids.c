@@ -26,11 +26,11 @@ int64_t pl_id_new_at(pl_idgen_t *g, int shard, int64_t unix_ms)
         next = ms << PL_ID_SEQ_BITS;
         if (next <= last)
             next = last + 1;
-    } while (!atomic_compare_exchange_weak_explicit(&g->last, &last, next, memory_order_relaxed,
-                                                    memory_order_relaxed));
+    } while (!atomic_compare_exchange_weak_explicit(&g->last, &last, next, memory_order_relaxed, memory_order_relaxed));
     uint64_t t = next >> PL_ID_SEQ_BITS;
     uint64_t seq = next & SEQ_MASK;
-    return (int64_t)((t << TIME_SHIFT) | ((uint64_t)(shard & (PL_ID_MAX_SHARDS - 1)) << (PL_ID_NODE_BITS + PL_ID_SEQ_BITS)) |
+    return (int64_t)((t << TIME_SHIFT) |
+                     ((uint64_t)(shard & (PL_ID_MAX_SHARDS - 1)) << (PL_ID_NODE_BITS + PL_ID_SEQ_BITS)) |
                      ((uint64_t)g->node << PL_ID_SEQ_BITS) | seq);
 }
 

@@ -14,8 +14,8 @@
 #include "store/pg_internal.h"
 
 #define SWEEP_INTERVAL_MS 50
-#define MAX_ATTEMPTS 5          /* serialization failures and lost connections */
-#define WATCHDOG_SLACK_MS 5000  /* past statement_timeout, an unanswered segment means a dead link */
+#define MAX_ATTEMPTS 5         /* serialization failures and lost connections */
+#define WATCHDOG_SLACK_MS 5000 /* past statement_timeout, an unanswered segment means a dead link */
 
 void pg_queue_push(pg_queue_t *q, pg_op_t *op)
 {
@@ -91,7 +91,8 @@ static void complete(pl_pg_t *pg, pg_op_t *op, pl_code_t code, const char *sqlst
         pg->stats.ops++;
         if (code != PL_CODE_OK)
             pg->stats.failed++;
-        pl_pg_result_t r = {code, sqlstate ? sqlstate : "", message ? message : "", code == PL_CODE_OK ? op->held : NULL};
+        pl_pg_result_t r = {code, sqlstate ? sqlstate : "", message ? message : "",
+                            code == PL_CODE_OK ? op->held : NULL};
         if (op->cb)
             op->cb(&r, op->user);
     }
@@ -109,8 +110,8 @@ static bool is_retryable_sqlstate(const char *s)
 /* SQLSTATEs that mean the server, not the statement, is the problem. */
 static bool is_server_gone(const char *s)
 {
-    return strncmp(s, "08", 2) == 0 || strcmp(s, "57P01") == 0 || strcmp(s, "57P02") == 0 ||
-           strcmp(s, "57P03") == 0 || strncmp(s, "53", 2) == 0;
+    return strncmp(s, "08", 2) == 0 || strcmp(s, "57P01") == 0 || strcmp(s, "57P02") == 0 || strcmp(s, "57P03") == 0 ||
+           strncmp(s, "53", 2) == 0;
 }
 
 static pl_code_t code_for_sqlstate(const char *s)

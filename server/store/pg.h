@@ -61,13 +61,13 @@ typedef struct pl_pg_param {
 /* What an operation's callback receives. res holds the rows on success and
  * is borrowed: valid only during the callback. */
 typedef struct pl_pg_result {
-    pl_code_t code;        /* OK; UNAVAILABLE (no connection, lost, outcome unknown);
-                            * DEADLINE_EXCEEDED (statement timeout or op deadline);
-                            * ABORTED (serialization failure or deadlock, retries exhausted);
-                            * CANCELLED (pl_pg_free); otherwise INTERNAL */
-    const char *sqlstate;  /* five characters for a server error, else "" */
-    const char *message;   /* for logs, never for clients */
-    PGresult *res;         /* non-NULL when code is OK */
+    pl_code_t code;       /* OK; UNAVAILABLE (no connection, lost, outcome unknown);
+                           * DEADLINE_EXCEEDED (statement timeout or op deadline);
+                           * ABORTED (serialization failure or deadlock, retries exhausted);
+                           * CANCELLED (pl_pg_free); otherwise INTERNAL */
+    const char *sqlstate; /* five characters for a server error, else "" */
+    const char *message;  /* for logs, never for clients */
+    PGresult *res;        /* non-NULL when code is OK */
 } pl_pg_result_t;
 
 typedef void (*pl_pg_done_fn)(const pl_pg_result_t *r, void *user);
@@ -113,13 +113,13 @@ int pl_pg_exec_keyed(pl_pg_t *pg, int stmt, int shard, const pl_pg_param_t *para
 bool pl_pg_is_up(const pl_pg_t *pg);
 
 typedef struct pl_pg_stats {
-    uint64_t ops;          /* completed operations */
-    uint64_t failed;       /* completed with a code other than OK */
-    uint64_t batches;      /* write transactions committed */
+    uint64_t ops;            /* completed operations */
+    uint64_t failed;         /* completed with a code other than OK */
+    uint64_t batches;        /* write transactions committed */
     uint64_t batched_writes; /* writes in them */
-    uint64_t retries;      /* operations sent again */
-    uint64_t reconnects;   /* connections re-established */
-    int queued;            /* operations waiting or in flight now */
+    uint64_t retries;        /* operations sent again */
+    uint64_t reconnects;     /* connections re-established */
+    int queued;              /* operations waiting or in flight now */
 } pl_pg_stats_t;
 void pl_pg_stats(const pl_pg_t *pg, pl_pg_stats_t *out);
 

@@ -209,7 +209,7 @@ static void set_prepared(pg_conn_t *c, int stmt, int shard, bool on)
     if (on)
         c->prepared[bit / 8] |= (uint8_t)(1u << (bit % 8));
     else
-        c->prepared[bit / 8] &= (uint8_t)~(1u << (bit % 8));
+        c->prepared[bit / 8] &= (uint8_t) ~(1u << (bit % 8));
 }
 
 static void stmt_name(char *buf, size_t len, int stmt, int shard)

@@ -87,8 +87,8 @@ int pl_store_exec_keyed(pl_store_t *st, int stmt, int shard, const pl_pg_param_t
 {
     if (shard < 0 || shard >= st->map->shards)
         return PL_ERR_INVALID;
-    return pl_pg_exec_keyed(st->servers[pl_shardmap_server(st->map, shard)], stmt, shard, params, nparams, flags,
-                            lock, deadline_usec, cb, user);
+    return pl_pg_exec_keyed(st->servers[pl_shardmap_server(st->map, shard)], stmt, shard, params, nparams, flags, lock,
+                            deadline_usec, cb, user);
 }
 
 const pl_shardmap_t *pl_store_map(const pl_store_t *st)

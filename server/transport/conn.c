@@ -41,11 +41,11 @@ struct pl_conn {
 
     uint8_t *out; /* bytes the socket did not take yet */
     size_t out_len, out_off;
-    int64_t out_progress_ms; /* last time the socket took some of out */
-    int64_t stall_since_ms;  /* output blocked (socket full or no flow-control credit) since; 0: flowing */
+    int64_t out_progress_ms;     /* last time the socket took some of out */
+    int64_t stall_since_ms;      /* output blocked (socket full or no flow-control credit) since; 0: flowing */
     int64_t incomplete_since_ms; /* as last seen from pl_h2_incomplete_since */
     int64_t partial_since_ms;    /* as last seen from pl_h2_oldest_partial_since */
-    pl_addr_slot_t addr_slot; /* this connection's count in the per-address table */
+    pl_addr_slot_t addr_slot;    /* this connection's count in the per-address table */
 
     uint8_t peer_addr[16]; /* IPv4 (first 4 bytes) or IPv6 */
     uint8_t peer_family;   /* AF_INET, AF_INET6 or 0 */
@@ -56,31 +56,46 @@ struct pl_conn {
     int64_t idle_since_ms;   /* when the last call ended; 0 while calls are open */
     int64_t linger_until_ms; /* lingering close deadline */
 
-    unsigned busy;          /* nesting depth of entry points */
-    bool is_ready;          /* TLS done and an HTTP/2 frame seen */
-    bool is_handshaking;    /* TLS handshake in progress */
-    bool is_reading;        /* rev is added */
-    bool is_flush_pending;  /* a kick is waiting for a flush */
-    bool read_wants_write;  /* TLS needs writability to make read progress */
+    unsigned busy;         /* nesting depth of entry points */
+    bool is_ready;         /* TLS done and an HTTP/2 frame seen */
+    bool is_handshaking;   /* TLS handshake in progress */
+    bool is_reading;       /* rev is added */
+    bool is_flush_pending; /* a kick is waiting for a flush */
+    bool read_wants_write; /* TLS needs writability to make read progress */
     bool close_requested;
-    bool is_lingering;      /* our side is done: FIN sent, draining the peer */
+    bool is_lingering; /* our side is done: FIN sent, draining the peer */
     bool is_closed;
 };
 
 static void conn_flush(pl_conn_t *c);
 static void conn_arm_timer(pl_conn_t *c);
 
-pl_worker_t *pl_conn_worker(const pl_conn_t *c) { return c->worker; }
+pl_worker_t *pl_conn_worker(const pl_conn_t *c)
+{
+    return c->worker;
+}
 
 void pl_conn_peer(const pl_conn_t *c, char *buf, size_t len)
 {
     if (!c->peer_family || !inet_ntop(c->peer_family, c->peer_addr, buf, (socklen_t)len))
         snprintf(buf, len, "unknown");
 }
-pl_conn_t *pl_conn_next(const pl_conn_t *c) { return c->next; }
-pl_conn_t *pl_conn_prev(const pl_conn_t *c) { return c->prev; }
-void pl_conn_set_next(pl_conn_t *c, pl_conn_t *n) { c->next = n; }
-void pl_conn_set_prev(pl_conn_t *c, pl_conn_t *p) { c->prev = p; }
+pl_conn_t *pl_conn_next(const pl_conn_t *c)
+{
+    return c->next;
+}
+pl_conn_t *pl_conn_prev(const pl_conn_t *c)
+{
+    return c->prev;
+}
+void pl_conn_set_next(pl_conn_t *c, pl_conn_t *n)
+{
+    c->next = n;
+}
+void pl_conn_set_prev(pl_conn_t *c, pl_conn_t *p)
+{
+    c->prev = p;
+}
 
 static void conn_enter(pl_conn_t *c)
 {
@@ -343,12 +358,8 @@ static void conn_handshake(pl_conn_t *c)
         event_del(c->wev);
         conn_set_reading(c, true);
         return;
-    case SSL_ERROR_WANT_WRITE:
-        event_add(c->wev, NULL);
-        return;
-    default: /* bad client hello, no ALPN h2, ...: nothing to say in HTTP/2 */
-        conn_request_close(c);
-        return;
+    case SSL_ERROR_WANT_WRITE: event_add(c->wev, NULL); return;
+    default: /* bad client hello, no ALPN h2, ...: nothing to say in HTTP/2 */ conn_request_close(c); return;
     }
 }
 

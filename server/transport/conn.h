@@ -30,8 +30,8 @@ pl_worker_t *pl_conn_worker(const pl_conn_t *c);
 void pl_conn_peer(const pl_conn_t *c, char *buf, size_t len);
 
 /* HTTP/2 session events the connection cares about. */
-void pl_conn_on_frame(pl_conn_t *c);     /* any frame: the peer is alive and speaks h2 */
-void pl_conn_on_ping_ack(pl_conn_t *c);  /* our keepalive ping was answered */
+void pl_conn_on_frame(pl_conn_t *c);         /* any frame: the peer is alive and speaks h2 */
+void pl_conn_on_ping_ack(pl_conn_t *c);      /* our keepalive ping was answered */
 void pl_conn_on_calls_changed(pl_conn_t *c); /* a call started or ended: idle accounting */
 
 /* Drain: shutdown notice now, final GOAWAY later, abort at the end of grace. */

@@ -301,7 +301,10 @@ int pl_worker_post(pl_worker_t *w, pl_task_fn fn, void *arg)
     return pl_mailbox_push(&w->mailbox, &t->mail) == 0 ? 0 : PL_ERR_IO;
 }
 
-struct event_base *pl_worker_base(const pl_worker_t *w) { return w->base; }
+struct event_base *pl_worker_base(const pl_worker_t *w)
+{
+    return w->base;
+}
 
 void pl_worker_set_module(pl_worker_t *w, int id, void *state)
 {
@@ -313,10 +316,22 @@ void *pl_worker_module(const pl_worker_t *w, int id)
 {
     return id >= 0 && id < PL_WORKER_MAX_MODULES ? w->modules[id] : NULL;
 }
-pl_server_t *pl_worker_server(const pl_worker_t *w) { return w->server; }
-int pl_worker_index(const pl_worker_t *w) { return w->index; }
-bool pl_worker_is_draining(const pl_worker_t *w) { return w->draining; }
-void *pl_worker_tls_ctx(const pl_worker_t *w) { return pl_server_tls_ctx(w->server); }
+pl_server_t *pl_worker_server(const pl_worker_t *w)
+{
+    return w->server;
+}
+int pl_worker_index(const pl_worker_t *w)
+{
+    return w->index;
+}
+bool pl_worker_is_draining(const pl_worker_t *w)
+{
+    return w->draining;
+}
+void *pl_worker_tls_ctx(const pl_worker_t *w)
+{
+    return pl_server_tls_ctx(w->server);
+}
 
 uint8_t *pl_worker_rx_buf(pl_worker_t *w, size_t *cap)
 {

@@ -910,13 +910,19 @@ int main(int argc, char **argv)
         const char *name;
         int (*fn)(void);
     } cases[] = {
-        {"direct", case_direct},         {"direct_blocked", case_direct_blocked},
-        {"group", case_group},           {"concurrent", case_concurrent},
-        {"size_limit", case_size_limit}, {"blocked_add", case_blocked_add},
-        {"last_admin", case_last_admin}, {"list", case_list},
-        {"unread", case_unread},         {"rate_limit", case_rate_limit},
+        {"direct", case_direct},
+        {"direct_blocked", case_direct_blocked},
+        {"group", case_group},
+        {"concurrent", case_concurrent},
+        {"size_limit", case_size_limit},
+        {"blocked_add", case_blocked_add},
+        {"last_admin", case_last_admin},
+        {"list", case_list},
+        {"unread", case_unread},
+        {"rate_limit", case_rate_limit},
         {"create_retry", case_create_retry},
-        {"repair_crash", case_repair_crash}, {"repair_quiet", case_repair_quiet},
+        {"repair_crash", case_repair_crash},
+        {"repair_quiet", case_repair_quiet},
     };
     if (argc != 2) {
         fprintf(stderr, "usage: test_chats CASE\n");

@@ -16,27 +16,27 @@
 
 extern const char *test_case;
 
-#define FAIL(...)                                                                                                    \
-    do {                                                                                                             \
-        printf("FAIL %s (%s:%d): ", test_case, __FILE__, __LINE__);                                                  \
-        printf(__VA_ARGS__);                                                                                         \
-        printf("\n");                                                                                                \
-        fflush(stdout);                                                                                              \
-        return 1;                                                                                                    \
+#define FAIL(...)                                                                                                      \
+    do {                                                                                                               \
+        printf("FAIL %s (%s:%d): ", test_case, __FILE__, __LINE__);                                                    \
+        printf(__VA_ARGS__);                                                                                           \
+        printf("\n");                                                                                                  \
+        fflush(stdout);                                                                                                \
+        return 1;                                                                                                      \
     } while (0)
 
-#define CHECK(cond, ...)                                                                                             \
-    do {                                                                                                             \
-        if (!(cond))                                                                                                 \
-            FAIL(__VA_ARGS__);                                                                                       \
+#define CHECK(cond, ...)                                                                                               \
+    do {                                                                                                               \
+        if (!(cond))                                                                                                   \
+            FAIL(__VA_ARGS__);                                                                                         \
     } while (0)
 
-#define STEP(...)                                                                                                    \
-    do {                                                                                                             \
-        printf("-- ");                                                                                               \
-        printf(__VA_ARGS__);                                                                                         \
-        printf("\n");                                                                                                \
-        fflush(stdout);                                                                                              \
+#define STEP(...)                                                                                                      \
+    do {                                                                                                               \
+        printf("-- ");                                                                                                 \
+        printf(__VA_ARGS__);                                                                                           \
+        printf("\n");                                                                                                  \
+        fflush(stdout);                                                                                                \
     } while (0)
 
 typedef struct seen_msg {

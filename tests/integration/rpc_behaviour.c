@@ -29,12 +29,12 @@
 #include "parley/channel.h"
 #include "runtime/clock.h"
 
-#define FAIL(...)                                                                                                    \
-    do {                                                                                                             \
-        printf("FAIL %s: ", test_name);                                                                              \
-        printf(__VA_ARGS__);                                                                                         \
-        printf("\n");                                                                                                \
-        return 1;                                                                                                    \
+#define FAIL(...)                                                                                                      \
+    do {                                                                                                               \
+        printf("FAIL %s: ", test_name);                                                                                \
+        printf(__VA_ARGS__);                                                                                           \
+        printf("\n");                                                                                                  \
+        return 1;                                                                                                      \
     } while (0)
 
 static const char *test_name = "";
@@ -158,8 +158,7 @@ static int slow_reader(void)
     if (before < 0 || during < 0)
         FAIL("cannot read server RSS");
     if (during - before > 32 * 1024)
-        FAIL("server grew by %ld KiB for a client that does not read (limit 32 MiB of 96 MiB sent)",
-             during - before);
+        FAIL("server grew by %ld KiB for a client that does not read (limit 32 MiB of 96 MiB sent)", during - before);
     if (code != PL_CODE_OK || got != 32)
         FAIL("after reading: %s, %d of 32 responses", pl_code_name(code), got);
     return 0;
@@ -357,9 +356,8 @@ int main(int argc, char **argv)
     static const struct {
         const char *name;
         int (*run)(void);
-    } cases[] = {{"size_limits", size_limits}, {"slow_reader", slow_reader}, {"deadline", deadline},
-                 {"drain", drain},             {"handshake", handshake},     {"keepalive", keepalive},
-                 {"idle", idle}};
+    } cases[] = {{"size_limits", size_limits}, {"slow_reader", slow_reader}, {"deadline", deadline}, {"drain", drain},
+                 {"handshake", handshake},     {"keepalive", keepalive},     {"idle", idle}};
     if (!port || !server_pid || !which) {
         fprintf(stderr, "usage: rpc_behaviour --port=N --pid=N --case=NAME\n");
         return 2;

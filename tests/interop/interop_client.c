@@ -13,12 +13,12 @@
 static uint8_t zeros[BIG_ZEROS];
 static char failure[512];
 
-#define EXPECT(cond, ...)                                                                                            \
-    do {                                                                                                             \
-        if (!(cond)) {                                                                                               \
-            snprintf(failure, sizeof(failure), __VA_ARGS__);                                                         \
-            return false;                                                                                            \
-        }                                                                                                            \
+#define EXPECT(cond, ...)                                                                                              \
+    do {                                                                                                               \
+        if (!(cond)) {                                                                                                 \
+            snprintf(failure, sizeof(failure), __VA_ARGS__);                                                           \
+            return false;                                                                                              \
+        }                                                                                                              \
     } while (0)
 
 static const char special_message[] = "\t\ntest with whitespace\r\nand Unicode BMP \xe2\x98\xba and non-BMP "
@@ -126,8 +126,7 @@ static bool ping_pong(pl_channel_t *ch)
         grpc_testing_StreamingOutputCallRequest req = duplex_request(sizes[i], bodies[i]);
         grpc_testing_StreamingOutputCallResponse resp = {0};
         ok = grpc_testing_TestService_FullDuplexCall_send(c, &req) == 0 &&
-             grpc_testing_TestService_FullDuplexCall_recv(c, &resp) == 1 &&
-             resp.payload.body.len == (size_t)sizes[i];
+             grpc_testing_TestService_FullDuplexCall_recv(c, &resp) == 1 && resp.payload.body.len == (size_t)sizes[i];
         if (!ok)
             snprintf(failure, sizeof(failure), "round %d failed", i);
     }

@@ -12,8 +12,8 @@
 #include "interop_descriptors.h"
 #include "parley_idl_descriptors.h"
 #include "rpc/call.h"
-#include "runtime/errors.h"
 #include "rpc/server.h"
+#include "runtime/errors.h"
 #include "services/health.h"
 #include "services/reflection.h"
 
@@ -105,10 +105,10 @@ typedef struct step {
 typedef struct schedule {
     step_t steps[MAX_STEPS];
     size_t head, count;
-    bool input_done;  /* no more steps will be added */
-    bool waited;      /* the head step's interval has passed */
-    bool busy;        /* a timer or a writable callback is pending */
-    bool buffer_all;  /* HalfDuplexCall: answer only after the half-close */
+    bool input_done; /* no more steps will be added */
+    bool waited;     /* the head step's interval has passed */
+    bool busy;       /* a timer or a writable callback is pending */
+    bool buffer_all; /* HalfDuplexCall: answer only after the half-close */
     int64_t aggregated;
 } schedule_t;
 
@@ -334,7 +334,8 @@ int main(int argc, char **argv)
                             "--tls_key_file=F] [--workers=N] [--host=ADDR] [--keepalive_time_ms=N] "
                             "[--keepalive_timeout_ms=N] [--idle_timeout_ms=N] [--handshake_timeout_ms=N] "
                             "[--drain_grace_ms=N] [--tls_client_ca_file=F] [--header_timeout_ms=N] "
-                            "[--send_timeout_ms=N] [--message_timeout_ms=N] [--max_concurrent_streams=N] [--connections_per_address=N] "
+                            "[--send_timeout_ms=N] [--message_timeout_ms=N] [--max_concurrent_streams=N] "
+                            "[--connections_per_address=N] "
                             "[--max_connections=N] [--useless_frames_burst=N] [--stream_resets_burst=N]\n");
             return 2;
         }

@@ -106,8 +106,12 @@ static void setup(struct event_base *base, const char *conninfo)
 static void measure(struct event_base *base, const char *conninfo, const char *mode, bool batched, int conns,
                     int inflight, int seconds, int64_t *lat)
 {
-    pl_pg_opts_t o = {.conninfo = conninfo, .label = "bench", .connections = conns, .batch_max = 1024,
-                      .queue_max = 1 << 20, .op_timeout_ms = 60000};
+    pl_pg_opts_t o = {.conninfo = conninfo,
+                      .label = "bench",
+                      .connections = conns,
+                      .batch_max = 1024,
+                      .queue_max = 1 << 20,
+                      .op_timeout_ms = 60000};
     run_t r = {.base = base, .flags = batched ? PL_PG_WRITE : 0, .lat = lat};
     r.pg = pl_pg_new(base, &o, statements, NSTMTS);
     static int64_t next_id = 1;
@@ -136,8 +140,8 @@ static void measure(struct event_base *base, const char *conninfo, const char *m
     double p50 = r.nlat ? (double)lat[r.nlat / 2] / 1000 : 0;
     double p99 = r.nlat ? (double)lat[r.nlat * 99 / 100] / 1000 : 0;
     double per_commit = batched && st.batches ? (double)st.batched_writes / (double)st.batches : 1.0;
-    printf("%-34s %5d %9d %11.0f %9.1f %8.2f %8.2f %7ld\n", mode, conns, inflight, (double)r.done / elapsed,
-           per_commit, p50, p99, r.failed);
+    printf("%-34s %5d %9d %11.0f %9.1f %8.2f %8.2f %7ld\n", mode, conns, inflight, (double)r.done / elapsed, per_commit,
+           p50, p99, r.failed);
     fflush(stdout);
     pl_pg_free(r.pg);
     free(slots);

@@ -48,7 +48,7 @@ struct engine {
     pl_load_result_t *r;
     struct event *tick_ev, *progress_ev;
     uint64_t last_progress_delivered;
-    FILE *trace; /* PARLEY_LOAD_TRACE: every message and gap received */
+    FILE *trace;      /* PARLEY_LOAD_TRACE: every message and gap received */
     int64_t *sent_at; /* the devices' rings, one block (none when idle) */
     bool *to_group;
     unsigned run_id;
@@ -89,8 +89,7 @@ static void send_one(load_dev_t *d)
 {
     engine_t *e = d->e;
     const pl_load_opts_t *o = e->o;
-    bool group = d->info->group_chat && o->group_ratio > 0 &&
-                 (double)(d->sends % 1000) < o->group_ratio * 1000.0;
+    bool group = d->info->group_chat && o->group_ratio > 0 && (double)(d->sends % 1000) < o->group_ratio * 1000.0;
     int64_t chat = group ? d->info->group_chat : d->info->direct_chat;
     if (!chat)
         return;
@@ -239,8 +238,12 @@ static int dev_connect(load_dev_t *d)
 {
     engine_t *e = d->e;
     const pl_load_target_t *t = &e->o->targets[d->index % e->o->ntargets];
-    pl_channel_opts_t co = {.host = t->host, .port = t->port, .use_tls = t->use_tls, .ca_file = t->ca_file,
-                            .server_name = t->server_name, .connect_timeout_ms = 10000};
+    pl_channel_opts_t co = {.host = t->host,
+                            .port = t->port,
+                            .use_tls = t->use_tls,
+                            .ca_file = t->ca_file,
+                            .server_name = t->server_name,
+                            .connect_timeout_ms = 10000};
     char err[256];
     d->ch = pl_channel_connect(&co, err, sizeof(err));
     if (!d->ch) {
@@ -360,8 +363,7 @@ static void engine_release(engine_t *e)
         fclose(e->trace);
 }
 
-int pl_load_run(const pl_load_opts_t *o, pl_load_device_t *infos, int n, pl_load_result_t *r, char *err,
-                size_t err_len)
+int pl_load_run(const pl_load_opts_t *o, pl_load_device_t *infos, int n, pl_load_result_t *r, char *err, size_t err_len)
 {
     engine_t e = {.o = o, .n = n, .r = r};
     memset(r, 0, sizeof(*r));

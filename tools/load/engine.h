@@ -16,16 +16,16 @@
 typedef struct pl_load_opts {
     pl_load_target_t *targets; /* devices are spread over them round-robin */
     int ntargets;
-    double rate;          /* messages/s over all devices; 0: as fast as windows allow */
-    int window;           /* sends in flight per device */
-    double group_ratio;   /* share of sends that go to the device's group */
+    double rate;        /* messages/s over all devices; 0: as fast as windows allow */
+    int window;         /* sends in flight per device */
+    double group_ratio; /* share of sends that go to the device's group */
     int group_size;
-    int payload_bytes;    /* >= 16 */
-    double ramp;          /* connections per second */
+    int payload_bytes; /* >= 16 */
+    double ramp;       /* connections per second */
     int warmup_s, duration_s;
-    bool idle;            /* hold the streams, send nothing */
-    int server_pid;       /* 0: do not read the server's memory */
-    bool quiet;           /* no progress line */
+    bool idle;      /* hold the streams, send nothing */
+    int server_pid; /* 0: do not read the server's memory */
+    bool quiet;     /* no progress line */
 } pl_load_opts_t;
 
 typedef struct pl_load_result {
@@ -33,10 +33,10 @@ typedef struct pl_load_result {
     double seconds;
     uint64_t sent, accepted, delivered, duplicates, expected, lost;
     uint64_t window_deliveries; /* messages that arrived during the measured window (throughput) */
-    uint64_t duplicate_acks; /* sends the server had already (should be 0) */
+    uint64_t duplicate_acks;    /* sends the server had already (should be 0) */
     uint64_t errors[PL_CODE_MAX + 1];
-    pl_hist_t deliver;  /* send → deliver, µs */
-    pl_hist_t ack;      /* send → accepted, µs */
+    pl_hist_t deliver;                /* send → deliver, µs */
+    pl_hist_t ack;                    /* send → accepted, µs */
     long rss_before_kb, rss_after_kb; /* the server's */
 } pl_load_result_t;
 

@@ -13,8 +13,8 @@ static int index_of(int64_t v)
     uint64_t u = (uint64_t)v;
     if (u < SUBS)
         return (int)u;
-    int bits = 64 - __builtin_clzll(u);     /* > PL_HIST_SUB_BITS */
-    int e = bits - PL_HIST_SUB_BITS;        /* shift that leaves 6 bits */
+    int bits = 64 - __builtin_clzll(u); /* > PL_HIST_SUB_BITS */
+    int e = bits - PL_HIST_SUB_BITS;    /* shift that leaves 6 bits */
     if (e >= PL_HIST_EXPONENTS)
         return (PL_HIST_EXPONENTS << PL_HIST_SUB_BITS) - 1;
     return (e << PL_HIST_SUB_BITS) + (int)(u >> e);

@@ -16,31 +16,30 @@
 
 static void usage(FILE *out)
 {
-    fprintf(out,
-            "usage: parley-load [options]\n\n"
-            "  --addr HOST:PORT     server (repeat to spread devices over several addresses,\n"
-            "                       e.g. 127.0.0.1:7443 127.0.0.2:7443 ... past one address's ports)\n"
-            "  --devices N          devices (one account each), in pairs with a direct chat (default 100)\n"
-            "  --group-size G       also groups of G devices (default 0: none)\n"
-            "  --group-ratio R      share of sends that go to groups, 0..1 (default 0)\n"
-            "  --devices-file FILE  reuse this device set, or save the one registered here\n"
-            "  --sms-file FILE      where the server's file SMS provider writes codes (default .parley/sms.log)\n"
-            "  --rate R             messages per second over all devices (default 0: as fast as possible)\n"
-            "  --window N           sends in flight per device (default 8)\n"
-            "  --payload BYTES      payload size, at least 16 (default 64)\n"
-            "  --ramp R             new connections per second (default 2000)\n"
-            "  --warmup S           seconds of load before measuring (default 2)\n"
-            "  --duration S         measured seconds (default 10)\n"
-            "  --idle               hold the streams open, send nothing: memory per idle stream\n"
-            "  --server-pid PID     read the server's RSS (memory per stream)\n"
-            "  --json FILE          write the result as JSON too ('-': stdout)\n"
-            "  --tls, --cacert FILE, --servername NAME\n"
-            "  --quiet              no progress line\n"
-            "  --help\n\n"
-            "The server must allow the load: start it with generous rate limits, e.g.\n"
-            "  --rate.sends_per_second=1000000 --rate.sends_burst=1000000\n"
-            "  --rate.codes_per_address_per_hour=1000000 --rate.codes_per_phone_per_hour=1000000\n"
-            "Exit status: 0, or 1 if anything was lost, refused or failed.\n");
+    fprintf(out, "usage: parley-load [options]\n\n"
+                 "  --addr HOST:PORT     server (repeat to spread devices over several addresses,\n"
+                 "                       e.g. 127.0.0.1:7443 127.0.0.2:7443 ... past one address's ports)\n"
+                 "  --devices N          devices (one account each), in pairs with a direct chat (default 100)\n"
+                 "  --group-size G       also groups of G devices (default 0: none)\n"
+                 "  --group-ratio R      share of sends that go to groups, 0..1 (default 0)\n"
+                 "  --devices-file FILE  reuse this device set, or save the one registered here\n"
+                 "  --sms-file FILE      where the server's file SMS provider writes codes (default .parley/sms.log)\n"
+                 "  --rate R             messages per second over all devices (default 0: as fast as possible)\n"
+                 "  --window N           sends in flight per device (default 8)\n"
+                 "  --payload BYTES      payload size, at least 16 (default 64)\n"
+                 "  --ramp R             new connections per second (default 2000)\n"
+                 "  --warmup S           seconds of load before measuring (default 2)\n"
+                 "  --duration S         measured seconds (default 10)\n"
+                 "  --idle               hold the streams open, send nothing: memory per idle stream\n"
+                 "  --server-pid PID     read the server's RSS (memory per stream)\n"
+                 "  --json FILE          write the result as JSON too ('-': stdout)\n"
+                 "  --tls, --cacert FILE, --servername NAME\n"
+                 "  --quiet              no progress line\n"
+                 "  --help\n\n"
+                 "The server must allow the load: start it with generous rate limits, e.g.\n"
+                 "  --rate.sends_per_second=1000000 --rate.sends_burst=1000000\n"
+                 "  --rate.codes_per_address_per_hour=1000000 --rate.codes_per_phone_per_hour=1000000\n"
+                 "Exit status: 0, or 1 if anything was lost, refused or failed.\n");
 }
 
 static int parse_addr(const char *s, pl_load_target_t *t)
@@ -61,10 +60,11 @@ static int parse_addr(const char *s, pl_load_target_t *t)
 
 static const char *code_key(int code)
 {
-    static const char *const names[] = {"OK", "CANCELLED", "UNKNOWN", "INVALID_ARGUMENT", "DEADLINE_EXCEEDED",
-                                        "NOT_FOUND", "ALREADY_EXISTS", "PERMISSION_DENIED", "RESOURCE_EXHAUSTED",
-                                        "FAILED_PRECONDITION", "ABORTED", "OUT_OF_RANGE", "UNIMPLEMENTED",
-                                        "INTERNAL", "UNAVAILABLE", "DATA_LOSS", "UNAUTHENTICATED"};
+    static const char *const names[] = {
+        "OK",        "CANCELLED",      "UNKNOWN",           "INVALID_ARGUMENT",   "DEADLINE_EXCEEDED",
+        "NOT_FOUND", "ALREADY_EXISTS", "PERMISSION_DENIED", "RESOURCE_EXHAUSTED", "FAILED_PRECONDITION",
+        "ABORTED",   "OUT_OF_RANGE",   "UNIMPLEMENTED",     "INTERNAL",           "UNAVAILABLE",
+        "DATA_LOSS", "UNAUTHENTICATED"};
     return names[code];
 }
 
@@ -72,8 +72,8 @@ static void report_json(FILE *f, const pl_load_opts_t *o, const pl_load_result_t
 {
     double rate = r->seconds > 0 ? (double)r->accepted / r->seconds : 0;
     double drate = r->seconds > 0 ? (double)r->window_deliveries / r->seconds : 0;
-    fprintf(f, "{\"devices\":%d,\"connected\":%d,\"ready\":%d,\"connect_failures\":%d,\"streams_lost\":%d,",
-            r->devices, r->connected, r->ready, r->connect_failures, r->streams_lost);
+    fprintf(f, "{\"devices\":%d,\"connected\":%d,\"ready\":%d,\"connect_failures\":%d,\"streams_lost\":%d,", r->devices,
+            r->connected, r->ready, r->connect_failures, r->streams_lost);
     fprintf(f, "\"mode\":\"%s\",\"rate_target\":%.0f,\"group_size\":%d,\"group_ratio\":%.2f,\"seconds\":%.2f,",
             o->idle ? "idle" : "send", o->rate, o->group_size, o->group_ratio, r->seconds);
     fprintf(f, "\"sent\":%llu,\"accepted\":%llu,\"accepted_per_s\":%.0f,\"delivered\":%llu,\"delivered_per_s\":%.0f,",
@@ -126,29 +126,38 @@ static void report_text(const pl_load_opts_t *o, const pl_load_result_t *r)
             printf("errors: %s %llu\n", code_key(c), (unsigned long long)r->errors[c]);
     if (r->rss_after_kb)
         printf("server RSS: %ld MiB before, %ld MiB with the streams: %ld bytes per stream\n", r->rss_before_kb / 1024,
-               r->rss_after_kb / 1024,
-               r->ready ? (r->rss_after_kb - r->rss_before_kb) * 1024 / r->ready : 0);
+               r->rss_after_kb / 1024, r->ready ? (r->rss_after_kb - r->rss_before_kb) * 1024 / r->ready : 0);
 }
 
 int main(int argc, char **argv)
 {
     pl_load_target_t targets[64];
-    pl_load_opts_t o = {.targets = targets, .window = 8, .payload_bytes = 64, .ramp = 2000, .warmup_s = 2,
-                        .duration_s = 10};
+    pl_load_opts_t o = {
+        .targets = targets, .window = 8, .payload_bytes = 64, .ramp = 2000, .warmup_s = 2, .duration_s = 10};
     int devices = 100;
     const char *devices_file = NULL, *sms_file = ".parley/sms.log", *json = NULL, *cacert = NULL, *servername = NULL;
     bool tls = false;
     static const struct option opts[] = {
-        {"addr", required_argument, NULL, 'a'},     {"devices", required_argument, NULL, 'n'},
-        {"group-size", required_argument, NULL, 'g'}, {"group-ratio", required_argument, NULL, 'G'},
-        {"devices-file", required_argument, NULL, 'f'}, {"sms-file", required_argument, NULL, 's'},
-        {"rate", required_argument, NULL, 'r'},     {"window", required_argument, NULL, 'w'},
-        {"payload", required_argument, NULL, 'p'},  {"ramp", required_argument, NULL, 'R'},
-        {"warmup", required_argument, NULL, 'W'},   {"duration", required_argument, NULL, 'd'},
-        {"idle", no_argument, NULL, 'i'},           {"server-pid", required_argument, NULL, 'P'},
-        {"json", required_argument, NULL, 'j'},     {"tls", no_argument, NULL, 't'},
-        {"cacert", required_argument, NULL, 'c'},   {"servername", required_argument, NULL, 'S'},
-        {"quiet", no_argument, NULL, 'q'},          {"help", no_argument, NULL, 'h'},
+        {"addr", required_argument, NULL, 'a'},
+        {"devices", required_argument, NULL, 'n'},
+        {"group-size", required_argument, NULL, 'g'},
+        {"group-ratio", required_argument, NULL, 'G'},
+        {"devices-file", required_argument, NULL, 'f'},
+        {"sms-file", required_argument, NULL, 's'},
+        {"rate", required_argument, NULL, 'r'},
+        {"window", required_argument, NULL, 'w'},
+        {"payload", required_argument, NULL, 'p'},
+        {"ramp", required_argument, NULL, 'R'},
+        {"warmup", required_argument, NULL, 'W'},
+        {"duration", required_argument, NULL, 'd'},
+        {"idle", no_argument, NULL, 'i'},
+        {"server-pid", required_argument, NULL, 'P'},
+        {"json", required_argument, NULL, 'j'},
+        {"tls", no_argument, NULL, 't'},
+        {"cacert", required_argument, NULL, 'c'},
+        {"servername", required_argument, NULL, 'S'},
+        {"quiet", no_argument, NULL, 'q'},
+        {"help", no_argument, NULL, 'h'},
         {NULL, 0, NULL, 0},
     };
     int ch;
@@ -239,7 +248,9 @@ int main(int argc, char **argv)
     uint64_t errors = 0;
     for (int c = 1; c <= PL_CODE_MAX; c++)
         errors += r->errors[c];
-    int rc = r->lost || errors || r->duplicate_acks || r->connect_failures || r->streams_lost || r->ready < r->devices ? 1 : 0;
+    int rc = r->lost || errors || r->duplicate_acks || r->connect_failures || r->streams_lost || r->ready < r->devices
+                 ? 1
+                 : 0;
     free(r);
     free(devs);
     for (int i = 0; i < o.ntargets; i++)

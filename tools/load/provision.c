@@ -16,8 +16,8 @@
 
 static pl_channel_t *connect_to(const pl_load_target_t *t, char *err, size_t err_len)
 {
-    pl_channel_opts_t o = {.host = t->host, .port = t->port, .use_tls = t->use_tls, .ca_file = t->ca_file,
-                           .server_name = t->server_name};
+    pl_channel_opts_t o = {
+        .host = t->host, .port = t->port, .use_tls = t->use_tls, .ca_file = t->ca_file, .server_name = t->server_name};
     return pl_channel_connect(&o, err, err_len);
 }
 

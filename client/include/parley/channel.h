@@ -14,15 +14,15 @@
 #include "runtime/rpc.h"
 
 typedef struct pl_channel_opts {
-    const char *host;         /* name or address to connect to */
+    const char *host; /* name or address to connect to */
     uint16_t port;
     bool use_tls;
-    const char *ca_file;      /* PEM roots to trust; NULL: the system's */
-    const char *server_name;  /* TLS name to verify and :authority; default host */
-    bool insecure;            /* TLS without certificate verification (debugging only) */
-    int connect_timeout_ms;   /* default 10000 */
-    uint32_t max_recv_message;/* default 4 MiB */
-    const char *user_agent;   /* default "parley-c/VERSION" */
+    const char *ca_file;       /* PEM roots to trust; NULL: the system's */
+    const char *server_name;   /* TLS name to verify and :authority; default host */
+    bool insecure;             /* TLS without certificate verification (debugging only) */
+    int connect_timeout_ms;    /* default 10000 */
+    uint32_t max_recv_message; /* default 4 MiB */
+    const char *user_agent;    /* default "parley-c/VERSION" */
 } pl_channel_opts_t;
 
 /* Connects (TCP, TLS, HTTP/2 preface). NULL with a reason in err. */

@@ -154,15 +154,15 @@ typedef struct parley_options {
     int64_t account_id, device_id; /* informational, returned by the getters */
     const char *user_agent;        /* default "parley-c/VERSION" */
     /* Zero means the default. */
-    int connect_timeout_ms;    /* TCP + TLS + HTTP/2, default 5000 */
-    int call_timeout_ms;       /* deadline of unary calls, default 15000 */
-    int heartbeat_ms;          /* Heartbeat and HTTP/2 PING period, default 20000 */
-    int keepalive_timeout_ms;  /* PING unanswered this long: reconnect, default 10000 */
-    int backoff_initial_ms;    /* first reconnect delay, default 250, doubling ... */
-    int backoff_max_ms;        /* ... up to this, default 30000 (each delay jittered to 50-100%) */
-    int send_timeout_ms;       /* an unanswered send is sent again after this, default 30000 */
-    size_t max_pending_sends;  /* sends queued and unanswered, default 10000 ... */
-    size_t max_pending_bytes;  /* ... and their payload bytes, default 64 MiB (then PARLEY_E_FULL) */
+    int connect_timeout_ms;   /* TCP + TLS + HTTP/2, default 5000 */
+    int call_timeout_ms;      /* deadline of unary calls, default 15000 */
+    int heartbeat_ms;         /* Heartbeat and HTTP/2 PING period, default 20000 */
+    int keepalive_timeout_ms; /* PING unanswered this long: reconnect, default 10000 */
+    int backoff_initial_ms;   /* first reconnect delay, default 250, doubling ... */
+    int backoff_max_ms;       /* ... up to this, default 30000 (each delay jittered to 50-100%) */
+    int send_timeout_ms;      /* an unanswered send is sent again after this, default 30000 */
+    size_t max_pending_sends; /* sends queued and unanswered, default 10000 ... */
+    size_t max_pending_bytes; /* ... and their payload bytes, default 64 MiB (then PARLEY_E_FULL) */
     /* Events waiting for the app before the library stops reading the
      * stream (HTTP/2 flow control then holds the server back; nothing is
      * lost): default 10000 events or 64 MiB of their data. */
@@ -187,8 +187,7 @@ PARLEY_API int parley_client_token(parley_client_t *c, char *buf, size_t len);
 
 /* Sends a one-time code to phone (E.164, "+15551234567") by SMS.
  * expires_in_ms may be NULL. RESOURCE_EXHAUSTED: asked too often. */
-PARLEY_API int parley_request_code(parley_client_t *c, const char *phone, int64_t *expires_in_ms,
-                                   parley_error_t *err);
+PARLEY_API int parley_request_code(parley_client_t *c, const char *phone, int64_t *expires_in_ms, parley_error_t *err);
 
 typedef struct parley_registration {
     int64_t account_id;
@@ -315,8 +314,8 @@ typedef struct parley_history {
 
 /* A page of a chat's messages: before_seq > 0: seq < before_seq, newest
  * first; otherwise seq > after_seq, oldest first. limit 1..200, 0: 50. */
-PARLEY_API int parley_get_history(parley_client_t *c, int64_t chat_id, int64_t before_seq, int64_t after_seq,
-                                  int limit, parley_history_t **out, parley_error_t *err);
+PARLEY_API int parley_get_history(parley_client_t *c, int64_t chat_id, int64_t before_seq, int64_t after_seq, int limit,
+                                  parley_history_t **out, parley_error_t *err);
 PARLEY_API void parley_history_free(parley_history_t *history);
 
 typedef struct parley_account_devices {
@@ -356,8 +355,7 @@ typedef struct parley_profile {
 } parley_profile_t;
 
 /* account_id 0: one's own. */
-PARLEY_API int parley_get_profile(parley_client_t *c, int64_t account_id, parley_profile_t *out,
-                                  parley_error_t *err);
+PARLEY_API int parley_get_profile(parley_client_t *c, int64_t account_id, parley_profile_t *out, parley_error_t *err);
 /* Sets the display name and about text; NULL keeps a field as it is (the
  * current profile is read first). */
 PARLEY_API int parley_update_profile(parley_client_t *c, const char *display_name, const char *about,
@@ -366,13 +364,13 @@ PARLEY_API int parley_update_profile(parley_client_t *c, const char *display_nam
 /* ---- the device stream ---- */
 
 typedef enum parley_state {
-    PARLEY_STATE_STOPPED = 0,     /* not started, or stopped by the app */
-    PARLEY_STATE_CONNECTING = 1,  /* connecting (first time or again) */
-    PARLEY_STATE_CATCHING_UP = 2, /* stream open; the server sends what was missed */
-    PARLEY_STATE_READY = 3,       /* caught up; live */
-    PARLEY_STATE_DISCONNECTED = 4,/* lost; retrying in retry_in_ms */
-    PARLEY_STATE_AUTH_FAILED = 5, /* the token was refused (device removed?): stopped for good */
-    PARLEY_STATE_REPLACED = 6,    /* another connection of this device took over: stopped */
+    PARLEY_STATE_STOPPED = 0,      /* not started, or stopped by the app */
+    PARLEY_STATE_CONNECTING = 1,   /* connecting (first time or again) */
+    PARLEY_STATE_CATCHING_UP = 2,  /* stream open; the server sends what was missed */
+    PARLEY_STATE_READY = 3,        /* caught up; live */
+    PARLEY_STATE_DISCONNECTED = 4, /* lost; retrying in retry_in_ms */
+    PARLEY_STATE_AUTH_FAILED = 5,  /* the token was refused (device removed?): stopped for good */
+    PARLEY_STATE_REPLACED = 6,     /* another connection of this device took over: stopped */
 } parley_state_t;
 
 PARLEY_API const char *parley_state_name(parley_state_t state);
