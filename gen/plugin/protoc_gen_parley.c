@@ -3,7 +3,7 @@
  * For every .proto it is asked to generate, it writes NAME.parley.h and
  * NAME.parley.c: per service, the method table (pl_method_t), the typed
  * server handler struct with its registration function, and typed client
- * calls for the four call shapes (see gen/runtime/rpc.h). With the
+ * calls for the four call shapes (see runtime/rpc.h). With the
  * parameter "registry=SET", it also writes SET_descriptors.{h,c}: the
  * serialized FileDescriptorProtos of every file protoc passed (imports
  * included) and a symbol index, for server reflection.

@@ -1,4 +1,4 @@
-/* test_codec.c — gen/runtime/codec.c, the nanopb glue and its "view"
+/* test_codec.c — runtime/codec.c, the nanopb glue and its "view"
  * policy, through the generated interop and reflection messages: encoding
  * against hand-computed bytes, zero-copy decoding (views point into the
  * input), inline-string and repeated-view overflow, truncated and garbage

@@ -1,4 +1,4 @@
-/* test_frame.c — gen/runtime/frame.c: the 5-byte message header and the
+/* test_frame.c — runtime/frame.c: the 5-byte message header and the
  * incremental deframer (byte-by-byte input, many messages per buffer, empty
  * and compressed messages, bad flag, oversize declared length, and that the
  * buffer grows only with the bytes that actually arrive). */

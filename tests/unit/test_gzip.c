@@ -1,4 +1,4 @@
-/* test_gzip.c — gen/runtime/gzip.c: the "gzip" grpc-encoding. Round trips,
+/* test_gzip.c — runtime/gzip.c: the "gzip" grpc-encoding. Round trips,
  * interoperability with other gzip writers/readers, the max_out bound
  * (exact size passes, one byte less fails, a 50 MB zip bomb fails against
  * 1 MiB and never allocates much more than 1 MiB on the way), truncated

@@ -1,4 +1,4 @@
-/* test_metadata.c — gen/runtime/metadata.c: the metadata list (add/get,
+/* test_metadata.c — runtime/metadata.c: the metadata list (add/get,
  * order, growth, nothing allocated while empty), key rules and reserved
  * keys, value rules, -bin values (base64 on the wire, padded or not), and
  * the byte limit (key + value + 32 per entry). */

@@ -1,4 +1,4 @@
-/* test_percent.c — gen/runtime/percent.c: grpc-message percent-encoding
+/* test_percent.c — runtime/percent.c: grpc-message percent-encoding
  * (PROTOCOL-HTTP2.md: bytes outside 0x20..0x7E and '%' become %XX in
  * uppercase hex), decoding with malformed escapes kept verbatim, and the
  * interop suite's special status message. */

@@ -1,4 +1,4 @@
-/* test_status.c — gen/runtime/status.c: code names, the status struct, and
+/* test_status.c — runtime/status.c: code names, the status struct, and
  * the two standard mappings: HTTP status → gRPC code
  * (grpc/doc/http-grpc-status-mapping.md) and HTTP/2 RST_STREAM error →
  * gRPC code (PROTOCOL-HTTP2.md "Errors"). */

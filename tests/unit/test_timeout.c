@@ -1,4 +1,4 @@
-/* test_timeout.c — gen/runtime/timeout.c: the grpc-timeout header. Parsing
+/* test_timeout.c — runtime/timeout.c: the grpc-timeout header. Parsing
  * every unit, nanos rounded up to whole microseconds, malformed values
  * rejected; formatting that fits 8 digits without ever shortening the
  * timeout; and the round trip between the two. */

@@ -1,5 +1,5 @@
 /* rawmsg.h — calls with already-encoded protobuf messages through the
- * typed client runtime (client/, gen/runtime/rpc.h), which only knows
+ * typed client runtime (client/, runtime/rpc.h), which only knows
  * nanopb structs. A pctl_raw_t is a nanopb message with one extension
  * field that writes its bytes verbatim when encoded and takes in every
  * field when decoded, so the runtime frames, compresses and delivers bytes
