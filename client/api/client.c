@@ -1,6 +1,6 @@
 /* client.c — the parley_client_t object: options, credentials, cursors, and
  * the app's side of the stream (queueing sends, reads, typing, presence
- * for the I/O thread, which session.c runs). */
+ * for the I/O thread, which io_thread.c runs). */
 #include <errno.h>
 #include <pthread.h>
 #include <stdarg.h>
@@ -215,7 +215,7 @@ void parley_client_free(parley_client_t *c)
 {
     if (!c)
         return;
-    pl_session_stop(c);
+    pl_io_thread_stop(c);
     pl_unary_pool_clear(c);
     pl_outbox_clear(c);
     pl_events_clear(c);
@@ -282,7 +282,7 @@ parley_state_t parley_client_state(parley_client_t *c)
 size_t parley_client_pending_sends(parley_client_t *c)
 {
     pthread_mutex_lock(&c->mu);
-    size_t n = c->send_count;
+    size_t n = c->outbox.count;
     pthread_mutex_unlock(&c->mu);
     return n;
 }
@@ -320,7 +320,7 @@ size_t parley_client_cursors(parley_client_t *c, parley_cursor_t *out, size_t ca
     size_t n = 0;
     pthread_mutex_lock(&c->mu);
     for (size_t i = 0; i < c->chats.cap; i++) {
-        pl_chat_t *ch = c->chats.slots[i];
+        pl_chat_t *ch = c->chats.slots[i].value;
         int64_t seq = ch ? pl_seqtrack_cursor(&ch->taken) : 0;
         if (seq <= 0)
             continue;
@@ -334,12 +334,12 @@ size_t parley_client_cursors(parley_client_t *c, parley_cursor_t *out, size_t ca
 
 int parley_client_start(parley_client_t *c)
 {
-    return pl_session_start(c);
+    return pl_io_thread_start(c);
 }
 
 int parley_client_stop(parley_client_t *c)
 {
-    return pl_session_stop(c);
+    return pl_io_thread_stop(c);
 }
 
 /* ---- sending ---- */
@@ -401,7 +401,7 @@ static int enqueue(parley_client_t *c, pl_send_t *s, uint64_t *local_id)
     int rc = PARLEY_OK;
     if (is_terminal(c->state))
         rc = PARLEY_E_STATE;
-    else if (c->send_count >= c->max_pending_sends || c->send_bytes + s->bytes > c->max_pending_bytes)
+    else if (c->outbox.count >= c->max_pending_sends || c->send_bytes + s->bytes > c->max_pending_bytes)
         rc = PARLEY_E_FULL;
     else if (!(s->chat = pl_chat_get(&c->chats, s->chat_id, true)))
         rc = PARLEY_E_NOMEM;
@@ -411,13 +411,7 @@ static int enqueue(parley_client_t *c, pl_send_t *s, uint64_t *local_id)
         return rc;
     }
     s->local_id = c->next_local_id++;
-    s->prev = c->send_tail;
-    if (c->send_tail)
-        c->send_tail->next = s;
-    else
-        c->send_head = s;
-    c->send_tail = s;
-    c->send_count++;
+    pl_list_push(&c->outbox, &s->link);
     c->send_bytes += s->bytes;
     if (s->chat->pending++ == 0)
         c->send_chats++;
@@ -493,7 +487,7 @@ int parley_client_send_per_device(parley_client_t *c, int64_t chat_id, const par
     return enqueue(c, s, local_id);
 }
 
-/* ---- outbox bookkeeping (mu held; the I/O thread's side is session.c) ---- */
+/* ---- outbox bookkeeping (mu held; the I/O thread's side is io_thread.c) ---- */
 
 void pl_outbox_set_inflight(parley_client_t *c, pl_send_t *s, bool on)
 {
@@ -517,15 +511,7 @@ void pl_outbox_set_inflight(parley_client_t *c, pl_send_t *s, bool on)
 void pl_outbox_remove(parley_client_t *c, pl_send_t *s)
 {
     pl_outbox_set_inflight(c, s, false);
-    if (s->prev)
-        s->prev->next = s->next;
-    else
-        c->send_head = s->next;
-    if (s->next)
-        s->next->prev = s->prev;
-    else
-        c->send_tail = s->prev;
-    c->send_count--;
+    pl_list_remove(&c->outbox, &s->link);
     c->send_bytes -= s->bytes;
     if (--s->chat->pending == 0)
         c->send_chats--;
@@ -543,9 +529,11 @@ pl_send_t *pl_outbox_by_request(parley_client_t *c, uint64_t request_id)
 
 pl_send_t *pl_outbox_by_client_id(parley_client_t *c, int64_t chat_id, const char *client_id)
 {
-    for (pl_send_t *s = c->send_head; s; s = s->next)
+    for (pl_list_node_t *n = c->outbox.head; n; n = n->next) {
+        pl_send_t *s = pl_list_entry(n, pl_send_t, link);
         if (s->chat_id == chat_id && strcmp(s->client_id, client_id) == 0)
             return s;
+    }
     return NULL;
 }
 
@@ -558,16 +546,14 @@ void pl_outbox_requeue_inflight(parley_client_t *c)
 
 void pl_outbox_clear(parley_client_t *c)
 {
-    pl_send_t *s = c->send_head;
-    while (s) {
-        pl_send_t *next = s->next;
+    pl_list_node_t *n;
+    while ((n = pl_list_shift(&c->outbox))) {
+        pl_send_t *s = pl_list_entry(n, pl_send_t, link);
         s->chat->pending = 0;
         send_free(s);
-        s = next;
     }
     c->send_chats = 0;
-    c->send_head = c->send_tail = NULL;
-    c->send_count = c->send_bytes = 0;
+    c->send_bytes = 0;
     c->inflight_count = 0;
 }
 

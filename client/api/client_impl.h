@@ -1,7 +1,7 @@
 /* client_impl.h — libparley's private state, shared by the files of
  * client/api/: the client object (client.c), its per-chat state (chats.c),
  * the event queue (events.c), the send queue (outbox.c), the I/O thread
- * that runs the device stream (session.c) and the unary calls (unary.c,
+ * that runs the device stream (io_thread.c) and the unary calls (unary.c,
  * accounts.c, conversations.c).
  *
  * Locking: c->mu guards everything marked (mu): the app's threads and the
@@ -20,6 +20,8 @@
 #include "api/seqtrack.h"
 #include "parley/channel.h"
 #include "parley/parley.h"
+#include "runtime/idmap.h"
+#include "runtime/list.h"
 
 #define PL_POOL_MAX 4 /* idle unary connections kept */
 #define PL_TOKEN_MAX 96
@@ -49,10 +51,7 @@ typedef struct pl_chat {
     bool is_dirty;       /* in the client's dirty list: an ack, read or typing may be due */
 } pl_chat_t;
 
-typedef struct pl_chatmap {
-    pl_chat_t **slots; /* open addressing by chat_id */
-    size_t cap, count;
-} pl_chatmap_t;
+typedef pl_idmap_t pl_chatmap_t; /* chat id → pl_chat_t */
 
 /* The chat's state, created on first use when create (NULL: no memory). */
 pl_chat_t *pl_chat_get(pl_chatmap_t *m, int64_t chat_id, bool create);
@@ -76,8 +75,8 @@ typedef struct pl_payload {
 } pl_payload_t;
 
 struct pl_send {
-    pl_send_t *prev, *next; /* the outbox, in the order the app queued */
-    size_t bytes;           /* payload bytes, for the outbox's byte bound */
+    pl_list_node_t link; /* in the outbox, in the order the app queued */
+    size_t bytes;        /* payload bytes, for the outbox's byte bound */
     uint64_t local_id;
     int64_t chat_id;
     pl_chat_t *chat;
@@ -99,8 +98,8 @@ struct pl_send {
 /* An event in the queue; the app gets &box->ev. Strings, payloads and
  * arrays the event points to live in the same allocation, after it. */
 typedef struct pl_event_box {
-    struct pl_event_box *next;
-    size_t size; /* the whole allocation, for the queue's byte bound */
+    pl_list_node_t link; /* in the client's events */
+    size_t size;         /* the whole allocation, for the queue's byte bound */
     pl_bump_t extra;
     parley_event_t ev;
 } pl_event_box_t;
@@ -141,8 +140,8 @@ struct parley_client {
     bool is_all_dirty; /* the list could not grow: look at every chat */
 
     /* the outbox (mu) */
-    pl_send_t *send_head, *send_tail;
-    size_t send_count, send_bytes;
+    pl_list_t outbox; /* of pl_send_t */
+    size_t send_bytes;
     size_t send_chats; /* chats with sends in the outbox */
     uint64_t next_local_id;
     pl_send_t *inflight[PL_MAX_INFLIGHT]; /* the sends on the wire */
@@ -156,10 +155,10 @@ struct parley_client {
     size_t presence_op_count;
 
     /* events (mu) */
-    pl_event_box_t *ev_head, *ev_tail;
-    size_t ev_count, ev_bytes;
+    pl_list_t events; /* of pl_event_box_t, oldest first */
+    size_t ev_bytes;
     pthread_cond_t ev_cond;
-    int event_fd; /* eventfd: readable while ev_count > 0 */
+    int event_fd; /* eventfd: readable while events.count > 0 */
     bool is_io_waiting_for_room;
     bool has_new_events; /* since the I/O thread last ran the notify callback */
     parley_notify_fn notify;
@@ -197,8 +196,8 @@ pl_send_t *pl_outbox_by_client_id(parley_client_t *c, int64_t chat_id, const cha
 void pl_outbox_requeue_inflight(parley_client_t *c);
 void pl_outbox_clear(parley_client_t *c);
 
-/* session.c */
-int pl_session_start(parley_client_t *c);
-int pl_session_stop(parley_client_t *c);
+/* io_thread.c */
+int pl_io_thread_start(parley_client_t *c);
+int pl_io_thread_stop(parley_client_t *c);
 
 #endif

@@ -168,7 +168,7 @@ static void fd_drain(int fd)
 
 bool pl_events_have_room(const parley_client_t *c)
 {
-    return c->ev_count < c->max_queued_events && c->ev_bytes < c->max_queued_bytes;
+    return c->events.count < c->max_queued_events && c->ev_bytes < c->max_queued_bytes;
 }
 
 void pl_events_push(parley_client_t *c, pl_event_box_t *box)
@@ -177,28 +177,15 @@ void pl_events_push(parley_client_t *c, pl_event_box_t *box)
         return; /* out of memory: the event is lost (only ephemeral ones can be: see the callers) */
     /* a state change while the app does not take events replaces the last
      * untaken state change instead of piling up during a long outage */
-    if (box->ev.type == PARLEY_EVENT_STATE && !pl_events_have_room(c) && c->ev_tail &&
-        c->ev_tail->ev.type == PARLEY_EVENT_STATE) {
-        pl_event_box_t *prev = c->ev_head;
-        while (prev && prev->next != c->ev_tail)
-            prev = prev->next;
-        c->ev_bytes -= c->ev_tail->size;
-        free(c->ev_tail);
-        c->ev_count--;
-        if (prev)
-            prev->next = NULL;
-        else
-            c->ev_head = NULL;
-        c->ev_tail = prev;
+    pl_event_box_t *last = c->events.tail ? pl_list_entry(c->events.tail, pl_event_box_t, link) : NULL;
+    if (box->ev.type == PARLEY_EVENT_STATE && !pl_events_have_room(c) && last && last->ev.type == PARLEY_EVENT_STATE) {
+        pl_list_remove(&c->events, &last->link);
+        c->ev_bytes -= last->size;
+        free(last);
     }
-    box->next = NULL;
-    if (c->ev_tail)
-        c->ev_tail->next = box;
-    else
-        c->ev_head = box;
-    c->ev_tail = box;
+    pl_list_push(&c->events, &box->link);
     c->ev_bytes += box->size;
-    if (c->ev_count++ == 0)
+    if (c->events.count == 1)
         fd_signal(c->event_fd);
     c->has_new_events = true;
     pthread_cond_broadcast(&c->ev_cond);
@@ -206,16 +193,13 @@ void pl_events_push(parley_client_t *c, pl_event_box_t *box)
 
 void pl_events_clear(parley_client_t *c)
 {
-    pl_event_box_t *b = c->ev_head;
-    while (b) {
-        pl_event_box_t *next = b->next;
-        free(b);
-        b = next;
-    }
-    c->ev_head = c->ev_tail = NULL;
-    if (c->ev_count)
+    bool had = c->events.count > 0;
+    pl_list_node_t *n;
+    while ((n = pl_list_shift(&c->events)))
+        free(pl_list_entry(n, pl_event_box_t, link));
+    if (had)
         fd_drain(c->event_fd);
-    c->ev_count = c->ev_bytes = 0;
+    c->ev_bytes = 0;
 }
 
 /* The app took ev: the chat's cursor moves past what it covers, and the
@@ -262,24 +246,21 @@ parley_event_t *parley_client_next_event(parley_client_t *c, int timeout_ms)
         }
     }
     pthread_mutex_lock(&c->mu);
-    while (!c->ev_head && timeout_ms != 0) {
+    while (!c->events.head && timeout_ms != 0) {
         if (timeout_ms < 0) {
             pthread_cond_wait(&c->ev_cond, &c->mu);
         } else if (pthread_cond_timedwait(&c->ev_cond, &c->mu, &deadline) == ETIMEDOUT) {
             break;
         }
     }
-    pl_event_box_t *box = c->ev_head;
+    pl_list_node_t *n = pl_list_shift(&c->events);
+    pl_event_box_t *box = n ? pl_list_entry(n, pl_event_box_t, link) : NULL;
     if (box) {
-        c->ev_head = box->next;
-        if (!c->ev_head)
-            c->ev_tail = NULL;
-        box->next = NULL;
         c->ev_bytes -= box->size;
-        if (--c->ev_count == 0)
+        if (c->events.count == 0)
             fd_drain(c->event_fd);
         took(c, &box->ev);
-        if (c->is_io_waiting_for_room && c->ev_count <= c->max_queued_events / 2 &&
+        if (c->is_io_waiting_for_room && c->events.count <= c->max_queued_events / 2 &&
             c->ev_bytes <= c->max_queued_bytes / 2) {
             c->is_io_waiting_for_room = false;
             pl_client_wake(c);

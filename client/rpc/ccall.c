@@ -11,6 +11,7 @@
 #include "runtime/errors.h"
 #include "runtime/frame.h"
 #include "runtime/gzip.h"
+#include "runtime/list.h"
 #include "runtime/percent.h"
 #include "runtime/timeout.h"
 
@@ -19,7 +20,7 @@
 #define MAX_RESPONSE_METADATA (64u << 10)
 
 typedef struct chunk {
-    struct chunk *next;
+    pl_list_node_t link; /* first: a chunk kept as last_payload is freed as itself */
     uint32_t len, off;
     bool compressed;
     uint8_t data[];
@@ -34,13 +35,13 @@ struct pl_ccall {
     bool compress;      /* grpc-encoding: gzip announced */
     bool compress_next; /* compress the next request messages */
 
-    chunk_t *out_head, *out_tail; /* framed request messages */
+    pl_list_t out; /* framed request messages (chunk_t) */
     uint32_t out_bytes;
     bool send_closed;
 
     pl_deframer_t deframer;
-    chunk_t *in_head, *in_tail; /* complete response messages (payload only) */
-    uint8_t *last_payload;      /* keeps the last received message's views alive */
+    pl_list_t in;          /* complete response messages, payload only (chunk_t) */
+    uint8_t *last_payload; /* keeps the last received message's views alive */
     bool last_compressed;
 
     int http_status;
@@ -82,13 +83,16 @@ static void set_status(pl_ccall_t *c, pl_code_t code, const char *message)
     c->message = message ? strdup(message) : NULL;
 }
 
-static void free_chunks(chunk_t *c)
+static chunk_t *chunk_of(pl_list_node_t *n)
 {
-    while (c) {
-        chunk_t *next = c->next;
-        free(c);
-        c = next;
-    }
+    return n ? pl_list_entry(n, chunk_t, link) : NULL;
+}
+
+static void free_chunks(pl_list_t *l)
+{
+    chunk_t *k;
+    while ((k = chunk_of(pl_list_shift(l))))
+        free(k);
 }
 
 static void detach_stream(pl_ccall_t *c)
@@ -212,18 +216,13 @@ void pl_ccall_on_data(pl_ccall_t *c, const uint8_t *data, size_t len)
                 abort_call(c, PL_CODE_RESOURCE_EXHAUSTED, "out of memory");
                 return;
             }
-            k->next = NULL;
             k->len = plen;
             k->off = PL_FRAME_HEADER_LEN + plen; /* wire bytes, returned to the window on recv */
             k->compressed = compressed;
             if (plen)
                 memcpy(k->data, payload, plen);
             free(payload);
-            if (c->in_tail)
-                c->in_tail->next = k;
-            else
-                c->in_head = k;
-            c->in_tail = k;
+            pl_list_push(&c->in, &k->link);
         } else if (r == PL_DEFRAME_TOO_LARGE) {
             char msg[96];
             snprintf(msg, sizeof(msg), "received message larger than max (%u vs. %u)",
@@ -259,8 +258,8 @@ void pl_ccall_on_channel_lost(pl_ccall_t *c, const char *why)
 ssize_t pl_ccall_read_body(pl_ccall_t *c, uint8_t *buf, size_t len, uint32_t *data_flags)
 {
     size_t n = 0;
-    while (n < len && c->out_head) {
-        chunk_t *k = c->out_head;
+    while (n < len && c->out.head) {
+        chunk_t *k = chunk_of(c->out.head);
         size_t take = k->len - k->off;
         if (take > len - n)
             take = len - n;
@@ -268,14 +267,12 @@ ssize_t pl_ccall_read_body(pl_ccall_t *c, uint8_t *buf, size_t len, uint32_t *da
         k->off += (uint32_t)take;
         n += take;
         if (k->off == k->len) {
-            c->out_head = k->next;
-            if (!c->out_head)
-                c->out_tail = NULL;
+            pl_list_remove(&c->out, &k->link);
             free(k);
         }
     }
     c->out_bytes -= (uint32_t)n;
-    if (!c->out_head && c->send_closed) {
+    if (!c->out.head && c->send_closed) {
         *data_flags |= NGHTTP2_DATA_FLAG_EOF;
         return (ssize_t)n;
     }
@@ -409,7 +406,6 @@ static int queue_message(pl_ccall_t *c, const void *msg)
         abort_call(c, PL_CODE_RESOURCE_EXHAUSTED, "out of memory");
         return -1;
     }
-    k->next = NULL;
     k->off = 0;
     k->len = PL_FRAME_HEADER_LEN + (uint32_t)size;
     if (pl_pb_encode(c->m->request, msg, k->data + PL_FRAME_HEADER_LEN, (size_t)size) != 0) {
@@ -435,11 +431,7 @@ static int queue_message(pl_ccall_t *c, const void *msg)
         }
     }
     pl_frame_header_write(k->data, compressed, k->len - PL_FRAME_HEADER_LEN);
-    if (c->out_tail)
-        c->out_tail->next = k;
-    else
-        c->out_head = k;
-    c->out_tail = k;
+    pl_list_push(&c->out, &k->link);
     c->out_bytes += k->len;
     nghttp2_session_resume_data(pl_channel_session(c->ch), c->stream_id);
     pl_channel_flush(c->ch);
@@ -507,16 +499,13 @@ int pl_ccall_try_recv(pl_ccall_t *c, void *msg)
 
 bool pl_ccall_is_done(const pl_ccall_t *c)
 {
-    return c->has_status && !c->in_head;
+    return c->has_status && !c->in.head;
 }
 
 static int take_queued(pl_ccall_t *c, void *msg)
 {
-    if (c->in_head) {
-        chunk_t *k = c->in_head;
-        c->in_head = k->next;
-        if (!c->in_head)
-            c->in_tail = NULL;
+    chunk_t *k = chunk_of(pl_list_shift(&c->in));
+    if (k) {
         if (c->ch && !c->stream_closed)
             nghttp2_session_consume(pl_channel_session(c->ch), c->stream_id, k->off);
         const uint8_t *payload = k->data;
@@ -588,8 +577,8 @@ void pl_ccall_free(pl_ccall_t *c)
         }
         pl_channel_untrack(c->ch, c);
     }
-    free_chunks(c->out_head);
-    free_chunks(c->in_head);
+    free_chunks(&c->out);
+    free_chunks(&c->in);
     free(c->last_payload);
     pl_deframer_dispose(&c->deframer);
     pl_metadata_dispose(&c->initial_md);

@@ -26,6 +26,7 @@
 #include "cache/link.h"
 #include "runtime/clock.h"
 #include "runtime/errors.h"
+#include "runtime/list.h"
 
 /* libevent's coarse clock may wake us a little before a deadline; closer
  * than this counts as passed rather than re-arming for a few microseconds. */
@@ -40,24 +41,19 @@ typedef enum fail_kind {
 } fail_kind_t;
 
 struct pl_redis_cmd {
-    pl_redis_cmd_t *prev, *next;
-    pl_redis_t *r; /* NULL once detached: the callback has run, hiredis still holds the record */
+    pl_list_node_t link; /* in inflight or failed */
+    pl_redis_t *r;       /* NULL once detached: the callback has run, hiredis still holds the record */
     pl_redis_cb cb;
     void *user;
     int64_t deadline_us;
     fail_kind_t fail; /* for records in the failed queue */
 };
 
-typedef struct cmd_list {
-    pl_redis_cmd_t *head, *tail;
-    size_t count;
-} cmd_list_t;
-
 struct pl_redis {
     struct event_base *base;
     pl_redis_link_t *link;
-    cmd_list_t inflight;      /* sent, oldest first */
-    cmd_list_t failed;        /* failed before reaching Redis; completed from fail_ev */
+    pl_list_t inflight;       /* sent, oldest first */
+    pl_list_t failed;         /* failed before reaching Redis; completed from fail_ev */
     struct event *fail_ev;    /* runs the failed queue on the next loop turn */
     struct event *timeout_ev; /* the oldest in-flight command's deadline */
     int timeout_ms;
@@ -67,38 +63,9 @@ struct pl_redis {
     uint64_t stat_completed, stat_failed, stat_timeouts;
 };
 
-static void list_push(cmd_list_t *l, pl_redis_cmd_t *c)
+static pl_redis_cmd_t *cmd_of(pl_list_node_t *n)
 {
-    c->next = NULL;
-    c->prev = l->tail;
-    if (l->tail)
-        l->tail->next = c;
-    else
-        l->head = c;
-    l->tail = c;
-    l->count++;
-}
-
-static void list_remove(cmd_list_t *l, pl_redis_cmd_t *c)
-{
-    if (c->prev)
-        c->prev->next = c->next;
-    else
-        l->head = c->next;
-    if (c->next)
-        c->next->prev = c->prev;
-    else
-        l->tail = c->prev;
-    c->prev = c->next = NULL;
-    l->count--;
-}
-
-static pl_redis_cmd_t *list_shift(cmd_list_t *l)
-{
-    pl_redis_cmd_t *c = l->head;
-    if (c)
-        list_remove(l, c);
-    return c;
+    return n ? pl_list_entry(n, pl_redis_cmd_t, link) : NULL;
 }
 
 static void teardown(pl_redis_t *r)
@@ -152,7 +119,7 @@ static void on_reply(redisAsyncContext *ac, void *reply_, void *privdata)
         free(cmd); /* its callback already ran */
         return;
     }
-    list_remove(&r->inflight, cmd);
+    pl_list_remove(&r->inflight, &cmd->link);
     enter(r);
     if (!reply) {
         /* hiredis is failing everything pending: an error (ac->err says
@@ -183,7 +150,7 @@ static void on_timeout(evutil_socket_t fd, short what, void *arg)
     (void)fd;
     (void)what;
     pl_redis_t *r = arg;
-    pl_redis_cmd_t *oldest = r->inflight.head;
+    pl_redis_cmd_t *oldest = cmd_of(r->inflight.head);
     if (!oldest)
         return;
     int64_t now = pl_now_usec();
@@ -199,7 +166,7 @@ static void on_timeout(evutil_socket_t fd, short what, void *arg)
     /* Only a record hiredis lost (it ignores an allocation failure when
      * queueing a callback) can still be here; fail it ourselves. */
     pl_redis_cmd_t *cmd;
-    while (!r->is_freed && (cmd = list_shift(&r->inflight))) {
+    while (!r->is_freed && (cmd = cmd_of(pl_list_shift(&r->inflight)))) {
         run_cb(r, cmd->cb, cmd->user, PL_CODE_UNAVAILABLE, "redis unavailable: no reply", NULL);
         free(cmd);
     }
@@ -239,7 +206,7 @@ static void on_failed(evutil_socket_t fd, short what, void *arg)
     size_t n = r->failed.count;
     pl_redis_cmd_t *cmd;
     char buf[200];
-    while (n-- > 0 && !r->is_freed && (cmd = list_shift(&r->failed))) {
+    while (n-- > 0 && !r->is_freed && (cmd = cmd_of(pl_list_shift(&r->failed)))) {
         const char *msg = fail_message(r, cmd->fail, buf, sizeof buf);
         run_cb(r, cmd->cb, cmd->user, fail_code(cmd->fail), msg, NULL);
         free(cmd);
@@ -253,7 +220,7 @@ static int fail_later(pl_redis_t *r, pl_redis_cmd_t *cmd, fail_kind_t kind)
 {
     cmd->fail = kind;
     cmd->r = NULL;
-    list_push(&r->failed, cmd);
+    pl_list_push(&r->failed, &cmd->link);
     event_active(r->fail_ev, EV_TIMEOUT, 0);
     return 0;
 }
@@ -282,7 +249,7 @@ int pl_redis_command_argv(pl_redis_t *r, int argc, const char *const *argv, cons
     /* hiredis copies the arguments into its output buffer here. */
     if (redisAsyncCommandArgv(ac, on_reply, cmd, argc, (const char **)argv, argvlen) != REDIS_OK)
         return fail_later(r, cmd, FAIL_DOWN);
-    list_push(&r->inflight, cmd);
+    pl_list_push(&r->inflight, &cmd->link);
     if (!evtimer_pending(r->timeout_ev, NULL))
         arm_timeout(r, (int64_t)r->timeout_ms * 1000);
     return 0;
@@ -327,11 +294,11 @@ void pl_redis_free(pl_redis_t *r)
     r->is_freed = true; /* from here, new commands are refused */
     enter(r);
     pl_redis_cmd_t *cmd;
-    while ((cmd = list_shift(&r->failed))) {
+    while ((cmd = cmd_of(pl_list_shift(&r->failed)))) {
         run_cb(r, cmd->cb, cmd->user, PL_CODE_CANCELLED, "redis client closed", NULL);
         free(cmd);
     }
-    while ((cmd = list_shift(&r->inflight))) {
+    while ((cmd = cmd_of(pl_list_shift(&r->inflight)))) {
         cmd->r = NULL; /* hiredis still holds it; on_reply frees it */
         run_cb(r, cmd->cb, cmd->user, PL_CODE_CANCELLED, "redis client closed", NULL);
     }

@@ -5,9 +5,9 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "app/idmap.h"
 #include "check.h"
 #include "runtime/errors.h"
+#include "runtime/idmap.h"
 #include "store/ids.h"
 
 /* Values are tagged integers: never dereferenced. */

@@ -1,5 +1,5 @@
 /* idmap.c — see idmap.h. Load factor at most 1/2. */
-#include "app/idmap.h"
+#include "runtime/idmap.h"
 
 #include <stdlib.h>
 

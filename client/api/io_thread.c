@@ -1,4 +1,4 @@
-/* session.c — the I/O thread and the device stream it keeps open.
+/* io_thread.c — the I/O thread and the device stream it keeps open.
  *
  * One loop: connect (TCP, TLS, HTTP/2) and open Messaging.Connect with the
  * device's token; say where to resume (Resume with each chat's received
@@ -215,8 +215,8 @@ static void write_chats(pl_io_t *io, int64_t now)
     if (c->is_all_dirty) {
         c->is_all_dirty = false;
         for (size_t i = 0; i < c->chats.cap; i++)
-            if (c->chats.slots[i])
-                pl_chat_mark_dirty(c, c->chats.slots[i]);
+            if (c->chats.slots[i].key)
+                pl_chat_mark_dirty(c, c->chats.slots[i].value);
     }
     size_t keep = 0;
     for (size_t i = 0; i < c->dirty_count; i++) {
@@ -290,7 +290,8 @@ static void write_sends(pl_io_t *io, int64_t now)
     io->pass++;
     int64_t timeout = (int64_t)c->send_timeout_ms * 1000;
     size_t seen = 0; /* chats whose first send was looked at: when all were, the rest waits */
-    for (pl_send_t *s = c->send_head; s && seen < c->send_chats; s = s->next) {
+    for (pl_list_node_t *n = c->outbox.head; n && seen < c->send_chats; n = n->next) {
+        pl_send_t *s = pl_list_entry(n, pl_send_t, link);
         pl_chat_t *ch = s->chat;
         if (ch->scan == io->pass)
             continue;
@@ -507,7 +508,7 @@ static void close_stream(pl_io_t *io)
     pl_outbox_requeue_inflight(c);
     /* cursors written just before the break may be lost with it */
     for (size_t i = 0; i < c->chats.cap; i++) {
-        pl_chat_t *ch = c->chats.slots[i];
+        pl_chat_t *ch = c->chats.slots[i].value;
         if (!ch)
             continue;
         ch->typing_want = -1;
@@ -561,7 +562,7 @@ static void write_resume(pl_io_t *io)
         memset(io->cev, 0, sizeof(*io->cev));
         io->cev->which_event = parley_v1_ClientEvent_resume_tag;
         for (; i < c->chats.cap && r->cursors_count < max; i++) {
-            pl_chat_t *ch = c->chats.slots[i];
+            pl_chat_t *ch = c->chats.slots[i].value;
             int64_t seq = ch ? pl_seqtrack_cursor(&ch->recv) : 0;
             if (seq > 0) {
                 r->cursors[r->cursors_count].chat_id = ch->chat_id;
@@ -809,7 +810,7 @@ static void *io_main(void *arg)
     return NULL;
 }
 
-int pl_session_start(parley_client_t *c)
+int pl_io_thread_start(parley_client_t *c)
 {
     pthread_mutex_lock(&c->mu);
     bool from_io = c->is_running && pthread_equal(pthread_self(), c->thread);
@@ -835,7 +836,7 @@ int pl_session_start(parley_client_t *c)
     return rc;
 }
 
-int pl_session_stop(parley_client_t *c)
+int pl_io_thread_stop(parley_client_t *c)
 {
     pthread_mutex_lock(&c->mu);
     bool from_io = c->is_running && pthread_equal(pthread_self(), c->thread);

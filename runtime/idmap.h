@@ -1,9 +1,10 @@
 /* idmap.h — a hash map from int64 ids to pointers (or small values), open
  * addressing with linear probing and backward-shift deletion: no tombstones,
  * one allocation, 16 bytes a slot. Id 0 is reserved (empty slot). Not
- * thread-safe: each map belongs to one worker. */
-#ifndef PL_APP_IDMAP_H
-#define PL_APP_IDMAP_H
+ * thread-safe: each map belongs to one server worker, or to one libparley
+ * client under its mutex. */
+#ifndef PL_RUNTIME_IDMAP_H
+#define PL_RUNTIME_IDMAP_H
 
 #include <stddef.h>
 #include <stdint.h>
