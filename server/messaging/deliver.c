@@ -1,10 +1,10 @@
-/* deliver.c — per-chat order on one stream. For each chat the stream knows
- * upto, the last seq it sent. A live message that is exactly the next one
- * goes out at once. One that runs ahead (events from different workers and
- * nodes race, and a device's own sends interleave with its peers') is held
- * a few milliseconds for the ones before it; anything else — a longer gap,
- * a full outbound queue, a resume — makes the chat catch up from PostgreSQL
- * (catchup.c), which sends every missed message in order. Since a chat's
+/* deliver.c — per-chat order on one stream, carried out. For each chat the
+ * stream knows upto, the last seq it sent; order.c decides where a live
+ * message goes: out at once, held a few milliseconds for the ones before it
+ * (events from different workers and nodes race, and a device's own sends
+ * interleave with its peers'), or — a longer gap, a full outbound queue, a
+ * resume — a catch-up from PostgreSQL (catchup.c), which sends every missed
+ * message in order. Since a chat's
  * seqs commit in order, a message that exists proves all earlier ones
  * exist. */
 #include <event2/event.h>
@@ -42,8 +42,8 @@ chat_state_t *pl_deliver_chat(pl_stream_t *s, int64_t chat_id, bool create)
 static void release_held(chat_state_t *cs)
 {
     for (uint8_t i = 0; i < cs->held_count; i++)
-        if (cs->held[i].event)
-            pl_msg_event_unref(cs->held[i].event);
+        if (cs->held[i].item)
+            pl_msg_event_unref(cs->held[i].item);
     cs->held_count = 0;
 }
 
@@ -59,25 +59,19 @@ static void arm_hold_timer(pl_stream_t *s)
     }
 }
 
-/* Keeps seq (sorted) until the ones before it arrive. false: no room. */
+/* Keeps seq until the ones before it arrive (e: NULL for the device's own
+ * message). false: no room. */
 static bool hold(pl_stream_t *s, chat_state_t *cs, int64_t seq, pl_msg_event_t *e)
 {
-    if (!cs->held && !(cs->held = malloc(sizeof(held_msg_t) * PL_HOLD_MAX)))
+    if (!cs->held && !(cs->held = malloc(sizeof(*cs->held) * PL_ORDER_HOLD_MAX)))
         return false;
-    if (cs->held_count == PL_HOLD_MAX)
-        return false;
-    int i = cs->held_count;
-    while (i > 0 && cs->held[i - 1].seq > seq)
-        i--;
-    if (i > 0 && cs->held[i - 1].seq == seq)
-        return true; /* already held */
-    memmove(&cs->held[i + 1], &cs->held[i], sizeof(held_msg_t) * (size_t)(cs->held_count - i));
-    cs->held[i] = (held_msg_t){seq, e};
+    int held = pl_order_hold(cs->held, &cs->held_count, seq, e);
+    if (held <= 0)
+        return held == 0;
     if (e)
         pl_msg_event_ref(e);
-    if (!cs->held_count)
+    if (cs->held_count == 1)
         cs->held_since_ms = pl_now_usec() / 1000;
-    cs->held_count++;
     arm_hold_timer(s);
     return true;
 }
@@ -90,19 +84,20 @@ static void drain_held(pl_stream_t *s, chat_state_t *cs)
     if (!cs->held_count)
         return;
     uint8_t used = 0;
-    while (used < cs->held_count && cs->held[used].seq <= cs->upto + 1) {
-        held_msg_t *h = &cs->held[used];
-        if (h->seq == cs->upto + 1) {
-            if (h->event && !emit_message(s, pl_msg_event_message(h->event)))
+    for (; used < cs->held_count; used++) {
+        pl_order_held_t *h = &cs->held[used];
+        pl_order_verdict_t v = pl_order_live(cs->upto, h->seq, true);
+        if (v == PL_ORDER_SEND) {
+            if (h->item && !emit_message(s, pl_msg_event_message(h->item)))
                 break; /* full: the rest goes through a catch-up */
             cs->upto = h->seq;
+        } else if (v != PL_ORDER_HAVE) {
+            break; /* still waiting for the one before it */
         }
-        if (h->event)
-            pl_msg_event_unref(h->event);
-        used++;
+        if (h->item)
+            pl_msg_event_unref(h->item);
     }
-    memmove(cs->held, cs->held + used, sizeof(held_msg_t) * (size_t)(cs->held_count - used));
-    cs->held_count = (uint8_t)(cs->held_count - used);
+    pl_order_shift(cs->held, &cs->held_count, used);
     if (cs->target < cs->upto)
         cs->target = cs->upto;
     if (cs->held_count && s->wants_writable) {
@@ -121,17 +116,12 @@ void pl_deliver_queue(pl_stream_t *s, chat_state_t *cs)
     if (cs->is_queued || cs->is_fetching)
         return;
     cs->is_queued = true;
-    cs->next_queued = NULL;
-    if (s->queue_tail)
-        s->queue_tail->next_queued = cs;
-    else
-        s->queue_head = cs;
-    s->queue_tail = cs;
+    pl_list_push(&s->queue, &cs->queued);
 }
 
 static void maybe_ready(pl_stream_t *s)
 {
-    if (!s->is_loaded || s->is_ready_sent || s->queue_head || s->fetches > 0)
+    if (!s->is_loaded || s->is_ready_sent || s->queue.head || s->fetches > 0)
         return;
     parley_v1_ServerEvent ev = {0};
     ev.which_event = parley_v1_ServerEvent_ready_tag;
@@ -147,13 +137,9 @@ void pl_deliver_kick(pl_stream_t *s)
 {
     if (s->is_closing || !s->is_loaded)
         return;
-    while (s->queue_head && s->fetches < MAX_FETCHES && !s->wants_writable) {
-        chat_state_t *cs = s->queue_head;
-        s->queue_head = cs->next_queued;
-        if (!s->queue_head)
-            s->queue_tail = NULL;
+    while (s->queue.head && s->fetches < MAX_FETCHES && !s->wants_writable) {
+        chat_state_t *cs = pl_list_entry(pl_list_shift(&s->queue), chat_state_t, queued);
         cs->is_queued = false;
-        cs->next_queued = NULL;
         release_held(cs); /* the catch-up sends them too */
         if (cs->target > cs->upto || cs->is_capped)
             pl_catchup_start(s, cs);
@@ -239,17 +225,18 @@ void pl_deliver_accepted(pl_stream_t *s, int64_t chat_id, int64_t seq)
     if (!cs)
         return;
     pl_deliver_exists(cs, seq);
-    if (seq <= cs->upto)
-        return;
     /* the sending device has its own message: only its place matters */
-    if (is_live(s, cs)) {
-        if (seq == cs->upto + 1) {
-            cs->upto = seq;
-            drain_held(s, cs);
+    switch (pl_order_live(cs->upto, seq, is_live(s, cs))) {
+    case PL_ORDER_HAVE: return;
+    case PL_ORDER_SEND:
+        cs->upto = seq;
+        drain_held(s, cs);
+        return;
+    case PL_ORDER_HOLD:
+        if (hold(s, cs, seq, NULL))
             return;
-        }
-        if (seq <= cs->upto + PL_HOLD_MAX && hold(s, cs, seq, NULL))
-            return;
+        break;
+    case PL_ORDER_CATCH_UP: break;
     }
     pl_deliver_hint(s, chat_id, seq);
 }
@@ -298,20 +285,23 @@ void pl_deliver_message(pl_stream_t *s, pl_msg_event_t *e)
     if (!cs)
         return;
     pl_deliver_exists(cs, msg->seq);
-    if (msg->seq <= cs->upto)
-        return;
-    if (is_live(s, cs)) {
-        if (msg->seq == cs->upto + 1) {
-            if (emit_message(s, sm)) {
-                cs->upto = msg->seq;
-                drain_held(s, cs);
-                return;
-            }
-        } else if (msg->seq <= cs->upto + PL_HOLD_MAX && hold(s, cs, msg->seq, e)) {
+    switch (pl_order_live(cs->upto, msg->seq, is_live(s, cs))) {
+    case PL_ORDER_HAVE: return;
+    case PL_ORDER_SEND:
+        if (emit_message(s, sm)) {
+            cs->upto = msg->seq;
+            drain_held(s, cs);
+            return;
+        }
+        break;
+    case PL_ORDER_HOLD:
+        if (hold(s, cs, msg->seq, e)) {
             if (cs->target < msg->seq)
                 cs->target = msg->seq;
             return;
         }
+        break;
+    case PL_ORDER_CATCH_UP: break;
     }
     pl_deliver_hint(s, msg->chat_id, msg->seq);
 }
@@ -342,7 +332,7 @@ void pl_deliver_dispose(pl_stream_t *s)
             free(cs);
         }
     pl_idmap_dispose(&s->chats);
-    s->queue_head = s->queue_tail = NULL;
+    s->queue = (pl_list_t){0};
     if (s->hold_ev)
         event_free(s->hold_ev);
     s->hold_ev = NULL;

@@ -16,9 +16,11 @@
 #include <stdint.h>
 
 #include "app/app.h"
-#include "app/idmap.h"
+#include "messaging/order.h"
 #include "parley/internal/v1/node.pb.h"
 #include "parley/v1/messaging.pb.h"
+#include "runtime/idmap.h"
+#include "runtime/list.h"
 #include "transport/worker.h"
 
 typedef struct pl_msg_worker pl_msg_worker_t;
@@ -74,22 +76,12 @@ struct pl_msg_worker {
     bool is_subscribed;
     struct event *resync_ev; /* retrying a resync until Redis takes the sessions */
     /* events Redis failed to carry to other nodes, sent again (republish.c) */
-    struct pl_republish *republish_head, *republish_tail;
-    size_t republish_count;
+    pl_list_t republish; /* of pl_republish_t */
     uint64_t republish_dropped;
     struct event *republish_ev;
 };
 
-/* A message held back because an earlier one of its chat is still on its
- * way (events from different workers and nodes race), or a seq the stream's
- * own device sent (it needs no delivery, only its place in the order). */
-typedef struct held_msg {
-    int64_t seq;
-    pl_msg_event_t *event; /* NULL: the device's own message */
-} held_msg_t;
-
-#define PL_HOLD_MAX 16 /* out-of-order messages held per chat */
-#define PL_HOLD_MS 30  /* before falling back to a catch-up */
+#define PL_HOLD_MS 30 /* a held message waits this long before a catch-up */
 
 /* ---- per-chat delivery state of one stream (deliver.c) ---- */
 typedef struct chat_state {
@@ -107,9 +99,10 @@ typedef struct chat_state {
     bool is_fetch_stale;     /* a Resume moved upto while a fetch was out: discard its page */
     bool is_account_chat;    /* loaded, or named by a real event: the account's (or was) */
     uint8_t held_count;
-    held_msg_t *held; /* [PL_HOLD_MAX], allocated on first use */
+    pl_order_held_t *held; /* [PL_ORDER_HOLD_MAX], allocated on first use; items: pl_msg_event_t
+                            * (NULL: the device's own message) */
     int64_t held_since_ms;
-    struct chat_state *next_queued;
+    pl_list_node_t queued; /* on the stream's catch-up list, if is_queued */
 } chat_state_t;
 
 struct pl_stream {
@@ -119,10 +112,10 @@ struct pl_stream {
     int64_t device_id;
     uint64_t epoch;
     pl_stream_t *next_of_account;
-    pl_idmap_t chats;                      /* chat id → chat_state_t */
-    chat_state_t *queue_head, *queue_tail; /* chats to catch up */
-    int fetches;                           /* catch-up queries in flight */
-    int pending_loads;                     /* start-up queries in flight */
+    pl_idmap_t chats;  /* chat id → chat_state_t */
+    pl_list_t queue;   /* chats to catch up (chat_state_t) */
+    int fetches;       /* catch-up queries in flight */
+    int pending_loads; /* start-up queries in flight */
     bool is_registered;
     bool is_loaded; /* chats and cursors loaded */
     bool is_ready_sent;
@@ -188,6 +181,7 @@ void pl_republish_stop(pl_msg_worker_t *mw);
 void pl_msg_event_ref(pl_msg_event_t *e);
 void pl_msg_event_unref(pl_msg_event_t *e);
 const parley_internal_v1_StoredMessage *pl_msg_event_message(const pl_msg_event_t *e);
+const parley_internal_v1_NodeEvent *pl_msg_event_node(const pl_msg_event_t *e);
 
 /* deliver.c: per-chat ordering, live events and catch-up */
 chat_state_t *pl_deliver_chat(pl_stream_t *s, int64_t chat_id, bool create);

@@ -18,7 +18,7 @@
 #define REPUBLISH_GIVE_UP_MS 60000 /* by then subscribers have lost Redis too, and resync */
 
 struct pl_republish {
-    pl_republish_t *next;
+    pl_list_node_t link;
     pl_msg_event_t *e;
     int node;          /* >= 0: publish to this node; -1: look the sessions up first */
     int64_t device_id; /* device events: only nodes holding that device */
@@ -45,7 +45,7 @@ void pl_republish_later(pl_msg_worker_t *mw, pl_msg_event_t *e, int node, int64_
     int64_t now = pl_now_usec() / 1000;
     if (!give_up_ms)
         give_up_ms = now + REPUBLISH_GIVE_UP_MS;
-    if (now >= give_up_ms || mw->republish_count >= REPUBLISH_MAX) {
+    if (now >= give_up_ms || mw->republish.count >= REPUBLISH_MAX) {
         mw->republish_dropped++;
         if (mw->republish_dropped == 1 || mw->republish_dropped % 1000 == 0)
             pl_log_error("fanout: %llu events could not reach other nodes through Redis; their streams get them "
@@ -58,16 +58,11 @@ void pl_republish_later(pl_msg_worker_t *mw, pl_msg_event_t *e, int node, int64_
         mw->republish_dropped++;
         return;
     }
-    *r = (pl_republish_t){NULL, e, node, device_id, give_up_ms, node < 0 ? n : 0};
+    *r = (pl_republish_t){{0}, e, node, device_id, give_up_ms, node < 0 ? n : 0};
     if (node < 0 && n)
         memcpy(r->accounts, accounts, n * sizeof(int64_t));
     pl_msg_event_ref(e);
-    if (mw->republish_tail)
-        mw->republish_tail->next = r;
-    else
-        mw->republish_head = r;
-    mw->republish_tail = r;
-    mw->republish_count++;
+    pl_list_push(&mw->republish, &r->link);
     arm(mw);
 }
 
@@ -82,18 +77,16 @@ static void on_retry(evutil_socket_t fd, short what, void *arg)
         return;
     }
     /* take the list: what fails again is queued anew (with its deadline) */
-    pl_republish_t *r = mw->republish_head;
-    mw->republish_head = mw->republish_tail = NULL;
-    mw->republish_count = 0;
-    while (r) {
-        pl_republish_t *next = r->next;
+    pl_list_t taken = mw->republish;
+    mw->republish = (pl_list_t){0};
+    pl_list_each_safe (&taken, n, next) {
+        pl_republish_t *r = pl_list_entry(n, pl_republish_t, link);
         if (r->node >= 0)
             pl_fanout_publish_node(mw, r->e, r->node, r->give_up_ms);
         else
             pl_fanout_publish_lookup(mw, r->e, r->accounts, r->n, r->device_id, r->give_up_ms);
         pl_msg_event_unref(r->e);
         free(r);
-        r = next;
     }
 }
 
@@ -102,11 +95,10 @@ void pl_republish_stop(pl_msg_worker_t *mw)
     if (mw->republish_ev)
         event_free(mw->republish_ev);
     mw->republish_ev = NULL;
-    for (pl_republish_t *r = mw->republish_head, *next; r; r = next) {
-        next = r->next;
+    pl_list_each_safe (&mw->republish, n, next) {
+        pl_republish_t *r = pl_list_entry(n, pl_republish_t, link);
         pl_msg_event_unref(r->e);
         free(r);
     }
-    mw->republish_head = mw->republish_tail = NULL;
-    mw->republish_count = 0;
+    mw->republish = (pl_list_t){0};
 }
