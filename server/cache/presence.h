@@ -1,5 +1,5 @@
 /* presence.h — online state and last-seen per account, in Redis only
- * (DESIGN.md §4: ephemeral, never in PostgreSQL).
+ * (ephemeral: it is never written to PostgreSQL).
  *
  * Key: parley:pres:<account>, a hash:
  *      d:<device> -> "<beat_ms>:<until_ms>"   one per device online

@@ -7,7 +7,7 @@
  * fire-and-forget: whatever is published while a subscriber is disconnected
  * is lost. So the subscriber reports every time its subscription becomes
  * active, and after a loss (is_resync) the messaging layer catches its
- * streams up from PostgreSQL (DESIGN.md §6: losing Redis loses no message).
+ * streams up from PostgreSQL (losing Redis must lose no message).
  *
  * A subscriber that falls too far behind is disconnected by Redis itself
  * (client-output-buffer-limit pubsub), which bounds what a slow loop can

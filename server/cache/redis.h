@@ -5,7 +5,7 @@
  * jittered exponential backoff (50 ms doubling to 2 s). Nothing ever blocks
  * the loop, and nothing waits for Redis to come back: while the connection is
  * down, commands fail at once with UNAVAILABLE, because everything Parley
- * keeps in Redis is ephemeral (DESIGN.md §6) and callers degrade rather than
+ * keeps in Redis is ephemeral and callers degrade rather than
  * queue.
  *
  * Callback contract (the same as the PostgreSQL layer's): when a submitting
