@@ -7,6 +7,7 @@
 #include <string.h>
 
 #include "app/log.h"
+#include "app/op.h"
 #include "cache/redis.h"
 #include "runtime/clock.h"
 #include "runtime/errors.h"
@@ -143,20 +144,9 @@ bool pl_call_fail_query(pl_call_t *call, const pl_pg_result_t *r, const char *wh
 {
     if (r->code == PL_CODE_OK)
         return false;
-    switch (r->code) {
-    case PL_CODE_UNAVAILABLE:
-        pl_log_warn("%s: %s", what, r->message);
-        pl_call_finish(call, PL_CODE_UNAVAILABLE, "storage temporarily unavailable; retry");
-        break;
-    case PL_CODE_DEADLINE_EXCEEDED:
-        pl_log_warn("%s: %s", what, r->message);
-        pl_call_finish(call, PL_CODE_DEADLINE_EXCEEDED, "storage did not answer in time");
-        break;
-    case PL_CODE_CANCELLED: pl_call_finish(call, PL_CODE_UNAVAILABLE, "server shutting down"); break;
-    default:
-        pl_log_error("%s: %s (sqlstate %s)", what, r->message, r->sqlstate);
-        pl_call_finish(call, PL_CODE_INTERNAL, "internal error");
-    }
+    const char *message;
+    pl_code_t code = pl_query_failure(r, what, &message);
+    pl_call_finish(call, code, message);
     return true;
 }
 

@@ -8,6 +8,7 @@
 #include <stdlib.h>
 
 #include "app/log.h"
+#include "app/op.h"
 #include "messaging/messaging_internal.h"
 
 typedef struct cursor_job {
@@ -93,15 +94,16 @@ static void store_device_cursor(pl_stream_t *s, int64_t chat_id, int64_t seq)
                         3, PL_PG_WRITE | PL_PG_IDEMPOTENT, &dlock, 0, NULL, NULL);
 }
 
-static void on_moved_result(pl_call_t *call, const pl_pg_result_t *r, cursor_job_t *j)
+static void on_moved(pl_op_t *op, const pl_pg_result_t *r, void *arg)
 {
-    (void)call;
+    (void)arg;
+    cursor_job_t *j = op->state;
     pl_stream_t *s = j->s;
     if (s->is_closing)
         return;
     if (r->code != PL_CODE_OK) {
-        pl_stream_error(s, j->request_id, r->code == PL_CODE_DEADLINE_EXCEEDED ? r->code : PL_CODE_UNAVAILABLE,
-                        "could not store the cursor; send it again", NULL, 0, NULL);
+        pl_op_fail(op, r->code == PL_CODE_DEADLINE_EXCEEDED ? r->code : PL_CODE_UNAVAILABLE,
+                   "could not store the cursor; send it again");
         return;
     }
     if (pl_pg_get_int64(r->res, 0, C_STATUS) != 0) {
@@ -112,7 +114,7 @@ static void on_moved_result(pl_call_t *call, const pl_pg_result_t *r, cursor_job
         if (cs && cs->is_account_chat)
             store_device_cursor(s, j->chat_id, j->seq < cs->known_last ? j->seq : cs->known_last);
         else
-            pl_stream_error(s, j->request_id, PL_CODE_NOT_FOUND, "not a chat of this account", NULL, 0, NULL);
+            pl_op_fail(op, PL_CODE_NOT_FOUND, "not a chat of this account");
         return;
     }
     int64_t last = pl_pg_get_int64(r->res, 0, C_LAST_SEQ);
@@ -125,13 +127,29 @@ static void on_moved_result(pl_call_t *call, const pl_pg_result_t *r, cursor_job
     publish_receipt(s->mw, r->res, j->chat_id, s->account_id);
 }
 
-static void on_moved(pl_call_t *call, const pl_pg_result_t *r, void *user)
+/* A failure answers this request on the stream; the stream goes on. */
+static void cursor_error(pl_op_t *op, pl_code_t code, const char *message)
 {
-    cursor_job_t *j = user;
-    pl_stream_t *s = j->s;
-    on_moved_result(call, r, j);
-    free(j);
-    pl_stream_request_end(s);
+    cursor_job_t *j = op->state;
+    if (!j->s->is_closing)
+        pl_stream_error(j->s, j->request_id, code, message, NULL, 0, NULL);
+}
+
+static void cursor_end(pl_op_t *op)
+{
+    pl_stream_request_end(((cursor_job_t *)op->state)->s);
+}
+
+static void move_cursor(pl_op_t *op)
+{
+    cursor_job_t *j = op->state;
+    pl_messaging_t *m = j->s->mw->m;
+    uint8_t chat[8], seq[8], a[8], zero[8];
+    pl_pg_param_t p[4] = {pl_pg_int8(chat, j->chat_id), pl_pg_int8(a, op->who.account_id),
+                          pl_pg_int8(seq, j->is_read ? 0 : j->seq), pl_pg_int8(zero, j->is_read ? j->seq : 0)};
+    pl_pg_lock_t lock = pl_chat_lock(j->chat_id, 1, op->who.account_id); /* the member's row */
+    pl_op_query(op, pl_msg_stmt(m, ST_CURSOR), pl_id_shard(j->chat_id), p, 4, PL_PG_WRITE | PL_PG_IDEMPOTENT, &lock,
+                PL_OP_ANY_RESULT, on_moved, NULL, "cursor");
 }
 
 void pl_receipts_cursor(pl_stream_t *s, uint64_t request_id, const parley_v1_Cursor *c, bool is_read)
@@ -141,31 +159,22 @@ void pl_receipts_cursor(pl_stream_t *s, uint64_t request_id, const parley_v1_Cur
         pl_stream_error(s, request_id, PL_CODE_INVALID_ARGUMENT, "bad chat_id or seq", NULL, 0, NULL);
         return;
     }
-    cursor_job_t *j = malloc(sizeof(*j));
-    if (!j) {
+    /* a seq past the chat's end is clamped once the chat's shard said
+     * where the end is (on_moved): stored as is, it would hide the chat's
+     * next messages from this device */
+    chat_state_t *cs = pl_deliver_chat(s, c->chat_id, false);
+    if (cs && c->seq <= cs->acked && !is_read)
+        return; /* nothing new */
+    pl_op_t *op = pl_op_try_new(m->app, s->call, "cursor", sizeof(cursor_job_t));
+    if (!op) {
         pl_stream_error(s, request_id, PL_CODE_RESOURCE_EXHAUSTED, "out of memory", NULL, 0, NULL);
         return;
     }
-    *j = (cursor_job_t){s, request_id, c->chat_id, c->seq, is_read};
-    /* a seq past the chat's end is clamped once the chat's shard said
-     * where the end is (on_moved_result): stored as is, it would hide the
-     * chat's next messages from this device */
-    chat_state_t *cs = pl_deliver_chat(s, c->chat_id, false);
-    if (cs && j->seq <= cs->acked && !is_read) {
-        free(j); /* nothing new */
-        return;
-    }
-    uint8_t chat[8], seq[8], a[8], zero[8];
+    *(cursor_job_t *)op->state = (cursor_job_t){s, request_id, c->chat_id, c->seq, is_read};
+    pl_op_on_error(op, cursor_error);
     pl_stream_request_begin(s);
-    pl_pg_param_t p[4] = {pl_pg_int8(chat, c->chat_id), pl_pg_int8(a, s->account_id),
-                          pl_pg_int8(seq, is_read ? 0 : j->seq), pl_pg_int8(zero, is_read ? j->seq : 0)};
-    pl_pg_lock_t lock = pl_chat_lock(c->chat_id, 1, s->account_id); /* the member's row */
-    if (pl_call_query_keyed(m->app, s->call, pl_msg_stmt(m, ST_CURSOR), pl_id_shard(c->chat_id), p, 4,
-                            PL_PG_WRITE | PL_PG_IDEMPOTENT, &lock, on_moved, j) != 0) {
-        free(j);
-        s->requests_open--;
-        pl_stream_error(s, request_id, PL_CODE_UNAVAILABLE, "server busy; send the cursor again", NULL, 0, NULL);
-    }
+    pl_op_on_end(op, cursor_end);
+    pl_op_run(op, &(pl_principal_t){s->account_id, s->device_id}, move_cursor);
 }
 
 static void on_sender_moved(pl_call_t *call, const pl_pg_result_t *r, void *user)

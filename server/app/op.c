@@ -1,0 +1,242 @@
+/* op.c — see op.h. */
+#include "app/op.h"
+
+#include <stdalign.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "app/log.h"
+#include "runtime/errors.h"
+
+#define BLOCK_BYTES 4096 /* request memory comes in blocks of at least this */
+
+/* Request-scoped memory: a bump allocator over a list of blocks. */
+typedef struct pl_op_block {
+    struct pl_op_block *next;
+    size_t used, cap;
+    alignas(max_align_t) unsigned char data[];
+} pl_op_block_t;
+
+static size_t round_up(size_t n)
+{
+    return (n + alignof(max_align_t) - 1) & ~(alignof(max_align_t) - 1);
+}
+
+static void op_dispose(pl_op_t *op)
+{
+    if (op->on_end)
+        op->on_end(op);
+    for (pl_op_block_t *b = op->blocks, *next; b; b = next) {
+        next = b->next;
+        free(b);
+    }
+    free(op);
+}
+
+/* A unary call's operation goes with the call (pl_call_set_user). */
+static void on_call_freed(void *user)
+{
+    op_dispose(user);
+}
+
+pl_op_t *pl_op_try_new(const pl_app_t *app, pl_call_t *call, const char *name, size_t state_size)
+{
+    size_t head = round_up(sizeof(pl_op_t));
+    pl_op_t *op = calloc(1, head + state_size);
+    if (op)
+        *op = (pl_op_t){.app = app, .call = call, .name = name, .state = (unsigned char *)op + head};
+    return op;
+}
+
+pl_op_t *pl_op_new(const pl_app_t *app, pl_call_t *call, const char *name, size_t state_size)
+{
+    pl_op_t *op = pl_op_try_new(app, call, name, state_size);
+    if (!op)
+        pl_call_finish(call, PL_CODE_RESOURCE_EXHAUSTED, "server out of memory; retry");
+    return op;
+}
+
+void pl_op_on_error(pl_op_t *op, pl_op_error_fn fn)
+{
+    op->on_error = fn;
+}
+
+void pl_op_on_end(pl_op_t *op, pl_op_step_fn fn)
+{
+    op->on_end = fn;
+}
+
+/* Runs the steps that are due; ends the operation when nothing is left. */
+static void drive(pl_op_t *op)
+{
+    if (op->is_running)
+        return; /* a step called pl_op_then: the loop below runs it */
+    op->is_running = true;
+    while (op->next && op->pending == 0 && !op->is_failed) {
+        if (!op->is_committed && pl_call_is_finished(op->call)) {
+            op->next = NULL; /* cancelled or past its deadline before changing anything */
+            break;
+        }
+        pl_op_step_fn step = op->next;
+        op->next = NULL;
+        step(op);
+    }
+    op->is_running = false;
+    /* an operation on a stream ends with its work; the stream goes on */
+    if (!op->is_call_owned && op->pending == 0 && (!op->next || op->is_failed)) {
+        pl_call_t *call = op->call;
+        op_dispose(op);
+        pl_call_unref(call);
+    }
+}
+
+static void answer(pl_op_t *op, pl_code_t code, const char *message)
+{
+    op->is_failed = true;
+    op->next = NULL;
+    if (op->on_error)
+        op->on_error(op, code, message);
+    else
+        pl_call_finish(op->call, code, message);
+}
+
+static void on_authenticated(pl_call_t *call, const pl_principal_t *who, void *user)
+{
+    (void)call;
+    pl_op_t *op = user;
+    op->who = *who;
+    drive(op);
+}
+
+void pl_op_start(pl_op_t *op, pl_op_step_fn first)
+{
+    /* a refused authentication finishes the call and never calls back:
+     * the call's end frees the operation either way */
+    op->is_call_owned = true;
+    op->next = first;
+    pl_call_set_user(op->call, op, on_call_freed);
+    pl_auth_call(op->app, op->call, on_authenticated, op);
+}
+
+void pl_op_run(pl_op_t *op, const pl_principal_t *who, pl_op_step_fn first)
+{
+    pl_call_ref(op->call); /* given back when the operation ends (drive) */
+    op->who = *who;
+    op->next = first;
+    drive(op);
+}
+
+void pl_op_then(pl_op_t *op, pl_op_step_fn next)
+{
+    op->next = next;
+}
+
+typedef struct op_query {
+    pl_op_t *op;
+    pl_op_rows_fn fn;
+    void *arg;
+    unsigned flags;
+    const char *what;
+} op_query_t;
+
+pl_code_t pl_query_failure(const pl_pg_result_t *r, const char *what, const char **message)
+{
+    switch (r->code) {
+    case PL_CODE_UNAVAILABLE:
+        pl_log_warn("%s: %s", what, r->message);
+        *message = "storage temporarily unavailable; retry";
+        return PL_CODE_UNAVAILABLE;
+    case PL_CODE_DEADLINE_EXCEEDED:
+        pl_log_warn("%s: %s", what, r->message);
+        *message = "storage did not answer in time";
+        return PL_CODE_DEADLINE_EXCEEDED;
+    case PL_CODE_CANCELLED: *message = "server shutting down"; return PL_CODE_UNAVAILABLE;
+    default:
+        pl_log_error("%s: %s (sqlstate %s)", what, r->message, r->sqlstate);
+        *message = "internal error";
+        return PL_CODE_INTERNAL;
+    }
+}
+
+static void on_query(const pl_pg_result_t *r, void *user)
+{
+    op_query_t *q = user;
+    pl_op_t *op = q->op;
+    bool is_wanted = !op->is_failed && (op->is_committed || !pl_call_is_finished(op->call));
+    if (r->code == PL_CODE_OK || (q->flags & PL_OP_ANY_RESULT)) {
+        if (is_wanted)
+            q->fn(op, r, q->arg);
+    } else if (q->flags & PL_OP_SOFT) {
+        if (r->code != PL_CODE_CANCELLED)
+            pl_log_error("%s: %s: %s (sqlstate %s)", op->name, q->what, r->message, r->sqlstate);
+    } else if (is_wanted) {
+        char what[128];
+        snprintf(what, sizeof(what), "%s: %s", op->name, q->what);
+        const char *message;
+        pl_code_t code = pl_query_failure(r, what, &message);
+        answer(op, code, message);
+    }
+    free(q);
+    pl_call_t *call = op->call;
+    op->pending--;
+    drive(op);           /* may end op */
+    pl_call_unref(call); /* may free a unary call, and op with it */
+}
+
+void pl_op_query(pl_op_t *op, int stmt, int shard, const pl_pg_param_t *params, int nparams, unsigned pg_flags,
+                 const pl_pg_lock_t *lock, unsigned flags, pl_op_rows_fn fn, void *arg, const char *what)
+{
+    if (op->is_failed)
+        return;
+    pl_store_t *store = pl_app_store(op->app, pl_call_worker(op->call));
+    op_query_t *q = store ? malloc(sizeof(*q)) : NULL;
+    if (q) {
+        *q = (op_query_t){op, fn, arg, flags, what};
+        int64_t deadline = op->is_committed ? 0 : pl_call_deadline(op->call);
+        pl_call_ref(op->call); /* a unary call's operation lives as long as its call */
+        if (pl_store_exec_keyed(store, stmt, shard, params, nparams, pg_flags, lock, deadline, on_query, q) == 0) {
+            op->pending++;
+            return;
+        }
+        pl_call_unref(op->call);
+        free(q);
+    }
+    if (flags & PL_OP_SOFT)
+        pl_log_error("%s: %s: cannot queue the query", op->name, what);
+    else
+        answer(op, PL_CODE_UNAVAILABLE, "server busy; retry");
+}
+
+void pl_op_fail(pl_op_t *op, pl_code_t code, const char *fmt, ...)
+{
+    char msg[256];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(msg, sizeof(msg), fmt, ap);
+    va_end(ap);
+    if (!op->is_failed)
+        answer(op, code, msg);
+}
+
+void pl_op_fail_nomem(pl_op_t *op)
+{
+    pl_op_fail(op, PL_CODE_RESOURCE_EXHAUSTED, "server out of memory; retry");
+}
+
+void *pl_op_alloc(pl_op_t *op, size_t size)
+{
+    size = round_up(size ? size : 1);
+    pl_op_block_t *b = op->blocks;
+    if (!b || b->cap - b->used < size) {
+        size_t cap = size > BLOCK_BYTES ? size : BLOCK_BYTES;
+        if (!(b = malloc(sizeof(*b) + cap)))
+            return NULL;
+        *b = (pl_op_block_t){op->blocks, 0, cap};
+        op->blocks = b;
+    }
+    void *p = b->data + b->used;
+    b->used += size;
+    return memset(p, 0, size);
+}
