@@ -1,8 +1,7 @@
-/* checks.h — what the messaging cases share on top of check.h: fatal and
- * explained checks, event kinds, and small steps every case takes (a send
- * that must be accepted, an Error of a given code, a stream's events for a
- * failure's context, the log as PostgreSQL has it). Static inline: each
- * case file counts its own checks (check.h), and a run is one case. */
+/* checks.h — what the messaging cases share on top of the test kit's
+ * check.h (tests/lib): event kinds, and small steps every case takes (a
+ * send that must be accepted, an Error of a given code, a stream's events
+ * for a failure's context, the log as PostgreSQL has it). */
 #ifndef PL_TESTS_MESSAGING_CHECKS_H
 #define PL_TESTS_MESSAGING_CHECKS_H
 
@@ -13,32 +12,6 @@
 #include "check.h"
 #include "client_util.h"
 #include "runtime/codec.h"
-
-/* A failed check after which the case cannot go on. */
-#define REQUIRE(cond, ...)                                                                                             \
-    do {                                                                                                               \
-        check_total++;                                                                                                 \
-        if (!(cond)) {                                                                                                 \
-            check_fail_begin(__FILE__, __LINE__, #cond);                                                               \
-            fprintf(stderr, "    ");                                                                                   \
-            fprintf(stderr, __VA_ARGS__);                                                                              \
-            fprintf(stderr, "\n");                                                                                     \
-            check_report();                                                                                            \
-            exit(1);                                                                                                   \
-        }                                                                                                              \
-    } while (0)
-
-/* A check with an explanation. */
-#define CHECKF(cond, ...)                                                                                              \
-    do {                                                                                                               \
-        check_total++;                                                                                                 \
-        if (!(cond)) {                                                                                                 \
-            check_fail_begin(__FILE__, __LINE__, #cond);                                                               \
-            fprintf(stderr, "    ");                                                                                   \
-            fprintf(stderr, __VA_ARGS__);                                                                              \
-            fprintf(stderr, "\n");                                                                                     \
-        }                                                                                                              \
-    } while (0)
 
 #define ACCEPTED parley_v1_ServerEvent_accepted_tag
 #define MESSAGE parley_v1_ServerEvent_message_tag
@@ -51,7 +24,7 @@
 
 static inline void step(const char *what)
 {
-    printf("-- %s\n", what);
+    pl_test_step("%s", what);
 }
 
 static inline const char *kind_name(pb_size_t kind)
@@ -159,11 +132,11 @@ static inline int64_t unary_ok(mt_dev_t *d, int64_t chat, const char *cid, const
 /* The event must be an Error with code want (and a message). */
 static inline const parley_v1_Error *expect_error(const mt_event_t *e, pl_code_t want, const char *what)
 {
-    CHECKF(e->kind == ERROR && e->error->code == (int32_t)want, "%s: got %s %s, want Error %s", what,
-           kind_name(e->kind), e->error ? pl_code_name(e->error->code) : "", pl_code_name(want));
+    CHECK(e->kind == ERROR && e->error->code == (int32_t)want, "%s: got %s %s, want Error %s", what, kind_name(e->kind),
+          e->error ? pl_code_name(e->error->code) : "", pl_code_name(want));
     if (e->kind != ERROR)
         return NULL;
-    CHECKF(e->error->message[0] != '\0', "%s: an Error without a message", what);
+    CHECK(e->error->message[0] != '\0', "%s: an Error without a message", what);
     return e->error;
 }
 
@@ -211,22 +184,25 @@ static inline void wait_range(mt_stream_t *s, const char *who, int64_t chat, int
             (long long)chat);
 }
 
+/* Up to 64 values as "[a b c]" (then "..."). */
+static inline void list_text(const int64_t *v, size_t n, char *out, size_t len)
+{
+    size_t used = (size_t)snprintf(out, len, "[");
+    for (size_t i = 0; i < n && i < 64 && used < len; i++)
+        used += (size_t)snprintf(out + used, len - used, "%s%lld", i ? " " : "", (long long)v[i]);
+    if (used < len)
+        snprintf(out + used, len - used, "%s]", n > 64 ? " ..." : "");
+}
+
 static inline void check_list(const char *what, const int64_t *got, size_t ngot, const int64_t *want, size_t nwant)
 {
     bool same = ngot == nwant;
     for (size_t i = 0; same && i < ngot; i++)
         same = got[i] == want[i];
-    check_total++;
-    if (same)
-        return;
-    check_fail_begin(__FILE__, __LINE__, what);
-    fprintf(stderr, "    got  [");
-    for (size_t i = 0; i < ngot; i++)
-        fprintf(stderr, "%s%lld", i ? " " : "", (long long)got[i]);
-    fprintf(stderr, "]\n    want [");
-    for (size_t i = 0; i < nwant; i++)
-        fprintf(stderr, "%s%lld", i ? " " : "", (long long)want[i]);
-    fprintf(stderr, "]\n");
+    char g[1600], w[1600];
+    list_text(got, ngot, g, sizeof(g));
+    list_text(want, nwant, w, sizeof(w));
+    pl_test_check_at(same, __FILE__, __LINE__, what, "got  %s\n    want %s", g, w);
 }
 
 /* The seqs of chat's messages among events [0, end) (end < 0: all). */
@@ -254,7 +230,7 @@ static inline void check_no_repeats(const char *who, const mt_stream_t *s)
 {
     int64_t chat = 0, seq = 0;
     bool repeat = mt_find_repeat(s, &chat, &seq);
-    CHECKF(!repeat, "%s: message %lld/%lld arrived twice on one stream", who, (long long)chat, (long long)seq);
+    CHECK(!repeat, "%s: message %lld/%lld arrived twice on one stream", who, (long long)chat, (long long)seq);
 }
 
 typedef struct dp {
@@ -321,7 +297,7 @@ static inline pl_code_t get_history(mt_dev_t *d, int64_t chat, int64_t before, i
         memset(&out[i], 0, sizeof(out[i]));
         const char *why = NULL;
         int rc = pl_pb_decode(parley_v1_Message_fields, items[i].data, items[i].len, &out[i], &why);
-        CHECKF(rc == 0, "history message %zu does not decode: %s", i, why ? why : "?");
+        CHECK(rc == 0, "history message %zu does not decode: %s", i, why ? why : "?");
         if (rc == 0)
             (*n)++;
     }

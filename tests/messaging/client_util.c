@@ -10,10 +10,11 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "register.h"
 #include "runtime/clock.h"
+#include "shards.h"
 
 #define MAX_NODES 32
-#define MAX_PG 16
 /* Longest a wait blocks in the network before it looks at the clock. */
 #define SLICE_MS 50
 /* A stream's deadline: past the ctest timeout, so only a hung server hits it. */
@@ -24,9 +25,7 @@ static struct {
     uint16_t port;
 } nodes[MAX_NODES];
 static int node_count;
-static PGconn *pg[MAX_PG];
-static int pg_count;
-static int shard_count;
+static pl_test_db_t *db; /* the shards (tests/lib/shards.h) */
 static atomic_uint phone_counter;
 static atomic_uint id_counter;
 static _Thread_local char last_message[512];
@@ -91,31 +90,19 @@ void mt_init(void)
             mt_die("PARLEY_ADDR not set (run under tests/harness/with_parleyd.py)");
         parse_addr(a, node_count++);
     }
-    const char *servers = getenv("PARLEY_POSTGRES_SERVER");
-    const char *shards = getenv("PARLEY_POSTGRES_SHARDS");
-    if (!servers || !shards)
-        mt_die("PARLEY_POSTGRES_SERVER / PARLEY_POSTGRES_SHARDS not set (run under tests/harness/with_stack.sh)");
-    shard_count = atoi(shards);
-    char *list = strdup(servers);
-    char *save = NULL;
-    for (char *conninfo = strtok_r(list, ";", &save); conninfo && pg_count < MAX_PG;
-         conninfo = strtok_r(NULL, ";", &save)) {
-        PGconn *c = PQconnectdb(conninfo);
-        if (PQstatus(c) != CONNECTION_OK)
-            mt_die("postgres '%s': %s", conninfo, PQerrorMessage(c));
-        pg[pg_count++] = c;
-    }
-    free(list);
-    if (!pg_count || shard_count < pg_count)
-        mt_die("%d PostgreSQL servers for %d shards", pg_count, shard_count);
+    char err[512];
+    db = pl_test_db_open(err, sizeof(err));
+    if (!db)
+        mt_die("%s", err);
+    if (pl_test_db_shards(db) < pl_test_db_servers(db))
+        mt_die("%d PostgreSQL servers for %d shards", pl_test_db_servers(db), pl_test_db_shards(db));
     atomic_store(&phone_counter, (unsigned)((getpid() * 7919u + (unsigned)time(NULL)) % 9000000u));
 }
 
 void mt_fini(void)
 {
-    for (int i = 0; i < pg_count; i++)
-        PQfinish(pg[i]);
-    pg_count = 0;
+    pl_test_db_close(db);
+    db = NULL;
 }
 
 int mt_nodes(void)
@@ -201,27 +188,6 @@ void mt_new_phone(char out[24])
     snprintf(out, 24, "+1555%07u", n);
 }
 
-/* How many codes the SMS file has for phone, and the last one. */
-static int sms_codes(const char *phone, char *code, size_t len)
-{
-    const char *path = getenv("PARLEY_SMS_FILE");
-    if (!path)
-        mt_die("PARLEY_SMS_FILE not set");
-    int n = 0;
-    FILE *f = fopen(path, "r");
-    if (!f)
-        return 0;
-    char line[256], p[64], c[16];
-    while (fgets(line, sizeof(line), f))
-        if (sscanf(line, "%63s %15s", p, c) == 2 && strcmp(p, phone) == 0) {
-            n++;
-            if (code)
-                snprintf(code, len, "%s", c);
-        }
-    fclose(f);
-    return n;
-}
-
 mt_dev_t *mt_register(const char *phone, int node, const char *device_name)
 {
     mt_dev_t *d = calloc(1, sizeof(*d));
@@ -233,31 +199,13 @@ mt_dev_t *mt_register(const char *phone, int node, const char *device_name)
         mt_new_phone(d->phone);
     d->node = node;
     d->ch = mt_channel(node);
-    int before = sms_codes(d->phone, NULL, 0);
-
-    parley_v1_RequestCodeRequest rq = {0};
-    parley_v1_RequestCodeResponse rr = {0};
-    snprintf(rq.phone_number, sizeof(rq.phone_number), "%s", d->phone);
-    pl_code_t code = mt_call_md(d->ch, NULL, &parley_v1_Accounts_RequestCode_method, &rq, &rr, NULL);
+    pl_test_reg_t reg;
+    pl_code_t code = pl_test_register(d->ch, d->phone, device_name ? device_name : "test device", MT_WAIT_MS, &reg);
     if (code != PL_CODE_OK)
-        mt_die("RequestCode %s: %s (%s)", d->phone, pl_code_name(code), last_message);
-
-    parley_v1_VerifyRequest vq = {0};
-    parley_v1_VerifyResponse vr = {0};
-    snprintf(vq.phone_number, sizeof(vq.phone_number), "%s", d->phone);
-    snprintf(vq.device_name, sizeof(vq.device_name), "%s", device_name ? device_name : "test device");
-    int64_t until = mt_now_ms() + 10000;
-    while (sms_codes(d->phone, vq.code, sizeof(vq.code)) <= before) {
-        if (mt_now_ms() > until)
-            mt_die("no new code for %s in %s", d->phone, getenv("PARLEY_SMS_FILE"));
-        mt_sleep_ms(20);
-    }
-    code = mt_call_md(d->ch, NULL, &parley_v1_Accounts_Verify_method, &vq, &vr, NULL);
-    if (code != PL_CODE_OK)
-        mt_die("Verify %s: %s (%s)", d->phone, pl_code_name(code), last_message);
-    d->account_id = vr.account_id;
-    d->device_id = vr.device_id;
-    snprintf(d->token, sizeof(d->token), "%s", vr.token);
+        mt_die("register %s: %s: %s (%s)", d->phone, reg.failed_step, pl_code_name(code), reg.message);
+    d->account_id = reg.account_id;
+    d->device_id = reg.device_id;
+    snprintf(d->token, sizeof(d->token), "%s", reg.token);
     pl_metadata_init(&d->md, 8192);
     char value[128];
     snprintf(value, sizeof(value), "Bearer %s", d->token);
@@ -780,36 +728,14 @@ bool mt_find_repeat(const mt_stream_t *s, int64_t *chat, int64_t *seq)
 
 int mt_shards(void)
 {
-    return shard_count;
-}
-
-static PGconn *server_of(int shard)
-{
-    /* the default shard map: equal contiguous ranges (server/store/shardmap.c) */
-    return pg[(long)shard * pg_count / shard_count];
+    return pl_test_db_shards(db);
 }
 
 PGresult *mt_sql(int shard, const char *sql, int nparams, const char *const *params)
 {
-    if (shard < 0 || shard >= shard_count)
-        mt_die("shard %d out of range 0..%d", shard, shard_count - 1);
-    char schema[24], text[8192];
-    snprintf(schema, sizeof(schema), "shard_%04d", shard);
-    size_t n = 0;
-    for (const char *p = sql; *p && n + sizeof(schema) < sizeof(text); p++) {
-        if (p[0] == '{' && p[1] == 's' && p[2] == '}') {
-            n += (size_t)snprintf(text + n, sizeof(text) - n, "%s", schema);
-            p += 2;
-        } else {
-            text[n++] = *p;
-        }
-    }
-    text[n] = '\0';
-    PGconn *db = server_of(shard);
-    PGresult *r = PQexecParams(db, text, nparams, NULL, params, NULL, NULL, 0);
-    ExecStatusType st = PQresultStatus(r);
-    if (st != PGRES_TUPLES_OK && st != PGRES_COMMAND_OK)
-        mt_die("%s: %s", text, PQerrorMessage(db));
+    PGresult *r = pl_test_sql(db, shard, sql, nparams, params);
+    if (!r)
+        mt_die("the query above failed on shard %d", shard);
     return r;
 }
 
@@ -845,23 +771,24 @@ char *mt_row_counts(void)
     char *out = NULL;
     size_t len = 0, cap = 0;
     append(&out, &len, &cap, "");
-    for (int i = 0; i < pg_count; i++) {
-        PGresult *t = PQexec(pg[i], "SELECT table_schema, table_name FROM information_schema.tables "
-                                    "WHERE table_type = 'BASE TABLE' "
-                                    "AND table_schema NOT IN ('pg_catalog', 'information_schema') ORDER BY 1, 2");
+    for (int i = 0; i < pl_test_db_servers(db); i++) {
+        PGconn *pg = pl_test_db_conn(db, i);
+        PGresult *t = PQexec(pg, "SELECT table_schema, table_name FROM information_schema.tables "
+                                 "WHERE table_type = 'BASE TABLE' "
+                                 "AND table_schema NOT IN ('pg_catalog', 'information_schema') ORDER BY 1, 2");
         if (PQresultStatus(t) != PGRES_TUPLES_OK)
-            mt_die("listing tables: %s", PQerrorMessage(pg[i]));
+            mt_die("listing tables: %s", PQerrorMessage(pg));
         char *q = NULL;
         size_t qlen = 0, qcap = 0;
         append(&q, &qlen, &qcap, "");
         for (int r = 0; r < PQntuples(t); r++) {
             const char *schema = PQgetvalue(t, r, 0), *table = PQgetvalue(t, r, 1);
-            char *qs = PQescapeIdentifier(pg[i], schema, strlen(schema));
-            char *qt = PQescapeIdentifier(pg[i], table, strlen(table));
-            char *label = PQescapeLiteral(pg[i], table, strlen(table));
-            char *slabel = PQescapeLiteral(pg[i], schema, strlen(schema));
+            char *qs = PQescapeIdentifier(pg, schema, strlen(schema));
+            char *qt = PQescapeIdentifier(pg, table, strlen(table));
+            char *label = PQescapeLiteral(pg, table, strlen(table));
+            char *slabel = PQescapeLiteral(pg, schema, strlen(schema));
             if (!qs || !qt || !label || !slabel)
-                mt_die("escaping: %s", PQerrorMessage(pg[i]));
+                mt_die("escaping: %s", PQerrorMessage(pg));
             char part[1024];
             snprintf(part, sizeof(part), "%sSELECT %s || '.' || %s, count(*) FROM %s.%s", r ? " UNION ALL " : "",
                      slabel, label, qs, qt);
@@ -873,9 +800,9 @@ char *mt_row_counts(void)
         }
         if (PQntuples(t) > 0) {
             append(&q, &qlen, &qcap, " ORDER BY 1");
-            PGresult *c = PQexec(pg[i], q);
+            PGresult *c = PQexec(pg, q);
             if (PQresultStatus(c) != PGRES_TUPLES_OK)
-                mt_die("counting rows: %s", PQerrorMessage(pg[i]));
+                mt_die("counting rows: %s", PQerrorMessage(pg));
             for (int r = 0; r < PQntuples(c); r++) {
                 char line[512];
                 snprintf(line, sizeof(line), "%d/%s=%s\n", i, PQgetvalue(c, r, 0), PQgetvalue(c, r, 1));

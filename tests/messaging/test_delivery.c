@@ -21,7 +21,7 @@ static void check_stored(int64_t chat, int64_t seq, const mt_dev_t *sender, cons
                          "(extract(epoch FROM created_at) * 1000)::bigint FROM {s}.messages "
                          "WHERE chat_id = $1 AND seq = $2",
                          2, p);
-    CHECKF(PQntuples(r) == 1, "chat %s seq %s: %d rows in PostgreSQL when its Accepted arrived", c, q, PQntuples(r));
+    CHECK(PQntuples(r) == 1, "chat %s seq %s: %d rows in PostgreSQL when its Accepted arrived", c, q, PQntuples(r));
     if (PQntuples(r) == 1) {
         char hex[2 * 256 + 1];
         to_hex(payload, strlen(payload), hex);
@@ -32,8 +32,8 @@ static void check_stored(int64_t chat, int64_t seq, const mt_dev_t *sender, cons
         CHECK_EQ_INT(strtoll(PQgetvalue(r, 0, 4), NULL, 10), server_time_ms);
     }
     PQclear(r);
-    CHECKF(mt_sql_int(mt_shard_of(chat), "SELECT last_seq FROM {s}.chats WHERE id = $1", 1, p) >= seq,
-           "chat %s: last_seq behind an accepted seq %s", c, q);
+    CHECK(mt_sql_int(mt_shard_of(chat), "SELECT last_seq FROM {s}.chats WHERE id = $1", 1, p) >= seq,
+          "chat %s: last_seq behind an accepted seq %s", c, q);
 }
 
 int mt_case_accepted_after_durable(void)
@@ -65,9 +65,9 @@ int mt_case_accepted_after_durable(void)
             CHECK_EQ_INT(acc->chat_id, chats[k]);
             CHECK_EQ_INT(acc->seq, first_seq[k] + i);
             CHECK(!acc->duplicate);
-            CHECKF(acc->server_time_ms >= before - 2000 && acc->server_time_ms <= after + 2000,
-                   "server_time_ms %lld outside the send's window %lld..%lld", (long long)acc->server_time_ms,
-                   (long long)before, (long long)after);
+            CHECK(acc->server_time_ms >= before - 2000 && acc->server_time_ms <= after + 2000,
+                  "server_time_ms %lld outside the send's window %lld..%lld", (long long)acc->server_time_ms,
+                  (long long)before, (long long)after);
         }
     }
 
@@ -89,7 +89,7 @@ int mt_case_accepted_after_durable(void)
     mt_dev_free(a);
     mt_dev_free(b);
     mt_dev_free(c);
-    return check_report();
+    return pl_test_report();
 }
 
 /* ---- seq_order ---- */
@@ -156,7 +156,7 @@ static void check_delivery(const char *who, mt_stream_t *s, int64_t chat, const 
             continue;
         if (!mt_wait_message(s, chat, seq, 60000)) {
             dump_events(who, s);
-            CHECKF(false, "%s: message %lld of %lld never arrived", who, (long long)seq, (long long)x->n);
+            CHECK(false, "%s: message %lld of %lld never arrived", who, (long long)seq, (long long)x->n);
             return;
         }
     }
@@ -165,8 +165,8 @@ static void check_delivery(const char *who, mt_stream_t *s, int64_t chat, const 
     int64_t *seqs = mt_message_seqs(s, chat, &n);
     for (size_t i = 1; i < n; i++)
         if (seqs[i] <= seqs[i - 1]) {
-            CHECKF(false, "%s: seq %lld arrived after %lld (out of order or repeated)", who, (long long)seqs[i],
-                   (long long)seqs[i - 1]);
+            CHECK(false, "%s: seq %lld arrived after %lld (out of order or repeated)", who, (long long)seqs[i],
+                  (long long)seqs[i - 1]);
             break;
         }
     free(seqs);
@@ -178,7 +178,7 @@ static void check_delivery(const char *who, mt_stream_t *s, int64_t chat, const 
             continue;
         const parley_v1_Message *m = &e->u.message;
         if (m->seq < 1 || m->seq > x->n) {
-            CHECKF(false, "%s: seq %lld outside 1..%lld", who, (long long)m->seq, (long long)x->n);
+            CHECK(false, "%s: seq %lld outside 1..%lld", who, (long long)m->seq, (long long)x->n);
             continue;
         }
         int sender = x->sender_of[m->seq];
@@ -198,7 +198,7 @@ static void check_delivery(const char *who, mt_stream_t *s, int64_t chat, const 
                     (long long)sender_devs[sender]->account_id, (long long)sender_devs[sender]->device_id);
         wrong += !ok;
     }
-    CHECKF(wrong == 0, "%s: %d messages with the wrong content or sender", who, wrong);
+    CHECK(wrong == 0, "%s: %d messages with the wrong content or sender", who, wrong);
 }
 
 int mt_case_seq_order(void)
@@ -262,16 +262,16 @@ int mt_case_seq_order(void)
             x.sender_of[seq] = i;
             x.index_of[seq] = k;
             if (k > 0)
-                CHECKF(seq > senders[i].seqs[k - 1], "sender %d: message %d got seq %lld after %lld", i, k,
-                       (long long)seq, (long long)senders[i].seqs[k - 1]);
+                CHECK(seq > senders[i].seqs[k - 1], "sender %d: message %d got seq %lld after %lld", i, k,
+                      (long long)seq, (long long)senders[i].seqs[k - 1]);
         }
-    CHECKF(collisions == 0, "%d accepted seqs given twice", collisions);
-    CHECKF(outside == 0, "%d accepted seqs outside 1..%lld", outside, (long long)n);
+    CHECK(collisions == 0, "%d accepted seqs given twice", collisions);
+    CHECK(outside == 0, "%d accepted seqs outside 1..%lld", outside, (long long)n);
     PGresult *sys = mt_sql(mt_shard_of(group),
                            "SELECT seq FROM {s}.messages WHERE chat_id = $1 AND sender_device = 0 ORDER BY seq", 1, p);
     for (int r = 0; r < PQntuples(sys); r++) {
         int64_t seq = strtoll(PQgetvalue(sys, r, 0), NULL, 10);
-        CHECKF(seq >= 1 && seq <= n && x.sender_of[seq] == -2, "system message seq %lld collides", (long long)seq);
+        CHECK(seq >= 1 && seq <= n && x.sender_of[seq] == -2, "system message seq %lld collides", (long long)seq);
         if (seq >= 1 && seq <= n)
             x.sender_of[seq] = -1;
     }
@@ -279,7 +279,7 @@ int mt_case_seq_order(void)
     int holes = 0;
     for (int64_t seq = 1; seq <= n; seq++)
         holes += x.sender_of[seq] == -2;
-    CHECKF(holes == 0, "%d seqs in 1..%lld belong to nothing", holes, (long long)n);
+    CHECK(holes == 0, "%d seqs in 1..%lld belong to nothing", holes, (long long)n);
     REQUIRE(holes == 0 && collisions == 0 && outside == 0, "the log is not 1..N; delivery cannot be judged");
 
     step("the first message is the CREATED system message naming the members");
@@ -307,7 +307,7 @@ int mt_case_seq_order(void)
     mt_dev_free(a2);
     mt_dev_free(b);
     mt_dev_free(c);
-    return check_report();
+    return pl_test_report();
 }
 
 /* ---- idempotent_send ---- */
@@ -392,8 +392,8 @@ int mt_case_idempotent_send(void)
     wait_range(sb, "B", chat, seq1, seq3);
     mt_pump(sb, 500);
     for (int64_t seq = seq1; seq <= seq3; seq++)
-        CHECKF(mt_count_message(sb, chat, seq) == 1, "B got seq %lld %d times", (long long)seq,
-               mt_count_message(sb, chat, seq));
+        CHECK(mt_count_message(sb, chat, seq) == 1, "B got seq %lld %d times", (long long)seq,
+              mt_count_message(sb, chat, seq));
     const parley_v1_Message *m = mt_wait_message(sb, chat, seq1, 0);
     REQUIRE(m != NULL, "B has no seq %lld", (long long)seq1);
     CHECK_EQ_MEM(m->payload.data, m->payload.len, "original", 8);
@@ -408,5 +408,5 @@ int mt_case_idempotent_send(void)
     mt_dev_free(a1);
     mt_dev_free(a2);
     mt_dev_free(b);
-    return check_report();
+    return pl_test_report();
 }

@@ -60,7 +60,7 @@ static void check_mismatch(const char *what, const parley_v1_DeviceMismatch *mm,
         ok = ad && same_set(ad->device_ids, ad->device_ids_count, wm[i].devices, wm[i].n);
     }
     ok = ok && same_set(mm->stale_device_ids, mm->stale_device_ids_count, stale, nstale);
-    CHECKF(ok, "%s: the DeviceMismatch is not what was expected", what);
+    CHECK(ok, "%s: the DeviceMismatch is not what was expected", what);
     if (!ok) {
         print_mismatch(mm);
         fprintf(stderr, "    want missing");
@@ -86,14 +86,14 @@ static void expect_mismatch(mt_stream_t *s, int64_t chat, const char *cid, const
     if (!err)
         return;
     CHECK_EQ_STR(err->client_message_id, cid);
-    CHECKF(err->device_mismatch.len > 0, "%s: FAILED_PRECONDITION without a DeviceMismatch", cid);
+    CHECK(err->device_mismatch.len > 0, "%s: FAILED_PRECONDITION without a DeviceMismatch", cid);
     if (err->device_mismatch.len > 0) {
         parley_v1_DeviceMismatch *mm = calloc(1, sizeof(*mm));
         REQUIRE(mm != NULL, "out of memory");
         const char *why = NULL;
         int rc = pl_pb_decode(parley_v1_DeviceMismatch_fields, err->device_mismatch.data, err->device_mismatch.len, mm,
                               &why);
-        CHECKF(rc == 0, "%s: the DeviceMismatch does not decode: %s", cid, why ? why : "?");
+        CHECK(rc == 0, "%s: the DeviceMismatch does not decode: %s", cid, why ? why : "?");
         if (rc == 0)
             check_mismatch(cid, mm, wm, nwm, stale, nstale);
         free(mm);
@@ -146,10 +146,10 @@ int mt_case_device_payloads(void)
         parley_v1_SendResponse resp = {0};
         pl_metadata_t trailing;
         pl_code_t code = mt_call_md(a1->ch, &a1->md, &parley_v1_Messaging_Send_method, rq, &resp, &trailing);
-        CHECKF(code == PL_CODE_FAILED_PRECONDITION, "unary mismatch: %s (%s)", pl_code_name(code), mt_last_message());
+        CHECK(code == PL_CODE_FAILED_PRECONDITION, "unary mismatch: %s (%s)", pl_code_name(code), mt_last_message());
         size_t len = 0;
         const uint8_t *bin = pl_metadata_get(&trailing, "parley-device-mismatch-bin", &len);
-        CHECKF(bin != NULL, "no parley-device-mismatch-bin in the trailers");
+        CHECK(bin != NULL, "no parley-device-mismatch-bin in the trailers");
         if (bin) {
             parley_v1_DeviceMismatch *mm = calloc(1, sizeof(*mm));
             REQUIRE(mm != NULL, "out of memory");
@@ -174,7 +174,7 @@ int mt_case_device_payloads(void)
     } want[] = {{sb1, "B1", "for B1"}, {sb2, "B2", "for B2"}, {sa2, "A2", "for A2"}};
     for (int i = 0; i < 3; i++) {
         const parley_v1_Message *m = mt_wait_message(want[i].s, chat, pd_seq, MT_WAIT_MS);
-        CHECKF(m != NULL, "%s did not get the per-device message", want[i].who);
+        CHECK(m != NULL, "%s did not get the per-device message", want[i].who);
         if (m) {
             CHECK_EQ_MEM(m->payload.data, m->payload.len, want[i].payload, strlen(want[i].payload));
             CHECK(!m->payload_missing);
@@ -188,10 +188,10 @@ int mt_case_device_payloads(void)
         rq->message = *om;
         parley_v1_SendResponse resp = {0};
         pl_code_t code = mt_call(a1, &parley_v1_Messaging_Send_method, rq, &resp);
-        CHECKF(code == PL_CODE_OK, "unary exact coverage: %s (%s)", pl_code_name(code), mt_last_message());
+        CHECK(code == PL_CODE_OK, "unary exact coverage: %s (%s)", pl_code_name(code), mt_last_message());
         const parley_v1_Message *m = mt_wait_message(sb2, chat, resp.seq, MT_WAIT_MS);
-        CHECKF(m && m->payload.len == 6 && memcmp(m->payload.data, "for B2", 6) == 0,
-               "B2 did not get its payload of the unary per-device send");
+        CHECK(m && m->payload.len == 6 && memcmp(m->payload.data, "for B2", 6) == 0,
+              "B2 did not get its payload of the unary per-device send");
         free(om);
         free(rq);
     }
@@ -202,14 +202,14 @@ int mt_case_device_payloads(void)
     mt_stream_t *sa3 = mt_connect(a3, 0);
     ready(sa3, "A3");
     const parley_v1_Message *m = mt_wait_message(sa3, chat, pd_seq, MT_WAIT_MS);
-    CHECKF(m != NULL, "A3 did not get seq %lld at all", (long long)pd_seq);
+    CHECK(m != NULL, "A3 did not get seq %lld at all", (long long)pd_seq);
     if (m) {
         CHECK(m->payload_missing);
         CHECK_EQ_INT(m->payload.len, 0);
         CHECK_EQ_INT(m->sender_device_id, a1->device_id);
     }
     m = mt_wait_message(sa3, chat, plain_seq, MT_WAIT_MS);
-    CHECKF(m != NULL, "A3 did not get seq %lld", (long long)plain_seq);
+    CHECK(m != NULL, "A3 did not get seq %lld", (long long)plain_seq);
     if (m) {
         CHECK(!m->payload_missing);
         CHECK_EQ_MEM(m->payload.data, m->payload.len, "one payload for all", 19);
@@ -220,8 +220,8 @@ int mt_case_device_payloads(void)
     sa3 = mt_connect_resume(a3, 0, &from, 1);
     ready(sa3, "A3 resumed");
     m = mt_wait_message(sa3, chat, pd_seq, MT_WAIT_MS);
-    CHECKF(m && m->payload_missing && m->payload.len == 0, "A3's resume: seq %lld without payload_missing",
-           (long long)pd_seq);
+    CHECK(m && m->payload_missing && m->payload.len == 0, "A3's resume: seq %lld without payload_missing",
+          (long long)pd_seq);
 
     step("and from now on it must be covered");
     want_missing_t miss_a3[] = {{a1->account_id, {a3->device_id}, 1}};
@@ -231,13 +231,13 @@ int mt_case_device_payloads(void)
     e = answer(sa1, send_pd(sa1, chat, "pd-four", four, 4), "pd-four");
     REQUIRE(e->kind == ACCEPTED, "coverage with A3 refused: %s", e->error ? e->error->message : "");
     m = mt_wait_message(sa3, chat, e->u.accepted.seq, MT_WAIT_MS);
-    CHECKF(m && !m->payload_missing && m->payload.len == 6 && memcmp(m->payload.data, "for A3", 6) == 0,
-           "A3 did not get its own payload");
+    CHECK(m && !m->payload_missing && m->payload.len == 6 && memcmp(m->payload.data, "for A3", 6) == 0,
+          "A3 did not get its own payload");
 
     mt_stream_t *streams[] = {sa1, sa2, sb1, sb2, sa3};
     mt_close_all(streams, 5);
     mt_dev_t *devs[] = {a1, a2, a3, b1, b2, b3, c1};
     for (int i = 0; i < 7; i++)
         mt_dev_free(devs[i]);
-    return check_report();
+    return pl_test_report();
 }

@@ -54,34 +54,34 @@ int mt_case_typing(void)
     mt_send_typing(sb, g, true);
     int64_t t0 = mt_now_ms();
     want_typing_t b_on = {g, B, true}, b_off = {g, B, false};
-    CHECKF(mt_take(sa1, MT_WAIT_MS, match_typing, &b_on) != NULL, "A1 did not see B typing");
-    CHECKF(mt_take(sa2, MT_WAIT_MS, match_typing, &b_on) != NULL, "A2 did not see B typing");
-    CHECKF(mt_take(sc, MT_WAIT_MS, match_typing, &b_on) != NULL, "C did not see B typing");
+    CHECK(mt_take(sa1, MT_WAIT_MS, match_typing, &b_on) != NULL, "A1 did not see B typing");
+    CHECK(mt_take(sa2, MT_WAIT_MS, match_typing, &b_on) != NULL, "A2 did not see B typing");
+    CHECK(mt_take(sc, MT_WAIT_MS, match_typing, &b_on) != NULL, "C did not see B typing");
     mt_pump(sb, 500);
-    CHECKF(typing_events_of(sb, B) == 0, "B's own device got its typing back");
+    CHECK(typing_events_of(sb, B) == 0, "B's own device got its typing back");
 
     step("B types again 2.5 s later: it stops 5 s after that, by itself");
     mt_pump(sa1, (int)(2500 - (mt_now_ms() - t0) > 0 ? 2500 - (mt_now_ms() - t0) : 0));
     mt_send_typing(sb, g, true);
     int64_t t1 = mt_now_ms();
     mt_event_t *e = mt_take(sa1, 10000, match_typing, &b_off);
-    CHECKF(e != NULL, "B's typing never stopped");
+    CHECK(e != NULL, "B's typing never stopped");
     if (e) {
         int64_t after = e->at_ms - t1;
         printf("typing stopped %lld ms after the last typing=true (%lld ms after the first)\n", (long long)after,
                (long long)(e->at_ms - t0));
-        CHECKF(after >= 4500 && after <= 7000, "stopped %lld ms after the last typing=true, want 4500..7000",
-               (long long)after);
+        CHECK(after >= 4500 && after <= 7000, "stopped %lld ms after the last typing=true, want 4500..7000",
+              (long long)after);
     }
 
     step("an explicit stop arrives at once");
     mt_send_typing(sb, g, true);
-    CHECKF(mt_take(sa1, MT_WAIT_MS, match_typing, &b_on) != NULL, "A1 did not see B typing again");
+    CHECK(mt_take(sa1, MT_WAIT_MS, match_typing, &b_on) != NULL, "A1 did not see B typing again");
     mt_pump(sb, 600);
     mt_send_typing(sb, g, false);
     int64_t t2 = mt_now_ms();
     e = mt_take(sa1, MT_WAIT_MS, match_typing, &b_off);
-    CHECKF(e && e->at_ms - t2 < 2000, "the explicit stop took %lld ms", e ? (long long)(e->at_ms - t2) : -1LL);
+    CHECK(e && e->at_ms - t2 < 2000, "the explicit stop took %lld ms", e ? (long long)(e->at_ms - t2) : -1LL);
 
     step("a burst of 10 typing updates at 2/s: RESOURCE_EXHAUSTED with a retry delay");
     uint64_t first = 0, lastid = 0;
@@ -99,31 +99,31 @@ int mt_case_typing(void)
             continue;
         if (ev->error->code == PL_CODE_RESOURCE_EXHAUSTED) {
             limited++;
-            CHECKF(ev->error->retry_after_ms > 0 && ev->error->retry_after_ms <= 5000, "retry_after_ms %lld for typing",
-                   (long long)ev->error->retry_after_ms);
-            CHECKF(ev->error->message[0], "a rate-limit Error without a message");
+            CHECK(ev->error->retry_after_ms > 0 && ev->error->retry_after_ms <= 5000, "retry_after_ms %lld for typing",
+                  (long long)ev->error->retry_after_ms);
+            CHECK(ev->error->message[0], "a rate-limit Error without a message");
         } else {
             other++;
         }
     }
     printf("typing burst: %d of 10 refused\n", limited);
-    CHECKF(limited >= 5 && limited <= 9, "%d of 10 typing updates refused at 2/s (burst 2)", limited);
+    CHECK(limited >= 5 && limited <= 9, "%d of 10 typing updates refused at 2/s (burst 2)", limited);
     CHECK_EQ_INT(other, 0);
     want_typing_t c_on = {g, C, true};
-    CHECKF(mt_take(sa1, MT_WAIT_MS, match_typing, &c_on) != NULL, "none of C's burst got through");
+    CHECK(mt_take(sa1, MT_WAIT_MS, match_typing, &c_on) != NULL, "none of C's burst got through");
 
     step("someone outside the group cannot type in it");
     uint64_t rid = mt_send_typing(sd, g, true);
     mt_event_t *err = mt_answer(sd, rid, MT_WAIT_MS);
-    CHECKF(err != NULL, "no Error for a non-member's typing");
+    CHECK(err != NULL, "no Error for a non-member's typing");
     if (err)
         expect_error(err, PL_CODE_NOT_FOUND, "non-member typing");
     mt_pump(sa1, 1000);
-    CHECKF(typing_events_of(sa1, d->account_id) == 0, "A saw the outsider typing");
+    CHECK(typing_events_of(sa1, d->account_id) == 0, "A saw the outsider typing");
 
     step("typing is never stored");
     char *rows_after = mt_row_counts();
-    CHECKF(strcmp(rows_before, rows_after) == 0, "rows changed while only typing happened");
+    CHECK(strcmp(rows_before, rows_after) == 0, "rows changed while only typing happened");
     report_row_changes(rows_before, rows_after);
     free(rows_before);
     free(rows_after);
@@ -133,7 +133,7 @@ int mt_case_typing(void)
     mt_dev_t *devs[] = {a1, a2, b, c, d};
     for (int i = 0; i < 5; i++)
         mt_dev_free(devs[i]);
-    return check_report();
+    return pl_test_report();
 }
 
 /* ---- presence ---- */
@@ -167,7 +167,7 @@ static mt_event_t *expect_presence(mt_stream_t *s, const char *who, int64_t acco
 {
     want_presence_t w = {account, mode};
     mt_event_t *e = mt_take(s, MT_WAIT_MS, match_presence, &w);
-    CHECKF(e != NULL, "%s: %s", who, what);
+    CHECK(e != NULL, "%s: %s", who, what);
     if (!e)
         dump_events(who, s);
     return e;
@@ -183,9 +183,9 @@ static void expect_hidden(mt_stream_t *s, const char *who, int64_t account, int 
         if (e->is_taken || e->kind != PRESENCE || e->u.presence.account_id != account)
             continue;
         e->is_taken = true;
-        CHECKF(!e->u.presence.online && e->u.presence.last_seen_ms == 0,
-               "%s: sees account %lld online=%d last_seen_ms=%lld, which should be hidden from it", who,
-               (long long)account, e->u.presence.online, (long long)e->u.presence.last_seen_ms);
+        CHECK(!e->u.presence.online && e->u.presence.last_seen_ms == 0,
+              "%s: sees account %lld online=%d last_seen_ms=%lld, which should be hidden from it", who,
+              (long long)account, e->u.presence.online, (long long)e->u.presence.last_seen_ms);
     }
 }
 
@@ -199,12 +199,12 @@ static void resubscribe(mt_stream_t *s, const char *who, int64_t account, bool w
     mt_event_t *e = expect_presence(s, who, account, P_ANY, "no Presence on subscribing");
     if (!e)
         return;
-    CHECKF(!e->u.presence.online, "%s: the target is offline but shows online", who);
+    CHECK(!e->u.presence.online, "%s: the target is offline but shows online", who);
     if (want_visible_last_seen)
-        CHECKF(e->u.presence.last_seen_ms > 0, "%s: the target's last seen is hidden from it", who);
+        CHECK(e->u.presence.last_seen_ms > 0, "%s: the target's last seen is hidden from it", who);
     else
-        CHECKF(e->u.presence.last_seen_ms == 0, "%s: sees last_seen_ms=%lld, which should be hidden", who,
-               (long long)e->u.presence.last_seen_ms);
+        CHECK(e->u.presence.last_seen_ms == 0, "%s: sees last_seen_ms=%lld, which should be hidden", who,
+              (long long)e->u.presence.last_seen_ms);
 }
 
 static void update_privacy(mt_dev_t *d, parley_v1_Visibility v)
@@ -222,9 +222,9 @@ static void check_last_seen(const mt_event_t *e, int64_t left_at, const char *wh
     if (!e)
         return;
     int64_t now = mt_wall_ms();
-    CHECKF(e->u.presence.last_seen_ms >= left_at - 10000 && e->u.presence.last_seen_ms <= now + 2000,
-           "%s: last_seen_ms %lld, the target left at %lld", who, (long long)e->u.presence.last_seen_ms,
-           (long long)left_at);
+    CHECK(e->u.presence.last_seen_ms >= left_at - 10000 && e->u.presence.last_seen_ms <= now + 2000,
+          "%s: last_seen_ms %lld, the target left at %lld", who, (long long)e->u.presence.last_seen_ms,
+          (long long)left_at);
 }
 
 /* T connects on node, the watcher sees it online; T leaves, offline with
@@ -256,10 +256,10 @@ int mt_case_presence(void)
     mt_send_presence(sv, &T, 1, true);
     mt_event_t *e = expect_presence(sv, "V", T, P_ANY, "no Presence on subscribing");
     if (e)
-        CHECKF(!e->u.presence.online && e->u.presence.last_seen_ms == 0,
-               "V: a never-connected account shows "
-               "online=%d last_seen=%lld",
-               e->u.presence.online, (long long)e->u.presence.last_seen_ms);
+        CHECK(!e->u.presence.online && e->u.presence.last_seen_ms == 0,
+              "V: a never-connected account shows "
+              "online=%d last_seen=%lld",
+              e->u.presence.online, (long long)e->u.presence.last_seen_ms);
     mt_send_presence(sx, &T, 1, true);
     expect_presence(sx, "X", T, P_ANY, "no Presence on subscribing");
 
@@ -302,9 +302,9 @@ int mt_case_presence(void)
     mt_send_presence(sw, &T, 1, true);
     e = expect_presence(sw, "W", T, P_ANY, "no Presence on subscribing");
     if (e)
-        CHECKF(!e->u.presence.online && e->u.presence.last_seen_ms == 0,
-               "W (not yet a contact) sees online=%d last_seen=%lld", e->u.presence.online,
-               (long long)e->u.presence.last_seen_ms);
+        CHECK(!e->u.presence.online && e->u.presence.last_seen_ms == 0,
+              "W (not yet a contact) sees online=%d last_seen=%lld", e->u.presence.online,
+              (long long)e->u.presence.last_seen_ms);
     parley_v1_AddContactsRequest ac = {0};
     parley_v1_AddContactsResponse acr = {0};
     ac.account_ids[0] = w->account_id;
@@ -328,5 +328,5 @@ int mt_case_presence(void)
     mt_dev_free(v);
     mt_dev_free(w);
     mt_dev_free(x);
-    return check_report();
+    return pl_test_report();
 }

@@ -37,9 +37,9 @@ int mt_case_rate_limit(void)
         }
         if (e->kind == ERROR && e->error->code == PL_CODE_RESOURCE_EXHAUSTED) {
             limited++;
-            CHECKF(e->error->retry_after_ms > 0 && e->error->retry_after_ms <= 60000, "%s: retry_after_ms %lld", cid,
-                   (long long)e->error->retry_after_ms);
-            CHECKF(e->error->message[0], "%s: RESOURCE_EXHAUSTED without a message", cid);
+            CHECK(e->error->retry_after_ms > 0 && e->error->retry_after_ms <= 60000, "%s: retry_after_ms %lld", cid,
+                  (long long)e->error->retry_after_ms);
+            CHECK(e->error->message[0], "%s: RESOURCE_EXHAUSTED without a message", cid);
             CHECK_EQ_STR(e->error->client_message_id, cid);
             if (e->error->retry_after_ms > max_retry)
                 max_retry = e->error->retry_after_ms;
@@ -51,14 +51,14 @@ int mt_case_rate_limit(void)
         other++;
         expect_error(e, PL_CODE_RESOURCE_EXHAUSTED, cid);
         if (i < BURST)
-            CHECKF(false, "%s, within the burst, was refused", cid);
+            CHECK(false, "%s, within the burst, was refused", cid);
     }
     int64_t took = mt_now_ms() - start;
     int most = BURST + (int)(took * RATE / 1000) + 1;
     printf("stream burst: %d accepted, %d refused in %lld ms (at most %d may pass)\n", ok, limited, (long long)took,
            most);
-    CHECKF(ok >= BURST && ok <= most, "%d of 20 accepted, want %d..%d", ok, BURST, most);
-    CHECKF(limited >= 1 && limited == 20 - ok - other, "%d refused", limited);
+    CHECK(ok >= BURST && ok <= most, "%d of 20 accepted, want %d..%d", ok, BURST, most);
+    CHECK(limited >= 1 && limited == 20 - ok - other, "%d refused", limited);
     CHECK_EQ_INT(other, 0);
     CHECK_EQ_INT(rows_in_chat(d1), ok);
 
@@ -75,18 +75,18 @@ int mt_case_rate_limit(void)
         } else if (code == PL_CODE_RESOURCE_EXHAUSTED) {
             if (!ulimited++)
                 printf("first unary refusal: \"%s\"\n", mt_last_message());
-            CHECKF(mt_last_message()[0], "unary RESOURCE_EXHAUSTED without a message");
+            CHECK(mt_last_message()[0], "unary RESOURCE_EXHAUSTED without a message");
         } else {
             uother++;
-            CHECKF(false, "unary burst %d: %s (%s)", i, pl_code_name(code), mt_last_message());
+            CHECK(false, "unary burst %d: %s (%s)", i, pl_code_name(code), mt_last_message());
         }
     }
     took = mt_now_ms() - start;
     most = BURST + (int)(took * RATE / 1000) + 1;
     printf("unary burst: %d accepted, %d refused in %lld ms (at most %d may pass)\n", uok, ulimited, (long long)took,
            most);
-    CHECKF(uok >= BURST && uok <= most, "%d of 20 unary sends accepted, want %d..%d", uok, BURST, most);
-    CHECKF(ulimited >= 1, "no unary send refused");
+    CHECK(uok >= BURST && uok <= most, "%d of 20 unary sends accepted, want %d..%d", uok, BURST, most);
+    CHECK(ulimited >= 1, "no unary send refused");
     CHECK_EQ_INT(uother, 0);
     CHECK_EQ_INT(rows_in_chat(d2), uok);
 
@@ -97,12 +97,12 @@ int mt_case_rate_limit(void)
         char cid[16];
         snprintf(cid, sizeof(cid), "after-%d", i);
         mt_event_t *e = answer(sa, mt_send_text(sa, d1, cid, "later", 5), cid);
-        CHECKF(e->kind == ACCEPTED, "%s refused after waiting: %s", cid, e->error ? e->error->message : "");
+        CHECK(e->kind == ACCEPTED, "%s refused after waiting: %s", cid, e->error ? e->error->message : "");
         char ucid[16];
         snprintf(ucid, sizeof(ucid), "uafter-%d", i);
         parley_v1_SendResponse r;
         pl_code_t code = mt_unary_send(c, d2, ucid, "later", 5, &r);
-        CHECKF(code == PL_CODE_OK, "%s refused after waiting: %s (%s)", ucid, pl_code_name(code), mt_last_message());
+        CHECK(code == PL_CODE_OK, "%s refused after waiting: %s (%s)", ucid, pl_code_name(code), mt_last_message());
         mt_pump(sa, 1000 / RATE + 50);
     }
     mt_close(sa);
@@ -110,7 +110,7 @@ int mt_case_rate_limit(void)
     mt_dev_free(a);
     mt_dev_free(b);
     mt_dev_free(c);
-    return check_report();
+    return pl_test_report();
 }
 
 /* ---- limits ---- */
@@ -126,7 +126,7 @@ static void check_page(const char *what, mt_dev_t *d, int64_t chat, int64_t befo
     size_t n;
     bool has_more;
     pl_code_t code = get_history(d, chat, before, after, limit, msgs, 256, &n, &has_more);
-    CHECKF(code == PL_CODE_OK, "%s: %s (%s)", what, pl_code_name(code), mt_last_message());
+    CHECK(code == PL_CODE_OK, "%s: %s (%s)", what, pl_code_name(code), mt_last_message());
     int64_t got[256], want[256];
     size_t nw = 0;
     for (int64_t q = from; from <= to ? q <= to : q >= to; q += from <= to ? 1 : -1)
@@ -135,14 +135,14 @@ static void check_page(const char *what, mt_dev_t *d, int64_t chat, int64_t befo
         got[i] = msgs[i].seq;
         if (msgs[i].seq >= 1 && msgs[i].seq < 64) {
             const char *p = payloads[msgs[i].seq];
-            CHECKF(msgs[i].payload.len == strlen(p) && memcmp(msgs[i].payload.data, p, strlen(p)) == 0,
-                   "%s: seq %lld has the wrong payload", what, (long long)msgs[i].seq);
+            CHECK(msgs[i].payload.len == strlen(p) && memcmp(msgs[i].payload.data, p, strlen(p)) == 0,
+                  "%s: seq %lld has the wrong payload", what, (long long)msgs[i].seq);
         }
-        CHECKF(msgs[i].chat_id == chat, "%s: seq %lld has chat_id %lld", what, (long long)msgs[i].seq,
-               (long long)msgs[i].chat_id);
+        CHECK(msgs[i].chat_id == chat, "%s: seq %lld has chat_id %lld", what, (long long)msgs[i].seq,
+              (long long)msgs[i].chat_id);
     }
     check_list(what, got, n, want, nw);
-    CHECKF(has_more == more, "%s: has_more %d, want %d", what, has_more, more);
+    CHECK(has_more == more, "%s: has_more %d, want %d", what, has_more, more);
     free(msgs);
 }
 
@@ -203,7 +203,7 @@ int mt_case_limits(void)
     expect_error(e, PL_CODE_INVALID_ARGUMENT, "empty client event");
 
     step("after all that the stream lives on");
-    CHECKF(!sa->is_ended, "the stream ended: %s %s", pl_code_name(sa->code), sa->message);
+    CHECK(!sa->is_ended, "the stream ended: %s %s", pl_code_name(sa->code), sa->message);
     seq = send_ok(sa, d, "still-here", "fine");
     CHECK_EQ_INT(seq, 2);
     snprintf(payloads[seq], sizeof(payloads[seq]), "fine");
@@ -250,13 +250,13 @@ int mt_case_limits(void)
     size_t n;
     bool more;
     pl_code_t code = get_history(a, d, 0, 0, 201, msgs, 256, &n, &more);
-    CHECKF(code == PL_CODE_INVALID_ARGUMENT, "limit 201: %s (%s)", pl_code_name(code), mt_last_message());
+    CHECK(code == PL_CODE_INVALID_ARGUMENT, "limit 201: %s (%s)", pl_code_name(code), mt_last_message());
     code = get_history(a, d, 0, 0, -1, msgs, 256, &n, &more);
-    CHECKF(code == PL_CODE_INVALID_ARGUMENT, "limit -1: %s (%s)", pl_code_name(code), mt_last_message());
+    CHECK(code == PL_CODE_INVALID_ARGUMENT, "limit -1: %s (%s)", pl_code_name(code), mt_last_message());
     code = get_history(o, d, 0, 0, 10, msgs, 256, &n, &more);
-    CHECKF(code == PL_CODE_NOT_FOUND, "a non-member's history: %s (%s)", pl_code_name(code), mt_last_message());
+    CHECK(code == PL_CODE_NOT_FOUND, "a non-member's history: %s (%s)", pl_code_name(code), mt_last_message());
     code = get_history(a, unknown, 0, 0, 10, msgs, 256, &n, &more);
-    CHECKF(code == PL_CODE_NOT_FOUND, "an unknown chat's history: %s (%s)", pl_code_name(code), mt_last_message());
+    CHECK(code == PL_CODE_NOT_FOUND, "an unknown chat's history: %s (%s)", pl_code_name(code), mt_last_message());
     free(msgs);
     free(payloads);
 
@@ -265,5 +265,5 @@ int mt_case_limits(void)
     mt_dev_free(a);
     mt_dev_free(b);
     mt_dev_free(o);
-    return check_report();
+    return pl_test_report();
 }

@@ -43,6 +43,7 @@
 #include <string.h>
 
 #include "cases.h"
+#include "check.h"
 #include "client_util.h"
 
 static const struct {
@@ -72,7 +73,7 @@ int main(int argc, char **argv)
             continue;
         mt_init();
         printf("messaging.%s on %d node(s), %d shards\n", cases[i].name, mt_nodes(), mt_shards());
-        int rc = cases[i].run(); /* prints its checks' tally */
+        int rc = pl_test_run(cases[i].name, cases[i].run); /* a REQUIRE returns here */
         mt_fini();
         return rc;
     }

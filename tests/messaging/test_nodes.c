@@ -16,8 +16,8 @@ static void check_got(const char *who, mt_stream_t *s, const mt_dev_t *self, con
         if (sent[i].device == self->device_id)
             continue; /* the sender has its Accepted or SendResponse */
         const parley_v1_Message *m = mt_wait_message(s, sent[i].chat, sent[i].seq, MT_WAIT_MS);
-        CHECKF(m != NULL, "%s (node %d) did not get %lld/%lld", who, s->node, (long long)sent[i].chat,
-               (long long)sent[i].seq);
+        CHECK(m != NULL, "%s (node %d) did not get %lld/%lld", who, s->node, (long long)sent[i].chat,
+              (long long)sent[i].seq);
         if (!m)
             continue;
         CHECK_EQ_MEM(m->payload.data, m->payload.len, sent[i].payload, strlen(sent[i].payload));
@@ -29,8 +29,8 @@ static void check_got(const char *who, mt_stream_t *s, const mt_dev_t *self, con
         size_t k;
         int64_t *seqs = mt_message_seqs(s, sent[i].chat, &k);
         for (size_t j = 1; j < k; j++)
-            CHECKF(seqs[j] > seqs[j - 1], "%s: chat %lld seq %lld after %lld", who, (long long)sent[i].chat,
-                   (long long)seqs[j], (long long)seqs[j - 1]);
+            CHECK(seqs[j] > seqs[j - 1], "%s: chat %lld seq %lld after %lld", who, (long long)sent[i].chat,
+                  (long long)seqs[j], (long long)seqs[j - 1]);
         free(seqs);
     }
     check_no_repeats(who, s);
@@ -102,7 +102,7 @@ int mt_case_cross_node(void)
     mt_dev_free(a2);
     mt_dev_free(b);
     mt_dev_free(c);
-    return check_report();
+    return pl_test_report();
 }
 
 /* ---- redis_down ---- */
@@ -121,8 +121,8 @@ int mt_case_redis_down(void)
 
     step("with Redis: a group message reaches both nodes");
     int64_t seq = send_ok(sa, g, "before", "with redis");
-    CHECKF(mt_wait_message(sb, g, seq, MT_WAIT_MS) != NULL, "B did not get it");
-    CHECKF(mt_wait_message(sc, g, seq, MT_WAIT_MS) != NULL, "C (node 1) did not get it");
+    CHECK(mt_wait_message(sb, g, seq, MT_WAIT_MS) != NULL, "B did not get it");
+    CHECK(mt_wait_message(sc, g, seq, MT_WAIT_MS) != NULL, "C (node 1) did not get it");
 
     step("Redis stops; sends on node 0 succeed and reach node 0's devices");
     REQUIRE(mt_stack("redis-stop") == 0, "tools/stack redis-stop failed");
@@ -137,12 +137,12 @@ int mt_case_redis_down(void)
     }
     for (int i = 0; i < 3; i++) {
         const parley_v1_Message *m = mt_wait_message(sb, d, down_d[i], MT_WAIT_MS);
-        CHECKF(m != NULL, "B did not get direct %lld without Redis", (long long)down_d[i]);
-        CHECKF(mt_wait_message(sb, g, down_g[i], MT_WAIT_MS) != NULL, "B did not get group %lld without Redis",
-               (long long)down_g[i]);
+        CHECK(m != NULL, "B did not get direct %lld without Redis", (long long)down_d[i]);
+        CHECK(mt_wait_message(sb, g, down_g[i], MT_WAIT_MS) != NULL, "B did not get group %lld without Redis",
+              (long long)down_g[i]);
     }
     int64_t useq = unary_ok(b, d, "down-unary", "unary without redis");
-    CHECKF(mt_wait_message(sa, d, useq, MT_WAIT_MS) != NULL, "A did not get B's unary message without Redis");
+    CHECK(mt_wait_message(sa, d, useq, MT_WAIT_MS) != NULL, "A did not get B's unary message without Redis");
 
     step("without Redis, a device reconnects and catches up");
     mt_drop(sb);
@@ -160,9 +160,9 @@ int mt_case_redis_down(void)
     step("Redis is back (empty, as it keeps nothing): nothing sent meanwhile is lost, delivery goes on across nodes");
     REQUIRE(mt_stack("redis-start") == 0, "tools/stack redis-start failed");
     for (int i = 0; i < 3; i++)
-        CHECKF(mt_wait_message(sc, g, down_g[i], MT_WAIT_MS) != NULL,
-               "C (node 1, connected throughout) never got group message %lld sent while Redis was down",
-               (long long)down_g[i]);
+        CHECK(mt_wait_message(sc, g, down_g[i], MT_WAIT_MS) != NULL,
+              "C (node 1, connected throughout) never got group message %lld sent while Redis was down",
+              (long long)down_g[i]);
     mt_pump(sa, 1000); /* the nodes' Redis clients reconnect (they retry within a second or two) */
     mt_pump(sc, 1000);
     mt_pump(sb, 1000);
@@ -171,22 +171,22 @@ int mt_case_redis_down(void)
     printf("message %lld sent to the group at %lld (wall ms); C is account %lld on node 1\n", (long long)after,
            (long long)mt_wall_ms(), (long long)c->account_id);
     const parley_v1_Message *m = mt_wait_message(sc, g, after, MT_WAIT_MS);
-    CHECKF(m != NULL, "C (node 1) did not get a message sent 3 s after Redis came back, within %d ms", MT_WAIT_MS);
+    CHECK(m != NULL, "C (node 1) did not get a message sent 3 s after Redis came back, within %d ms", MT_WAIT_MS);
     if (!m) {
         m = mt_wait_message(sc, g, after, 70000);
         printf("C got it %s\n", m ? "later" : "not even 90 s after it was sent");
         if (m)
             printf("  %lld ms after it was sent\n", (long long)(mt_now_ms() - t0));
     }
-    CHECKF(mt_wait_message(sb, g, after, MT_WAIT_MS) != NULL, "B did not get a message after Redis came back");
+    CHECK(mt_wait_message(sb, g, after, MT_WAIT_MS) != NULL, "B did not get a message after Redis came back");
     int64_t from_c = send_ok(sc, g, "from-c", "from node 1");
     m = mt_wait_message(sa, g, from_c, MT_WAIT_MS);
-    CHECKF(m != NULL, "A (node 0) did not get node 1's message after Redis came back, within %d ms", MT_WAIT_MS);
+    CHECK(m != NULL, "A (node 0) did not get node 1's message after Redis came back, within %d ms", MT_WAIT_MS);
     check_no_repeats("C", sc);
     size_t n;
     int64_t *seqs = mt_message_seqs(sc, g, &n);
     for (size_t i = 1; i < n; i++)
-        CHECKF(seqs[i] > seqs[i - 1], "C: seq %lld after %lld", (long long)seqs[i], (long long)seqs[i - 1]);
+        CHECK(seqs[i] > seqs[i - 1], "C: seq %lld after %lld", (long long)seqs[i], (long long)seqs[i - 1]);
     free(seqs);
     mt_stream_t *fresh = mt_connect(c, 1);
     ready(fresh, "C's new stream after Redis came back");
@@ -197,5 +197,5 @@ int mt_case_redis_down(void)
     mt_dev_free(a);
     mt_dev_free(b);
     mt_dev_free(c);
-    return check_report();
+    return pl_test_report();
 }

@@ -22,11 +22,11 @@ static bool match_receipt(const mt_event_t *e, const void *arg)
 static void expect_receipt(mt_stream_t *s, const char *who, want_receipt_t w)
 {
     mt_event_t *e = mt_take(s, MT_WAIT_MS, match_receipt, &w);
-    CHECKF(e != NULL,
-           "%s: no Receipt{chat %lld, account %lld, delivered %lld, read %lld, delivered_to_all %lld, "
-           "read_by_all %lld}",
-           who, (long long)w.chat, (long long)w.account, (long long)w.delivered, (long long)w.read,
-           (long long)w.all_delivered, (long long)w.all_read);
+    CHECK(e != NULL,
+          "%s: no Receipt{chat %lld, account %lld, delivered %lld, read %lld, delivered_to_all %lld, "
+          "read_by_all %lld}",
+          who, (long long)w.chat, (long long)w.account, (long long)w.delivered, (long long)w.read,
+          (long long)w.all_delivered, (long long)w.all_read);
     if (!e)
         dump_events(who, s);
 }
@@ -39,20 +39,20 @@ static void check_receipts_monotonic(const char *who, const mt_stream_t *s, int6
         if (a->kind != RECEIPT || a->u.receipt.chat_id != chat)
             continue;
         const parley_v1_Receipt *x = &a->u.receipt;
-        CHECKF(x->delivered_seq <= max_seq && x->read_seq <= max_seq && x->delivered_to_all_seq <= max_seq &&
-                   x->read_by_all_seq <= max_seq,
-               "%s: a Receipt past the chat's last seq %lld", who, (long long)max_seq);
+        CHECK(x->delivered_seq <= max_seq && x->read_seq <= max_seq && x->delivered_to_all_seq <= max_seq &&
+                  x->read_by_all_seq <= max_seq,
+              "%s: a Receipt past the chat's last seq %lld", who, (long long)max_seq);
         for (size_t j = i + 1; j < s->count; j++) {
             const mt_event_t *b = s->events[j];
             if (b->kind != RECEIPT || b->u.receipt.chat_id != chat)
                 continue;
             const parley_v1_Receipt *y = &b->u.receipt;
-            CHECKF(y->delivered_to_all_seq >= x->delivered_to_all_seq && y->read_by_all_seq >= x->read_by_all_seq,
-                   "%s: the chat-wide minimums went back (event %zu after %zu)", who, j, i);
+            CHECK(y->delivered_to_all_seq >= x->delivered_to_all_seq && y->read_by_all_seq >= x->read_by_all_seq,
+                  "%s: the chat-wide minimums went back (event %zu after %zu)", who, j, i);
             if (y->account_id == x->account_id)
-                CHECKF(y->delivered_seq >= x->delivered_seq && y->read_seq >= x->read_seq,
-                       "%s: account %lld's cursors went back (event %zu after %zu)", who, (long long)x->account_id, j,
-                       i);
+                CHECK(y->delivered_seq >= x->delivered_seq && y->read_seq >= x->read_seq,
+                      "%s: account %lld's cursors went back (event %zu after %zu)", who, (long long)x->account_id, j,
+                      i);
         }
     }
 }
@@ -62,20 +62,20 @@ static void expect_chat(mt_dev_t *d, int64_t chat, int64_t last_seq, const int64
 {
     parley_v1_Chat *c;
     pl_code_t code = mt_get_chat(d, chat, &c);
-    CHECKF(code == PL_CODE_OK, "GetChat %s: %s (%s)", when, pl_code_name(code), mt_last_message());
+    CHECK(code == PL_CODE_OK, "GetChat %s: %s (%s)", when, pl_code_name(code), mt_last_message());
     if (code == PL_CODE_OK) {
         CHECK_EQ_INT(c->last_seq, last_seq);
         CHECK_EQ_INT(c->delivered_to_all_seq, all_delivered);
         CHECK_EQ_INT(c->read_by_all_seq, all_read);
         for (size_t i = 0; i < n; i++) {
             const parley_v1_Member *m = mt_member(c, members[i][0]);
-            CHECKF(m != NULL, "GetChat %s: member %lld missing", when, (long long)members[i][0]);
+            CHECK(m != NULL, "GetChat %s: member %lld missing", when, (long long)members[i][0]);
             if (!m)
                 continue;
-            CHECKF(m->delivered_seq == members[i][1] && m->read_seq == members[i][2],
-                   "GetChat %s: member %lld delivered %lld read %lld, want %lld %lld", when, (long long)members[i][0],
-                   (long long)m->delivered_seq, (long long)m->read_seq, (long long)members[i][1],
-                   (long long)members[i][2]);
+            CHECK(m->delivered_seq == members[i][1] && m->read_seq == members[i][2],
+                  "GetChat %s: member %lld delivered %lld read %lld, want %lld %lld", when, (long long)members[i][0],
+                  (long long)m->delivered_seq, (long long)m->read_seq, (long long)members[i][1],
+                  (long long)members[i][2]);
         }
     }
     free(c);
@@ -150,7 +150,7 @@ int mt_case_receipts(void)
     int64_t d = mt_open_direct(a1, B);
     int64_t dseq = send_ok(sa1, d, "direct-1", "hi B");
     CHECK_EQ_INT(dseq, 1);
-    CHECKF(mt_wait_message(sb, d, dseq, MT_WAIT_MS) != NULL, "B did not get the direct message");
+    CHECK(mt_wait_message(sb, d, dseq, MT_WAIT_MS) != NULL, "B did not get the direct message");
     mt_send_cursor(sa1, d, dseq, true); /* already there: the send moved A's cursors */
     mt_send_cursor(sb, d, 99, false);
     expect_receipt(sa1, "A1", (want_receipt_t){d, B, 1, 0, 1, 0});
@@ -168,5 +168,5 @@ int mt_case_receipts(void)
     mt_dev_free(a2);
     mt_dev_free(b);
     mt_dev_free(c);
-    return check_report();
+    return pl_test_report();
 }

@@ -14,10 +14,10 @@ static void check_nothing_after_ready(const char *who, mt_stream_t *s)
     mt_pump(s, 700);
     long r = mt_index_of_kind(s, READY, 0);
     size_t extra = count_kind_from(s, MESSAGE, (size_t)r);
-    CHECKF(extra == 0, "%s: %zu messages after Ready with nothing new sent", who, extra);
+    CHECK(extra == 0, "%s: %zu messages after Ready with nothing new sent", who, extra);
     if (extra)
         dump_events(who, s);
-    CHECKF(mt_index_of_kind(s, GAP, 0) < 0, "%s: a Gap", who);
+    CHECK(mt_index_of_kind(s, GAP, 0) < 0, "%s: a Gap", who);
 }
 
 static bool wait_device_cursor(const mt_dev_t *d, int64_t chat, int64_t want)
@@ -75,7 +75,7 @@ int mt_case_resume(void)
             want[n++] = q;
         check_before_ready("B's first stream", s, chats[k], want, n);
     }
-    CHECKF(mt_index_of_kind(s, GAP, 0) < 0, "a Gap for chats within the resume cap");
+    CHECK(mt_index_of_kind(s, GAP, 0) < 0, "a Gap for chats within the resume cap");
     int64_t seen[3] = {last[0], last[1], last[2]};
     mt_drop(s);
     mt_stream_free(s);
@@ -166,18 +166,18 @@ int mt_case_resume(void)
             if (first_msg < 0 && e->kind == MESSAGE && e->u.message.chat_id == chats[k])
                 first_msg = (long)i;
         }
-        CHECKF(gap >= 0 && gap < r, "%s: no Gap before Ready", who);
+        CHECK(gap >= 0 && gap < r, "%s: no Gap before Ready", who);
         if (gap >= 0) {
             CHECK_EQ_INT(s->events[gap]->u.gap.from_seq, 1);
             CHECK_EQ_INT(s->events[gap]->u.gap.to_seq, last[k] - RESUME_CAP);
-            CHECKF(first_msg < 0 || gap < first_msg, "%s: the Gap came after the messages", who);
+            CHECK(first_msg < 0 || gap < first_msg, "%s: the Gap came after the messages", who);
         }
     }
     int64_t want3[3] = {1, 2, 3};
     CHECK_EQ_INT(g3_last, 3);
     check_before_ready("B's new device (small group)", s, g3, want3, 3);
     for (size_t i = 0; i < s->count; i++)
-        CHECKF(!(s->events[i]->kind == GAP && s->events[i]->u.gap.chat_id == g3), "a Gap in a chat of 3 messages");
+        CHECK(!(s->events[i]->kind == GAP && s->events[i]->u.gap.chat_id == g3), "a Gap in a chat of 3 messages");
     check_no_repeats("B's new device", s);
     mt_close(s);
     mt_stream_free(s);
@@ -186,7 +186,7 @@ int mt_case_resume(void)
     mt_dev_free(b);
     mt_dev_free(b2);
     mt_dev_free(c);
-    return check_report();
+    return pl_test_report();
 }
 
 /* ---- replaced_stream ---- */
@@ -194,10 +194,10 @@ int mt_case_resume(void)
 static void expect_replaced(mt_stream_t *old, const char *who)
 {
     bool ended = mt_wait_end(old, MT_WAIT_MS);
-    CHECKF(ended, "%s: the older stream did not end", who);
+    CHECK(ended, "%s: the older stream did not end", who);
     if (ended)
-        CHECKF(old->code == PL_CODE_ABORTED, "%s: the older stream ended with %s (%s), want ABORTED", who,
-               pl_code_name(old->code), old->message);
+        CHECK(old->code == PL_CODE_ABORTED, "%s: the older stream ended with %s (%s), want ABORTED", who,
+              pl_code_name(old->code), old->message);
 }
 
 int mt_case_replaced_stream(void)
@@ -215,33 +215,33 @@ int mt_case_replaced_stream(void)
     ready(s2, "A second");
     expect_replaced(s1, "node 0 -> node 0");
     int64_t seq = send_ok(s2, chat, "after-replace-1", "from the second stream");
-    CHECKF(mt_wait_message(sb, chat, seq, MT_WAIT_MS) != NULL, "B did not get the replacing stream's message");
+    CHECK(mt_wait_message(sb, chat, seq, MT_WAIT_MS) != NULL, "B did not get the replacing stream's message");
     seq = send_ok(sb, chat, "to-a-1", "to the second stream");
-    CHECKF(mt_wait_message(s2, chat, seq, MT_WAIT_MS) != NULL, "the replacing stream did not get B's message");
+    CHECK(mt_wait_message(s2, chat, seq, MT_WAIT_MS) != NULL, "the replacing stream did not get B's message");
 
     step("another node: a stream on node 1 ends the one on node 0");
     mt_stream_t *s3 = mt_connect(a, 1);
     ready(s3, "A on node 1");
     expect_replaced(s2, "node 0 -> node 1");
     seq = send_ok(s3, chat, "after-replace-2", "from node 1");
-    CHECKF(mt_wait_message(sb, chat, seq, MT_WAIT_MS) != NULL, "B did not get node 1's message");
+    CHECK(mt_wait_message(sb, chat, seq, MT_WAIT_MS) != NULL, "B did not get node 1's message");
     seq = send_ok(sb, chat, "to-a-2", "to node 1");
-    CHECKF(mt_wait_message(s3, chat, seq, MT_WAIT_MS) != NULL, "A on node 1 did not get B's message");
+    CHECK(mt_wait_message(s3, chat, seq, MT_WAIT_MS) != NULL, "A on node 1 did not get B's message");
 
     step("and back: a stream on node 0 ends the one on node 1");
     mt_stream_t *s4 = mt_connect(a, 0);
     ready(s4, "A back on node 0");
     expect_replaced(s3, "node 1 -> node 0");
     seq = send_ok(sb, chat, "to-a-3", "to node 0 again");
-    CHECKF(mt_wait_message(s4, chat, seq, MT_WAIT_MS) != NULL, "A back on node 0 did not get B's message");
+    CHECK(mt_wait_message(s4, chat, seq, MT_WAIT_MS) != NULL, "A back on node 0 did not get B's message");
     mt_pump(s4, 1000);
-    CHECKF(!s4->is_ended, "the newest stream ended: %s %s", pl_code_name(s4->code), s4->message);
+    CHECK(!s4->is_ended, "the newest stream ended: %s %s", pl_code_name(s4->code), s4->message);
 
     mt_stream_t *streams[] = {s1, s2, s3, s4, sb};
     mt_close_all(streams, 5);
     mt_dev_free(a);
     mt_dev_free(b);
-    return check_report();
+    return pl_test_report();
 }
 
 /* ---- unauthenticated ---- */
@@ -280,21 +280,21 @@ int mt_case_unauthenticated(void)
         mt_stream_t *s = mt_connect(h, 0);
         mt_send_text(s, d, "unauth-stream", "x", 1);
         bool ended = mt_wait_end(s, MT_WAIT_MS);
-        CHECKF(ended && s->code == PL_CODE_UNAUTHENTICATED, "Connect with %s: %s (%s)", cases[i].what,
-               ended ? pl_code_name(s->code) : "still open", s->message);
-        CHECKF(s->count == 0, "Connect with %s: %zu events before the end", cases[i].what, s->count);
+        CHECK(ended && s->code == PL_CODE_UNAUTHENTICATED, "Connect with %s: %s (%s)", cases[i].what,
+              ended ? pl_code_name(s->code) : "still open", s->message);
+        CHECK(s->count == 0, "Connect with %s: %zu events before the end", cases[i].what, s->count);
         mt_stream_free(s);
         parley_v1_SendResponse r;
         pl_code_t code = mt_unary_send(h, d, "unauth-unary", "x", 1, &r);
-        CHECKF(code == PL_CODE_UNAUTHENTICATED, "Send with %s: %s (%s)", cases[i].what, pl_code_name(code),
-               mt_last_message());
+        CHECK(code == PL_CODE_UNAUTHENTICATED, "Send with %s: %s (%s)", cases[i].what, pl_code_name(code),
+              mt_last_message());
         parley_v1_Message *msgs = calloc(256, sizeof(*msgs));
         REQUIRE(msgs != NULL, "out of memory");
         size_t n;
         bool more;
         code = get_history(h, d, 0, 0, 10, msgs, 256, &n, &more);
-        CHECKF(code == PL_CODE_UNAUTHENTICATED, "GetHistory with %s: %s (%s)", cases[i].what, pl_code_name(code),
-               mt_last_message());
+        CHECK(code == PL_CODE_UNAUTHENTICATED, "GetHistory with %s: %s (%s)", cases[i].what, pl_code_name(code),
+              mt_last_message());
         CHECK_EQ_INT(n, 0);
         free(msgs);
         mt_dev_free(h);
@@ -322,5 +322,5 @@ int mt_case_unauthenticated(void)
     mt_dev_free(a);
     mt_dev_free(b);
     mt_dev_free(gone);
-    return check_report();
+    return pl_test_report();
 }
