@@ -232,7 +232,7 @@ static inline int harness_end(void)
     raw_reset(&raw);
     event_base_free(base);
     libevent_global_shutdown();
-    return check_report();
+    return pl_test_report();
 }
 
 #endif

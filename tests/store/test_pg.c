@@ -7,7 +7,7 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "../unit/check.h"
+#include "check.h"
 #include "runtime/clock.h"
 #include "store/store.h"
 
@@ -403,5 +403,5 @@ int main(void)
     pl_shardmap_dispose(&map);
     for (int i = 0; i < 8; i++)
         free(servers[i]);
-    return check_report();
+    return pl_test_report();
 }

@@ -5,6 +5,7 @@
  * every seq after the cursor is sent once if it exists and announced as gone
  * only if it does not. */
 #include <stdint.h>
+#include <stdio.h>
 #include <stdlib.h>
 
 #include "check.h"
@@ -219,5 +220,5 @@ int main(void)
     test_removed_member();
     test_next_target();
     test_random_pages();
-    return check_report();
+    return pl_test_report();
 }

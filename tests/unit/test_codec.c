@@ -7,6 +7,7 @@
 #include <pb_decode.h>
 #include <pb_encode.h>
 #include <stdint.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -391,5 +392,5 @@ int main(void)
     test_garbage();
     test_check_policy();
     test_malformed_varint_is_not_overflow();
-    return check_report();
+    return pl_test_report();
 }

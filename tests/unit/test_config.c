@@ -71,18 +71,17 @@ static int load(pl_config_t *cfg, const char *const *args)
 #define CHECK_ERR(rc, ...) check_err(__LINE__, rc, (const char *const[]){__VA_ARGS__, NULL})
 static void check_err(int line, int rc, const char *const *needles)
 {
-    check_total++;
     bool ok = rc == -1;
-    for (const char *const *n = needles; *n; n++)
+    char want[512] = "";
+    size_t used = 0;
+    for (const char *const *n = needles; *n; n++) {
         if (!strstr(err, *n))
             ok = false;
-    if (!ok) {
-        check_fail_begin(__FILE__, line, "load fails with a message naming the problem");
-        fprintf(stderr, "    rc %d, err \"%s\"; expected -1 and:", rc, err);
-        for (const char *const *n = needles; *n; n++)
-            fprintf(stderr, " \"%s\"", *n);
-        fputc('\n', stderr);
+        if (used < sizeof(want))
+            used += (size_t)snprintf(want + used, sizeof(want) - used, " \"%s\"", *n);
     }
+    pl_test_check_at(ok, __FILE__, line, "load fails with a message naming the problem",
+                     "rc %d, err \"%s\"; expected -1 and:%s", rc, err, want);
 }
 
 /* The dump as a string (caller frees). */
@@ -680,5 +679,5 @@ int main(void)
         unlink(p);
     }
     rmdir(tmpdir);
-    return check_report();
+    return pl_test_report();
 }

@@ -257,5 +257,5 @@ int main(void)
     test_too_large();
     test_grows_with_input();
     test_dispose_mid_message();
-    return check_report();
+    return pl_test_report();
 }

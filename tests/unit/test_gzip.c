@@ -3,6 +3,7 @@
  * (exact size passes, one byte less fails, a 50 MB zip bomb fails against
  * 1 MiB and never allocates much more than 1 MiB on the way), truncated
  * or corrupt input, and bytes after the first gzip member. */
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <zlib.h>
@@ -265,5 +266,5 @@ int main(void)
     test_truncated();
     test_corrupt();
     test_data_after_first_member();
-    return check_report();
+    return pl_test_report();
 }

@@ -2,6 +2,7 @@
  * backward-shift deletion (wrapping clusters, and 10^5 random operations
  * against a reference array), iteration and dispose. */
 #include <stdint.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -443,5 +444,5 @@ int main(void)
     test_random_against_reference();
     test_random_wide();
     test_dispose_and_reuse();
-    return check_report();
+    return pl_test_report();
 }

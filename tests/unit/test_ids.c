@@ -368,5 +368,5 @@ int main(void)
     test_real_clock();
     test_threads();
     test_is_valid();
-    return check_report();
+    return pl_test_report();
 }

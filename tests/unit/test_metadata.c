@@ -3,6 +3,7 @@
  * keys, value rules, -bin values (base64 on the wire, padded or not), and
  * the byte limit (key + value + 32 per entry). */
 #include <stdint.h>
+#include <stdio.h>
 #include <string.h>
 
 #include "check.h"
@@ -323,5 +324,5 @@ int main(void)
     test_wire_value();
     test_limit();
     test_add_wire_checks_ascii();
-    return check_report();
+    return pl_test_report();
 }

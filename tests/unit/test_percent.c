@@ -2,6 +2,7 @@
  * (PROTOCOL-HTTP2.md: bytes outside 0x20..0x7E and '%' become %XX in
  * uppercase hex), decoding with malformed escapes kept verbatim, and the
  * interop suite's special status message. */
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -114,5 +115,5 @@ int main(void)
     test_encode();
     test_decode();
     test_round_trip();
-    return check_report();
+    return pl_test_report();
 }

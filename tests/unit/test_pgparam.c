@@ -296,5 +296,5 @@ int main(void)
     test_binary_results();
     test_mixed_formats();
     test_int8_round_trip();
-    return check_report();
+    return pl_test_report();
 }

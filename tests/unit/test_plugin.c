@@ -4,6 +4,7 @@
  * embedded descriptor sets (sorted symbols, FileDescriptorProtos whose name
  * and imports match the file table). */
 #include <stdint.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -57,19 +58,9 @@ static bool has_code(const char *squashed, const char *code)
     return strstr(squashed, needle) != NULL;
 }
 
-#define CHECK_HAS(text, code)                                                                                          \
-    do {                                                                                                               \
-        if (!has_code(text, code))                                                                                     \
-            fprintf(stderr, "    (missing from test.parley.h: %s)\n", code);                                           \
-        CHECK(has_code(text, code));                                                                                   \
-    } while (0)
+#define CHECK_HAS(text, code) CHECK(has_code(text, code), "missing from test.parley.h: %s", code)
 
-#define CHECK_LACKS(text, code)                                                                                        \
-    do {                                                                                                               \
-        if (has_code(text, code))                                                                                      \
-            fprintf(stderr, "    (unexpected in test.parley.h: %s)\n", code);                                          \
-        CHECK(!has_code(text, code));                                                                                  \
-    } while (0)
+#define CHECK_LACKS(text, code) CHECK(!has_code(text, code), "unexpected in test.parley.h: %s", code)
 
 static void test_header_text(void)
 {
@@ -363,5 +354,5 @@ int main(void)
     test_method_tables();
     test_interop_descriptors();
     test_idl_descriptors();
-    return check_report();
+    return pl_test_report();
 }

@@ -1,6 +1,7 @@
 /* test_shardmap.c — server/store/shardmap.c: default ranges, explicit maps,
  * every kind of bad map, schema names and the key → shard hash. */
 #include <stdint.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -182,12 +183,9 @@ static void expect_fail(int shards, int servers, const char *spec, const char *n
     memset(&m, 0x5a, sizeof(m));
     strcpy(err, "(untouched)");
     int rc = pl_shardmap_init(&m, shards, servers, spec, err, sizeof(err));
-    check_total++;
-    if (rc != -1 || !strstr(err, needle)) {
-        check_fail_begin(__FILE__, line, "pl_shardmap_init fails naming the problem");
-        fprintf(stderr, "    %d shards, %d servers, spec \"%s\": rc %d, err \"%s\", expected -1 and \"%s\"\n", shards,
-                servers, spec ? spec : "(null)", rc, err, needle);
-    }
+    pl_test_check_at(rc == -1 && strstr(err, needle), __FILE__, line, "pl_shardmap_init fails naming the problem",
+                     "%d shards, %d servers, spec \"%s\": rc %d, err \"%s\", expected -1 and \"%s\"", shards, servers,
+                     spec ? spec : "(null)", rc, err, needle);
     if (rc == 0)
         pl_shardmap_dispose(&m);
     else
@@ -395,5 +393,5 @@ int main(void)
     test_schema();
     test_for_key_pinned();
     test_for_key_range_and_uniformity();
-    return check_report();
+    return pl_test_report();
 }

@@ -2,6 +2,7 @@
  * the two standard mappings: HTTP status → gRPC code
  * (grpc/doc/http-grpc-status-mapping.md) and HTTP/2 RST_STREAM error →
  * gRPC code (PROTOCOL-HTTP2.md "Errors"). */
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -122,5 +123,5 @@ int main(void)
     test_from_http();
     test_from_h2_error();
     test_status_set_own_message();
-    return check_report();
+    return pl_test_report();
 }

@@ -3,6 +3,7 @@
  * rejected; formatting that fits 8 digits without ever shortening the
  * timeout; and the round trip between the two. */
 #include <stdint.h>
+#include <stdio.h>
 #include <string.h>
 
 #include "check.h"
@@ -148,5 +149,5 @@ int main(void)
     test_format();
     test_round_trip();
     test_format_extreme();
-    return check_report();
+    return pl_test_report();
 }

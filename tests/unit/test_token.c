@@ -3,6 +3,7 @@
  * the hash of the secret, and malformed tokens rejected. */
 #include <sodium.h>
 #include <stdint.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -129,11 +130,9 @@ static void expect_reject(const char *s, size_t len, int line)
 {
     int64_t id = 12345;
     uint8_t secret[PL_TOKEN_SECRET_BYTES];
-    check_total++;
-    if (pl_auth_parse_token(s, len, &id, secret) != -1) {
-        check_fail_begin(__FILE__, line, "malformed token rejected");
-        fprintf(stderr, "    accepted \"%.*s\" (len %zu) as device %lld\n", (int)len, s ? s : "", len, (long long)id);
-    }
+    int rc = pl_auth_parse_token(s, len, &id, secret);
+    pl_test_check_at(rc == -1, __FILE__, line, "malformed token rejected", "accepted \"%.*s\" (len %zu) as device %lld",
+                     (int)len, s ? s : "", len, (long long)id);
 }
 #define EXPECT_REJECT(s, len) expect_reject(s, len, __LINE__)
 
@@ -270,5 +269,5 @@ int main(void)
     test_invalid_device_ids();
     test_len_bounds_read();
     test_hash();
-    return check_report();
+    return pl_test_report();
 }
