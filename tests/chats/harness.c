@@ -10,17 +10,16 @@
 #include <unistd.h>
 
 #include "app/direct.h"
-#include "config/config.h"
+#include "register.h"
 #include "runtime/codec.h"
+#include "shards.h"
 #include "store/ids.h"
 #include "store/shardmap.h"
 
 _Thread_local char t_message[512];
 int t_shards;
 
-static pl_config_t cfg;
-static pl_shardmap_t map;
-static PGconn **dbs;
+static pl_test_db_t *db;
 static pl_idgen_t ids;
 static char host[64];
 static uint16_t port;
@@ -32,21 +31,14 @@ static atomic_int user_count;
 void t_init(void)
 {
     char err[1024];
-    char *argv[] = {"test_chats", NULL};
-    CHECK(pl_config_load(&cfg, 1, argv, "", err, sizeof(err)) == 0, "config: %s", err);
-    CHECK(pl_shardmap_init(&map, cfg.shards, cfg.pg_server_count, cfg.shard_map, err, sizeof(err)) == 0,
-          "shard map: %s", err);
-    t_shards = cfg.shards;
-    dbs = calloc((size_t)cfg.pg_server_count, sizeof(*dbs));
-    for (int i = 0; i < cfg.pg_server_count; i++) {
-        dbs[i] = PQconnectdb(cfg.pg_servers[i]);
-        CHECK(PQstatus(dbs[i]) == CONNECTION_OK, "postgres %d: %s", i, PQerrorMessage(dbs[i]));
-    }
+    db = pl_test_db_open(err, sizeof(err));
+    REQUIRE(db != NULL, "%s", err);
+    t_shards = pl_test_db_shards(db);
     pl_idgen_init(&ids, PL_ID_MAX_NODES - 1); /* parleyd nodes start at 0 */
     const char *addr = getenv("PARLEY_ADDR");
-    CHECK(addr != NULL, "PARLEY_ADDR not set (run under with_parleyd.py)");
+    REQUIRE(addr != NULL, "PARLEY_ADDR not set (run under with_parleyd.py)");
     const char *colon = strrchr(addr, ':');
-    CHECK(colon && (size_t)(colon - addr) < sizeof(host), "bad PARLEY_ADDR %s", addr);
+    REQUIRE(colon && (size_t)(colon - addr) < sizeof(host), "bad PARLEY_ADDR %s", addr);
     memcpy(host, addr, (size_t)(colon - addr));
     port = (uint16_t)atoi(colon + 1);
     srand((unsigned)time(NULL) ^ (unsigned)getpid());
@@ -60,11 +52,8 @@ void t_done(void)
         pl_metadata_dispose(&users[i]->md);
         free(users[i]);
     }
-    for (int i = 0; i < cfg.pg_server_count; i++)
-        PQfinish(dbs[i]);
-    free(dbs);
-    pl_shardmap_dispose(&map);
-    pl_config_free(&cfg);
+    pl_test_db_close(db);
+    db = NULL;
 }
 
 int64_t t_new_id(int shard)
@@ -79,7 +68,7 @@ pl_channel_t *t_connect(void)
     o.port = port;
     char err[256];
     pl_channel_t *ch = pl_channel_connect(&o, err, sizeof(err));
-    CHECK(ch != NULL, "connect: %s", err);
+    REQUIRE(ch != NULL, "connect: %s", err);
     return ch;
 }
 
@@ -118,46 +107,19 @@ pl_code_t t_call_anonymous(const pl_method_t *m, const void *req, void *resp, bo
 
 /* ---- accounts ---- */
 
-static const char *sms_code(const char *phone, char *code, size_t len)
-{
-    const char *path = getenv("PARLEY_SMS_FILE");
-    CHECK(path != NULL, "PARLEY_SMS_FILE not set");
-    code[0] = '\0';
-    for (int tries = 0; tries < 100 && !code[0]; tries++) {
-        FILE *f = fopen(path, "r");
-        if (f) {
-            char line[256], p[64], c[16];
-            while (fgets(line, sizeof(line), f))
-                if (sscanf(line, "%63s %15s", p, c) == 2 && strcmp(p, phone) == 0)
-                    snprintf(code, len, "%s", c);
-            fclose(f);
-        }
-        if (!code[0])
-            usleep(50000);
-    }
-    CHECK(code[0], "no code for %s in %s", phone, path);
-    return code;
-}
-
 static bool register_rpc(t_user_t *u)
 {
-    parley_v1_RequestCodeRequest rq = {0};
-    parley_v1_RequestCodeResponse rr = {0};
-    snprintf(rq.phone_number, sizeof(rq.phone_number), "%s", u->phone);
-    pl_code_t code = call_md(u->ch, NULL, &parley_v1_Accounts_RequestCode_method, &rq, &rr);
-    if (code == PL_CODE_UNIMPLEMENTED)
+    pl_test_reg_t reg;
+    pl_code_t code = pl_test_register(u->ch, u->phone, "test", 20000, &reg);
+    if (code == PL_CODE_UNIMPLEMENTED && strcmp(reg.failed_step, "RequestCode") == 0)
         return false;
-    CHECK_CODE(code, PL_CODE_OK);
-    parley_v1_VerifyRequest vq = {0};
-    parley_v1_VerifyResponse vr = {0};
-    snprintf(vq.phone_number, sizeof(vq.phone_number), "%s", u->phone);
-    sms_code(u->phone, vq.code, sizeof(vq.code));
-    snprintf(vq.device_name, sizeof(vq.device_name), "test");
-    CHECK_CODE(call_md(u->ch, NULL, &parley_v1_Accounts_Verify_method, &vq, &vr), PL_CODE_OK);
-    u->account_id = vr.account_id;
-    u->device_id = vr.device_id;
-    CHECK(strlen(vr.token) == PL_TOKEN_LEN, "token of %zu bytes", strlen(vr.token));
-    memcpy(u->token, vr.token, PL_TOKEN_LEN + 1);
+    snprintf(t_message, sizeof(t_message), "%s", reg.message);
+    REQUIRE(code == PL_CODE_OK, "register %s: %s: got %s (%s)", u->phone, reg.failed_step, pl_code_name(code),
+            t_message);
+    u->account_id = reg.account_id;
+    u->device_id = reg.device_id;
+    REQUIRE(strlen(reg.token) == PL_TOKEN_LEN, "token of %zu bytes", strlen(reg.token));
+    memcpy(u->token, reg.token, PL_TOKEN_LEN + 1);
     return true;
 }
 
@@ -182,7 +144,7 @@ static void register_db(t_user_t *u)
 t_user_t *t_user(void)
 {
     t_user_t *u = calloc(1, sizeof(*u));
-    CHECK(u != NULL, "out of memory");
+    REQUIRE(u != NULL, "out of memory");
     snprintf(u->phone, sizeof(u->phone), "+1555%07d", atomic_fetch_add(&phone_seq, 1) % 10000000);
     u->ch = t_connect();
     static bool said;
@@ -196,12 +158,12 @@ t_user_t *t_user(void)
                                               : "written to their shards (Accounts not implemented yet)");
     }
     int slot = atomic_fetch_add(&user_count, 1);
-    CHECK(slot < (int)(sizeof(users) / sizeof(users[0])), "too many users");
+    REQUIRE(slot < (int)(sizeof(users) / sizeof(users[0])), "too many users");
     users[slot] = u;
     pl_metadata_init(&u->md, 8192);
     char value[PL_TOKEN_LEN + 8];
     snprintf(value, sizeof(value), "Bearer %s", u->token);
-    CHECK(pl_metadata_add(&u->md, "authorization", value, strlen(value)) == 0, "metadata");
+    REQUIRE(pl_metadata_add(&u->md, "authorization", value, strlen(value)) == 0, "metadata");
     return u;
 }
 
@@ -212,7 +174,7 @@ void t_block(t_user_t *blocker, int64_t blocked)
     rq.account_id = blocked;
     pl_code_t code = t_call(blocker, NULL, &parley_v1_Accounts_Block_method, &rq, &rr);
     if (code != PL_CODE_UNIMPLEMENTED) {
-        CHECK_CODE(code, PL_CODE_OK);
+        REQUIRE_CODE(code, PL_CODE_OK);
         return;
     }
     /* what Block records: the row on the blocker's shard, and the flag on
@@ -234,7 +196,7 @@ void t_block(t_user_t *blocker, int64_t blocked)
 parley_v1_Chat *t_chat_new(void)
 {
     parley_v1_Chat *c = calloc(1, sizeof(*c));
-    CHECK(c != NULL, "out of memory");
+    REQUIRE(c != NULL, "out of memory");
     return c;
 }
 
@@ -266,7 +228,7 @@ pl_code_t t_create_group_keyed(t_user_t *u, pl_channel_t *ch, const char *name, 
 {
     parley_v1_Chat *mine;
     parley_v1_CreateGroupRequest *rq = calloc(1, sizeof(*rq));
-    CHECK(rq != NULL, "out of memory");
+    REQUIRE(rq != NULL, "out of memory");
     snprintf(rq->name, sizeof(rq->name), "%s", name);
     snprintf(rq->client_request_id, sizeof(rq->client_request_id), "%s", request_id);
     if (n)
@@ -282,7 +244,7 @@ pl_code_t t_add_members(t_user_t *u, int64_t chat, const int64_t *idl, size_t n,
 {
     parley_v1_Chat *mine;
     parley_v1_AddMembersRequest *rq = calloc(1, sizeof(*rq));
-    CHECK(rq != NULL, "out of memory");
+    REQUIRE(rq != NULL, "out of memory");
     rq->chat_id = chat;
     if (n)
         memcpy(rq->account_ids, idl, n * sizeof(*idl));
@@ -342,7 +304,7 @@ pl_code_t t_update_group(t_user_t *u, int64_t chat, const char *name, const char
 {
     parley_v1_Chat *mine;
     parley_v1_UpdateGroupRequest *rq = calloc(1, sizeof(*rq));
-    CHECK(rq != NULL, "out of memory");
+    REQUIRE(rq != NULL, "out of memory");
     rq->chat_id = chat;
     if (name) {
         rq->has_name = true;
@@ -396,33 +358,14 @@ const parley_v1_ChatSummary *t_summary(const parley_v1_ListChatsResponse *r, int
 
 PGresult *t_sql(int shard, const char *sql, int nparams, const char *const *params)
 {
-    char schema[PL_SHARD_SCHEMA_LEN];
-    pl_shard_schema(shard, schema);
-    char text[4096];
-    size_t n = 0;
-    for (const char *p = sql; *p && n + sizeof(schema) < sizeof(text); p++) {
-        if (p[0] == '{' && p[1] == 's' && p[2] == '}') {
-            n += (size_t)snprintf(text + n, sizeof(text) - n, "%s", schema);
-            p += 2;
-        } else {
-            text[n++] = *p;
-        }
-    }
-    text[n] = '\0';
-    PGconn *db = dbs[pl_shardmap_server(&map, shard)];
-    PGresult *r = PQexecParams(db, text, nparams, NULL, params, NULL, NULL, 0);
-    ExecStatusType st = PQresultStatus(r);
-    CHECK(st == PGRES_TUPLES_OK || st == PGRES_COMMAND_OK, "%s: %s", text, PQerrorMessage(db));
+    PGresult *r = pl_test_sql(db, shard, sql, nparams, params);
+    REQUIRE(r != NULL, "the statement above failed on shard %d", shard);
     return r;
 }
 
 int64_t t_sql_int(int shard, const char *sql, int nparams, const char *const *params)
 {
-    PGresult *r = t_sql(shard, sql, nparams, params);
-    CHECK(PQntuples(r) == 1, "%s: %d rows", sql, PQntuples(r));
-    int64_t v = PQgetisnull(r, 0, 0) ? -1 : strtoll(PQgetvalue(r, 0, 0), NULL, 10);
-    PQclear(r);
-    return v;
+    return pl_test_sql_int(db, shard, sql, nparams, params);
 }
 
 t_logged_t *t_log(int64_t chat, size_t *count)
@@ -436,7 +379,7 @@ t_logged_t *t_log(int64_t chat, size_t *count)
                         1, p);
     int n = PQntuples(r);
     t_logged_t *out = calloc((size_t)n + 1, sizeof(*out));
-    CHECK(out != NULL, "out of memory");
+    REQUIRE(out != NULL, "out of memory");
     for (int i = 0; i < n; i++) {
         t_logged_t *m = &out[i];
         m->seq = strtoll(PQgetvalue(r, i, 0), NULL, 10);
@@ -447,10 +390,10 @@ t_logged_t *t_log(int64_t chat, size_t *count)
         if (!PQgetisnull(r, i, 5)) {
             size_t len;
             unsigned char *raw = PQunescapeBytea((const unsigned char *)PQgetvalue(r, i, 5), &len);
-            CHECK(raw != NULL, "bytea");
+            REQUIRE(raw != NULL, "bytea");
             const char *why = NULL;
-            CHECK(pl_pb_decode(parley_v1_ChatEvent_fields, raw, len, &m->event, &why) == 0,
-                  "chat %lld seq %lld: undecodable chat_event: %s", (long long)chat, (long long)m->seq, why);
+            REQUIRE(pl_pb_decode(parley_v1_ChatEvent_fields, raw, len, &m->event, &why) == 0,
+                    "chat %lld seq %lld: undecodable chat_event: %s", (long long)chat, (long long)m->seq, why);
             PQfreemem(raw);
             m->has_event = true;
         }
@@ -480,7 +423,7 @@ int64_t t_send(t_user_t *u, int64_t chat, const char *client_id)
     const char *p[] = {c, a, d, client_id};
     PGresult *r = t_sql(pl_id_shard(chat),
                         "SELECT status, seq FROM {s}.send_message($1, $2, $3, $4, 'text', '\\x01', NULL, 0, 0)", 4, p);
-    CHECK_EQ(strtoll(PQgetvalue(r, 0, 0), NULL, 10), 0);
+    REQUIRE_EQ_INT(strtoll(PQgetvalue(r, 0, 0), NULL, 10), 0);
     int64_t seq = strtoll(PQgetvalue(r, 0, 1), NULL, 10);
     PQclear(r);
     return seq;
@@ -494,7 +437,7 @@ void t_read_up_to(t_user_t *u, int64_t chat, int64_t seq)
     snprintf(s, sizeof(s), "%lld", (long long)seq);
     const char *p[] = {c, a, s, s};
     PGresult *r = t_sql(pl_id_shard(chat), "SELECT status FROM {s}.update_cursor($1, $2, $3, $4)", 4, p);
-    CHECK_EQ(strtoll(PQgetvalue(r, 0, 0), NULL, 10), 0);
+    REQUIRE_EQ_INT(strtoll(PQgetvalue(r, 0, 0), NULL, 10), 0);
     PQclear(r);
 }
 
@@ -539,7 +482,7 @@ pl_channel_t *t_connect_to(const char *addr)
 {
     const char *colon = strrchr(addr, ':');
     char h[64];
-    CHECK(colon && (size_t)(colon - addr) < sizeof(h), "bad address %s", addr);
+    REQUIRE(colon && (size_t)(colon - addr) < sizeof(h), "bad address %s", addr);
     memcpy(h, addr, (size_t)(colon - addr));
     h[colon - addr] = '\0';
     pl_channel_opts_t o = {0};
@@ -547,7 +490,7 @@ pl_channel_t *t_connect_to(const char *addr)
     o.port = (uint16_t)atoi(colon + 1);
     char err[256];
     pl_channel_t *ch = pl_channel_connect(&o, err, sizeof(err));
-    CHECK(ch != NULL, "connect to %s: %s", addr, err);
+    REQUIRE(ch != NULL, "connect to %s: %s", addr, err);
     return ch;
 }
 
@@ -600,7 +543,7 @@ void t_node_start(t_node_t *n, int node_id, const char *env, const char *const *
     argv[argc++] = id;
     argv[argc++] = "--workers=2";
     for (int i = 0; flags && flags[i]; i++) {
-        CHECK(argc < 31, "too many flags");
+        REQUIRE(argc < 31, "too many flags");
         argv[argc++] = (char *)flags[i];
     }
     argv[argc] = NULL;
@@ -611,7 +554,7 @@ void t_node_start(t_node_t *n, int node_id, const char *env, const char *const *
     while (environ[envc])
         envc++;
     char **envp = calloc(envc + 2, sizeof(*envp));
-    CHECK(envp != NULL, "out of memory");
+    REQUIRE(envp != NULL, "out of memory");
     size_t k = 0;
     for (size_t i = 0; i < envc; i++)
         if (strncmp(environ[i], "PARLEY_TEST_CRASH_AFTER_CHAT_COMMIT=", 36) != 0)
@@ -621,11 +564,11 @@ void t_node_start(t_node_t *n, int node_id, const char *env, const char *const *
     envp[k] = NULL;
     if (node_count == 0)
         atexit(kill_nodes);
-    CHECK(node_count < T_NODES_MAX, "too many nodes");
+    REQUIRE(node_count < T_NODES_MAX, "too many nodes");
     nodes[node_count++] = n;
     fflush(stdout);
     pid_t pid = fork();
-    CHECK(pid >= 0, "fork");
+    REQUIRE(pid >= 0, "fork");
     if (pid == 0) {
         int fd = open(n->log, O_WRONLY | O_CREAT | O_APPEND, 0644);
         if (fd >= 0) {
@@ -646,11 +589,11 @@ void t_node_start(t_node_t *n, int node_id, const char *env, const char *const *
         if (waitpid(pid, &status, WNOHANG) == pid) {
             n->pid = 0;
             print_log_tail(n, 40);
-            CHECK(false, "node %d exited before listening", node_id);
+            REQUIRE(false, "node %d exited before listening", node_id);
         }
         usleep(50 * 1000);
     }
-    CHECK(false, "node %d did not listen within 30 s", node_id);
+    REQUIRE(false, "node %d did not listen within 30 s", node_id);
 }
 
 int t_node_wait(t_node_t *n, int ms)

@@ -3,7 +3,8 @@
  * chat lists) to check what the service stored.
  *
  * Runs under with_stack.sh + with_parleyd.py: PARLEY_ADDR, PARLEY_SMS_FILE
- * and the PARLEY_POSTGRES_* settings come from the environment. */
+ * and the PARLEY_POSTGRES_* settings come from the environment. Checks,
+ * registering and shard SQL come from the test kit (tests/lib). */
 #ifndef PL_TESTS_CHATS_HARNESS_H
 #define PL_TESTS_CHATS_HARNESS_H
 
@@ -15,33 +16,17 @@
 #include <sys/types.h>
 
 #include "app/auth.h"
+#include "check.h"
 #include "parley/channel.h"
 #include "parley/v1/accounts.parley.h"
 #include "parley/v1/chats.parley.h"
 #include "parley/v1/messaging.pb.h"
 
-#define CHECK(cond, ...)                                                                                               \
-    do {                                                                                                               \
-        if (!(cond)) {                                                                                                 \
-            printf("FAIL %s:%d: %s: ", __FILE__, __LINE__, #cond);                                                     \
-            printf(__VA_ARGS__);                                                                                       \
-            printf("\n");                                                                                              \
-            fflush(stdout);                                                                                            \
-            exit(1);                                                                                                   \
-        }                                                                                                              \
-    } while (0)
-
-#define CHECK_EQ(a, b)                                                                                                 \
-    do {                                                                                                               \
-        long long a_ = (long long)(a), b_ = (long long)(b);                                                            \
-        CHECK(a_ == b_, "%s = %lld, want %lld", #a, a_, b_);                                                           \
-    } while (0)
-
-/* A call's outcome: code is checked against want, with the server's message. */
-#define CHECK_CODE(code, want)                                                                                         \
+/* A call's outcome: code must be want; the failure shows the server's message. */
+#define REQUIRE_CODE(code, want)                                                                                       \
     do {                                                                                                               \
         pl_code_t c_ = (code);                                                                                         \
-        CHECK(c_ == (want), "got %s (%s), want %s", pl_code_name(c_), t_message, pl_code_name(want));                  \
+        REQUIRE(c_ == (want), "got %s (%s), want %s", pl_code_name(c_), t_message, pl_code_name(want));                \
     } while (0)
 
 typedef struct t_user {

@@ -45,7 +45,7 @@ static passes_t read_passes(const t_node_t *n)
                          "chats repair: pass %llu: %llu memberships on %d shards in %lld ms (%lld ms querying, %llu "
                          "statements); %llu chat list rows written, %llu failures",
                          &pass, &members, &shards, &ms, &qms, &statements, &written, &failures) == 8) {
-            CHECK_EQ(shards, t_shards);
+            REQUIRE_EQ_INT(shards, t_shards);
             p.count++;
             p.memberships = members;
             p.written += written;
@@ -63,7 +63,7 @@ static passes_t wait_passes(const t_node_t *n, int count)
         usleep(50 * 1000);
         p = read_passes(n);
     }
-    CHECK(p.count >= count, "%d repair passes logged in 30 s, want %d", p.count, count);
+    REQUIRE(p.count >= count, "%d repair passes logged in 30 s, want %d", p.count, count);
     return p;
 }
 
@@ -94,7 +94,7 @@ static rows_t snapshot(bool with_version)
                               0, NULL);
         int n = PQntuples(res);
         r.line = realloc(r.line, (r.n + (size_t)n + 1) * sizeof(*r.line));
-        CHECK(r.line != NULL, "out of memory");
+        REQUIRE(r.line != NULL, "out of memory");
         for (int i = 0; i < n; i++) {
             char buf[512];
             int len =
@@ -121,7 +121,7 @@ static void rows_free(rows_t *r)
 /* The lines that differ (the same rows, in the same order, expected). */
 static int rows_diff(const rows_t *a, const rows_t *b)
 {
-    CHECK(a->n == b->n, "%zu chat list rows, then %zu", a->n, b->n);
+    REQUIRE(a->n == b->n, "%zu chat list rows, then %zu", a->n, b->n);
     int d = 0;
     for (size_t i = 0; i < a->n; i++)
         if (strcmp(a->line[i], b->line[i]) != 0) {
@@ -161,7 +161,7 @@ static void edit_listing(const t_user_t *u, int64_t chat, const char *set)
     else
         snprintf(sql, sizeof(sql), "DELETE FROM {s}.account_chats WHERE account_id = $1 AND chat_id = $2");
     PGresult *r = t_sql(pl_id_shard(u->account_id), sql, 2, p);
-    CHECK(strcmp(PQcmdTuples(r), "1") == 0, "%s: %s rows", sql, PQcmdTuples(r));
+    REQUIRE(strcmp(PQcmdTuples(r), "1") == 0, "%s: %s rows", sql, PQcmdTuples(r));
     PQclear(r);
 }
 
@@ -170,7 +170,7 @@ int case_repair_crash(void)
     t_user_t *a = t_user(), *b = t_user(), *c = t_user();
     parley_v1_Chat *g = t_chat_new(), *x = t_chat_new();
     int64_t just_c[] = {c->account_id};
-    CHECK_CODE(t_create_group(a, "Crash", just_c, 1, g), OK);
+    REQUIRE_CODE(t_create_group(a, "Crash", just_c, 1, g), OK);
     int64_t chat = g->chat_id;
 
     /* AddMembers through a node that dies once the chat's shard committed it */
@@ -179,16 +179,16 @@ int case_repair_crash(void)
     t_node_start(&crashing, 1, "PARLEY_TEST_CRASH_AFTER_CHAT_COMMIT=AddMembers", off);
     pl_channel_t *ch = t_connect_to(crashing.addr);
     parley_v1_AddMembersRequest *rq = calloc(1, sizeof(*rq));
-    CHECK(rq != NULL, "out of memory");
+    REQUIRE(rq != NULL, "out of memory");
     rq->chat_id = chat;
     rq->account_ids[0] = b->account_id;
     rq->account_ids_count = 1;
     pl_code_t code = t_call(a, ch, &parley_v1_Chats_AddMembers_method, rq, x);
-    CHECK(code != OK, "AddMembers through the crashing node answered OK");
+    REQUIRE(code != OK, "AddMembers through the crashing node answered OK");
     int status = t_node_wait(&crashing, 30000);
-    CHECK(status >= 0 && WIFSIGNALED(status) && WTERMSIG(status) == SIGKILL,
-          "the crashing node: wait status %d, want killed by SIGKILL", status);
-    CHECK(t_node_log_has(&crashing, "TEST HOOK"), "the node died, but not in the hook");
+    REQUIRE(status >= 0 && WIFSIGNALED(status) && WTERMSIG(status) == SIGKILL,
+            "the crashing node: wait status %d, want killed by SIGKILL", status);
+    REQUIRE(t_node_log_has(&crashing, "TEST HOOK"), "the node died, but not in the hook");
     pl_channel_free(ch);
     free(rq);
     unlink(crashing.log);
@@ -199,20 +199,20 @@ int case_repair_crash(void)
     snprintf(cs, sizeof(cs), "%lld", (long long)chat);
     snprintf(bs, sizeof(bs), "%lld", (long long)b->account_id);
     const char *p[] = {cs, bs};
-    CHECK_EQ(t_sql_int(pl_id_shard(chat),
-                       "SELECT joined_seq FROM {s}.members WHERE chat_id = $1 AND account_id = $2"
-                       " AND removed_seq IS NULL",
-                       2, p),
-             2);
+    REQUIRE_EQ_INT(t_sql_int(pl_id_shard(chat),
+                             "SELECT joined_seq FROM {s}.members WHERE chat_id = $1 AND account_id = $2"
+                             " AND removed_seq IS NULL",
+                             2, p),
+                   2);
     int64_t l[3];
-    CHECK(!listing(b, chat, l), "the chat list was written before the crash");
-    CHECK(listing(a, chat, l) && listing(c, chat, l), "the creation's chat list rows are missing");
+    REQUIRE(!listing(b, chat, l), "the chat list was written before the crash");
+    REQUIRE(listing(a, chat, l) && listing(c, chat, l), "the creation's chat list rows are missing");
     parley_v1_ListChatsResponse *list = calloc(1, sizeof(*list));
-    CHECK(list != NULL, "out of memory");
-    CHECK_CODE(t_list(b, 0, 0, list), OK);
-    CHECK(t_summary(list, chat) == NULL, "b lists the chat before any repair");
-    CHECK_CODE(t_get_chat(b, chat, x), OK); /* the chat's shard decides */
-    CHECK(t_member(x, b->account_id) != NULL, "b is not a member");
+    REQUIRE(list != NULL, "out of memory");
+    REQUIRE_CODE(t_list(b, 0, 0, list), OK);
+    REQUIRE(t_summary(list, chat) == NULL, "b lists the chat before any repair");
+    REQUIRE_CODE(t_get_chat(b, chat, x), OK); /* the chat's shard decides */
+    REQUIRE(t_member(x, b->account_id) != NULL, "b is not a member");
 
     /* a node with the repair on: the chat appears in b's list */
     t_node_t repairing;
@@ -220,29 +220,29 @@ int case_repair_crash(void)
     t_node_start(&repairing, 2, NULL, fast);
     const parley_v1_ChatSummary *s = NULL;
     for (int i = 0; i < 600 && !s; i++) {
-        CHECK_CODE(t_list(b, 0, 0, list), OK);
+        REQUIRE_CODE(t_list(b, 0, 0, list), OK);
         s = t_summary(list, chat);
         if (!s)
             usleep(50 * 1000);
     }
-    CHECK(s != NULL, "the repair did not list the chat for b within 30 s");
-    CHECK_EQ(s->kind, parley_v1_ChatKind_CHAT_KIND_GROUP);
-    CHECK(strcmp(s->name, "Crash") == 0, "name %s", s->name);
-    CHECK_EQ(s->last_seq, 2);
-    CHECK(listing(b, chat, l), "no row");
-    CHECK_EQ(l[0], 2);
-    CHECK_EQ(l[1], -1);
-    CHECK_EQ(l[2], 2);
-    CHECK_CODE(t_get_chat(b, chat, x), OK);
-    CHECK(t_member(x, b->account_id) != NULL, "b is not a member");
+    REQUIRE(s != NULL, "the repair did not list the chat for b within 30 s");
+    REQUIRE_EQ_INT(s->kind, parley_v1_ChatKind_CHAT_KIND_GROUP);
+    REQUIRE(strcmp(s->name, "Crash") == 0, "name %s", s->name);
+    REQUIRE_EQ_INT(s->last_seq, 2);
+    REQUIRE(listing(b, chat, l), "no row");
+    REQUIRE_EQ_INT(l[0], 2);
+    REQUIRE_EQ_INT(l[1], -1);
+    REQUIRE_EQ_INT(l[2], 2);
+    REQUIRE_CODE(t_get_chat(b, chat, x), OK);
+    REQUIRE(t_member(x, b->account_id) != NULL, "b is not a member");
 
     /* that one row was written, by the first pass, and nothing since */
     passes_t ps = wait_passes(&repairing, 3);
-    CHECK_EQ(ps.written, 1);
-    CHECK_EQ(ps.failures, 0);
-    CHECK_EQ(ps.memberships, members_total());
+    REQUIRE_EQ_INT(ps.written, 1);
+    REQUIRE_EQ_INT(ps.failures, 0);
+    REQUIRE_EQ_INT(ps.memberships, members_total());
     printf("repair passes: %d, %llu memberships each, %llu row written\n", ps.count, ps.memberships, ps.written);
-    CHECK_EQ(t_node_stop(&repairing), 0);
+    REQUIRE_EQ_INT(t_node_stop(&repairing), 0);
     free(list);
     free(g);
     free(x);
@@ -258,38 +258,38 @@ int case_repair_quiet(void)
     /* direct chats, and groups with every kind of membership change:
      * g1: created (seq 1) with u1-u3, u3 removed (2), u2 leaves (3), u3
      * added again (4); g2: created by u1 with u4 and u5, a role, a rename */
-    CHECK_CODE(t_open_direct(u[0], u[1]->account_id, x), OK);
+    REQUIRE_CODE(t_open_direct(u[0], u[1]->account_id, x), OK);
     int64_t direct = x->chat_id;
-    CHECK_CODE(t_open_direct(u[0], u[2]->account_id, x), OK);
+    REQUIRE_CODE(t_open_direct(u[0], u[2]->account_id, x), OK);
     int64_t m1[] = {u[1]->account_id, u[2]->account_id, u[3]->account_id};
-    CHECK_CODE(t_create_group(u[0], "Quiet", m1, 3, x), OK);
+    REQUIRE_CODE(t_create_group(u[0], "Quiet", m1, 3, x), OK);
     int64_t g1 = x->chat_id;
-    CHECK_CODE(t_remove_member(u[0], g1, u[3]->account_id, x), OK);
-    CHECK_CODE(t_leave(u[2], g1, NULL), OK);
+    REQUIRE_CODE(t_remove_member(u[0], g1, u[3]->account_id, x), OK);
+    REQUIRE_CODE(t_leave(u[2], g1, NULL), OK);
     int64_t back[] = {u[3]->account_id};
-    CHECK_CODE(t_add_members(u[0], g1, back, 1, x), OK);
+    REQUIRE_CODE(t_add_members(u[0], g1, back, 1, x), OK);
     int64_t m2[] = {u[4]->account_id, u[5]->account_id};
-    CHECK_CODE(t_create_group(u[1], "Other", m2, 2, x), OK);
+    REQUIRE_CODE(t_create_group(u[1], "Other", m2, 2, x), OK);
     int64_t g2 = x->chat_id;
-    CHECK_CODE(t_set_role(u[1], g2, u[4]->account_id, parley_v1_Role_ROLE_ADMIN, x), OK);
-    CHECK_CODE(t_update_name(u[1], g2, "Renamed", x), OK);
+    REQUIRE_CODE(t_set_role(u[1], g2, u[4]->account_id, parley_v1_Role_ROLE_ADMIN, x), OK);
+    REQUIRE_CODE(t_update_name(u[1], g2, "Renamed", x), OK);
     int64_t l[3];
-    CHECK(listing(u[3], g1, l) && l[0] == 4 && l[1] == -1 && l[2] == 4, "u3's row of g1 is not the re-add");
-    CHECK(listing(u[2], g1, l) && l[1] == 3, "u2's row of g1 does not say it left");
+    REQUIRE(listing(u[3], g1, l) && l[0] == 4 && l[1] == -1 && l[2] == 4, "u3's row of g1 is not the re-add");
+    REQUIRE(listing(u[2], g1, l) && l[1] == 3, "u2's row of g1 does not say it left");
 
     /* lists in step: passes write nothing, not a row version moves */
     rows_t before = snapshot(true), values = snapshot(false);
     int64_t members = members_total();
-    CHECK_EQ(members, 4 + 4 + 3);
+    REQUIRE_EQ_INT(members, 4 + 4 + 3);
     t_node_t n;
     const char *fast[] = {REPAIR_FAST, NULL};
     t_node_start(&n, 1, NULL, fast);
     passes_t ps = wait_passes(&n, 2);
-    CHECK_EQ(ps.written, 0);
-    CHECK_EQ(ps.failures, 0);
-    CHECK_EQ(ps.memberships, members);
+    REQUIRE_EQ_INT(ps.written, 0);
+    REQUIRE_EQ_INT(ps.failures, 0);
+    REQUIRE_EQ_INT(ps.memberships, members);
     rows_t after = snapshot(true);
-    CHECK_EQ(rows_diff(&before, &after), 0);
+    REQUIRE_EQ_INT(rows_diff(&before, &after), 0);
     rows_free(&after);
 
     /* broken by hand: two rows never written (a group member, a direct
@@ -301,17 +301,17 @@ int case_repair_quiet(void)
     edit_listing(u[3], g1, "joined_seq = 1, removed_seq = 2, membership_seq = 2");
     wait_passes(&n, ps.count + 2);
     ps = read_passes(&n);
-    CHECK_EQ(ps.written, 4);
-    CHECK_EQ(ps.failures, 0);
+    REQUIRE_EQ_INT(ps.written, 4);
+    REQUIRE_EQ_INT(ps.failures, 0);
     after = snapshot(false);
-    CHECK_EQ(rows_diff(&values, &after), 0);
+    REQUIRE_EQ_INT(rows_diff(&values, &after), 0);
     rows_free(&after);
     /* versions: the two rebuilt rows are new, the two fixed ones moved,
      * every other row is as it was before */
     after = snapshot(true);
-    CHECK_EQ(rows_diff(&before, &after), 2 + 2);
+    REQUIRE_EQ_INT(rows_diff(&before, &after), 2 + 2);
     printf("repair passes: %d, %llu memberships each, %llu rows written\n", ps.count, ps.memberships, ps.written);
-    CHECK_EQ(t_node_stop(&n), 0);
+    REQUIRE_EQ_INT(t_node_stop(&n), 0);
     rows_free(&after);
     rows_free(&before);
     rows_free(&values);
