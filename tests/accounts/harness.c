@@ -5,9 +5,13 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "register.h"
+#include "shards.h"
+#include "sms.h"
 #include "store/shardmap.h"
 
 static pl_channel_t *shared;
+static pl_test_db_t *db; /* opened by the first h_sql */
 
 pl_channel_t *h_connect(void)
 {
@@ -43,6 +47,8 @@ void h_close(void)
     if (shared)
         pl_channel_free(shared);
     shared = NULL;
+    pl_test_db_close(db);
+    db = NULL;
 }
 
 pl_call_opts_t h_opts(const device_t *d)
@@ -70,63 +76,14 @@ outcome_t h_request_code(const char *phone, parley_v1_RequestCodeResponse *resp)
     return out;
 }
 
-static char *read_sms_file(void)
-{
-    const char *path = getenv("PARLEY_SMS_FILE");
-    if (!path)
-        return NULL;
-    FILE *f = fopen(path, "r");
-    if (!f)
-        return NULL;
-    size_t cap = 4096, len = 0;
-    char *buf = malloc(cap);
-    size_t n;
-    while (buf && (n = fread(buf + len, 1, cap - len - 1, f)) > 0) {
-        len += n;
-        if (cap - len < 2) {
-            char *more = realloc(buf, cap * 2);
-            if (!more) {
-                free(buf);
-                fclose(f);
-                return NULL;
-            }
-            buf = more;
-            cap *= 2;
-        }
-    }
-    fclose(f);
-    if (buf)
-        buf[len] = '\0';
-    return buf;
-}
-
 bool h_sms_code(const char *phone, char code[7])
 {
-    char *text = read_sms_file();
-    if (!text)
-        return false;
-    bool found = false;
-    size_t plen = strlen(phone);
-    for (char *line = strtok(text, "\n"); line; line = strtok(NULL, "\n")) {
-        if (strncmp(line, phone, plen) == 0 && line[plen] == ' ' && strlen(line + plen + 1) == 6) {
-            memcpy(code, line + plen + 1, 7);
-            found = true;
-        }
-    }
-    free(text);
-    return found;
+    return pl_test_sms_codes(NULL, phone, code, 7) > 0 && strlen(code) == 6;
 }
 
 int h_sms_lines(void)
 {
-    char *text = read_sms_file();
-    if (!text)
-        return 0;
-    int n = 0;
-    for (char *p = text; *p; p++)
-        n += *p == '\n';
-    free(text);
-    return n;
+    return pl_test_sms_lines(NULL);
 }
 
 outcome_t h_verify(const char *phone, const char *code, const char *name, parley_v1_VerifyResponse *resp)
@@ -147,26 +104,16 @@ int h_register(device_t *d, const char *phone, const char *name)
 {
     memset(d, 0, sizeof(*d));
     snprintf(d->phone, sizeof(d->phone), "%s", phone);
-    outcome_t o = h_request_code(phone, NULL);
-    if (o.code != PL_CODE_OK) {
-        printf("register %s: RequestCode: %s: %s\n", phone, pl_code_name(o.code), o.message);
+    pl_test_reg_t reg;
+    pl_code_t code = pl_test_register(h_channel(), phone, name, 10000, &reg);
+    if (code != PL_CODE_OK) {
+        printf("register %s: %s: %s: %s\n", phone, reg.failed_step, pl_code_name(code), reg.message);
         return -1;
     }
-    char code[7];
-    if (!h_sms_code(phone, code)) {
-        printf("register %s: no code in the SMS file\n", phone);
-        return -1;
-    }
-    parley_v1_VerifyResponse resp = {0};
-    o = h_verify(phone, code, name, &resp);
-    if (o.code != PL_CODE_OK) {
-        printf("register %s: Verify: %s: %s\n", phone, pl_code_name(o.code), o.message);
-        return -1;
-    }
-    d->account_id = resp.account_id;
-    d->device_id = resp.device_id;
-    d->is_new_account = resp.new_account;
-    snprintf(d->token, sizeof(d->token), "%s", resp.token);
+    d->account_id = reg.account_id;
+    d->device_id = reg.device_id;
+    d->is_new_account = reg.is_new_account;
+    snprintf(d->token, sizeof(d->token), "%s", reg.token);
     char bearer[96];
     snprintf(bearer, sizeof(bearer), "Bearer %s", d->token);
     pl_metadata_init(&d->md, 8192);
@@ -193,72 +140,17 @@ int h_phone_shard(const char *phone)
     return pl_shard_for_key(phone, strlen(phone), h_shards());
 }
 
-/* The conninfo of physical server i of PARLEY_POSTGRES_SERVER ("a;b"), and how many there are. */
-static int server_conninfo(int i, char *out, size_t len)
-{
-    const char *all = getenv("PARLEY_POSTGRES_SERVER");
-    if (!all)
-        return 0;
-    int count = 0;
-    const char *p = all;
-    for (;;) {
-        const char *end = strchr(p, ';');
-        size_t n = end ? (size_t)(end - p) : strlen(p);
-        if (count == i && out)
-            snprintf(out, len, "%.*s", (int)n, p);
-        count++;
-        if (!end)
-            break;
-        p = end + 1;
-    }
-    return count;
-}
-
 PGresult *h_sql(int shard, const char *sql, int nparams, const char *const *params)
 {
-    int servers = server_conninfo(0, NULL, 0);
-    if (servers < 1) {
-        printf("PARLEY_POSTGRES_SERVER is not set\n");
-        return NULL;
-    }
-    pl_shardmap_t map;
-    char err[256];
-    if (pl_shardmap_init(&map, h_shards(), servers, getenv("PARLEY_POSTGRES_SHARD_MAP"), err, sizeof(err)) != 0) {
-        printf("shard map: %s\n", err);
-        return NULL;
-    }
-    char conninfo[512];
-    server_conninfo(pl_shardmap_server(&map, shard), conninfo, sizeof(conninfo));
-    pl_shardmap_dispose(&map);
-
-    char schema[PL_SHARD_SCHEMA_LEN], text[2048];
-    pl_shard_schema(shard, schema);
-    size_t n = 0;
-    for (const char *p = sql; *p && n + 32 < sizeof(text); p++) {
-        if (p[0] == '{' && p[1] == 's' && p[2] == '}') {
-            n += (size_t)snprintf(text + n, sizeof(text) - n, "%s", schema);
-            p += 2;
-        } else {
-            text[n++] = *p;
+    if (!db) {
+        char err[512];
+        db = pl_test_db_open(err, sizeof(err));
+        if (!db) {
+            printf("sql: %s\n", err);
+            return NULL;
         }
     }
-    text[n] = '\0';
-
-    PGconn *conn = PQconnectdb(conninfo);
-    if (PQstatus(conn) != CONNECTION_OK) {
-        printf("sql: connect: %s", PQerrorMessage(conn));
-        PQfinish(conn);
-        return NULL;
-    }
-    PGresult *res = PQexecParams(conn, text, nparams, NULL, params, NULL, NULL, 0);
-    ExecStatusType st = PQresultStatus(res);
-    if (st != PGRES_TUPLES_OK && st != PGRES_COMMAND_OK) {
-        printf("sql: %s: %s", text, PQresultErrorMessage(res));
-        PQclear(res);
-        res = NULL;
-    }
-    PQfinish(conn);
-    return res;
+    return pl_test_sql(db, shard, sql, nparams, params);
 }
 
 long long h_retry_after(const char *message)

@@ -2,7 +2,9 @@
  * parleyd that tests/harness/with_parleyd.py started (PARLEY_ADDR), the SMS
  * file it writes codes to (PARLEY_SMS_FILE), registering devices, calling
  * with a device's token, and SQL on a shard of the throw-away cluster
- * (PARLEY_POSTGRES_SERVER, PARLEY_POSTGRES_SHARDS from with_stack.sh). */
+ * (PARLEY_POSTGRES_SERVER, PARLEY_POSTGRES_SHARDS from with_stack.sh).
+ * Checks, the SMS file, registering and shard SQL come from the test kit
+ * (tests/lib). */
 #ifndef PL_TESTS_ACCOUNTS_HARNESS_H
 #define PL_TESTS_ACCOUNTS_HARNESS_H
 
@@ -11,24 +13,9 @@
 #include <stdint.h>
 #include <stdio.h>
 
+#include "check.h"
 #include "parley/channel.h"
 #include "parley/v1/accounts.parley.h"
-
-extern const char *test_case;
-
-#define FAIL(...)                                                                                                      \
-    do {                                                                                                               \
-        printf("FAIL %s (%s:%d): ", test_case, __FILE__, __LINE__);                                                    \
-        printf(__VA_ARGS__);                                                                                           \
-        printf("\n");                                                                                                  \
-        return 1;                                                                                                      \
-    } while (0)
-
-#define CHECK(cond, ...)                                                                                               \
-    do {                                                                                                               \
-        if (!(cond))                                                                                                   \
-            FAIL(__VA_ARGS__);                                                                                         \
-    } while (0)
 
 /* A call's outcome: code and (copied, bounded) message. */
 typedef struct outcome {
@@ -36,8 +23,9 @@ typedef struct outcome {
     char message[256];
 } outcome_t;
 
-#define CHECK_CODE(o, want)                                                                                            \
-    CHECK((o).code == (want), "want %s, got %s: %s", pl_code_name(want), pl_code_name((o).code), (o).message)
+/* The outcome's code must be want (REQUIRE: stops the case). */
+#define REQUIRE_CODE(o, want)                                                                                          \
+    REQUIRE((o).code == (want), "want %s, got %s: %s", pl_code_name(want), pl_code_name((o).code), (o).message)
 
 /* A registered device. */
 typedef struct device {

@@ -36,7 +36,7 @@
 #include "harness.h"
 #include "store/ids.h"
 
-const char *test_case = "";
+static const char *test_case = "";
 
 static outcome_t get_profile(const device_t *d, int64_t account_id, parley_v1_Profile *resp)
 {
@@ -241,31 +241,31 @@ static int phone_validation(void)
     };
     for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
         outcome_t o = h_request_code(bad[i], NULL);
-        CHECK(o.code == PL_CODE_INVALID_ARGUMENT, "RequestCode \"%s\": want INVALID_ARGUMENT, got %s", bad[i],
-              pl_code_name(o.code));
-        CHECK(strstr(o.message, "E.164"), "RequestCode \"%s\": message should explain E.164: %s", bad[i], o.message);
+        REQUIRE(o.code == PL_CODE_INVALID_ARGUMENT, "RequestCode \"%s\": want INVALID_ARGUMENT, got %s", bad[i],
+                pl_code_name(o.code));
+        REQUIRE(strstr(o.message, "E.164"), "RequestCode \"%s\": message should explain E.164: %s", bad[i], o.message);
         o = h_verify(bad[i], "123456", "x", NULL);
-        CHECK(o.code == PL_CODE_INVALID_ARGUMENT, "Verify \"%s\": want INVALID_ARGUMENT, got %s", bad[i],
-              pl_code_name(o.code));
+        REQUIRE(o.code == PL_CODE_INVALID_ARGUMENT, "Verify \"%s\": want INVALID_ARGUMENT, got %s", bad[i],
+                pl_code_name(o.code));
     }
-    CHECK(h_sms_lines() == 0, "no code may be sent for an invalid number");
+    REQUIRE(h_sms_lines() == 0, "no code may be sent for an invalid number");
     /* the extremes that are valid: 8 and 15 digits */
     parley_v1_RequestCodeResponse resp = {0};
     outcome_t o = h_request_code("+12345678", &resp);
-    CHECK_CODE(o, PL_CODE_OK);
-    CHECK(resp.expires_in_ms == 600000, "expires_in_ms %" PRId64 ", want 600000", resp.expires_in_ms);
+    REQUIRE_CODE(o, PL_CODE_OK);
+    REQUIRE(resp.expires_in_ms == 600000, "expires_in_ms %" PRId64 ", want 600000", resp.expires_in_ms);
     o = h_request_code("+123456789012345", NULL);
-    CHECK_CODE(o, PL_CODE_OK);
-    CHECK(h_sms_lines() == 2, "want 2 codes sent, the SMS file has %d lines", h_sms_lines());
+    REQUIRE_CODE(o, PL_CODE_OK);
+    REQUIRE(h_sms_lines() == 2, "want 2 codes sent, the SMS file has %d lines", h_sms_lines());
 
     device_t d;
-    CHECK(h_register(&d, "+15550000001", "phone") == 0, "register");
+    REQUIRE(h_register(&d, "+15550000001", "phone") == 0, "register");
     const char *phones[] = {"+15550000001", "+1555000000x"};
     parley_v1_LookupPhonesResponse *lr = calloc(1, sizeof(*lr));
     o = lookup_phones(&d, phones, 2, lr);
     free(lr);
-    CHECK_CODE(o, PL_CODE_INVALID_ARGUMENT);
-    CHECK(strstr(o.message, "phone_numbers[1]"), "message should name the bad element: %s", o.message);
+    REQUIRE_CODE(o, PL_CODE_INVALID_ARGUMENT);
+    REQUIRE(strstr(o.message, "phone_numbers[1]"), "message should name the bad element: %s", o.message);
     h_device_dispose(&d);
     return 0;
 }
@@ -277,7 +277,7 @@ static int request_code_raw(const char *phone, char *seen, size_t seen_len)
     snprintf(req.phone_number, sizeof(req.phone_number), "%s", phone);
     pl_call_opts_t o = h_opts(NULL);
     pl_ccall_t *c = pl_ccall_start(h_channel(), &parley_v1_Accounts_RequestCode_method, &o);
-    CHECK(c, "pl_ccall_start");
+    REQUIRE(c, "pl_ccall_start");
     parley_v1_RequestCodeResponse resp = {0};
     pl_ccall_send(c, &req);
     pl_ccall_close_send(c);
@@ -297,8 +297,8 @@ static int request_code_raw(const char *phone, char *seen, size_t seen_len)
     }
     pl_status_reset(&st);
     pl_ccall_free(c);
-    CHECK(got == 1 && code == PL_CODE_OK, "RequestCode: %s", pl_code_name(code));
-    CHECK(resp.expires_in_ms == 600000, "expires_in_ms %" PRId64, resp.expires_in_ms);
+    REQUIRE(got == 1 && code == PL_CODE_OK, "RequestCode: %s", pl_code_name(code));
+    REQUIRE(resp.expires_in_ms == 600000, "expires_in_ms %" PRId64, resp.expires_in_ms);
     return 0;
 }
 
@@ -308,21 +308,21 @@ static int code_flow(void)
     char seen[2048], code[7];
     if (request_code_raw(phone, seen, sizeof(seen)) != 0)
         return 1;
-    CHECK(h_sms_code(phone, code), "no code for %s in the SMS file", phone);
+    REQUIRE(h_sms_code(phone, code), "no code for %s in the SMS file", phone);
     for (int i = 0; i < 6; i++)
-        CHECK(code[i] >= '0' && code[i] <= '9', "code \"%s\" is not 6 digits", code);
-    CHECK(!strstr(seen, code), "the code %s appears in the response or its metadata: %s", code, seen);
+        REQUIRE(code[i] >= '0' && code[i] <= '9', "code \"%s\" is not 6 digits", code);
+    REQUIRE(!strstr(seen, code), "the code %s appears in the response or its metadata: %s", code, seen);
 
     parley_v1_VerifyResponse v = {0};
     outcome_t o = h_verify(phone, code, "Pixel 8", &v);
-    CHECK_CODE(o, PL_CODE_OK);
-    CHECK(v.account_id > 0 && v.device_id > 0 && v.device_id != v.account_id, "ids %" PRId64 " %" PRId64, v.account_id,
-          v.device_id);
-    CHECK(v.new_account, "first verification must create the account");
-    CHECK(strlen(v.token) == 54, "token length %zu, want 54", strlen(v.token));
-    CHECK(pl_id_shard(v.account_id) == h_phone_shard(phone), "account on shard %d, the number's shard is %d",
-          pl_id_shard(v.account_id), h_phone_shard(phone));
-    CHECK(pl_id_shard(v.device_id) == pl_id_shard(v.account_id), "device not on the account's shard");
+    REQUIRE_CODE(o, PL_CODE_OK);
+    REQUIRE(v.account_id > 0 && v.device_id > 0 && v.device_id != v.account_id, "ids %" PRId64 " %" PRId64,
+            v.account_id, v.device_id);
+    REQUIRE(v.new_account, "first verification must create the account");
+    REQUIRE(strlen(v.token) == 54, "token length %zu, want 54", strlen(v.token));
+    REQUIRE(pl_id_shard(v.account_id) == h_phone_shard(phone), "account on shard %d, the number's shard is %d",
+            pl_id_shard(v.account_id), h_phone_shard(phone));
+    REQUIRE(pl_id_shard(v.device_id) == pl_id_shard(v.account_id), "device not on the account's shard");
 
     /* the token works, and the database holds only hashes */
     device_t d = {0};
@@ -335,64 +335,65 @@ static int code_flow(void)
     pl_metadata_add(&d.md, "authorization", bearer, strlen(bearer));
     parley_v1_Profile p = {0};
     o = get_profile(&d, 0, &p);
-    CHECK_CODE(o, PL_CODE_OK);
-    CHECK(p.account_id == v.account_id && strcmp(p.phone_number, phone) == 0, "own profile %" PRId64 " %s",
-          p.account_id, p.phone_number);
+    REQUIRE_CODE(o, PL_CODE_OK);
+    REQUIRE(p.account_id == v.account_id && strcmp(p.phone_number, phone) == 0, "own profile %" PRId64 " %s",
+            p.account_id, p.phone_number);
     char id[24];
     snprintf(id, sizeof(id), "%" PRId64, v.device_id);
     const char *params[] = {id};
     PGresult *res =
         h_sql(pl_id_shard(v.device_id), "SELECT name, length(token_hash) FROM {s}.devices WHERE id = $1", 1, params);
-    CHECK(res && PQntuples(res) == 1, "device row");
-    CHECK(strcmp(PQgetvalue(res, 0, 0), "Pixel 8") == 0, "device name %s", PQgetvalue(res, 0, 0));
-    CHECK(strcmp(PQgetvalue(res, 0, 1), "32") == 0, "token_hash length %s, want 32", PQgetvalue(res, 0, 1));
+    REQUIRE(res && PQntuples(res) == 1, "device row");
+    REQUIRE(strcmp(PQgetvalue(res, 0, 0), "Pixel 8") == 0, "device name %s", PQgetvalue(res, 0, 0));
+    REQUIRE(strcmp(PQgetvalue(res, 0, 1), "32") == 0, "token_hash length %s, want 32", PQgetvalue(res, 0, 1));
     PQclear(res);
     const char *pp[] = {phone};
     res = h_sql(h_phone_shard(phone), "SELECT count(*) FROM {s}.verification_codes WHERE phone = $1", 1, pp);
-    CHECK(res && strcmp(PQgetvalue(res, 0, 0), "0") == 0, "the code row must be gone after Verify");
+    REQUIRE(res && strcmp(PQgetvalue(res, 0, 0), "0") == 0, "the code row must be gone after Verify");
     PQclear(res);
 
     /* a code is single-use */
     o = h_verify(phone, code, "again", NULL);
-    CHECK_CODE(o, PL_CODE_FAILED_PRECONDITION);
+    REQUIRE_CODE(o, PL_CODE_FAILED_PRECONDITION);
 
     /* a new code replaces the previous one; what is stored is not the code */
     char first[7], second[7];
-    CHECK(h_request_code(phone, NULL).code == PL_CODE_OK && h_sms_code(phone, first), "first new code");
+    REQUIRE(h_request_code(phone, NULL).code == PL_CODE_OK && h_sms_code(phone, first), "first new code");
     res = h_sql(h_phone_shard(phone),
                 "SELECT encode(code_hash, 'escape'), length(code_hash) FROM "
                 "{s}.verification_codes WHERE phone = $1",
                 1, pp);
-    CHECK(res && PQntuples(res) == 1, "code row");
-    CHECK(!strstr(PQgetvalue(res, 0, 0), first), "the stored hash contains the code");
-    CHECK(strcmp(PQgetvalue(res, 0, 1), "48") == 0, "code_hash length %s, want 48 (salt + MAC)", PQgetvalue(res, 0, 1));
+    REQUIRE(res && PQntuples(res) == 1, "code row");
+    REQUIRE(!strstr(PQgetvalue(res, 0, 0), first), "the stored hash contains the code");
+    REQUIRE(strcmp(PQgetvalue(res, 0, 1), "48") == 0, "code_hash length %s, want 48 (salt + MAC)",
+            PQgetvalue(res, 0, 1));
     PQclear(res);
-    CHECK(h_request_code(phone, NULL).code == PL_CODE_OK && h_sms_code(phone, second), "second new code");
+    REQUIRE(h_request_code(phone, NULL).code == PL_CODE_OK && h_sms_code(phone, second), "second new code");
     if (strcmp(first, second) != 0) {
         o = h_verify(phone, first, "old code", NULL);
-        CHECK_CODE(o, PL_CODE_INVALID_ARGUMENT);
+        REQUIRE_CODE(o, PL_CODE_INVALID_ARGUMENT);
     }
 
     /* the second verification: same account, new device */
     parley_v1_VerifyResponse v2 = {0};
     o = h_verify(phone, second, "Laptop", &v2);
-    CHECK_CODE(o, PL_CODE_OK);
-    CHECK(v2.account_id == v.account_id, "second device on another account: %" PRId64 " vs %" PRId64, v2.account_id,
-          v.account_id);
-    CHECK(!v2.new_account, "new_account on the second verification");
-    CHECK(v2.device_id != v.device_id && strcmp(v2.token, v.token) != 0, "second device must be new");
+    REQUIRE_CODE(o, PL_CODE_OK);
+    REQUIRE(v2.account_id == v.account_id, "second device on another account: %" PRId64 " vs %" PRId64, v2.account_id,
+            v.account_id);
+    REQUIRE(!v2.new_account, "new_account on the second verification");
+    REQUIRE(v2.device_id != v.device_id && strcmp(v2.token, v.token) != 0, "second device must be new");
 
     parley_v1_ListDevicesResponse l;
     o = list_devices(&d, &l);
-    CHECK_CODE(o, PL_CODE_OK);
-    CHECK(l.devices_count == 2, "%u devices, want 2", (unsigned)l.devices_count);
+    REQUIRE_CODE(o, PL_CODE_OK);
+    REQUIRE(l.devices_count == 2, "%u devices, want 2", (unsigned)l.devices_count);
     for (pb_size_t i = 0; i < l.devices_count; i++) {
         bool is_first = l.devices[i].device_id == v.device_id;
-        CHECK(is_first || l.devices[i].device_id == v2.device_id, "unknown device %" PRId64, l.devices[i].device_id);
-        CHECK(l.devices[i].current == is_first, "current flag wrong on %" PRId64, l.devices[i].device_id);
-        CHECK(strcmp(l.devices[i].name, is_first ? "Pixel 8" : "Laptop") == 0, "name %s", l.devices[i].name);
-        CHECK(l.devices[i].created_ms > 1700000000000LL && l.devices[i].last_active_ms > 1700000000000LL,
-              "device times %" PRId64 " %" PRId64, l.devices[i].created_ms, l.devices[i].last_active_ms);
+        REQUIRE(is_first || l.devices[i].device_id == v2.device_id, "unknown device %" PRId64, l.devices[i].device_id);
+        REQUIRE(l.devices[i].current == is_first, "current flag wrong on %" PRId64, l.devices[i].device_id);
+        REQUIRE(strcmp(l.devices[i].name, is_first ? "Pixel 8" : "Laptop") == 0, "name %s", l.devices[i].name);
+        REQUIRE(l.devices[i].created_ms > 1700000000000LL && l.devices[i].last_active_ms > 1700000000000LL,
+                "device times %" PRId64 " %" PRId64, l.devices[i].created_ms, l.devices[i].last_active_ms);
     }
     h_device_dispose(&d);
     return 0;
@@ -402,31 +403,31 @@ static int wrong_code(void)
 {
     const char *phone = "+33612345678";
     outcome_t o = h_verify(phone, "123456", "x", NULL);
-    CHECK_CODE(o, PL_CODE_FAILED_PRECONDITION);
-    CHECK(h_request_code(phone, NULL).code == PL_CODE_OK, "RequestCode");
+    REQUIRE_CODE(o, PL_CODE_FAILED_PRECONDITION);
+    REQUIRE(h_request_code(phone, NULL).code == PL_CODE_OK, "RequestCode");
     char code[7], wrong[7];
-    CHECK(h_sms_code(phone, code), "code");
+    REQUIRE(h_sms_code(phone, code), "code");
     snprintf(wrong, sizeof(wrong), "%06u", (unsigned)(atoi(code) + 1) % 1000000u);
     o = h_verify(phone, wrong, "x", NULL);
-    CHECK_CODE(o, PL_CODE_INVALID_ARGUMENT);
-    CHECK(strstr(o.message, "wrong code") && strstr(o.message, "4 attempts left"), "message: %s", o.message);
+    REQUIRE_CODE(o, PL_CODE_INVALID_ARGUMENT);
+    REQUIRE(strstr(o.message, "wrong code") && strstr(o.message, "4 attempts left"), "message: %s", o.message);
     static const char *malformed[] = {"", "12345", "1234567", "12a456", " 12345", "-12345"};
     for (size_t i = 0; i < sizeof(malformed) / sizeof(malformed[0]); i++) {
         o = h_verify(phone, malformed[i], "x", NULL);
-        CHECK(o.code == PL_CODE_INVALID_ARGUMENT, "code \"%s\": %s", malformed[i], pl_code_name(o.code));
+        REQUIRE(o.code == PL_CODE_INVALID_ARGUMENT, "code \"%s\": %s", malformed[i], pl_code_name(o.code));
     }
     /* malformed codes cost no attempt: 3 wrong more still leave the right one usable */
     for (int i = 0; i < 3; i++)
-        CHECK(h_verify(phone, wrong, "x", NULL).code == PL_CODE_INVALID_ARGUMENT, "wrong code %d", i);
+        REQUIRE(h_verify(phone, wrong, "x", NULL).code == PL_CODE_INVALID_ARGUMENT, "wrong code %d", i);
     parley_v1_VerifyResponse v = {0};
     o = h_verify(phone, code, "x", &v);
-    CHECK_CODE(o, PL_CODE_OK);
+    REQUIRE_CODE(o, PL_CODE_OK);
     /* invalid device names */
-    CHECK(h_request_code(phone, NULL).code == PL_CODE_OK && h_sms_code(phone, code), "code 2");
+    REQUIRE(h_request_code(phone, NULL).code == PL_CODE_OK && h_sms_code(phone, code), "code 2");
     o = h_verify(phone, code, "bad\x01name", NULL);
-    CHECK_CODE(o, PL_CODE_INVALID_ARGUMENT);
+    REQUIRE_CODE(o, PL_CODE_INVALID_ARGUMENT);
     o = h_verify(phone, code, "\xff\xfe", NULL);
-    CHECK_CODE(o, PL_CODE_INVALID_ARGUMENT);
+    REQUIRE_CODE(o, PL_CODE_INVALID_ARGUMENT);
     return 0;
 }
 
@@ -434,19 +435,19 @@ static int attempts(void)
 {
     const char *phone = "+4915112345678";
     char code[7], wrong[7];
-    CHECK(h_request_code(phone, NULL).code == PL_CODE_OK && h_sms_code(phone, code), "code");
+    REQUIRE(h_request_code(phone, NULL).code == PL_CODE_OK && h_sms_code(phone, code), "code");
     snprintf(wrong, sizeof(wrong), "%06u", (unsigned)(atoi(code) + 500000) % 1000000u);
     for (int i = 0; i < 5; i++) {
         outcome_t o = h_verify(phone, wrong, "x", NULL);
-        CHECK(o.code == PL_CODE_INVALID_ARGUMENT, "attempt %d: %s: %s", i + 1, pl_code_name(o.code), o.message);
+        REQUIRE(o.code == PL_CODE_INVALID_ARGUMENT, "attempt %d: %s: %s", i + 1, pl_code_name(o.code), o.message);
     }
     outcome_t o = h_verify(phone, code, "x", NULL);
-    CHECK_CODE(o, PL_CODE_FAILED_PRECONDITION);
-    CHECK(strstr(o.message, "attempts"), "message should say why: %s", o.message);
+    REQUIRE_CODE(o, PL_CODE_FAILED_PRECONDITION);
+    REQUIRE(strstr(o.message, "attempts"), "message should say why: %s", o.message);
     /* a new code starts over */
-    CHECK(h_request_code(phone, NULL).code == PL_CODE_OK && h_sms_code(phone, code), "new code");
+    REQUIRE(h_request_code(phone, NULL).code == PL_CODE_OK && h_sms_code(phone, code), "new code");
     o = h_verify(phone, code, "x", NULL);
-    CHECK_CODE(o, PL_CODE_OK);
+    REQUIRE_CODE(o, PL_CODE_OK);
     return 0;
 }
 
@@ -454,22 +455,22 @@ static int expiry(void)
 {
     const char *phone = "+819012345678";
     char code[7];
-    CHECK(h_request_code(phone, NULL).code == PL_CODE_OK && h_sms_code(phone, code), "code");
+    REQUIRE(h_request_code(phone, NULL).code == PL_CODE_OK && h_sms_code(phone, code), "code");
     const char *pp[] = {phone};
     PGresult *res =
         h_sql(h_phone_shard(phone),
               "SELECT extract(epoch FROM expires_at - now()) FROM {s}.verification_codes WHERE phone = $1", 1, pp);
-    CHECK(res && PQntuples(res) == 1, "code row");
+    REQUIRE(res && PQntuples(res) == 1, "code row");
     double left = atof(PQgetvalue(res, 0, 0));
     PQclear(res);
-    CHECK(left > 590 && left <= 600, "the code expires in %.1f s, want 10 minutes", left);
+    REQUIRE(left > 590 && left <= 600, "the code expires in %.1f s, want 10 minutes", left);
     res = h_sql(h_phone_shard(phone),
                 "UPDATE {s}.verification_codes SET expires_at = now() - interval '1 second' WHERE phone = $1", 1, pp);
-    CHECK(res, "update");
+    REQUIRE(res, "update");
     PQclear(res);
     outcome_t o = h_verify(phone, code, "x", NULL);
-    CHECK_CODE(o, PL_CODE_FAILED_PRECONDITION);
-    CHECK(strstr(o.message, "expired"), "message: %s", o.message);
+    REQUIRE_CODE(o, PL_CODE_FAILED_PRECONDITION);
+    REQUIRE(strstr(o.message, "expired"), "message: %s", o.message);
     return 0;
 }
 
@@ -478,16 +479,16 @@ static int rate_phone(void)
     const char *phone = "+14155550100";
     for (int i = 0; i < 3; i++) {
         outcome_t o = h_request_code(phone, NULL);
-        CHECK(o.code == PL_CODE_OK, "code %d: %s: %s", i + 1, pl_code_name(o.code), o.message);
+        REQUIRE(o.code == PL_CODE_OK, "code %d: %s: %s", i + 1, pl_code_name(o.code), o.message);
     }
     outcome_t o = h_request_code(phone, NULL);
-    CHECK_CODE(o, PL_CODE_RESOURCE_EXHAUSTED);
+    REQUIRE_CODE(o, PL_CODE_RESOURCE_EXHAUSTED);
     long long after = h_retry_after(o.message);
     /* 3 per hour: one token every 1200 s */
-    CHECK(after > 1000000 && after <= 1200000, "retry after %lld ms (message: %s)", after, o.message);
-    CHECK(h_sms_lines() == 3, "%d codes sent, want 3", h_sms_lines());
+    REQUIRE(after > 1000000 && after <= 1200000, "retry after %lld ms (message: %s)", after, o.message);
+    REQUIRE(h_sms_lines() == 3, "%d codes sent, want 3", h_sms_lines());
     o = h_request_code("+14155550101", NULL);
-    CHECK_CODE(o, PL_CODE_OK);
+    REQUIRE_CODE(o, PL_CODE_OK);
     return 0;
 }
 
@@ -497,14 +498,14 @@ static int rate_address(void)
     for (int i = 0; i < 4; i++) {
         snprintf(phone, sizeof(phone), "+1415555020%d", i);
         outcome_t o = h_request_code(phone, NULL);
-        CHECK(o.code == PL_CODE_OK, "code %d: %s: %s", i + 1, pl_code_name(o.code), o.message);
+        REQUIRE(o.code == PL_CODE_OK, "code %d: %s: %s", i + 1, pl_code_name(o.code), o.message);
     }
     outcome_t o = h_request_code("+14155550299", NULL);
-    CHECK_CODE(o, PL_CODE_RESOURCE_EXHAUSTED);
-    CHECK(strstr(o.message, "address"), "message should name the address limit: %s", o.message);
+    REQUIRE_CODE(o, PL_CODE_RESOURCE_EXHAUSTED);
+    REQUIRE(strstr(o.message, "address"), "message should name the address limit: %s", o.message);
     long long after = h_retry_after(o.message);
-    CHECK(after > 0 && after <= 900000, "retry after %lld ms (message: %s)", after, o.message);
-    CHECK(h_sms_lines() == 4, "%d codes sent, want 4", h_sms_lines());
+    REQUIRE(after > 0 && after <= 900000, "retry after %lld ms (message: %s)", after, o.message);
+    REQUIRE(h_sms_lines() == 4, "%d codes sent, want 4", h_sms_lines());
     return 0;
 }
 
@@ -512,23 +513,23 @@ static int device_limit(void)
 {
     const char *phone = "+61412345678";
     device_t a, b;
-    CHECK(h_register(&a, phone, "one") == 0, "first device");
-    CHECK(h_register(&b, phone, "two") == 0, "second device");
-    CHECK(b.account_id == a.account_id, "same account");
+    REQUIRE(h_register(&a, phone, "one") == 0, "first device");
+    REQUIRE(h_register(&b, phone, "two") == 0, "second device");
+    REQUIRE(b.account_id == a.account_id, "same account");
     char code[7];
-    CHECK(h_request_code(phone, NULL).code == PL_CODE_OK && h_sms_code(phone, code), "code");
+    REQUIRE(h_request_code(phone, NULL).code == PL_CODE_OK && h_sms_code(phone, code), "code");
     outcome_t o = h_verify(phone, code, "three", NULL);
-    CHECK_CODE(o, PL_CODE_FAILED_PRECONDITION);
-    CHECK(strstr(o.message, "device limit reached"), "message: %s", o.message);
+    REQUIRE_CODE(o, PL_CODE_FAILED_PRECONDITION);
+    REQUIRE(strstr(o.message, "device limit reached"), "message: %s", o.message);
     parley_v1_ListDevicesResponse l;
-    CHECK(list_devices(&a, &l).code == PL_CODE_OK && l.devices_count == 2, "still 2 devices");
+    REQUIRE(list_devices(&a, &l).code == PL_CODE_OK && l.devices_count == 2, "still 2 devices");
     /* make room; the same code still works */
-    CHECK(remove_device(&a, b.device_id).code == PL_CODE_OK, "remove");
+    REQUIRE(remove_device(&a, b.device_id).code == PL_CODE_OK, "remove");
     parley_v1_VerifyResponse v = {0};
     o = h_verify(phone, code, "three", &v);
-    CHECK_CODE(o, PL_CODE_OK);
-    CHECK(v.account_id == a.account_id && !v.new_account, "same account");
-    CHECK(list_devices(&a, &l).code == PL_CODE_OK && l.devices_count == 2, "2 devices again");
+    REQUIRE_CODE(o, PL_CODE_OK);
+    REQUIRE(v.account_id == a.account_id && !v.new_account, "same account");
+    REQUIRE(list_devices(&a, &l).code == PL_CODE_OK && l.devices_count == 2, "2 devices again");
     h_device_dispose(&a);
     h_device_dispose(&b);
     return 0;
@@ -541,7 +542,7 @@ static int concurrent_verify(void)
     int64_t account = 0;
     for (int round = 0; round < 3; round++) {
         char code[7];
-        CHECK(h_request_code(phone, NULL).code == PL_CODE_OK && h_sms_code(phone, code), "code");
+        REQUIRE(h_request_code(phone, NULL).code == PL_CODE_OK && h_sms_code(phone, code), "code");
         parley_v1_VerifyRequest req = {0};
         snprintf(req.phone_number, sizeof(req.phone_number), "%s", phone);
         snprintf(req.code, sizeof(req.code), "%s", code);
@@ -550,7 +551,7 @@ static int concurrent_verify(void)
         pl_ccall_t *c[2];
         for (int i = 0; i < 2; i++) {
             c[i] = pl_ccall_start(chs[i], &parley_v1_Accounts_Verify_method, &o);
-            CHECK(c[i], "start");
+            REQUIRE(c[i], "start");
             pl_ccall_send(c[i], &req);
             pl_ccall_close_send(c[i]);
         }
@@ -566,25 +567,26 @@ static int concurrent_verify(void)
                 ok++;
                 if (!account)
                     account = resp.account_id;
-                CHECK(resp.account_id == account, "another account");
+                REQUIRE(resp.account_id == account, "another account");
             } else if (code_i == PL_CODE_FAILED_PRECONDITION) {
                 refused++;
             } else {
                 FAIL("round %d: unexpected %s", round, pl_code_name(code_i));
             }
         }
-        CHECK(ok == 1 && refused == 1, "round %d: %d succeeded, %d refused; want exactly one device", round, ok,
-              refused);
+        REQUIRE(ok == 1 && refused == 1, "round %d: %d succeeded, %d refused; want exactly one device", round, ok,
+                refused);
     }
     char id[24];
     snprintf(id, sizeof(id), "%" PRId64, account);
     const char *params[] = {id};
     PGresult *res = h_sql(pl_id_shard(account), "SELECT count(*) FROM {s}.devices WHERE account_id = $1", 1, params);
-    CHECK(res && strcmp(PQgetvalue(res, 0, 0), "3") == 0, "want 3 devices, have %s", res ? PQgetvalue(res, 0, 0) : "?");
+    REQUIRE(res && strcmp(PQgetvalue(res, 0, 0), "3") == 0, "want 3 devices, have %s",
+            res ? PQgetvalue(res, 0, 0) : "?");
     PQclear(res);
     const char *pp[] = {phone};
     res = h_sql(h_phone_shard(phone), "SELECT count(*) FROM {s}.accounts WHERE phone = $1", 1, pp);
-    CHECK(res && strcmp(PQgetvalue(res, 0, 0), "1") == 0, "want one account");
+    REQUIRE(res && strcmp(PQgetvalue(res, 0, 0), "1") == 0, "want one account");
     PQclear(res);
     pl_channel_free(chs[0]);
     pl_channel_free(chs[1]);
@@ -612,51 +614,51 @@ static outcome_t profile_with_authorization(const char *value)
 static int tokens(void)
 {
     device_t a1, a2, a3;
-    CHECK(h_register(&a1, "+12025550101", "a1") == 0, "a1");
-    CHECK(h_register(&a2, "+12025550101", "a2") == 0, "a2");
-    CHECK(h_register(&a3, "+12025550101", "a3") == 0, "a3");
+    REQUIRE(h_register(&a1, "+12025550101", "a1") == 0, "a1");
+    REQUIRE(h_register(&a2, "+12025550101", "a2") == 0, "a2");
+    REQUIRE(h_register(&a3, "+12025550101", "a3") == 0, "a3");
 
-    CHECK_CODE(profile_with_authorization(NULL), PL_CODE_UNAUTHENTICATED);
-    CHECK_CODE(profile_with_authorization("Bearer"), PL_CODE_UNAUTHENTICATED);
-    CHECK_CODE(profile_with_authorization("Bearer not-a-token"), PL_CODE_UNAUTHENTICATED);
-    CHECK_CODE(profile_with_authorization("Basic dXNlcjpwYXNz"), PL_CODE_UNAUTHENTICATED);
+    REQUIRE_CODE(profile_with_authorization(NULL), PL_CODE_UNAUTHENTICATED);
+    REQUIRE_CODE(profile_with_authorization("Bearer"), PL_CODE_UNAUTHENTICATED);
+    REQUIRE_CODE(profile_with_authorization("Bearer not-a-token"), PL_CODE_UNAUTHENTICATED);
+    REQUIRE_CODE(profile_with_authorization("Basic dXNlcjpwYXNz"), PL_CODE_UNAUTHENTICATED);
     /* right device, wrong secret */
     char forged[96];
     snprintf(forged, sizeof(forged), "Bearer %s", a1.token);
     char *last = forged + strlen(forged) - 2;
     *last = *last == 'A' ? 'B' : 'A';
-    CHECK_CODE(profile_with_authorization(forged), PL_CODE_UNAUTHENTICATED);
+    REQUIRE_CODE(profile_with_authorization(forged), PL_CODE_UNAUTHENTICATED);
     char real[96];
     snprintf(real, sizeof(real), "bearer %s", a1.token);
-    CHECK_CODE(profile_with_authorization(real), PL_CODE_OK);
+    REQUIRE_CODE(profile_with_authorization(real), PL_CODE_OK);
     /* every authenticated method checks */
     parley_v1_ListDevicesResponse l;
-    CHECK_CODE(list_devices(NULL, &l), PL_CODE_UNAUTHENTICATED);
-    CHECK_CODE(block(NULL, a1.account_id, true), PL_CODE_UNAUTHENTICATED);
+    REQUIRE_CODE(list_devices(NULL, &l), PL_CODE_UNAUTHENTICATED);
+    REQUIRE_CODE(block(NULL, a1.account_id, true), PL_CODE_UNAUTHENTICATED);
 
     /* a1 removes a2: a2's token is dead at once, a1's is not */
-    CHECK_CODE(get_profile(&a2, 0, NULL), PL_CODE_OK);
-    CHECK_CODE(remove_device(&a1, a2.device_id), PL_CODE_OK);
-    CHECK_CODE(get_profile(&a2, 0, NULL), PL_CODE_UNAUTHENTICATED);
-    CHECK_CODE(get_profile(&a1, 0, NULL), PL_CODE_OK);
-    CHECK(list_devices(&a1, &l).code == PL_CODE_OK && l.devices_count == 2, "%u devices after removal, want 2",
-          (unsigned)l.devices_count);
+    REQUIRE_CODE(get_profile(&a2, 0, NULL), PL_CODE_OK);
+    REQUIRE_CODE(remove_device(&a1, a2.device_id), PL_CODE_OK);
+    REQUIRE_CODE(get_profile(&a2, 0, NULL), PL_CODE_UNAUTHENTICATED);
+    REQUIRE_CODE(get_profile(&a1, 0, NULL), PL_CODE_OK);
+    REQUIRE(list_devices(&a1, &l).code == PL_CODE_OK && l.devices_count == 2, "%u devices after removal, want 2",
+            (unsigned)l.devices_count);
     for (pb_size_t i = 0; i < l.devices_count; i++)
-        CHECK(l.devices[i].device_id != a2.device_id, "removed device still listed");
+        REQUIRE(l.devices[i].device_id != a2.device_id, "removed device still listed");
     char id[24];
     snprintf(id, sizeof(id), "%" PRId64, a2.device_id);
     const char *params[] = {id};
     PGresult *res =
         h_sql(pl_id_shard(a2.device_id), "SELECT revoked_at IS NOT NULL FROM {s}.devices WHERE id = $1", 1, params);
-    CHECK(res && PQntuples(res) == 1 && strcmp(PQgetvalue(res, 0, 0), "t") == 0, "revoked_at must be set");
+    REQUIRE(res && PQntuples(res) == 1 && strcmp(PQgetvalue(res, 0, 0), "t") == 0, "revoked_at must be set");
     PQclear(res);
     /* removing again is harmless; renaming a removed device is NOT_FOUND */
-    CHECK_CODE(remove_device(&a3, a2.device_id), PL_CODE_OK);
-    CHECK_CODE(rename_device(&a3, a2.device_id, "zombie", NULL), PL_CODE_NOT_FOUND);
+    REQUIRE_CODE(remove_device(&a3, a2.device_id), PL_CODE_OK);
+    REQUIRE_CODE(rename_device(&a3, a2.device_id, "zombie", NULL), PL_CODE_NOT_FOUND);
     /* a device may remove itself */
-    CHECK_CODE(remove_device(&a1, a1.device_id), PL_CODE_OK);
-    CHECK_CODE(get_profile(&a1, 0, NULL), PL_CODE_UNAUTHENTICATED);
-    CHECK_CODE(get_profile(&a3, 0, NULL), PL_CODE_OK);
+    REQUIRE_CODE(remove_device(&a1, a1.device_id), PL_CODE_OK);
+    REQUIRE_CODE(get_profile(&a1, 0, NULL), PL_CODE_UNAUTHENTICATED);
+    REQUIRE_CODE(get_profile(&a3, 0, NULL), PL_CODE_OK);
     h_device_dispose(&a1);
     h_device_dispose(&a2);
     h_device_dispose(&a3);
@@ -666,34 +668,34 @@ static int tokens(void)
 static int device_ownership(void)
 {
     device_t a, b;
-    CHECK(h_register(&a, "+12025550111", "alice phone") == 0, "a");
-    CHECK(h_register(&b, "+12025550222", "bob phone") == 0, "b");
+    REQUIRE(h_register(&a, "+12025550111", "alice phone") == 0, "a");
+    REQUIRE(h_register(&b, "+12025550222", "bob phone") == 0, "b");
     outcome_t o = rename_device(&a, b.device_id, "pwned", NULL);
-    CHECK_CODE(o, PL_CODE_PERMISSION_DENIED);
+    REQUIRE_CODE(o, PL_CODE_PERMISSION_DENIED);
     o = remove_device(&a, b.device_id);
-    CHECK_CODE(o, PL_CODE_PERMISSION_DENIED);
-    CHECK_CODE(get_profile(&b, 0, NULL), PL_CODE_OK);
+    REQUIRE_CODE(o, PL_CODE_PERMISSION_DENIED);
+    REQUIRE_CODE(get_profile(&b, 0, NULL), PL_CODE_OK);
     parley_v1_ListDevicesResponse l;
-    CHECK(list_devices(&b, &l).code == PL_CODE_OK && l.devices_count == 1, "b's devices");
-    CHECK(strcmp(l.devices[0].name, "bob phone") == 0, "b's device renamed by a: %s", l.devices[0].name);
+    REQUIRE(list_devices(&b, &l).code == PL_CODE_OK && l.devices_count == 1, "b's devices");
+    REQUIRE(strcmp(l.devices[0].name, "bob phone") == 0, "b's device renamed by a: %s", l.devices[0].name);
     /* ids that name no device */
-    CHECK_CODE(rename_device(&a, unissued_id(a.device_id), "x", NULL), PL_CODE_NOT_FOUND);
-    CHECK_CODE(remove_device(&a, unissued_id(a.device_id)), PL_CODE_NOT_FOUND);
-    CHECK_CODE(remove_device(&a, 12345), PL_CODE_NOT_FOUND);
-    CHECK_CODE(remove_device(&a, -1), PL_CODE_NOT_FOUND);
+    REQUIRE_CODE(rename_device(&a, unissued_id(a.device_id), "x", NULL), PL_CODE_NOT_FOUND);
+    REQUIRE_CODE(remove_device(&a, unissued_id(a.device_id)), PL_CODE_NOT_FOUND);
+    REQUIRE_CODE(remove_device(&a, 12345), PL_CODE_NOT_FOUND);
+    REQUIRE_CODE(remove_device(&a, -1), PL_CODE_NOT_FOUND);
     /* own rename */
     parley_v1_Device d = {0};
     o = rename_device(&a, a.device_id, "Alice’s phone", &d);
-    CHECK_CODE(o, PL_CODE_OK);
-    CHECK(d.device_id == a.device_id && strcmp(d.name, "Alice’s phone") == 0 && d.current, "rename reply");
-    CHECK(list_devices(&a, &l).code == PL_CODE_OK && l.devices_count == 1, "a's devices");
-    CHECK(strcmp(l.devices[0].name, "Alice’s phone") == 0 && l.devices[0].current, "renamed: %s", l.devices[0].name);
-    CHECK_CODE(rename_device(&a, a.device_id, "bad\xc0\xafname", NULL), PL_CODE_INVALID_ARGUMENT);
-    CHECK_CODE(rename_device(&a, a.device_id, "tab\there", NULL), PL_CODE_INVALID_ARGUMENT);
+    REQUIRE_CODE(o, PL_CODE_OK);
+    REQUIRE(d.device_id == a.device_id && strcmp(d.name, "Alice’s phone") == 0 && d.current, "rename reply");
+    REQUIRE(list_devices(&a, &l).code == PL_CODE_OK && l.devices_count == 1, "a's devices");
+    REQUIRE(strcmp(l.devices[0].name, "Alice’s phone") == 0 && l.devices[0].current, "renamed: %s", l.devices[0].name);
+    REQUIRE_CODE(rename_device(&a, a.device_id, "bad\xc0\xafname", NULL), PL_CODE_INVALID_ARGUMENT);
+    REQUIRE_CODE(rename_device(&a, a.device_id, "tab\there", NULL), PL_CODE_INVALID_ARGUMENT);
     char long_name[66];
     memset(long_name, 'x', 64);
     long_name[64] = '\0';
-    CHECK_CODE(rename_device(&a, a.device_id, long_name, NULL), PL_CODE_OK);
+    REQUIRE_CODE(rename_device(&a, a.device_id, long_name, NULL), PL_CODE_OK);
     h_device_dispose(&a);
     h_device_dispose(&b);
     return 0;
@@ -704,66 +706,68 @@ static int device_ownership(void)
 static int profile(void)
 {
     device_t a, b;
-    CHECK(h_register(&a, "+12025550311", "a") == 0, "a");
-    CHECK(h_register(&b, "+12025550322", "b") == 0, "b");
+    REQUIRE(h_register(&a, "+12025550311", "a") == 0, "a");
+    REQUIRE(h_register(&b, "+12025550322", "b") == 0, "b");
     parley_v1_Profile p = {0};
     outcome_t o = update_profile(&a, "Zoë", "line one\nline two", &p);
-    CHECK_CODE(o, PL_CODE_OK);
-    CHECK(p.account_id == a.account_id && strcmp(p.display_name, "Zoë") == 0 &&
-              strcmp(p.about, "line one\nline two") == 0 && strcmp(p.phone_number, a.phone) == 0 && p.has_privacy,
-          "update reply");
+    REQUIRE_CODE(o, PL_CODE_OK);
+    REQUIRE(p.account_id == a.account_id && strcmp(p.display_name, "Zoë") == 0 &&
+                strcmp(p.about, "line one\nline two") == 0 && strcmp(p.phone_number, a.phone) == 0 && p.has_privacy,
+            "update reply");
 
     memset(&p, 0, sizeof(p));
-    CHECK_CODE(get_profile(&a, 0, &p), PL_CODE_OK);
-    CHECK(p.account_id == a.account_id && strcmp(p.phone_number, a.phone) == 0 && strcmp(p.display_name, "Zoë") == 0,
-          "own profile");
-    CHECK(p.has_privacy && p.privacy.last_seen == parley_v1_Visibility_VISIBILITY_EVERYONE &&
-              p.privacy.online == parley_v1_Visibility_VISIBILITY_EVERYONE,
-          "default privacy");
+    REQUIRE_CODE(get_profile(&a, 0, &p), PL_CODE_OK);
+    REQUIRE(p.account_id == a.account_id && strcmp(p.phone_number, a.phone) == 0 && strcmp(p.display_name, "Zoë") == 0,
+            "own profile");
+    REQUIRE(p.has_privacy && p.privacy.last_seen == parley_v1_Visibility_VISIBILITY_EVERYONE &&
+                p.privacy.online == parley_v1_Visibility_VISIBILITY_EVERYONE,
+            "default privacy");
     memset(&p, 0, sizeof(p));
-    CHECK_CODE(get_profile(&a, a.account_id, &p), PL_CODE_OK);
-    CHECK(strcmp(p.phone_number, a.phone) == 0 && p.has_privacy, "own profile by id");
+    REQUIRE_CODE(get_profile(&a, a.account_id, &p), PL_CODE_OK);
+    REQUIRE(strcmp(p.phone_number, a.phone) == 0 && p.has_privacy, "own profile by id");
 
     /* b sees the public part only */
     memset(&p, 0, sizeof(p));
-    CHECK_CODE(get_profile(&b, a.account_id, &p), PL_CODE_OK);
-    CHECK(p.account_id == a.account_id && strcmp(p.display_name, "Zoë") == 0 &&
-              strcmp(p.about, "line one\nline two") == 0,
-          "public profile");
-    CHECK(p.phone_number[0] == '\0' && !p.has_privacy, "another account's phone or privacy leaked: %s", p.phone_number);
+    REQUIRE_CODE(get_profile(&b, a.account_id, &p), PL_CODE_OK);
+    REQUIRE(p.account_id == a.account_id && strcmp(p.display_name, "Zoë") == 0 &&
+                strcmp(p.about, "line one\nline two") == 0,
+            "public profile");
+    REQUIRE(p.phone_number[0] == '\0' && !p.has_privacy, "another account's phone or privacy leaked: %s",
+            p.phone_number);
 
-    CHECK_CODE(get_profile(&b, unissued_id(a.account_id), NULL), PL_CODE_NOT_FOUND);
-    CHECK_CODE(get_profile(&b, 12345, NULL), PL_CODE_NOT_FOUND);
-    CHECK_CODE(get_profile(&b, -5, NULL), PL_CODE_INVALID_ARGUMENT);
+    REQUIRE_CODE(get_profile(&b, unissued_id(a.account_id), NULL), PL_CODE_NOT_FOUND);
+    REQUIRE_CODE(get_profile(&b, 12345, NULL), PL_CODE_NOT_FOUND);
+    REQUIRE_CODE(get_profile(&b, -5, NULL), PL_CODE_INVALID_ARGUMENT);
 
     /* bounds and encoding */
     char name[130];
     memset(name, 'n', 128);
     name[128] = '\0';
-    CHECK_CODE(update_profile(&a, name, "", NULL), PL_CODE_OK);
-    CHECK_CODE(update_profile(&a, "bad\xe2\x82", "", NULL), PL_CODE_INVALID_ARGUMENT);
-    CHECK_CODE(update_profile(&a, "a\nb", "", NULL), PL_CODE_INVALID_ARGUMENT);
-    CHECK_CODE(update_profile(&a, "ok", "\xed\xa0\x80", NULL), PL_CODE_INVALID_ARGUMENT); /* a surrogate */
-    CHECK_CODE(update_profile(&a, "ok", "bell\a", NULL), PL_CODE_INVALID_ARGUMENT);
+    REQUIRE_CODE(update_profile(&a, name, "", NULL), PL_CODE_OK);
+    REQUIRE_CODE(update_profile(&a, "bad\xe2\x82", "", NULL), PL_CODE_INVALID_ARGUMENT);
+    REQUIRE_CODE(update_profile(&a, "a\nb", "", NULL), PL_CODE_INVALID_ARGUMENT);
+    REQUIRE_CODE(update_profile(&a, "ok", "\xed\xa0\x80", NULL), PL_CODE_INVALID_ARGUMENT); /* a surrogate */
+    REQUIRE_CODE(update_profile(&a, "ok", "bell\a", NULL), PL_CODE_INVALID_ARGUMENT);
     memset(&p, 0, sizeof(p));
-    CHECK_CODE(get_profile(&b, a.account_id, &p), PL_CODE_OK);
-    CHECK(strcmp(p.display_name, name) == 0 && p.about[0] == '\0', "refused updates must change nothing");
+    REQUIRE_CODE(get_profile(&b, a.account_id, &p), PL_CODE_OK);
+    REQUIRE(strcmp(p.display_name, name) == 0 && p.about[0] == '\0', "refused updates must change nothing");
 
     /* privacy: UNSPECIFIED keeps a field */
     parley_v1_PrivacySettings s = {0};
-    CHECK_CODE(update_privacy(&a, parley_v1_Visibility_VISIBILITY_CONTACTS, 0, &s), PL_CODE_OK);
-    CHECK(s.last_seen == parley_v1_Visibility_VISIBILITY_CONTACTS &&
-              s.online == parley_v1_Visibility_VISIBILITY_EVERYONE,
-          "privacy %d %d", s.last_seen, s.online);
-    CHECK_CODE(update_privacy(&a, 0, parley_v1_Visibility_VISIBILITY_NOBODY, &s), PL_CODE_OK);
-    CHECK(s.last_seen == parley_v1_Visibility_VISIBILITY_CONTACTS && s.online == parley_v1_Visibility_VISIBILITY_NOBODY,
-          "privacy %d %d", s.last_seen, s.online);
-    CHECK_CODE(update_privacy(&a, 7, 0, NULL), PL_CODE_INVALID_ARGUMENT);
+    REQUIRE_CODE(update_privacy(&a, parley_v1_Visibility_VISIBILITY_CONTACTS, 0, &s), PL_CODE_OK);
+    REQUIRE(s.last_seen == parley_v1_Visibility_VISIBILITY_CONTACTS &&
+                s.online == parley_v1_Visibility_VISIBILITY_EVERYONE,
+            "privacy %d %d", s.last_seen, s.online);
+    REQUIRE_CODE(update_privacy(&a, 0, parley_v1_Visibility_VISIBILITY_NOBODY, &s), PL_CODE_OK);
+    REQUIRE(s.last_seen == parley_v1_Visibility_VISIBILITY_CONTACTS &&
+                s.online == parley_v1_Visibility_VISIBILITY_NOBODY,
+            "privacy %d %d", s.last_seen, s.online);
+    REQUIRE_CODE(update_privacy(&a, 7, 0, NULL), PL_CODE_INVALID_ARGUMENT);
     memset(&p, 0, sizeof(p));
-    CHECK_CODE(get_profile(&a, 0, &p), PL_CODE_OK);
-    CHECK(p.privacy.last_seen == parley_v1_Visibility_VISIBILITY_CONTACTS &&
-              p.privacy.online == parley_v1_Visibility_VISIBILITY_NOBODY,
-          "stored privacy %d %d", p.privacy.last_seen, p.privacy.online);
+    REQUIRE_CODE(get_profile(&a, 0, &p), PL_CODE_OK);
+    REQUIRE(p.privacy.last_seen == parley_v1_Visibility_VISIBILITY_CONTACTS &&
+                p.privacy.online == parley_v1_Visibility_VISIBILITY_NOBODY,
+            "stored privacy %d %d", p.privacy.last_seen, p.privacy.online);
     h_device_dispose(&a);
     h_device_dispose(&b);
     return 0;
@@ -774,48 +778,48 @@ static int profile(void)
 static int contacts(void)
 {
     device_t a, b, c;
-    CHECK(h_register(&a, "+12025550411", "a") == 0, "a");
-    CHECK(h_register(&b, "+12025550422", "b") == 0, "b");
-    CHECK(h_register(&c, "+12025550433", "c") == 0, "c");
-    CHECK_CODE(update_profile(&b, "Bob", "", NULL), PL_CODE_OK);
-    CHECK_CODE(update_profile(&c, "Carol", "", NULL), PL_CODE_OK);
+    REQUIRE(h_register(&a, "+12025550411", "a") == 0, "a");
+    REQUIRE(h_register(&b, "+12025550422", "b") == 0, "b");
+    REQUIRE(h_register(&c, "+12025550433", "c") == 0, "c");
+    REQUIRE_CODE(update_profile(&b, "Bob", "", NULL), PL_CODE_OK);
+    REQUIRE_CODE(update_profile(&c, "Carol", "", NULL), PL_CODE_OK);
 
     int added = -1;
     int64_t ids[] = {b.account_id, c.account_id, a.account_id, unissued_id(b.account_id), b.account_id, 99};
-    CHECK_CODE(add_contacts(&a, ids, 6, &added), PL_CODE_OK);
-    CHECK(added == 2, "added %d, want 2 (unknown accounts, self and repeats skipped)", added);
-    CHECK_CODE(add_contacts(&a, ids, 2, &added), PL_CODE_OK);
-    CHECK(added == 0, "added %d again, want 0", added);
+    REQUIRE_CODE(add_contacts(&a, ids, 6, &added), PL_CODE_OK);
+    REQUIRE(added == 2, "added %d, want 2 (unknown accounts, self and repeats skipped)", added);
+    REQUIRE_CODE(add_contacts(&a, ids, 2, &added), PL_CODE_OK);
+    REQUIRE(added == 0, "added %d again, want 0", added);
     int64_t negative[] = {b.account_id, -3};
-    CHECK_CODE(add_contacts(&a, negative, 2, NULL), PL_CODE_INVALID_ARGUMENT);
+    REQUIRE_CODE(add_contacts(&a, negative, 2, NULL), PL_CODE_INVALID_ARGUMENT);
 
     int64_t lo = b.account_id < c.account_id ? b.account_id : c.account_id;
     int64_t hi = b.account_id < c.account_id ? c.account_id : b.account_id;
     const char *lo_name = lo == b.account_id ? "Bob" : "Carol", *hi_name = lo == b.account_id ? "Carol" : "Bob";
     parley_v1_ListContactsResponse *l = calloc(1, sizeof(*l));
-    CHECK(l, "memory");
-    CHECK_CODE(list_contacts(&a, 0, 0, l), PL_CODE_OK);
-    CHECK(l->contacts_count == 2 && !l->has_more, "%u contacts", (unsigned)l->contacts_count);
-    CHECK(l->contacts[0].account_id == lo && l->contacts[1].account_id == hi, "order");
-    CHECK(strcmp(l->contacts[0].display_name, lo_name) == 0 && strcmp(l->contacts[1].display_name, hi_name) == 0,
-          "names %s %s", l->contacts[0].display_name, l->contacts[1].display_name);
-    CHECK_CODE(list_contacts(&a, 0, 1, l), PL_CODE_OK);
-    CHECK(l->contacts_count == 1 && l->has_more && l->contacts[0].account_id == lo, "page 1");
-    CHECK_CODE(list_contacts(&a, lo, 1, l), PL_CODE_OK);
-    CHECK(l->contacts_count == 1 && !l->has_more && l->contacts[0].account_id == hi &&
-              strcmp(l->contacts[0].display_name, hi_name) == 0,
-          "page 2");
-    CHECK_CODE(list_contacts(&a, 0, 1000, l), PL_CODE_OK); /* clamped to 200 */
-    CHECK(l->contacts_count == 2, "large limit");
-    CHECK_CODE(list_contacts(&a, 0, -1, l), PL_CODE_INVALID_ARGUMENT);
+    REQUIRE(l, "memory");
+    REQUIRE_CODE(list_contacts(&a, 0, 0, l), PL_CODE_OK);
+    REQUIRE(l->contacts_count == 2 && !l->has_more, "%u contacts", (unsigned)l->contacts_count);
+    REQUIRE(l->contacts[0].account_id == lo && l->contacts[1].account_id == hi, "order");
+    REQUIRE(strcmp(l->contacts[0].display_name, lo_name) == 0 && strcmp(l->contacts[1].display_name, hi_name) == 0,
+            "names %s %s", l->contacts[0].display_name, l->contacts[1].display_name);
+    REQUIRE_CODE(list_contacts(&a, 0, 1, l), PL_CODE_OK);
+    REQUIRE(l->contacts_count == 1 && l->has_more && l->contacts[0].account_id == lo, "page 1");
+    REQUIRE_CODE(list_contacts(&a, lo, 1, l), PL_CODE_OK);
+    REQUIRE(l->contacts_count == 1 && !l->has_more && l->contacts[0].account_id == hi &&
+                strcmp(l->contacts[0].display_name, hi_name) == 0,
+            "page 2");
+    REQUIRE_CODE(list_contacts(&a, 0, 1000, l), PL_CODE_OK); /* clamped to 200 */
+    REQUIRE(l->contacts_count == 2, "large limit");
+    REQUIRE_CODE(list_contacts(&a, 0, -1, l), PL_CODE_INVALID_ARGUMENT);
     /* contacts are per account */
-    CHECK_CODE(list_contacts(&b, 0, 0, l), PL_CODE_OK);
-    CHECK(l->contacts_count == 0, "b has no contacts");
+    REQUIRE_CODE(list_contacts(&b, 0, 0, l), PL_CODE_OK);
+    REQUIRE(l->contacts_count == 0, "b has no contacts");
 
-    CHECK_CODE(remove_contact(&a, b.account_id), PL_CODE_OK);
-    CHECK_CODE(remove_contact(&a, b.account_id), PL_CODE_OK);
-    CHECK_CODE(list_contacts(&a, 0, 0, l), PL_CODE_OK);
-    CHECK(l->contacts_count == 1 && l->contacts[0].account_id == c.account_id, "after removal");
+    REQUIRE_CODE(remove_contact(&a, b.account_id), PL_CODE_OK);
+    REQUIRE_CODE(remove_contact(&a, b.account_id), PL_CODE_OK);
+    REQUIRE_CODE(list_contacts(&a, 0, 0, l), PL_CODE_OK);
+    REQUIRE(l->contacts_count == 1 && l->contacts[0].account_id == c.account_id, "after removal");
     free(l);
     h_device_dispose(&a);
     h_device_dispose(&b);
@@ -826,46 +830,46 @@ static int contacts(void)
 static int lookup(void)
 {
     device_t a, b, b2;
-    CHECK(h_register(&a, "+12025550511", "a") == 0, "a");
-    CHECK(h_register(&b, "+447911123456", "b") == 0, "b");
+    REQUIRE(h_register(&a, "+12025550511", "a") == 0, "a");
+    REQUIRE(h_register(&b, "+447911123456", "b") == 0, "b");
     parley_v1_LookupPhonesResponse *lr = calloc(1, sizeof(*lr));
     parley_v1_GetDevicesResponse *gr = calloc(1, sizeof(*gr));
-    CHECK(lr && gr, "memory");
+    REQUIRE(lr && gr, "memory");
     const char *phones[] = {b.phone, "+12025550599", a.phone, b.phone, "+3612345678"};
-    CHECK_CODE(lookup_phones(&a, phones, 5, lr), PL_CODE_OK);
-    CHECK(lr->matches_count == 2, "%u matches, want 2", (unsigned)lr->matches_count);
+    REQUIRE_CODE(lookup_phones(&a, phones, 5, lr), PL_CODE_OK);
+    REQUIRE(lr->matches_count == 2, "%u matches, want 2", (unsigned)lr->matches_count);
     for (pb_size_t i = 0; i < lr->matches_count; i++) {
         const parley_v1_PhoneMatch *m = &lr->matches[i];
         bool is_a = strcmp(m->phone_number, a.phone) == 0, is_b = strcmp(m->phone_number, b.phone) == 0;
-        CHECK(is_a || is_b, "unexpected match %s", m->phone_number);
-        CHECK(m->account_id == (is_a ? a.account_id : b.account_id), "wrong account for %s", m->phone_number);
+        REQUIRE(is_a || is_b, "unexpected match %s", m->phone_number);
+        REQUIRE(m->account_id == (is_a ? a.account_id : b.account_id), "wrong account for %s", m->phone_number);
     }
-    CHECK_CODE(lookup_phones(&a, phones, 0, lr), PL_CODE_OK);
-    CHECK(lr->matches_count == 0, "empty lookup");
+    REQUIRE_CODE(lookup_phones(&a, phones, 0, lr), PL_CODE_OK);
+    REQUIRE(lr->matches_count == 0, "empty lookup");
 
-    CHECK(h_register(&b2, b.phone, "b2") == 0, "b2");
+    REQUIRE(h_register(&b2, b.phone, "b2") == 0, "b2");
     int64_t ids[] = {a.account_id, b.account_id, unissued_id(a.account_id), b.account_id};
-    CHECK_CODE(get_devices(&a, ids, 4, gr), PL_CODE_OK);
-    CHECK(gr->accounts_count == 2, "%u accounts, want 2", (unsigned)gr->accounts_count);
+    REQUIRE_CODE(get_devices(&a, ids, 4, gr), PL_CODE_OK);
+    REQUIRE(gr->accounts_count == 2, "%u accounts, want 2", (unsigned)gr->accounts_count);
     for (pb_size_t i = 0; i < gr->accounts_count; i++) {
         const parley_v1_AccountDevices *e = &gr->accounts[i];
         if (e->account_id == a.account_id) {
-            CHECK(e->device_ids_count == 1 && e->device_ids[0] == a.device_id, "a's devices");
+            REQUIRE(e->device_ids_count == 1 && e->device_ids[0] == a.device_id, "a's devices");
         } else {
-            CHECK(e->account_id == b.account_id, "unexpected account %" PRId64, e->account_id);
-            CHECK(e->device_ids_count == 2, "b has %u devices, want 2", (unsigned)e->device_ids_count);
+            REQUIRE(e->account_id == b.account_id, "unexpected account %" PRId64, e->account_id);
+            REQUIRE(e->device_ids_count == 2, "b has %u devices, want 2", (unsigned)e->device_ids_count);
             bool has1 = e->device_ids[0] == b.device_id || e->device_ids[1] == b.device_id;
             bool has2 = e->device_ids[0] == b2.device_id || e->device_ids[1] == b2.device_id;
-            CHECK(has1 && has2, "b's device ids");
+            REQUIRE(has1 && has2, "b's device ids");
         }
     }
-    CHECK_CODE(remove_device(&b2, b.device_id), PL_CODE_OK);
-    CHECK_CODE(get_devices(&a, ids + 1, 1, gr), PL_CODE_OK);
-    CHECK(gr->accounts_count == 1 && gr->accounts[0].device_ids_count == 1 &&
-              gr->accounts[0].device_ids[0] == b2.device_id,
-          "removed devices are not current");
+    REQUIRE_CODE(remove_device(&b2, b.device_id), PL_CODE_OK);
+    REQUIRE_CODE(get_devices(&a, ids + 1, 1, gr), PL_CODE_OK);
+    REQUIRE(gr->accounts_count == 1 && gr->accounts[0].device_ids_count == 1 &&
+                gr->accounts[0].device_ids[0] == b2.device_id,
+            "removed devices are not current");
     int64_t bad[] = {0};
-    CHECK_CODE(get_devices(&a, bad, 1, gr), PL_CODE_INVALID_ARGUMENT);
+    REQUIRE_CODE(get_devices(&a, bad, 1, gr), PL_CODE_INVALID_ARGUMENT);
     free(lr);
     free(gr);
     h_device_dispose(&a);
@@ -877,26 +881,26 @@ static int lookup(void)
 static int lookup_rate(void)
 {
     device_t a;
-    CHECK(h_register(&a, "+12025550611", "a") == 0, "a");
+    REQUIRE(h_register(&a, "+12025550611", "a") == 0, "a");
     parley_v1_LookupPhonesResponse *lr = calloc(1, sizeof(*lr));
-    CHECK(lr, "memory");
+    REQUIRE(lr, "memory");
     const char *phones[] = {"+12025550612", "+12025550613", "+12025550614"};
-    CHECK_CODE(lookup_phones(&a, phones, 3, lr), PL_CODE_OK);
+    REQUIRE_CODE(lookup_phones(&a, phones, 3, lr), PL_CODE_OK);
     outcome_t o = lookup_phones(&a, phones, 3, lr);
-    CHECK_CODE(o, PL_CODE_RESOURCE_EXHAUSTED);
+    REQUIRE_CODE(o, PL_CODE_RESOURCE_EXHAUSTED);
     long long after = h_retry_after(o.message);
     /* 5 per minute, 2 left, 3 needed: one token, 12 s */
-    CHECK(after > 5000 && after <= 12000, "retry after %lld ms (message: %s)", after, o.message);
+    REQUIRE(after > 5000 && after <= 12000, "retry after %lld ms (message: %s)", after, o.message);
     /* the bucket is shared: GetDevices and AddContacts reveal accounts too */
     int64_t ids[] = {a.account_id, a.account_id, a.account_id};
     parley_v1_GetDevicesResponse *gr = calloc(1, sizeof(*gr));
-    CHECK(gr, "memory");
+    REQUIRE(gr, "memory");
     o = get_devices(&a, ids, 3, gr);
     free(gr);
-    CHECK_CODE(o, PL_CODE_RESOURCE_EXHAUSTED);
+    REQUIRE_CODE(o, PL_CODE_RESOURCE_EXHAUSTED);
     o = add_contacts(&a, ids, 3, NULL);
-    CHECK_CODE(o, PL_CODE_RESOURCE_EXHAUSTED);
-    CHECK(h_retry_after(o.message) > 0, "retry info: %s", o.message);
+    REQUIRE_CODE(o, PL_CODE_RESOURCE_EXHAUSTED);
+    REQUIRE(h_retry_after(o.message) > 0, "retry info: %s", o.message);
     free(lr);
     h_device_dispose(&a);
     return 0;
@@ -929,50 +933,50 @@ static int chat_flags(int64_t x, int64_t y, char out[3])
 static int blocking(void)
 {
     device_t a, b, c;
-    CHECK(h_register(&a, "+12025550711", "a") == 0, "a");
-    CHECK(h_register(&b, "+12025550722", "b") == 0, "b");
-    CHECK(h_register(&c, "+12025550733", "c") == 0, "c");
+    REQUIRE(h_register(&a, "+12025550711", "a") == 0, "a");
+    REQUIRE(h_register(&b, "+12025550722", "b") == 0, "b");
+    REQUIRE(h_register(&c, "+12025550733", "c") == 0, "c");
     bool a_is_lo = a.account_id < b.account_id;
     char flags[3];
 
-    CHECK_CODE(block(&a, b.account_id, true), PL_CODE_OK);
-    CHECK_CODE(block(&a, b.account_id, true), PL_CODE_OK); /* idempotent */
+    REQUIRE_CODE(block(&a, b.account_id, true), PL_CODE_OK);
+    REQUIRE_CODE(block(&a, b.account_id, true), PL_CODE_OK); /* idempotent */
     parley_v1_ListBlockedResponse *l = calloc(1, sizeof(*l));
-    CHECK(l, "memory");
-    CHECK_CODE(list_blocked(&a, 0, 0, l), PL_CODE_OK);
-    CHECK(l->account_ids_count == 1 && l->account_ids[0] == b.account_id && !l->has_more, "blocked list");
-    CHECK(chat_flags(a.account_id, b.account_id, flags) == 1, "one direct chat for the pair");
-    CHECK(strcmp(flags, a_is_lo ? "tf" : "ft") == 0, "chat flags %s", flags);
-    CHECK_CODE(list_blocked(&b, 0, 0, l), PL_CODE_OK);
-    CHECK(l->account_ids_count == 0, "b blocked nobody");
+    REQUIRE(l, "memory");
+    REQUIRE_CODE(list_blocked(&a, 0, 0, l), PL_CODE_OK);
+    REQUIRE(l->account_ids_count == 1 && l->account_ids[0] == b.account_id && !l->has_more, "blocked list");
+    REQUIRE(chat_flags(a.account_id, b.account_id, flags) == 1, "one direct chat for the pair");
+    REQUIRE(strcmp(flags, a_is_lo ? "tf" : "ft") == 0, "chat flags %s", flags);
+    REQUIRE_CODE(list_blocked(&b, 0, 0, l), PL_CODE_OK);
+    REQUIRE(l->account_ids_count == 0, "b blocked nobody");
 
     /* both directions */
-    CHECK_CODE(block(&b, a.account_id, true), PL_CODE_OK);
-    CHECK(chat_flags(a.account_id, b.account_id, flags) == 1 && strcmp(flags, "tt") == 0, "chat flags %s", flags);
+    REQUIRE_CODE(block(&b, a.account_id, true), PL_CODE_OK);
+    REQUIRE(chat_flags(a.account_id, b.account_id, flags) == 1 && strcmp(flags, "tt") == 0, "chat flags %s", flags);
 
-    CHECK_CODE(block(&a, a.account_id, true), PL_CODE_INVALID_ARGUMENT);
-    CHECK_CODE(block(&a, 0, true), PL_CODE_INVALID_ARGUMENT);
-    CHECK_CODE(block(&a, unissued_id(b.account_id), true), PL_CODE_NOT_FOUND);
-    CHECK_CODE(block(&a, 12345, true), PL_CODE_NOT_FOUND);
-    CHECK_CODE(block(&a, unissued_id(b.account_id), false), PL_CODE_NOT_FOUND);
+    REQUIRE_CODE(block(&a, a.account_id, true), PL_CODE_INVALID_ARGUMENT);
+    REQUIRE_CODE(block(&a, 0, true), PL_CODE_INVALID_ARGUMENT);
+    REQUIRE_CODE(block(&a, unissued_id(b.account_id), true), PL_CODE_NOT_FOUND);
+    REQUIRE_CODE(block(&a, 12345, true), PL_CODE_NOT_FOUND);
+    REQUIRE_CODE(block(&a, unissued_id(b.account_id), false), PL_CODE_NOT_FOUND);
 
     /* paging */
-    CHECK_CODE(block(&a, c.account_id, true), PL_CODE_OK);
+    REQUIRE_CODE(block(&a, c.account_id, true), PL_CODE_OK);
     int64_t first = b.account_id < c.account_id ? b.account_id : c.account_id;
     int64_t second = b.account_id < c.account_id ? c.account_id : b.account_id;
-    CHECK_CODE(list_blocked(&a, 0, 1, l), PL_CODE_OK);
-    CHECK(l->account_ids_count == 1 && l->account_ids[0] == first && l->has_more, "page 1");
-    CHECK_CODE(list_blocked(&a, first, 1, l), PL_CODE_OK);
-    CHECK(l->account_ids_count == 1 && l->account_ids[0] == second && !l->has_more, "page 2");
-    CHECK_CODE(list_blocked(&a, 0, -2, l), PL_CODE_INVALID_ARGUMENT);
+    REQUIRE_CODE(list_blocked(&a, 0, 1, l), PL_CODE_OK);
+    REQUIRE(l->account_ids_count == 1 && l->account_ids[0] == first && l->has_more, "page 1");
+    REQUIRE_CODE(list_blocked(&a, first, 1, l), PL_CODE_OK);
+    REQUIRE(l->account_ids_count == 1 && l->account_ids[0] == second && !l->has_more, "page 2");
+    REQUIRE_CODE(list_blocked(&a, 0, -2, l), PL_CODE_INVALID_ARGUMENT);
 
     /* unblock: a's half only */
-    CHECK_CODE(block(&a, b.account_id, false), PL_CODE_OK);
-    CHECK_CODE(block(&a, b.account_id, false), PL_CODE_OK);
-    CHECK_CODE(list_blocked(&a, 0, 0, l), PL_CODE_OK);
-    CHECK(l->account_ids_count == 1 && l->account_ids[0] == c.account_id, "after unblock");
-    CHECK(chat_flags(a.account_id, b.account_id, flags) == 1 && strcmp(flags, a_is_lo ? "ft" : "tf") == 0,
-          "chat flags after unblock %s", flags);
+    REQUIRE_CODE(block(&a, b.account_id, false), PL_CODE_OK);
+    REQUIRE_CODE(block(&a, b.account_id, false), PL_CODE_OK);
+    REQUIRE_CODE(list_blocked(&a, 0, 0, l), PL_CODE_OK);
+    REQUIRE(l->account_ids_count == 1 && l->account_ids[0] == c.account_id, "after unblock");
+    REQUIRE(chat_flags(a.account_id, b.account_id, flags) == 1 && strcmp(flags, a_is_lo ? "ft" : "tf") == 0,
+            "chat flags after unblock %s", flags);
     free(l);
     h_device_dispose(&a);
     h_device_dispose(&b);
@@ -985,8 +989,8 @@ static int blocking(void)
 static int redis_down(void)
 {
     device_t a;
-    CHECK(h_register(&a, "+12025550811", "a") == 0, "a");
-    CHECK(h_stack("redis-stop") == 0, "redis-stop");
+    REQUIRE(h_register(&a, "+12025550811", "a") == 0, "a");
+    REQUIRE(h_stack("redis-stop") == 0, "redis-stop");
     /* the node notices the lost connection on its next command at the latest */
     outcome_t o = {0};
     int lines = 0;
@@ -997,30 +1001,30 @@ static int redis_down(void)
             break;
         usleep(100000);
     }
-    CHECK_CODE(o, PL_CODE_UNAVAILABLE);
-    CHECK(h_sms_lines() == lines, "no code may be sent while the limiter is down");
+    REQUIRE_CODE(o, PL_CODE_UNAVAILABLE);
+    REQUIRE(h_sms_lines() == lines, "no code may be sent while the limiter is down");
     o = h_request_code("+12025550813", NULL);
-    CHECK_CODE(o, PL_CODE_UNAVAILABLE);
-    CHECK(h_sms_lines() == lines, "no code may be sent while the limiter is down");
+    REQUIRE_CODE(o, PL_CODE_UNAVAILABLE);
+    REQUIRE(h_sms_lines() == lines, "no code may be sent while the limiter is down");
     parley_v1_Profile p = {0};
-    CHECK_CODE(get_profile(&a, 0, &p), PL_CODE_OK);
-    CHECK(p.account_id == a.account_id, "profile");
+    REQUIRE_CODE(get_profile(&a, 0, &p), PL_CODE_OK);
+    REQUIRE(p.account_id == a.account_id, "profile");
     parley_v1_LookupPhonesResponse *lr = calloc(1, sizeof(*lr));
-    CHECK(lr, "memory");
+    REQUIRE(lr, "memory");
     const char *phones[] = {a.phone};
     o = lookup_phones(&a, phones, 1, lr);
-    CHECK_CODE(o, PL_CODE_OK); /* lookups fail open */
-    CHECK(lr->matches_count == 1 && lr->matches[0].account_id == a.account_id, "lookup result");
+    REQUIRE_CODE(o, PL_CODE_OK); /* lookups fail open */
+    REQUIRE(lr->matches_count == 1 && lr->matches[0].account_id == a.account_id, "lookup result");
     free(lr);
 
-    CHECK(h_stack("redis-start") == 0, "redis-start");
+    REQUIRE(h_stack("redis-start") == 0, "redis-start");
     for (int i = 0; i < 100; i++) {
         o = h_request_code("+12025550812", NULL);
         if (o.code == PL_CODE_OK)
             break;
         usleep(100000);
     }
-    CHECK_CODE(o, PL_CODE_OK);
+    REQUIRE_CODE(o, PL_CODE_OK);
     h_device_dispose(&a);
     return 0;
 }
@@ -1038,17 +1042,24 @@ static int sms_provider(const char *parleyd)
              "--sms.provider=carrier-pigeon 2>&1",
              asan ? asan : "", asan && asan[0] ? ":" : "", parleyd);
     FILE *p = popen(cmd, "r");
-    CHECK(p, "popen");
+    REQUIRE(p, "popen");
     char out[4096], rest[4096];
     size_t n = fread(out, 1, sizeof(out) - 1, p);
     out[n] = '\0';
     while (fread(rest, 1, sizeof(rest), p) > 0) {
     }
     int status = pclose(p);
-    CHECK(WIFEXITED(status) && WEXITSTATUS(status) != 0, "parleyd must refuse to start (status %d): %s", status, out);
-    CHECK(strstr(out, "[sms] provider") && strstr(out, "carrier-pigeon"), "the message must name the key: %s", out);
-    CHECK(!strstr(out, "listening on"), "parleyd started: %s", out);
+    REQUIRE(WIFEXITED(status) && WEXITSTATUS(status) != 0, "parleyd must refuse to start (status %d): %s", status, out);
+    REQUIRE(strstr(out, "[sms] provider") && strstr(out, "carrier-pigeon"), "the message must name the key: %s", out);
+    REQUIRE(!strstr(out, "listening on"), "parleyd started: %s", out);
     return 0;
+}
+
+static const char *parleyd_bin; /* sms_provider's argument */
+
+static int sms_provider_case(void)
+{
+    return sms_provider(parleyd_bin);
 }
 
 int main(int argc, char **argv)
@@ -1082,18 +1093,17 @@ int main(int argc, char **argv)
     };
     int rc = -1;
     if (strcmp(test_case, "sms_provider") == 0 && argc == 3) {
-        rc = sms_provider(argv[2]);
+        parleyd_bin = argv[2];
+        rc = pl_test_run(test_case, sms_provider_case);
     } else {
         for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++)
             if (strcmp(cases[i].name, test_case) == 0)
-                rc = cases[i].fn();
+                rc = pl_test_run(test_case, cases[i].fn);
     }
     h_close();
     if (rc < 0) {
         printf("unknown case %s\n", test_case);
         return 2;
     }
-    if (rc == 0)
-        printf("PASS %s\n", test_case);
     return rc;
 }

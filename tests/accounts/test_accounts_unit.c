@@ -9,19 +9,8 @@
 #include <unistd.h>
 
 #include "accounts/accounts_internal.h"
+#include "check.h"
 #include "store/shardmap.h"
-
-static int failures;
-
-#define EXPECT(cond, ...)                                                                                              \
-    do {                                                                                                               \
-        if (!(cond)) {                                                                                                 \
-            printf("FAIL %s:%d: ", __FILE__, __LINE__);                                                                \
-            printf(__VA_ARGS__);                                                                                       \
-            printf("\n");                                                                                              \
-            failures++;                                                                                                \
-        }                                                                                                              \
-    } while (0)
 
 static void test_phone(void)
 {
@@ -39,9 +28,9 @@ static void test_phone(void)
                                 "-15551234567",
                                 "+１５５５１２３４５６７"};
     for (size_t i = 0; i < sizeof(good) / sizeof(good[0]); i++)
-        EXPECT(pl_acct_phone_is_valid(good[i]), "valid: %s", good[i]);
+        CHECK(pl_acct_phone_is_valid(good[i]), "valid: %s", good[i]);
     for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++)
-        EXPECT(!pl_acct_phone_is_valid(bad[i]), "invalid: \"%s\"", bad[i]);
+        CHECK(!pl_acct_phone_is_valid(bad[i]), "invalid: \"%s\"", bad[i]);
 }
 
 static void test_address_bucket(void)
@@ -57,7 +46,7 @@ static void test_address_bucket(void)
     for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
         char name[96];
         pl_acct_address_bucket(cases[i][0], name, sizeof(name));
-        EXPECT(strcmp(name, cases[i][1]) == 0, "bucket of %s: %s, want %s", cases[i][0], name, cases[i][1]);
+        CHECK(strcmp(name, cases[i][1]) == 0, "bucket of %s: %s, want %s", cases[i][0], name, cases[i][1]);
     }
 }
 
@@ -85,18 +74,18 @@ static void test_text(void)
     };
     for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
         const char *why = pl_acct_text_problem(cases[i].s, strlen(cases[i].s), 64, cases[i].newline_ok);
-        EXPECT((why == NULL) == cases[i].is_ok, "text case %zu: %s", i, why ? why : "accepted");
+        CHECK((why == NULL) == cases[i].is_ok, "text case %zu: %s", i, why ? why : "accepted");
     }
-    EXPECT(pl_acct_text_problem("abcd", 4, 3, false) != NULL, "length bound");
-    EXPECT(pl_acct_text_problem("abc", 3, 3, false) == NULL, "at the bound");
+    CHECK(pl_acct_text_problem("abcd", 4, 3, false) != NULL, "length bound");
+    CHECK(pl_acct_text_problem("abc", 3, 3, false) == NULL, "at the bound");
 
     char dst[6];
     pl_acct_copy_text(dst, sizeof(dst), "abc", 3);
-    EXPECT(strcmp(dst, "abc") == 0, "copy: %s", dst);
+    CHECK(strcmp(dst, "abc") == 0, "copy: %s", dst);
     pl_acct_copy_text(dst, sizeof(dst), "abcd\xc3\xa9", 6); /* "abcdé": é would straddle the end */
-    EXPECT(strcmp(dst, "abcd") == 0, "cut at a character boundary: %s", dst);
+    CHECK(strcmp(dst, "abcd") == 0, "cut at a character boundary: %s", dst);
     pl_acct_copy_text(dst, sizeof(dst), "ab\xf0\x9f\x99\x82", 6);
-    EXPECT(strcmp(dst, "ab") == 0, "cut before a 4-byte character: %s", dst);
+    CHECK(strcmp(dst, "ab") == 0, "cut before a 4-byte character: %s", dst);
 }
 
 static void test_otp(void)
@@ -105,27 +94,27 @@ static void test_otp(void)
     int seen[10] = {0};
     for (int i = 0; i < 2000; i++) {
         pl_otp_new(code);
-        EXPECT(strlen(code) == 6 && pl_otp_is_well_formed(code), "code %s", code);
+        CHECK(strlen(code) == 6 && pl_otp_is_well_formed(code), "code %s", code);
         seen[code[0] - '0']++;
     }
     for (int d = 0; d < 10; d++)
-        EXPECT(seen[d] > 100, "first digit %d seen %d times in 2000 codes", d, seen[d]);
-    EXPECT(!pl_otp_is_well_formed("12345"), "5 digits");
-    EXPECT(!pl_otp_is_well_formed("1234567"), "7 digits");
-    EXPECT(!pl_otp_is_well_formed("12a456"), "letter");
+        CHECK(seen[d] > 100, "first digit %d seen %d times in 2000 codes", d, seen[d]);
+    CHECK(!pl_otp_is_well_formed("12345"), "5 digits");
+    CHECK(!pl_otp_is_well_formed("1234567"), "7 digits");
+    CHECK(!pl_otp_is_well_formed("12a456"), "letter");
 
     uint8_t a[PL_OTP_STORED_BYTES], b[PL_OTP_STORED_BYTES];
     pl_otp_seal("+15551234567", "004217", a);
     pl_otp_seal("+15551234567", "004217", b);
-    EXPECT(memcmp(a, b, sizeof(a)) != 0, "same code sealed twice must differ (salt)");
-    EXPECT(pl_otp_matches("+15551234567", "004217", a, sizeof(a)), "right code");
-    EXPECT(pl_otp_matches("+15551234567", "004217", b, sizeof(b)), "right code, other salt");
-    EXPECT(!pl_otp_matches("+15551234567", "004218", a, sizeof(a)), "wrong code");
-    EXPECT(!pl_otp_matches("+15551234568", "004217", a, sizeof(a)), "other number");
-    EXPECT(!pl_otp_matches("+15551234567", "004217", a, sizeof(a) - 1), "truncated row");
-    EXPECT(!pl_otp_matches("+15551234567", "00421", a, sizeof(a)), "malformed code");
+    CHECK(memcmp(a, b, sizeof(a)) != 0, "same code sealed twice must differ (salt)");
+    CHECK(pl_otp_matches("+15551234567", "004217", a, sizeof(a)), "right code");
+    CHECK(pl_otp_matches("+15551234567", "004217", b, sizeof(b)), "right code, other salt");
+    CHECK(!pl_otp_matches("+15551234567", "004218", a, sizeof(a)), "wrong code");
+    CHECK(!pl_otp_matches("+15551234568", "004217", a, sizeof(a)), "other number");
+    CHECK(!pl_otp_matches("+15551234567", "004217", a, sizeof(a) - 1), "truncated row");
+    CHECK(!pl_otp_matches("+15551234567", "00421", a, sizeof(a)), "malformed code");
     /* the code is not in the stored bytes in any obvious form */
-    EXPECT(!memmem(a, sizeof(a), "004217", 6), "code in clear");
+    CHECK(!memmem(a, sizeof(a), "004217", 6), "code in clear");
 }
 
 static void test_batch(void)
@@ -136,43 +125,43 @@ static void test_batch(void)
     for (int i = 0; i < 40; i++)
         ids[i] = pl_id_new(&g, i % 5 * 3); /* shards 0,3,6,9,12 */
     pl_acct_batch_t b;
-    EXPECT(pl_acct_batch_ids(&b, ids, 40, 16) == 0, "batch");
-    EXPECT(b.count == 5, "%d shards, want 5", b.count);
+    CHECK(pl_acct_batch_ids(&b, ids, 40, 16) == 0, "batch");
+    CHECK(b.count == 5, "%d shards, want 5", b.count);
     int total = 0;
     for (int i = 0; i < b.count; i++) {
-        EXPECT(b.shard[i] == i * 3, "shard order");
-        EXPECT(b.array[i][0] == '{' && b.array[i][strlen(b.array[i]) - 1] == '}', "literal %s", b.array[i]);
+        CHECK(b.shard[i] == i * 3, "shard order");
+        CHECK(b.array[i][0] == '{' && b.array[i][strlen(b.array[i]) - 1] == '}', "literal %s", b.array[i]);
         for (char *p = b.array[i]; *p; p++)
             total += *p == ',';
         total++;
         char want[32];
         snprintf(want, sizeof(want), "{%lld,", (long long)ids[i]);
-        EXPECT(strncmp(b.array[i], want, strlen(want)) == 0, "first element of shard %d: %s", b.shard[i], b.array[i]);
+        CHECK(strncmp(b.array[i], want, strlen(want)) == 0, "first element of shard %d: %s", b.shard[i], b.array[i]);
     }
-    EXPECT(total == 40, "%d elements, want 40", total);
+    CHECK(total == 40, "%d elements, want 40", total);
     pl_acct_batch_dispose(&b);
 
     const char *phones[] = {"+15551234567", "+447700900123", "+15551234567"};
-    EXPECT(pl_acct_batch_phones(&b, phones, 3, 1) == 0, "phones");
-    EXPECT(b.count == 1 && strcmp(b.array[0], "{\"+15551234567\",\"+447700900123\",\"+15551234567\"}") == 0,
-           "phone literal %s", b.count ? b.array[0] : "");
+    CHECK(pl_acct_batch_phones(&b, phones, 3, 1) == 0, "phones");
+    CHECK(b.count == 1 && strcmp(b.array[0], "{\"+15551234567\",\"+447700900123\",\"+15551234567\"}") == 0,
+          "phone literal %s", b.count ? b.array[0] : "");
     pl_acct_batch_dispose(&b);
-    EXPECT(pl_acct_batch_ids(&b, ids, 0, 16) == 0 && b.count == 0, "empty batch");
+    CHECK(pl_acct_batch_ids(&b, ids, 0, 16) == 0 && b.count == 0, "empty batch");
     pl_acct_batch_dispose(&b);
 
     int64_t dup[] = {5, 3, 5, 1, 3};
     size_t n = pl_acct_unique_ids(dup, 5);
-    EXPECT(n == 3 && dup[0] == 1 && dup[1] == 3 && dup[2] == 5, "unique ids");
+    CHECK(n == 3 && dup[0] == 1 && dup[1] == 3 && dup[2] == 5, "unique ids");
     char *a = pl_acct_id_array(dup, n);
-    EXPECT(a && strcmp(a, "{1,3,5}") == 0, "id array %s", a ? a : "(null)");
+    CHECK(a && strcmp(a, "{1,3,5}") == 0, "id array %s", a ? a : "(null)");
     free(a);
     a = pl_acct_id_array(dup, 0);
-    EXPECT(a && strcmp(a, "{}") == 0, "empty id array");
+    CHECK(a && strcmp(a, "{}") == 0, "empty id array");
     free(a);
 
-    EXPECT(pl_acct_page_limit(0, 200) == 200 && pl_acct_page_limit(5, 200) == 5 &&
-               pl_acct_page_limit(900, 200) == 200 && pl_acct_page_limit(-1, 200) == -1,
-           "page limits");
+    CHECK(pl_acct_page_limit(0, 200) == 200 && pl_acct_page_limit(5, 200) == 5 && pl_acct_page_limit(900, 200) == 200 &&
+              pl_acct_page_limit(-1, 200) == -1,
+          "page limits");
 }
 
 static int sms_rc = -2;
@@ -185,7 +174,7 @@ static void on_sms(int rc, void *user)
 static void test_sms(void)
 {
     char dir[] = "/tmp/parley-sms-XXXXXX";
-    EXPECT(mkdtemp(dir) != NULL, "mkdtemp");
+    CHECK(mkdtemp(dir) != NULL, "mkdtemp");
     char path[256];
     snprintf(path, sizeof(path), "%s/a/b/sms.log", dir); /* parents missing */
     pl_config_t cfg = {0};
@@ -193,12 +182,12 @@ static void test_sms(void)
     cfg.sms_file = path;
     char err[256];
     pl_sms_t *sms = pl_sms_new(&cfg, err, sizeof(err));
-    EXPECT(sms != NULL, "file provider: %s", err);
+    CHECK(sms != NULL, "file provider: %s", err);
     if (sms) {
         sms->send(sms, NULL, "+15551234567", "123456", on_sms, NULL);
-        EXPECT(sms_rc == 0, "send rc %d", sms_rc);
+        CHECK(sms_rc == 0, "send rc %d", sms_rc);
         sms->send(sms, NULL, "+447700900123", "000001", on_sms, NULL);
-        EXPECT(sms_rc == 0, "send rc %d", sms_rc);
+        CHECK(sms_rc == 0, "send rc %d", sms_rc);
         FILE *f = fopen(path, "r");
         char text[256] = "";
         if (f) {
@@ -206,9 +195,9 @@ static void test_sms(void)
             text[n] = '\0';
             fclose(f);
         }
-        EXPECT(strcmp(text, "+15551234567 123456\n+447700900123 000001\n") == 0, "file contents: %s", text);
+        CHECK(strcmp(text, "+15551234567 123456\n+447700900123 000001\n") == 0, "file contents: %s", text);
         struct stat st;
-        EXPECT(stat(path, &st) == 0 && (st.st_mode & 077) == 0, "codes file must not be world-readable");
+        CHECK(stat(path, &st) == 0 && (st.st_mode & 077) == 0, "codes file must not be world-readable");
         pl_sms_free(sms);
     }
     /* an unwritable path fails the send, not the process */
@@ -216,18 +205,18 @@ static void test_sms(void)
     sms = pl_sms_new(&cfg, err, sizeof(err));
     if (sms) {
         sms->send(sms, NULL, "+15551234567", "123456", on_sms, NULL);
-        EXPECT(sms_rc == -1, "send to an unwritable path: rc %d", sms_rc);
+        CHECK(sms_rc == -1, "send to an unwritable path: rc %d", sms_rc);
         pl_sms_free(sms);
     }
     cfg.sms_provider = "carrier-pigeon";
-    EXPECT(pl_sms_new(&cfg, err, sizeof(err)) == NULL && strstr(err, "[sms] provider") && strstr(err, "carrier-pigeon"),
-           "unknown provider: %s", err);
+    CHECK(pl_sms_new(&cfg, err, sizeof(err)) == NULL && strstr(err, "[sms] provider") && strstr(err, "carrier-pigeon"),
+          "unknown provider: %s", err);
     cfg.sms_provider = "file";
     cfg.sms_file = "";
-    EXPECT(pl_sms_new(&cfg, err, sizeof(err)) == NULL && strstr(err, "[sms] file"), "empty file: %s", err);
+    CHECK(pl_sms_new(&cfg, err, sizeof(err)) == NULL && strstr(err, "[sms] file"), "empty file: %s", err);
     char cmd[300];
     snprintf(cmd, sizeof(cmd), "rm -rf '%s'", dir);
-    EXPECT(system(cmd) == 0, "cleanup");
+    CHECK(system(cmd) == 0, "cleanup");
 }
 
 int main(void)
@@ -240,10 +229,5 @@ int main(void)
     test_otp();
     test_batch();
     test_sms();
-    if (failures) {
-        printf("%d failure(s)\n", failures);
-        return 1;
-    }
-    printf("PASS accounts unit\n");
-    return 0;
+    return pl_test_report();
 }
