@@ -11,6 +11,8 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "sms.h"
+
 static int64_t now_ms(void)
 {
     struct timespec ts;
@@ -60,31 +62,6 @@ int h_split(const char *addr, char *host, size_t len, uint16_t *port)
     return 0;
 }
 
-/* The last code the SMS file holds for phone (waits a moment for it). */
-static bool sms_code(const char *phone, char code[16])
-{
-    const char *path = getenv("PARLEY_SMS_FILE");
-    if (!path)
-        return false;
-    for (int tries = 0; tries < 100; tries++) {
-        FILE *f = fopen(path, "r");
-        bool found = false;
-        if (f) {
-            char line[128], p[64], c[32];
-            while (fgets(line, sizeof(line), f))
-                if (sscanf(line, "%63s %31s", p, c) == 2 && strcmp(p, phone) == 0 && strlen(c) < 16) {
-                    strcpy(code, c);
-                    found = true;
-                }
-            fclose(f);
-        }
-        if (found)
-            return true;
-        usleep(50 * 1000);
-    }
-    return false;
-}
-
 static int new_client(peer_t *p, const parley_options_t *opts)
 {
     parley_options_t o = opts ? *opts : h_options(p->server);
@@ -112,13 +89,14 @@ int h_register(peer_t *p, const char *name, const char *server, const char *phon
     if (new_client(p, opts) != 0)
         return -1;
     parley_error_t err = {0};
+    int before = pl_test_sms_codes(NULL, phone, NULL, 0);
     int rc = parley_request_code(p->c, phone, NULL, &err);
     if (rc != PARLEY_OK) {
         printf("%s: request code: %s: %s\n", name, parley_code_name(rc), err.message);
         return -1;
     }
     char code[16];
-    if (!sms_code(phone, code)) {
+    if (before < 0 || pl_test_sms_wait(NULL, phone, before, code, sizeof(code), 5000) != 0) {
         printf("%s: no code for %s in $PARLEY_SMS_FILE\n", name, phone);
         return -1;
     }

@@ -3,7 +3,8 @@
  * registration through the public API with codes from the SMS file,
  * waiting for conditions while taking events, and a parleyd the test starts
  * and kills itself (for the restart case). Everything goes through
- * parley/parley.h only, as an app would. */
+ * parley/parley.h only, as an app would; checks and the SMS file's codes
+ * come from the test kit (tests/lib, parley_testkit). */
 #ifndef PL_TESTS_CLIENT_HARNESS_H
 #define PL_TESTS_CLIENT_HARNESS_H
 
@@ -12,32 +13,8 @@
 #include <stdio.h>
 #include <sys/types.h>
 
+#include "check.h"
 #include "parley/parley.h"
-
-extern const char *test_case;
-
-#define FAIL(...)                                                                                                      \
-    do {                                                                                                               \
-        printf("FAIL %s (%s:%d): ", test_case, __FILE__, __LINE__);                                                    \
-        printf(__VA_ARGS__);                                                                                           \
-        printf("\n");                                                                                                  \
-        fflush(stdout);                                                                                                \
-        return 1;                                                                                                      \
-    } while (0)
-
-#define CHECK(cond, ...)                                                                                               \
-    do {                                                                                                               \
-        if (!(cond))                                                                                                   \
-            FAIL(__VA_ARGS__);                                                                                         \
-    } while (0)
-
-#define STEP(...)                                                                                                      \
-    do {                                                                                                               \
-        printf("-- ");                                                                                                 \
-        printf(__VA_ARGS__);                                                                                           \
-        printf("\n");                                                                                                  \
-        fflush(stdout);                                                                                                \
-    } while (0)
 
 typedef struct seen_msg {
     int64_t chat_id, seq, sender_account_id, sender_device_id;
