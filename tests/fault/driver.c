@@ -31,6 +31,7 @@
 #include <unistd.h>
 
 #include "driver.h"
+#include "sms.h"
 
 #define READY_TIMEOUT_MS 60000
 #define PROGRESS_MS 2000
@@ -216,23 +217,6 @@ static parley_options_t client_options(const fd_run_t *run, const char *server)
     return o;
 }
 
-/* Lines of the SMS file for phone; the last one's code into code. */
-static int sms_codes(const char *path, const char *phone, char code[16])
-{
-    FILE *f = fopen(path, "r");
-    if (!f)
-        return 0;
-    int n = 0;
-    char line[128], p[64], c[32];
-    while (fgets(line, sizeof(line), f))
-        if (sscanf(line, "%63s %31s", p, c) == 2 && strcmp(p, phone) == 0 && strlen(c) < 16) {
-            strcpy(code, c);
-            n++;
-        }
-    fclose(f);
-    return n;
-}
-
 /* Registers device d of its account (a new code each time: the file then
  * holds one more line for the phone). */
 static int register_device(fd_run_t *run, fd_device_t *d)
@@ -246,19 +230,15 @@ static int register_device(fd_run_t *run, fd_device_t *d)
         return -1;
     }
     char code[16] = "";
-    int before = sms_codes(run->opt.sms_file, a->phone, code);
+    int before = pl_test_sms_codes(run->opt.sms_file, a->phone, NULL, 0);
     int rc = parley_request_code(d->c, a->phone, NULL, &err);
     if (rc != PARLEY_OK) {
         say("device %d: request code for %s: %s: %s", d->index, a->phone, parley_code_name(rc), err.message);
         return -1;
     }
-    int64_t deadline = fd_now_ms() + SMS_WAIT_MS;
-    while (sms_codes(run->opt.sms_file, a->phone, code) <= before) {
-        if (fd_now_ms() > deadline) {
-            say("device %d: no new code for %s in %s", d->index, a->phone, run->opt.sms_file);
-            return -1;
-        }
-        sleep_ms(20);
+    if (pl_test_sms_wait(run->opt.sms_file, a->phone, before, code, sizeof(code), SMS_WAIT_MS) != 0) {
+        say("device %d: no new code for %s in %s", d->index, a->phone, run->opt.sms_file);
+        return -1;
     }
     char name[32];
     snprintf(name, sizeof(name), "fault-dev%d", d->index);
