@@ -11,7 +11,6 @@
 #include "runtime/clock.h"
 #include "runtime/codec.h"
 
-const char *test_name = "";
 uint16_t port;
 pid_t server_pid;
 
@@ -141,11 +140,7 @@ int attack_main(int argc, char **argv, const char *prog, const attack_case_t *ca
     setvbuf(stdout, NULL, _IOLBF, 0);
     for (size_t i = 0; i < n; i++)
         if (strcmp(cases[i].name, which) == 0) {
-            test_name = which;
-            int rc = cases[i].run();
-            if (rc == 0)
-                printf("PASS %s\n", which);
-            return rc;
+            return pl_test_run(which, cases[i].run);
         }
     fprintf(stderr, "%s: unknown case %s\n", prog, which);
     return 2;

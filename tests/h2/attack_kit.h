@@ -10,22 +10,13 @@
 #include <stdio.h>
 #include <sys/types.h>
 
+#include "check.h"
 #include "h2_wire.h"
 
 #define ATTACKER "127.0.0.2"
 #define CALM NGHTTP2_ENHANCE_YOUR_CALM
 
-/* Prints why the case failed and returns 1 from it. */
-#define FAIL(...)                                                                                                      \
-    do {                                                                                                               \
-        printf("FAIL %s: ", test_name);                                                                                \
-        printf(__VA_ARGS__);                                                                                           \
-        printf("\n");                                                                                                  \
-        return 1;                                                                                                      \
-    } while (0)
-
-extern const char *test_name; /* the case being run */
-extern uint16_t port;         /* the server's */
+extern uint16_t port; /* the server's */
 extern pid_t server_pid;
 extern const char *attack_tls_ca; /* --tls=CA: connections over TLS, trusting CA */
 

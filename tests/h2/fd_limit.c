@@ -32,6 +32,7 @@
 #include <arpa/inet.h>
 #include <netinet/in.h>
 
+#include "check.h"
 #include "grpc/testing/test.parley.h"
 #include "h2_wire.h"
 #include "parley/channel.h"
@@ -47,16 +48,6 @@
 /* A new client must be served this soon after the flood's connections close. */
 #define RECOVERY_MS 5000
 
-#define FAIL(...)                                                                                                      \
-    do {                                                                                                               \
-        printf("FAIL %s: ", test_name);                                                                                \
-        printf(__VA_ARGS__);                                                                                           \
-        printf("\n");                                                                                                  \
-        failed = true;                                                                                                 \
-    } while (0)
-
-static const char *test_name = "";
-static bool failed;
 static uint16_t port;
 static pid_t server_pid;
 static const char *log_path;
@@ -292,8 +283,8 @@ static int attack(int count, run_t *r)
     memset(r, 0, sizeof(*r));
     char err[200];
     pl_channel_t *good = good_connect(2000, err, sizeof(err));
-    if (!good || good_call(good, err, sizeof(err)) < 0) {
-        FAIL("the well-behaved client was not served before the flood: %s", err);
+    if (!CHECK(good && good_call(good, err, sizeof(err)) >= 0,
+               "the well-behaved client was not served before the flood: %s", err)) {
         if (good)
             pl_channel_free(good);
         return -1;
@@ -353,27 +344,22 @@ static void report(const run_t *r, int count)
 /* What every case requires of the server while flooded. */
 static void check_common(const run_t *r)
 {
-    if (r->cpu < 0)
-        FAIL("cannot read the server's CPU time");
-    else if (r->cpu >= CPU_CEILING_S)
-        FAIL("the server used %.2f s of CPU in %d ms while held at its limit (ceiling %.1f s)", r->cpu, ATTACK_MS,
-             CPU_CEILING_S);
-    if (r->log.lines >= LOG_LINE_CEILING)
-        FAIL("the server logged %ld lines (%ld bytes) in %d ms (ceiling %d lines)", r->log.lines, r->log.bytes,
-             ATTACK_MS, LOG_LINE_CEILING);
-    if (r->good_ok == 0 || r->good_failed)
-        FAIL("the client connected before the flood was not served throughout (%d failed)", r->good_failed);
-    if (r->recovery_ms < 0)
-        FAIL("no new client was served within %d ms of the flood closing", RECOVERY_MS);
+    if (CHECK(r->cpu >= 0, "cannot read the server's CPU time"))
+        CHECK(r->cpu < CPU_CEILING_S, "the server used %.2f s of CPU in %d ms while held at its limit (ceiling %.1f s)",
+              r->cpu, ATTACK_MS, CPU_CEILING_S);
+    CHECK(r->log.lines < LOG_LINE_CEILING, "the server logged %ld lines (%ld bytes) in %d ms (ceiling %d lines)",
+          r->log.lines, r->log.bytes, ATTACK_MS, LOG_LINE_CEILING);
+    CHECK(r->good_ok != 0 && !r->good_failed,
+          "the client connected before the flood was not served throughout (%d failed)", r->good_failed);
+    CHECK(r->recovery_ms >= 0, "no new client was served within %d ms of the flood closing", RECOVERY_MS);
 }
 
 static int fd_pause(int low)
 {
     rlim_t old_soft;
-    if (!set_server_fd_limit((rlim_t)low, &old_soft)) {
-        FAIL("cannot lower the server's descriptor limit: %s", strerror(errno));
+    if (!CHECK(set_server_fd_limit((rlim_t)low, &old_soft), "cannot lower the server's descriptor limit: %s",
+               strerror(errno)))
         return 1;
-    }
     printf("server descriptor limit lowered from %llu to %d while running\n", (unsigned long long)old_soft, low);
     run_t r;
     int rc = attack(2 * low, &r);
@@ -383,12 +369,11 @@ static int fd_pause(int low)
         return 1;
     report(&r, 2 * low);
     check_common(&r);
-    if (r.log.fd_pause_lines == 0)
-        FAIL("the server never said it ran out of descriptors: the flood did not reach the limit (%d at most)",
-             r.fds_peak);
-    if (r.fds_peak > low)
-        FAIL("the server held %d descriptors, over its limit of %d", r.fds_peak, low);
-    return failed;
+    CHECK(r.log.fd_pause_lines != 0,
+          "the server never said it ran out of descriptors: the flood did not reach the limit (%d at most)",
+          r.fds_peak);
+    CHECK(r.fds_peak <= low, "the server held %d descriptors, over its limit of %d", r.fds_peak, low);
+    return 0;
 }
 
 static int conn_cap(int count, long expect_max)
@@ -398,18 +383,15 @@ static int conn_cap(int count, long expect_max)
         return 1;
     report(&r, count);
     check_common(&r);
-    if (r.log.cap_lines == 0 || r.log.cap < 0)
-        FAIL("the server never said it reached max_connections");
-    else if (expect_max > 0 && r.log.cap != expect_max)
-        FAIL("the server's max_connections is %ld, expected %ld", r.log.cap, expect_max);
-    else if (r.outcome.served + 1 > r.log.cap) /* + the well-behaved client */
-        FAIL("%d flood connections were served besides the client, over max_connections %ld", r.outcome.served,
-             r.log.cap);
-    if (r.outcome.reset == 0)
-        FAIL("no connection of the flood was reset at accept");
-    if (r.log.fd_pause_lines)
-        FAIL("the server ran out of descriptors despite its cap");
-    return failed;
+    if (CHECK(r.log.cap_lines != 0 && r.log.cap >= 0, "the server never said it reached max_connections") &&
+        CHECK(expect_max <= 0 || r.log.cap == expect_max, "the server's max_connections is %ld, expected %ld",
+              r.log.cap, expect_max))
+        CHECK(r.outcome.served + 1 <= r.log.cap, /* + the well-behaved client */
+              "%d flood connections were served besides the client, over max_connections %ld", r.outcome.served,
+              r.log.cap);
+    CHECK(r.outcome.reset != 0, "no connection of the flood was reset at accept");
+    CHECK(!r.log.fd_pause_lines, "the server ran out of descriptors despite its cap");
+    return 0;
 }
 
 /* This process holds a flood's worth of sockets. */
@@ -420,6 +402,20 @@ static void raise_own_fd_limit(void)
         rl.rlim_cur = rl.rlim_max;
         setrlimit(RLIMIT_NOFILE, &rl);
     }
+}
+
+/* main's flags, for the cases pl_test_run runs */
+static int case_low;
+static long case_expect_max;
+
+static int run_fd_pause(void)
+{
+    return fd_pause(case_low);
+}
+
+static int run_conn_cap(void)
+{
+    return conn_cap(2 * case_low, case_expect_max);
 }
 
 int main(int argc, char **argv)
@@ -449,17 +445,12 @@ int main(int argc, char **argv)
     signal(SIGPIPE, SIG_IGN);
     setvbuf(stdout, NULL, _IOLBF, 0);
     raise_own_fd_limit();
-    test_name = which;
-    int rc;
+    case_low = low;
+    case_expect_max = expect_max;
     if (strcmp(which, "fd_pause") == 0)
-        rc = fd_pause(low);
-    else if (strcmp(which, "conn_cap") == 0)
-        rc = conn_cap(2 * low, expect_max);
-    else {
-        fprintf(stderr, "fd_limit: unknown case %s\n", which);
-        return 2;
-    }
-    if (rc == 0)
-        printf("PASS %s\n", which);
-    return rc;
+        return pl_test_run(which, run_fd_pause);
+    if (strcmp(which, "conn_cap") == 0)
+        return pl_test_run(which, run_conn_cap);
+    fprintf(stderr, "fd_limit: unknown case %s\n", which);
+    return 2;
 }

@@ -130,18 +130,17 @@ static int window_starvation(void)
             FAIL("connect");
         open_big_downloads(&c[i], 100, 4, 1 << 20);
     }
-    int rc = 0;
     for (int i = 0; i < 2; i++) {
         outcome_t o = watch(&c[i], 8000);
         printf("connection %d: 100 streams x 4 MiB asked, no stream credit: %lu bytes of DATA; GOAWAY %s \"%s\"; "
                "closed after %ld ms\n",
                i, o.data_bytes, o.goaway.seen ? h2w_error_name(o.goaway.error_code) : "none", o.goaway.debug,
                o.closed_ms);
-        if (!o.goaway.seen || o.goaway.error_code != CALM || o.closed_ms < 0)
-            rc = 1, printf("FAIL %s: a connection whose streams get no credit was not ended\n", test_name);
+        CHECK(o.goaway.seen && o.goaway.error_code == CALM && o.closed_ms >= 0,
+              "connection %d: a connection whose streams get no credit was not ended", i);
         h2w_conn_close(&c[i]);
     }
-    return rc | attack_end(64);
+    return attack_end(64);
 }
 
 /* ---- queued responses ---- */

@@ -25,20 +25,12 @@
 #include <sys/time.h>
 #include <unistd.h>
 
+#include "check.h"
 #include "grpc/testing/test.parley.h"
 #include "h2_wire.h"
 #include "runtime/clock.h"
 #include "runtime/codec.h"
 
-#define FAIL(...)                                                                                                      \
-    do {                                                                                                               \
-        printf("FAIL %s: ", test_name);                                                                                \
-        printf(__VA_ARGS__);                                                                                           \
-        printf("\n");                                                                                                  \
-        return 1;                                                                                                      \
-    } while (0)
-
-static const char *test_name = "";
 static uint16_t port;
 static pid_t server_pid;
 static const char *certs = "";    /* tests/certs */
@@ -515,11 +507,7 @@ int main(int argc, char **argv)
     setvbuf(stdout, NULL, _IOLBF, 0);
     for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++)
         if (strcmp(cases[i].name, which) == 0) {
-            test_name = which;
-            int rc = cases[i].run();
-            if (rc == 0)
-                printf("PASS %s\n", which);
-            return rc;
+            return pl_test_run(which, cases[i].run);
         }
     fprintf(stderr, "tls_hardening: unknown case %s\n", which);
     return 2;

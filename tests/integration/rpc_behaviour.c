@@ -24,20 +24,12 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "check.h"
 #include "grpc/health/v1/health.parley.h"
 #include "grpc/testing/test.parley.h"
 #include "parley/channel.h"
 #include "runtime/clock.h"
 
-#define FAIL(...)                                                                                                      \
-    do {                                                                                                               \
-        printf("FAIL %s: ", test_name);                                                                                \
-        printf(__VA_ARGS__);                                                                                           \
-        printf("\n");                                                                                                  \
-        return 1;                                                                                                      \
-    } while (0)
-
-static const char *test_name = "";
 static uint16_t port;
 static pid_t server_pid;
 static uint8_t zeros[5u << 20];
@@ -365,11 +357,7 @@ int main(int argc, char **argv)
     signal(SIGPIPE, SIG_IGN);
     for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++)
         if (strcmp(cases[i].name, which) == 0) {
-            test_name = which;
-            int rc = cases[i].run();
-            if (rc == 0)
-                printf("PASS %s\n", which);
-            return rc;
+            return pl_test_run(which, cases[i].run);
         }
     fprintf(stderr, "rpc_behaviour: unknown case %s\n", which);
     return 2;
