@@ -5,21 +5,13 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "check.h"
 #include "grpc/testing/test.parley.h"
 #include "parley/channel.h"
 
 #define BIG_ZEROS (1u << 20)
 
 static uint8_t zeros[BIG_ZEROS];
-static char failure[512];
-
-#define EXPECT(cond, ...)                                                                                              \
-    do {                                                                                                               \
-        if (!(cond)) {                                                                                                 \
-            snprintf(failure, sizeof(failure), __VA_ARGS__);                                                           \
-            return false;                                                                                              \
-        }                                                                                                              \
-    } while (0)
 
 static const char special_message[] = "\t\ntest with whitespace\r\nand Unicode BMP \xe2\x98\xba and non-BMP "
                                       "\xf0\x9f\x98\x88\t\n";
@@ -49,7 +41,7 @@ static bool empty_unary(pl_channel_t *ch)
     grpc_testing_Empty req = {0}, resp = {0};
     pl_status_t st = {0};
     pl_code_t code = grpc_testing_TestService_EmptyCall(ch, &opts10, &req, &resp, &st);
-    EXPECT(code == PL_CODE_OK, "EmptyCall: %s %s", pl_code_name(code), st.message ? st.message : "");
+    REQUIRE(code == PL_CODE_OK, "EmptyCall: %s %s", pl_code_name(code), st.message ? st.message : "");
     pl_status_reset(&st);
     return true;
 }
@@ -62,9 +54,9 @@ static bool large_unary(pl_channel_t *ch)
     req.has_payload = true;
     req.payload.body = pl_bytes_of(zeros, 271828);
     pl_code_t code = grpc_testing_TestService_UnaryCall(ch, &opts10, &req, &resp, NULL);
-    EXPECT(code == PL_CODE_OK, "UnaryCall: %s", pl_code_name(code));
-    EXPECT(resp.payload.body.len == 314159, "payload %zu bytes, want 314159", resp.payload.body.len);
-    EXPECT(all_zero(resp.payload.body), "payload not all zeros");
+    REQUIRE(code == PL_CODE_OK, "UnaryCall: %s", pl_code_name(code));
+    REQUIRE(resp.payload.body.len == 314159, "payload %zu bytes, want 314159", resp.payload.body.len);
+    REQUIRE(all_zero(resp.payload.body), "payload not all zeros");
     return true;
 }
 
@@ -72,7 +64,7 @@ static bool client_streaming(pl_channel_t *ch)
 {
     static const size_t sizes[] = {27182, 8, 1828, 45904};
     pl_ccall_t *c = grpc_testing_TestService_StreamingInputCall_start(ch, &opts10);
-    EXPECT(c, "start failed");
+    REQUIRE(c, "start failed");
     for (size_t i = 0; i < 4; i++) {
         grpc_testing_StreamingInputCallRequest req = {0};
         req.has_payload = true;
@@ -82,8 +74,8 @@ static bool client_streaming(pl_channel_t *ch)
     grpc_testing_StreamingInputCallResponse resp = {0};
     pl_code_t code = grpc_testing_TestService_StreamingInputCall_close_and_recv(c, &resp, NULL);
     pl_ccall_free(c);
-    EXPECT(code == PL_CODE_OK, "status %s", pl_code_name(code));
-    EXPECT(resp.aggregated_payload_size == 74922, "aggregated %d, want 74922", resp.aggregated_payload_size);
+    REQUIRE(code == PL_CODE_OK, "status %s", pl_code_name(code));
+    REQUIRE(resp.aggregated_payload_size == 74922, "aggregated %d, want 74922", resp.aggregated_payload_size);
     return true;
 }
 
@@ -95,7 +87,7 @@ static bool server_streaming(pl_channel_t *ch)
     for (int i = 0; i < 4; i++)
         req.response_parameters[i].size = sizes[i];
     pl_ccall_t *c = grpc_testing_TestService_StreamingOutputCall_start(ch, &opts10, &req);
-    EXPECT(c, "start failed");
+    REQUIRE(c, "start failed");
     int n = 0;
     for (;;) {
         grpc_testing_StreamingOutputCallResponse resp = {0};
@@ -104,14 +96,14 @@ static bool server_streaming(pl_channel_t *ch)
             break;
         if (n >= 4 || resp.payload.body.len != (size_t)sizes[n]) {
             pl_ccall_free(c);
-            EXPECT(false, "response %d has %zu bytes", n, resp.payload.body.len);
+            FAIL("response %d has %zu bytes", n, resp.payload.body.len);
         }
         n++;
     }
     pl_code_t code = pl_ccall_finish(c, NULL);
     pl_ccall_free(c);
-    EXPECT(code == PL_CODE_OK, "status %s", pl_code_name(code));
-    EXPECT(n == 4, "%d responses, want 4", n);
+    REQUIRE(code == PL_CODE_OK, "status %s", pl_code_name(code));
+    REQUIRE(n == 4, "%d responses, want 4", n);
     return true;
 }
 
@@ -120,15 +112,14 @@ static bool ping_pong(pl_channel_t *ch)
     static const int32_t sizes[] = {31415, 9, 2653, 58979};
     static const size_t bodies[] = {27182, 8, 1828, 45904};
     pl_ccall_t *c = grpc_testing_TestService_FullDuplexCall_start(ch, &opts10);
-    EXPECT(c, "start failed");
+    REQUIRE(c, "start failed");
     bool ok = true;
     for (int i = 0; i < 4 && ok; i++) {
         grpc_testing_StreamingOutputCallRequest req = duplex_request(sizes[i], bodies[i]);
         grpc_testing_StreamingOutputCallResponse resp = {0};
         ok = grpc_testing_TestService_FullDuplexCall_send(c, &req) == 0 &&
              grpc_testing_TestService_FullDuplexCall_recv(c, &resp) == 1 && resp.payload.body.len == (size_t)sizes[i];
-        if (!ok)
-            snprintf(failure, sizeof(failure), "round %d failed", i);
+        CHECK(ok, "round %d failed", i);
     }
     pl_ccall_close_send(c);
     grpc_testing_StreamingOutputCallResponse extra = {0};
@@ -137,22 +128,22 @@ static bool ping_pong(pl_channel_t *ch)
     pl_ccall_free(c);
     if (!ok)
         return false;
-    EXPECT(rc == 0, "extra response after half-close");
-    EXPECT(code == PL_CODE_OK, "status %s", pl_code_name(code));
+    REQUIRE(rc == 0, "extra response after half-close");
+    REQUIRE(code == PL_CODE_OK, "status %s", pl_code_name(code));
     return true;
 }
 
 static bool empty_stream(pl_channel_t *ch)
 {
     pl_ccall_t *c = grpc_testing_TestService_FullDuplexCall_start(ch, &opts10);
-    EXPECT(c, "start failed");
+    REQUIRE(c, "start failed");
     pl_ccall_close_send(c);
     grpc_testing_StreamingOutputCallResponse resp = {0};
     int rc = grpc_testing_TestService_FullDuplexCall_recv(c, &resp);
     pl_code_t code = pl_ccall_finish(c, NULL);
     pl_ccall_free(c);
-    EXPECT(rc == 0, "got a response on an empty stream");
-    EXPECT(code == PL_CODE_OK, "status %s", pl_code_name(code));
+    REQUIRE(rc == 0, "got a response on an empty stream");
+    REQUIRE(code == PL_CODE_OK, "status %s", pl_code_name(code));
     return true;
 }
 
@@ -160,10 +151,9 @@ static bool check_echoed(pl_ccall_t *c)
 {
     size_t len;
     const uint8_t *v = pl_metadata_get(pl_ccall_initial_metadata(c), "x-grpc-test-echo-initial", &len);
-    EXPECT(v && len == 27 && memcmp(v, "test_initial_metadata_value", 27) == 0, "initial metadata not echoed");
+    bool ok = CHECK(v && len == 27 && memcmp(v, "test_initial_metadata_value", 27) == 0, "initial metadata not echoed");
     v = pl_metadata_get(pl_ccall_trailing_metadata(c), "x-grpc-test-echo-trailing-bin", &len);
-    EXPECT(v && len == 3 && memcmp(v, "\xab\xab\xab", 3) == 0, "trailing binary metadata not echoed");
-    return true;
+    return CHECK(v && len == 3 && memcmp(v, "\xab\xab\xab", 3) == 0, "trailing binary metadata not echoed") && ok;
 }
 
 static bool custom_metadata(pl_channel_t *ch)
@@ -184,12 +174,7 @@ static bool custom_metadata(pl_channel_t *ch)
     grpc_testing_SimpleResponse resp = {0};
     int got = c ? pl_ccall_recv(c, &resp) : -1;
     pl_code_t code = c ? pl_ccall_finish(c, NULL) : PL_CODE_INTERNAL;
-    if (got != 1 || code != PL_CODE_OK) {
-        snprintf(failure, sizeof(failure), "unary: %s", pl_code_name(code));
-        ok = false;
-    } else {
-        ok = check_echoed(c);
-    }
+    ok = CHECK(got == 1 && code == PL_CODE_OK, "unary: %s", pl_code_name(code)) && check_echoed(c);
     pl_ccall_free(c);
 
     if (ok) {
@@ -200,12 +185,7 @@ static bool custom_metadata(pl_channel_t *ch)
         grpc_testing_StreamingOutputCallResponse dresp = {0};
         got = grpc_testing_TestService_FullDuplexCall_recv(c, &dresp);
         code = pl_ccall_finish(c, NULL);
-        if (got != 1 || code != PL_CODE_OK) {
-            snprintf(failure, sizeof(failure), "duplex: %s", pl_code_name(code));
-            ok = false;
-        } else {
-            ok = check_echoed(c);
-        }
+        ok = CHECK(got == 1 && code == PL_CODE_OK, "duplex: %s", pl_code_name(code)) && check_echoed(c);
         pl_ccall_free(c);
     }
     pl_metadata_dispose(&md);
@@ -223,8 +203,8 @@ static bool echo_status(pl_channel_t *ch, const char *message, bool with_duplex)
     pl_code_t code = grpc_testing_TestService_UnaryCall(ch, &opts10, &req, &resp, &st);
     bool same = st.message && strcmp(st.message, message) == 0;
     pl_status_reset(&st);
-    EXPECT(code == PL_CODE_UNKNOWN, "unary status %s, want UNKNOWN", pl_code_name(code));
-    EXPECT(same, "unary status message differs");
+    REQUIRE(code == PL_CODE_UNKNOWN, "unary status %s, want UNKNOWN", pl_code_name(code));
+    REQUIRE(same, "unary status message differs");
     if (!with_duplex)
         return true;
     grpc_testing_StreamingOutputCallRequest dreq = {0};
@@ -237,8 +217,8 @@ static bool echo_status(pl_channel_t *ch, const char *message, bool with_duplex)
     same = st.message && strcmp(st.message, message) == 0;
     pl_status_reset(&st);
     pl_ccall_free(c);
-    EXPECT(code == PL_CODE_UNKNOWN, "duplex status %s, want UNKNOWN", pl_code_name(code));
-    EXPECT(same, "duplex status message differs");
+    REQUIRE(code == PL_CODE_UNKNOWN, "duplex status %s, want UNKNOWN", pl_code_name(code));
+    REQUIRE(same, "duplex status message differs");
     return true;
 }
 
@@ -256,7 +236,7 @@ static bool unimplemented_method(pl_channel_t *ch)
 {
     grpc_testing_Empty req = {0}, resp = {0};
     pl_code_t code = grpc_testing_TestService_UnimplementedCall(ch, &opts10, &req, &resp, NULL);
-    EXPECT(code == PL_CODE_UNIMPLEMENTED, "status %s, want UNIMPLEMENTED", pl_code_name(code));
+    REQUIRE(code == PL_CODE_UNIMPLEMENTED, "status %s, want UNIMPLEMENTED", pl_code_name(code));
     return true;
 }
 
@@ -264,18 +244,18 @@ static bool unimplemented_service(pl_channel_t *ch)
 {
     grpc_testing_Empty req = {0}, resp = {0};
     pl_code_t code = grpc_testing_UnimplementedService_UnimplementedCall(ch, &opts10, &req, &resp, NULL);
-    EXPECT(code == PL_CODE_UNIMPLEMENTED, "status %s, want UNIMPLEMENTED", pl_code_name(code));
+    REQUIRE(code == PL_CODE_UNIMPLEMENTED, "status %s, want UNIMPLEMENTED", pl_code_name(code));
     return true;
 }
 
 static bool cancel_after_begin(pl_channel_t *ch)
 {
     pl_ccall_t *c = grpc_testing_TestService_StreamingInputCall_start(ch, &opts10);
-    EXPECT(c, "start failed");
+    REQUIRE(c, "start failed");
     pl_ccall_cancel(c);
     pl_code_t code = pl_ccall_finish(c, NULL);
     pl_ccall_free(c);
-    EXPECT(code == PL_CODE_CANCELLED, "status %s, want CANCELLED", pl_code_name(code));
+    REQUIRE(code == PL_CODE_CANCELLED, "status %s, want CANCELLED", pl_code_name(code));
     /* the channel must still work after a cancel */
     return empty_unary(ch);
 }
@@ -283,7 +263,7 @@ static bool cancel_after_begin(pl_channel_t *ch)
 static bool cancel_after_first_response(pl_channel_t *ch)
 {
     pl_ccall_t *c = grpc_testing_TestService_FullDuplexCall_start(ch, &opts10);
-    EXPECT(c, "start failed");
+    REQUIRE(c, "start failed");
     grpc_testing_StreamingOutputCallRequest req = duplex_request(31415, 27182);
     grpc_testing_StreamingOutputCallResponse resp = {0};
     grpc_testing_TestService_FullDuplexCall_send(c, &req);
@@ -291,8 +271,8 @@ static bool cancel_after_first_response(pl_channel_t *ch)
     pl_ccall_cancel(c);
     pl_code_t code = pl_ccall_finish(c, NULL);
     pl_ccall_free(c);
-    EXPECT(got == 1 && resp.payload.body.len == 31415, "no first response");
-    EXPECT(code == PL_CODE_CANCELLED, "status %s, want CANCELLED", pl_code_name(code));
+    REQUIRE(got == 1 && resp.payload.body.len == 31415, "no first response");
+    REQUIRE(code == PL_CODE_CANCELLED, "status %s, want CANCELLED", pl_code_name(code));
     return empty_unary(ch);
 }
 
@@ -300,7 +280,7 @@ static bool timeout_on_sleeping_server(pl_channel_t *ch)
 {
     pl_call_opts_t o = {1, NULL, false};
     pl_ccall_t *c = grpc_testing_TestService_FullDuplexCall_start(ch, &o);
-    EXPECT(c, "start failed");
+    REQUIRE(c, "start failed");
     grpc_testing_StreamingOutputCallRequest req = {0};
     req.has_payload = true;
     req.payload.body = pl_bytes_of(zeros, 27182);
@@ -310,7 +290,7 @@ static bool timeout_on_sleeping_server(pl_channel_t *ch)
         ;
     pl_code_t code = pl_ccall_finish(c, NULL);
     pl_ccall_free(c);
-    EXPECT(code == PL_CODE_DEADLINE_EXCEEDED, "status %s, want DEADLINE_EXCEEDED", pl_code_name(code));
+    REQUIRE(code == PL_CODE_DEADLINE_EXCEEDED, "status %s, want DEADLINE_EXCEEDED", pl_code_name(code));
     return empty_unary(ch);
 }
 
@@ -347,11 +327,11 @@ static bool client_compressed_unary(pl_channel_t *ch)
 {
     bool rc;
     pl_code_t code = unary_compressed(ch, false, true, false, &rc);
-    EXPECT(code == PL_CODE_INVALID_ARGUMENT, "probe: %s, want INVALID_ARGUMENT", pl_code_name(code));
+    REQUIRE(code == PL_CODE_INVALID_ARGUMENT, "probe: %s, want INVALID_ARGUMENT", pl_code_name(code));
     code = unary_compressed(ch, true, true, false, &rc);
-    EXPECT(code == PL_CODE_OK, "compressed request: %s", pl_code_name(code));
+    REQUIRE(code == PL_CODE_OK, "compressed request: %s", pl_code_name(code));
     code = unary_compressed(ch, false, false, false, &rc);
-    EXPECT(code == PL_CODE_OK, "uncompressed request: %s", pl_code_name(code));
+    REQUIRE(code == PL_CODE_OK, "uncompressed request: %s", pl_code_name(code));
     return true;
 }
 
@@ -359,9 +339,9 @@ static bool server_compressed_unary(pl_channel_t *ch)
 {
     bool was;
     pl_code_t code = unary_compressed(ch, false, false, true, &was);
-    EXPECT(code == PL_CODE_OK && was, "compressed response: %s, flag %d", pl_code_name(code), was);
+    REQUIRE(code == PL_CODE_OK && was, "compressed response: %s, flag %d", pl_code_name(code), was);
     code = unary_compressed(ch, false, false, false, &was);
-    EXPECT(code == PL_CODE_OK && !was, "uncompressed response: %s, flag %d", pl_code_name(code), was);
+    REQUIRE(code == PL_CODE_OK && !was, "uncompressed response: %s, flag %d", pl_code_name(code), was);
     return true;
 }
 
@@ -370,7 +350,7 @@ static bool client_compressed_streaming(pl_channel_t *ch)
     static const size_t sizes[] = {27182, 45904};
     pl_call_opts_t o = {10000, NULL, true};
     pl_ccall_t *c = grpc_testing_TestService_StreamingInputCall_start(ch, &o);
-    EXPECT(c, "start failed");
+    REQUIRE(c, "start failed");
     for (int i = 0; i < 2; i++) {
         grpc_testing_StreamingInputCallRequest req = {0};
         req.has_expect_compressed = true;
@@ -383,8 +363,8 @@ static bool client_compressed_streaming(pl_channel_t *ch)
     grpc_testing_StreamingInputCallResponse resp = {0};
     pl_code_t code = grpc_testing_TestService_StreamingInputCall_close_and_recv(c, &resp, NULL);
     pl_ccall_free(c);
-    EXPECT(code == PL_CODE_OK, "status %s", pl_code_name(code));
-    EXPECT(resp.aggregated_payload_size == 73086, "aggregated %d, want 73086", resp.aggregated_payload_size);
+    REQUIRE(code == PL_CODE_OK, "status %s", pl_code_name(code));
+    REQUIRE(resp.aggregated_payload_size == 73086, "aggregated %d, want 73086", resp.aggregated_payload_size);
     return true;
 }
 
@@ -399,7 +379,7 @@ static bool server_compressed_streaming(pl_channel_t *ch)
     req.response_parameters[1].has_compressed = true;
     req.response_parameters[1].compressed.value = false;
     pl_ccall_t *c = grpc_testing_TestService_StreamingOutputCall_start(ch, &opts10, &req);
-    EXPECT(c, "start failed");
+    REQUIRE(c, "start failed");
     bool flags[2] = {false, false};
     size_t lens[2] = {0, 0};
     int n = 0;
@@ -411,9 +391,9 @@ static bool server_compressed_streaming(pl_channel_t *ch)
     }
     pl_code_t code = pl_ccall_finish(c, NULL);
     pl_ccall_free(c);
-    EXPECT(code == PL_CODE_OK && n == 2, "status %s, %d responses", pl_code_name(code), n);
-    EXPECT(lens[0] == 31415 && lens[1] == 92653, "sizes %zu %zu", lens[0], lens[1]);
-    EXPECT(flags[0] && !flags[1], "compressed flags %d %d, want 1 0", flags[0], flags[1]);
+    REQUIRE(code == PL_CODE_OK && n == 2, "status %s, %d responses", pl_code_name(code), n);
+    REQUIRE(lens[0] == 31415 && lens[1] == 92653, "sizes %zu %zu", lens[0], lens[1]);
+    REQUIRE(flags[0] && !flags[1], "compressed flags %d %d, want 1 0", flags[0], flags[1]);
     return true;
 }
 
@@ -443,6 +423,15 @@ static const test_case_t cases[] = {
     {"server_compressed_streaming", server_compressed_streaming},
 };
 #define CASE_COUNT (sizeof(cases) / sizeof(cases[0]))
+
+/* The case main runs through pl_test_run, and its fresh channel. */
+static const test_case_t *current;
+static pl_channel_t *current_channel;
+
+static int run_current(void)
+{
+    return current->run(current_channel) ? 0 : 1;
+}
 
 static bool flag_value(const char *arg, const char *name, const char **value)
 {
@@ -510,14 +499,10 @@ int main(int argc, char **argv)
             failed++;
             continue;
         }
-        failure[0] = '\0';
-        if (cases[i].run(ch)) {
-            printf("PASS c %s\n", cases[i].name);
-        } else {
-            printf("FAIL c %s: %s\n", cases[i].name, failure);
+        current = &cases[i];
+        current_channel = ch;
+        if (pl_test_run(cases[i].name, run_current) != 0)
             failed++;
-        }
-        fflush(stdout);
         pl_channel_free(ch);
     }
     if (ran == 0) {
