@@ -2,7 +2,8 @@
  * until something happens, the Redis that tests/harness/with_stack.sh
  * started, a synchronous way to send a raw command (for checking what the
  * typed layer stored), and the stack's controls (stop, start, pause Redis).
- * One test program per translation unit, as with check.h. */
+ * Checks come from the test kit (tests/lib). One test program per
+ * translation unit: the loop and the flags here are file statics. */
 #ifndef PL_TESTS_CACHE_HARNESS_H
 #define PL_TESTS_CACHE_HARNESS_H
 

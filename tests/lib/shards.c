@@ -1,6 +1,7 @@
 /* shards.c — connections to the test cluster and SQL on a shard (shards.h). */
 #include "shards.h"
 
+#include <ctype.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -36,6 +37,10 @@ pl_test_db_t *pl_test_db_open(char *err, size_t err_len)
     }
     char *save = NULL;
     for (char *ci = strtok_r(list, ";", &save); ci; ci = strtok_r(NULL, ";", &save)) {
+        while (isspace((unsigned char)*ci)) /* as parleyd's config reads the list */
+            ci++;
+        if (!*ci)
+            continue;
         if (db->servers == MAX_SERVERS) {
             snprintf(err, err_len, "more than %d PostgreSQL servers", MAX_SERVERS);
             goto fail;
