@@ -61,5 +61,5 @@ int main(void)
     CHECK(matches(&other, (int[]){3}, 1));
     pl_list_remove(&other, &it[3].link);
     CHECK(matches(&other, NULL, 0) && other.head == NULL && other.tail == NULL);
-    return check_report();
+    return pl_test_report();
 }

@@ -140,10 +140,8 @@ static void test_random_streams(void)
         m.target = m.total; /* the stream learns the end (a hint, a resume) */
         catch_up(&m);
         bool whole = m.ok && m.seen_count == (size_t)m.total;
-        if (!whole)
-            fprintf(stderr, "random stream %d: %lld messages, %zu seen, in order: %d\n", round, (long long)m.total,
-                    m.seen_count, m.ok);
-        CHECK(whole);
+        CHECK(whole, "random stream %d: %lld messages, %zu seen, in order: %d", round, (long long)m.total, m.seen_count,
+              m.ok);
     }
 }
 
@@ -152,5 +150,5 @@ int main(void)
     test_verdicts();
     test_held_list();
     test_random_streams();
-    return check_report();
+    return pl_test_report();
 }
