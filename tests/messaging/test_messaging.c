@@ -1,5 +1,5 @@
-/* test_messaging — the messaging contract (idl/parley/v1/messaging.proto,
- * DESIGN.md §4) end to end against parleyd nodes on a throw-away stack, one
+/* test_messaging — the messaging contract (idl/parley/v1/messaging.proto)
+ * end to end against parleyd nodes on a throw-away stack, one
  * case per run:
  *
  *   accepted_after_durable  Accepted carries chat_id, seq, server_time_ms, and

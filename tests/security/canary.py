@@ -36,7 +36,7 @@ every device's token, a forged one (a real token with one byte changed)
 and a revoked one, both refused, must not be in the logs, Redis or
 PostgreSQL either.
 
-There is no media store yet (encrypted media, DESIGN §8, has no server side
+There is no media store yet (encrypted media has no server side
 in this tree), so there is nothing there to check; when one exists its blobs
 and metadata belong in this test.
 
