@@ -140,6 +140,30 @@ int pl_call_query_keyed(const pl_app_t *app, pl_call_t *call, int stmt, int shar
     return rc;
 }
 
+static void on_call_scatter(const pl_pg_result_t *r, void *user)
+{
+    call_query_t *q = user;
+    if (r->res) /* a shard's rows; the end (res NULL) lets the call go */
+        q->fn(q->call, r, q->user);
+    else
+        on_call_query(r, q);
+}
+
+int pl_call_scatter(const pl_app_t *app, pl_call_t *call, const pl_scatter_t *sc, pl_call_query_fn fn, void *user)
+{
+    call_query_t *q = malloc(sizeof(*q));
+    if (!q)
+        return PL_ERR_NOMEM;
+    *q = (call_query_t){call, fn, user};
+    pl_call_ref(call);
+    int rc = pl_store_scatter(pl_app_store(app, pl_call_worker(call)), sc, pl_call_deadline(call), on_call_scatter, q);
+    if (rc != 0) {
+        pl_call_unref(call);
+        free(q);
+    }
+    return rc;
+}
+
 bool pl_call_fail_query(pl_call_t *call, const pl_pg_result_t *r, const char *what)
 {
     if (r->code == PL_CODE_OK)

@@ -15,6 +15,7 @@
 #include "rpc/call.h"
 #include "rpc/server.h"
 #include "store/ids.h"
+#include "store/scatter.h"
 #include "store/store.h"
 
 typedef struct pl_redis pl_redis_t;
@@ -58,6 +59,11 @@ int pl_call_query(const pl_app_t *app, pl_call_t *call, int stmt, int shard, con
 /* pl_call_query for a write that locks rows (lock order: store/pg.h). */
 int pl_call_query_keyed(const pl_app_t *app, pl_call_t *call, int stmt, int shard, const pl_pg_param_t *params,
                         int nparams, unsigned flags, const pl_pg_lock_t *lock, pl_call_query_fn fn, void *user);
+
+/* pl_store_scatter (store/scatter.h) on behalf of a call, as pl_call_query:
+ * the call's deadline, and a reference on the call until fn has run with
+ * the end (res NULL: OK after every shard's rows, or the first failure). */
+int pl_call_scatter(const pl_app_t *app, pl_call_t *call, const pl_scatter_t *sc, pl_call_query_fn fn, void *user);
 
 /* The lock key of a chat's rows: kind 0 for the chat row first, 1 for a
  * member's row after it. */
