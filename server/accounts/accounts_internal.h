@@ -1,6 +1,6 @@
 /* accounts_internal.h — what the files of server/accounts share: the service
  * struct, the per-call request state every handler starts from, the limits,
- * and the small helpers (validation, shard batches, rate limits).
+ * and the small helpers (validation, shard queries, rate limits).
  *
  * Layout: accounts.c registers the service; request_code.c and verify.c
  * are registration; profile.c, devices.c, contacts.c, lookup.c and
@@ -116,12 +116,12 @@ void pl_acct_authenticate(pl_call_t *call, pl_accounts_t *svc, const void *msg, 
 bool pl_acct_query(pl_call_t *call, pl_acct_req_t *r, int stmt, int shard, const pl_pg_param_t *params, int nparams,
                    unsigned flags, pl_call_query_fn fn);
 
-/* One query of stmt per shard of b (its array literal as $1, idempotent
- * reads), all at once; r->pending counts those still out, and fn gets each
- * result (decrement r->pending first thing, reply when it reaches 0). */
-struct pl_acct_batch;
-void pl_acct_query_shards(pl_call_t *call, pl_acct_req_t *r, const struct pl_acct_batch *b, int stmt,
-                          pl_call_query_fn fn);
+/* One query of stmt per shard of the n ids (routable) or phones (valid
+ * E.164), the shard's keys as $1, an idempotent read (batch.c): fn gets
+ * each shard's rows, then the end (res NULL; pl_call_scatter), and starts
+ * with pl_acct_query_ok. If nothing can be queued the call is finished. */
+void pl_acct_query_shards(pl_call_t *call, pl_acct_req_t *r, int stmt, const int64_t *ids, const char *const *phones,
+                          size_t n, pl_call_query_fn fn);
 
 /* The common head of a query callback: false (the caller just returns)
  * when the call already ended or the query failed (then the call has been
@@ -203,22 +203,7 @@ void pl_otp_seal(const char *phone, const char *code, uint8_t out[PL_OTP_STORED_
 /* Whether code is the one sealed in stored (constant time in the code). */
 bool pl_otp_matches(const char *phone, const char *code, const uint8_t *stored, size_t stored_len);
 
-/* ---- grouping by shard (batch.c) ---- */
-
-/* The items of one request grouped by logical shard, each group as a
- * PostgreSQL array literal ("{1,2,3}", or {"+1555…",…}) for one
- * "= ANY($1::bigint[])" query per shard. */
-typedef struct pl_acct_batch {
-    int count;    /* shards with at least one item */
-    int *shard;   /* [count] */
-    char **array; /* [count], NUL-terminated literals */
-} pl_acct_batch_t;
-
-/* ids must be routable (pl_acct_id_is_routable). 0 or PL_ERR_NOMEM. */
-int pl_acct_batch_ids(pl_acct_batch_t *b, const int64_t *ids, size_t n, int shards);
-/* phones must be valid E.164 (so they need no escaping). 0 or PL_ERR_NOMEM. */
-int pl_acct_batch_phones(pl_acct_batch_t *b, const char *const *phones, size_t n, int shards);
-void pl_acct_batch_dispose(pl_acct_batch_t *b);
+/* ---- id lists (batch.c) ---- */
 
 /* One array literal of all n ids ("{1,2,3}"), malloc'd; NULL if out of memory. */
 char *pl_acct_id_array(const int64_t *ids, size_t n);

@@ -45,15 +45,12 @@ typedef struct add_contacts {
     size_t n;
     int64_t found[PL_ACCT_MAX_COUNT(parley_v1_AddContactsRequest, account_ids)]; /* those that exist */
     size_t nfound;
-    pl_acct_batch_t batch;
     char *array; /* found, as one literal */
 } add_contacts_t;
 
 static void add_contacts_dispose(pl_acct_req_t *r)
 {
-    add_contacts_t *a = (add_contacts_t *)r;
-    pl_acct_batch_dispose(&a->batch);
-    free(a->array);
+    free(((add_contacts_t *)r)->array);
 }
 
 static void reply_added(pl_call_t *call, int64_t added)
@@ -76,13 +73,12 @@ static void on_added(pl_call_t *call, const pl_pg_result_t *res, void *user)
 static void on_existing(pl_call_t *call, const pl_pg_result_t *res, void *user)
 {
     add_contacts_t *a = user;
-    a->base.pending--;
     if (!pl_acct_query_ok(call, res, "accounts: add contacts (existence)"))
         return;
-    int rows = PQntuples(res->res);
+    int rows = res->res ? PQntuples(res->res) : 0;
     for (int i = 0; i < rows && a->nfound < a->n; i++)
         a->found[a->nfound++] = pl_pg_get_int64(res->res, i, 0);
-    if (a->base.pending > 0)
+    if (res->res) /* more to come */
         return;
     if (a->nfound == 0) {
         reply_added(call, 0);
@@ -114,11 +110,7 @@ static void on_add_rate(pl_call_t *call, pl_acct_req_t *r, pl_code_t code, const
         reply_added(call, 0);
         return;
     }
-    if (pl_acct_batch_ids(&a->batch, a->ids, a->n, r->svc->app->map.shards) != 0) {
-        pl_call_finish(call, PL_CODE_RESOURCE_EXHAUSTED, "server out of memory; retry");
-        return;
-    }
-    pl_acct_query_shards(call, r, &a->batch, r->svc->stmt_contacts + EXISTING, on_existing);
+    pl_acct_query_shards(call, r, r->svc->stmt_contacts + EXISTING, a->ids, NULL, a->n, on_existing);
 }
 
 static void add_contacts(pl_call_t *call, pl_acct_req_t *r)
@@ -180,23 +172,16 @@ typedef struct list_contacts {
     pl_acct_req_t base;
     int limit;
     int64_t ids[PL_ACCT_CONTACTS_PAGE_MAX];
-    pl_acct_batch_t batch;
     parley_v1_ListContactsResponse resp;
 } list_contacts_t;
-
-static void list_contacts_dispose(pl_acct_req_t *r)
-{
-    pl_acct_batch_dispose(&((list_contacts_t *)r)->batch);
-}
 
 static void on_names(pl_call_t *call, const pl_pg_result_t *res, void *user)
 {
     list_contacts_t *l = user;
-    l->base.pending--;
     if (!pl_acct_query_ok(call, res, "accounts: contact names"))
         return;
     parley_v1_ListContactsResponse *resp = &l->resp;
-    int rows = PQntuples(res->res);
+    int rows = res->res ? PQntuples(res->res) : 0;
     for (int i = 0; i < rows; i++) {
         int64_t id = pl_pg_get_int64(res->res, i, 0);
         /* the page is sorted by account id */
@@ -212,7 +197,7 @@ static void on_names(pl_call_t *call, const pl_pg_result_t *res, void *user)
             pl_acct_copy_text(resp->contacts[lo].display_name, sizeof(resp->contacts[lo].display_name),
                               PQgetvalue(res->res, i, 1), (size_t)PQgetlength(res->res, i, 1));
     }
-    if (l->base.pending > 0)
+    if (res->res) /* more to come */
         return;
     parley_v1_Accounts_ListContacts_reply(call, resp);
 }
@@ -233,18 +218,14 @@ static void on_page(pl_call_t *call, const pl_pg_result_t *res, void *user)
         parley_v1_Accounts_ListContacts_reply(call, resp);
         return;
     }
-    if (pl_acct_batch_ids(&l->batch, l->ids, resp->contacts_count, l->base.svc->app->map.shards) != 0) {
-        pl_call_finish(call, PL_CODE_RESOURCE_EXHAUSTED, "server out of memory; retry");
-        return;
-    }
-    pl_acct_query_shards(call, &l->base, &l->batch, l->base.svc->stmt_contacts + NAMES, on_names);
+    pl_acct_query_shards(call, &l->base, l->base.svc->stmt_contacts + NAMES, l->ids, NULL, resp->contacts_count,
+                         on_names);
 }
 
 static void list_contacts(pl_call_t *call, pl_acct_req_t *r)
 {
     list_contacts_t *l = (list_contacts_t *)r;
     const parley_v1_ListContactsRequest *req = r->msg;
-    l->base.dispose = list_contacts_dispose;
     l->limit = pl_acct_page_limit(req->limit, PL_ACCT_CONTACTS_PAGE_MAX);
     uint8_t b[3][8];
     pl_pg_param_t p[] = {pl_pg_int8(b[0], r->who.account_id), pl_pg_int8(b[1], req->after_account_id),

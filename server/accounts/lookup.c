@@ -36,14 +36,8 @@ typedef struct get_devices {
     pl_acct_req_t base;
     int64_t ids[PL_ACCT_MAX_COUNT(parley_v1_GetDevicesRequest, account_ids)];
     size_t n;
-    pl_acct_batch_t batch;
     parley_v1_GetDevicesResponse resp;
 } get_devices_t;
-
-static void get_devices_dispose(pl_acct_req_t *r)
-{
-    pl_acct_batch_dispose(&((get_devices_t *)r)->batch);
-}
 
 static int by_account(const void *a, const void *b)
 {
@@ -55,12 +49,11 @@ static int by_account(const void *a, const void *b)
 static void on_devices(pl_call_t *call, const pl_pg_result_t *res, void *user)
 {
     get_devices_t *g = user;
-    g->base.pending--;
     if (!pl_acct_query_ok(call, res, "accounts: get devices"))
         return;
     parley_v1_GetDevicesResponse *resp = &g->resp;
     parley_v1_AccountDevices *cur = NULL;
-    int rows = PQntuples(res->res);
+    int rows = res->res ? PQntuples(res->res) : 0;
     for (int i = 0; i < rows; i++) {
         int64_t account = pl_pg_get_int64(res->res, i, 0);
         if (!cur || cur->account_id != account) {
@@ -72,7 +65,7 @@ static void on_devices(pl_call_t *call, const pl_pg_result_t *res, void *user)
         if (!PQgetisnull(res->res, i, 1) && cur->device_ids_count < PL_ACCT_DEVICE_IDS_MAX)
             cur->device_ids[cur->device_ids_count++] = pl_pg_get_int64(res->res, i, 1);
     }
-    if (g->base.pending > 0)
+    if (res->res) /* more to come */
         return;
     qsort(resp->accounts, resp->accounts_count, sizeof(resp->accounts[0]), by_account);
     parley_v1_Accounts_GetDevices_reply(call, resp);
@@ -87,18 +80,13 @@ static void on_get_devices_rate(pl_call_t *call, pl_acct_req_t *r, pl_code_t cod
         parley_v1_Accounts_GetDevices_reply(call, &g->resp);
         return;
     }
-    if (pl_acct_batch_ids(&g->batch, g->ids, g->n, r->svc->app->map.shards) != 0) {
-        pl_call_finish(call, PL_CODE_RESOURCE_EXHAUSTED, "server out of memory; retry");
-        return;
-    }
-    pl_acct_query_shards(call, r, &g->batch, r->svc->stmt_lookup + CURRENT_DEVICES, on_devices);
+    pl_acct_query_shards(call, r, r->svc->stmt_lookup + CURRENT_DEVICES, g->ids, NULL, g->n, on_devices);
 }
 
 static void get_devices(pl_call_t *call, pl_acct_req_t *r)
 {
     get_devices_t *g = (get_devices_t *)r;
     const parley_v1_GetDevicesRequest *req = r->msg;
-    g->base.dispose = get_devices_dispose;
     for (pb_size_t i = 0; i < req->account_ids_count; i++)
         if (pl_acct_id_is_routable(r->svc, req->account_ids[i]))
             g->ids[g->n++] = req->account_ids[i];
@@ -128,14 +116,8 @@ typedef struct lookup_phones {
     pl_acct_req_t base;
     const char *phones[PL_ACCT_MAX_COUNT(parley_v1_LookupPhonesRequest, phone_numbers)]; /* into the request */
     size_t n;
-    pl_acct_batch_t batch;
     parley_v1_LookupPhonesResponse resp;
 } lookup_phones_t;
-
-static void lookup_phones_dispose(pl_acct_req_t *r)
-{
-    pl_acct_batch_dispose(&((lookup_phones_t *)r)->batch);
-}
 
 static int by_phone(const void *a, const void *b)
 {
@@ -150,18 +132,17 @@ static int by_string(const void *a, const void *b)
 static void on_phones(pl_call_t *call, const pl_pg_result_t *res, void *user)
 {
     lookup_phones_t *l = user;
-    l->base.pending--;
     if (!pl_acct_query_ok(call, res, "accounts: lookup phones"))
         return;
     parley_v1_LookupPhonesResponse *resp = &l->resp;
-    int rows = PQntuples(res->res);
+    int rows = res->res ? PQntuples(res->res) : 0;
     for (int i = 0; i < rows && resp->matches_count < sizeof(resp->matches) / sizeof(resp->matches[0]); i++) {
         parley_v1_PhoneMatch *m = &resp->matches[resp->matches_count++];
         pl_acct_copy_text(m->phone_number, sizeof(m->phone_number), PQgetvalue(res->res, i, 0),
                           (size_t)PQgetlength(res->res, i, 0));
         m->account_id = pl_pg_get_int64(res->res, i, 1);
     }
-    if (l->base.pending > 0)
+    if (res->res) /* more to come */
         return;
     qsort(resp->matches, resp->matches_count, sizeof(resp->matches[0]), by_phone);
     parley_v1_Accounts_LookupPhones_reply(call, resp);
@@ -176,18 +157,13 @@ static void on_lookup_rate(pl_call_t *call, pl_acct_req_t *r, pl_code_t code, co
         parley_v1_Accounts_LookupPhones_reply(call, &l->resp);
         return;
     }
-    if (pl_acct_batch_phones(&l->batch, l->phones, l->n, r->svc->app->map.shards) != 0) {
-        pl_call_finish(call, PL_CODE_RESOURCE_EXHAUSTED, "server out of memory; retry");
-        return;
-    }
-    pl_acct_query_shards(call, r, &l->batch, r->svc->stmt_lookup + PHONES, on_phones);
+    pl_acct_query_shards(call, r, r->svc->stmt_lookup + PHONES, NULL, l->phones, l->n, on_phones);
 }
 
 static void lookup_phones(pl_call_t *call, pl_acct_req_t *r)
 {
     lookup_phones_t *l = (lookup_phones_t *)r;
     const parley_v1_LookupPhonesRequest *req = r->msg;
-    l->base.dispose = lookup_phones_dispose;
     for (pb_size_t i = 0; i < req->phone_numbers_count; i++)
         l->phones[l->n++] = req->phone_numbers[i];
     qsort(l->phones, l->n, sizeof(l->phones[0]), by_string);

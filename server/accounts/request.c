@@ -59,18 +59,6 @@ bool pl_acct_query(pl_call_t *call, pl_acct_req_t *r, int stmt, int shard, const
     return false;
 }
 
-void pl_acct_query_shards(pl_call_t *call, pl_acct_req_t *r, const pl_acct_batch_t *b, int stmt, pl_call_query_fn fn)
-{
-    r->pending = b->count;
-    for (int i = 0; i < b->count; i++) {
-        pl_pg_param_t p = pl_pg_text(b->array[i]);
-        if (!pl_acct_query(call, r, stmt, b->shard[i], &p, 1, PL_PG_IDEMPOTENT, fn)) {
-            r->pending -= b->count - i; /* never sent; the call is finished */
-            return;
-        }
-    }
-}
-
 bool pl_acct_query_ok(pl_call_t *call, const pl_pg_result_t *res, const char *what)
 {
     if (pl_call_is_finished(call))

@@ -1,6 +1,6 @@
 /* test_accounts_unit — the accounts service's building blocks without a
- * server: E.164 validation, user text checks, code sealing, grouping by
- * shard, and the file SMS provider. */
+ * server: E.164 validation, user text checks, code sealing, id lists, and
+ * the file SMS provider (grouping by shard: tests/store/test_scatter.c). */
 #include <sodium.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -119,36 +119,6 @@ static void test_otp(void)
 
 static void test_batch(void)
 {
-    pl_idgen_t g;
-    pl_idgen_init(&g, 3);
-    int64_t ids[40];
-    for (int i = 0; i < 40; i++)
-        ids[i] = pl_id_new(&g, i % 5 * 3); /* shards 0,3,6,9,12 */
-    pl_acct_batch_t b;
-    CHECK(pl_acct_batch_ids(&b, ids, 40, 16) == 0, "batch");
-    CHECK(b.count == 5, "%d shards, want 5", b.count);
-    int total = 0;
-    for (int i = 0; i < b.count; i++) {
-        CHECK(b.shard[i] == i * 3, "shard order");
-        CHECK(b.array[i][0] == '{' && b.array[i][strlen(b.array[i]) - 1] == '}', "literal %s", b.array[i]);
-        for (char *p = b.array[i]; *p; p++)
-            total += *p == ',';
-        total++;
-        char want[32];
-        snprintf(want, sizeof(want), "{%lld,", (long long)ids[i]);
-        CHECK(strncmp(b.array[i], want, strlen(want)) == 0, "first element of shard %d: %s", b.shard[i], b.array[i]);
-    }
-    CHECK(total == 40, "%d elements, want 40", total);
-    pl_acct_batch_dispose(&b);
-
-    const char *phones[] = {"+15551234567", "+447700900123", "+15551234567"};
-    CHECK(pl_acct_batch_phones(&b, phones, 3, 1) == 0, "phones");
-    CHECK(b.count == 1 && strcmp(b.array[0], "{\"+15551234567\",\"+447700900123\",\"+15551234567\"}") == 0,
-          "phone literal %s", b.count ? b.array[0] : "");
-    pl_acct_batch_dispose(&b);
-    CHECK(pl_acct_batch_ids(&b, ids, 0, 16) == 0 && b.count == 0, "empty batch");
-    pl_acct_batch_dispose(&b);
-
     int64_t dup[] = {5, 3, 5, 1, 3};
     size_t n = pl_acct_unique_ids(dup, 5);
     CHECK(n == 3 && dup[0] == 1 && dup[1] == 3 && dup[2] == 5, "unique ids");
