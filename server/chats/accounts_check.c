@@ -49,15 +49,6 @@ static void on_checked(chats_op_t *op)
     next(op);
 }
 
-static int by_shard(const void *a, const void *b)
-{
-    int64_t x = *(const int64_t *)a, y = *(const int64_t *)b;
-    int sx = pl_id_shard(x), sy = pl_id_shard(y);
-    if (sx != sy)
-        return sx - sy;
-    return (x > y) - (x < y);
-}
-
 void chats_check_accounts(chats_op_t *op, const int64_t *ids, size_t n, int64_t who, chats_step_fn next)
 {
     chats_check_t *c = &op->check;
@@ -72,35 +63,18 @@ void chats_check_accounts(chats_op_t *op, const int64_t *ids, size_t n, int64_t 
     c->ids = malloc(n * sizeof(*c->ids));
     c->exists = calloc(n, sizeof(*c->exists));
     c->blocks = calloc(n, sizeof(*c->blocks));
-    int64_t *order = malloc(n * sizeof(*order));
-    if (!c->ids || !c->exists || !c->blocks || !order) {
-        free(order);
+    if (!c->ids || !c->exists || !c->blocks) {
         chats_fail(op, PL_CODE_RESOURCE_EXHAUSTED, "out of memory");
         return;
     }
     c->n = n;
     memcpy(c->ids, ids, n * sizeof(*ids));
     chats_sort_unique(c->ids, n);
-    memcpy(order, ids, n * sizeof(*ids));
-    qsort(order, n, sizeof(*order), by_shard);
-
     uint8_t who_buf[8];
-    for (size_t i = 0; i < n && !op->is_failed;) {
-        int shard = pl_id_shard(order[i]);
-        size_t j = i;
-        while (j < n && pl_id_shard(order[j]) == shard)
-            j++;
-        char *arr = chats_ids_text(order + i, j - i);
-        if (!arr) {
-            chats_fail(op, PL_CODE_RESOURCE_EXHAUSTED, "out of memory");
-            break;
-        }
-        pl_pg_param_t p[2] = {pl_pg_text(arr), pl_pg_int8(who_buf, who)};
-        chats_query(op, ST_ACCOUNTS_CHECK, shard, p, 2, PL_PG_IDEMPOTENT, 0, on_rows, NULL, "account check");
-        free(arr);
-        i = j;
-    }
-    free(order);
+    pl_pg_param_t p = pl_pg_int8(who_buf, who);
+    pl_scatter_t sc = {
+        .stmt = ST_ACCOUNTS_CHECK, .params = &p, .nparams = 1, .flags = PL_PG_IDEMPOTENT, .ids = c->ids, .n = n};
+    chats_scatter(op, &sc, on_rows, "account check");
     op->check_next = next;
     chats_then(op, on_checked);
 }

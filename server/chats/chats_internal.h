@@ -197,6 +197,9 @@ enum {
  * call ends with the status a client should see (unless CHATS_Q_SOFT). */
 void chats_query(chats_op_t *op, int stmt, int shard, const pl_pg_param_t *params, int nparams, unsigned pg_flags,
                  unsigned flags, chats_result_fn fn, void *arg, const char *what);
+/* chats_query for sc's keys, one query per shard (store/scatter.h; sc->stmt
+ * relative to ours; the call's deadline): fn runs with each shard's rows. */
+void chats_scatter(chats_op_t *op, const pl_scatter_t *sc, chats_result_fn fn, const char *what);
 /* Ends the call with an error; no more steps run (but see is_committed). */
 void chats_fail(chats_op_t *op, pl_code_t code, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
 

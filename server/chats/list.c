@@ -103,15 +103,6 @@ static void on_details(chats_op_t *op, const PGresult *res, void *arg)
     }
 }
 
-static int by_shard(const void *a, const void *b)
-{
-    int64_t x = *(const int64_t *)a, y = *(const int64_t *)b;
-    int sx = pl_id_shard(x), sy = pl_id_shard(y);
-    if (sx != sy)
-        return sx - sy;
-    return (x > y) - (x < y);
-}
-
 static void on_page(chats_op_t *op, const PGresult *res, void *arg)
 {
     (void)arg;
@@ -146,23 +137,17 @@ static void list_details(chats_op_t *op)
     for (size_t i = 0; i < n; i++)
         if (chats_is_chat_id(op->app, op->entries[i].chat_id))
             ids[valid++] = op->entries[i].chat_id;
-    qsort(ids, valid, sizeof(*ids), by_shard);
     uint8_t me[8], cap[8];
-    for (size_t i = 0; i < valid && !op->is_failed;) {
-        int shard = pl_id_shard(ids[i]);
-        size_t j = i;
-        while (j < valid && pl_id_shard(ids[j]) == shard)
-            j++;
-        char *arr = chats_ids_text(ids + i, j - i);
-        if (!arr) {
-            chats_fail(op, PL_CODE_RESOURCE_EXHAUSTED, "out of memory");
-            break;
-        }
-        pl_pg_param_t p[3] = {pl_pg_int8(me, op->who.account_id), pl_pg_text(arr), pl_pg_int8(cap, CHATS_UNREAD_CAP)};
-        chats_query(op, ST_LIST_DETAILS, shard, p, 3, PL_PG_IDEMPOTENT, 0, on_details, NULL, "read chats");
-        free(arr);
-        i = j;
-    }
+    pl_pg_param_t p[2] = {pl_pg_int8(me, op->who.account_id), pl_pg_int8(cap, CHATS_UNREAD_CAP)};
+    pl_scatter_t sc = {.stmt = ST_LIST_DETAILS,
+                       .params = p,
+                       .nparams = 2,
+                       .array_at = 1,
+                       .flags = PL_PG_IDEMPOTENT,
+                       .ids = ids,
+                       .n = valid};
+    if (valid)
+        chats_scatter(op, &sc, on_details, "read chats");
     free(ids);
     chats_then(op, list_reply);
 }

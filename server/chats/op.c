@@ -103,7 +103,7 @@ static void on_query(const pl_pg_result_t *r, void *user)
     chats_op_t *op = q->op;
     pl_call_t *call = op->call;
     if (r->code == PL_CODE_OK) {
-        if (!op->is_failed)
+        if (!op->is_failed && r->res) /* a scatter's end has no rows */
             q->fn(op, r->res, q->arg);
     } else if (q->flags & CHATS_Q_SOFT) {
         pl_log_error("chats %s: %s: %s (sqlstate %s)", op->name, q->what, r->message, r->sqlstate);
@@ -155,6 +155,35 @@ void chats_query(chats_op_t *op, int stmt, int shard, const pl_pg_param_t *param
         return;
     }
     chats_fail(op, PL_CODE_UNAVAILABLE, "server busy; retry");
+}
+
+static void on_scatter(const pl_pg_result_t *r, void *user)
+{
+    query_t *q = user;
+    if (!r->res)
+        on_query(r, q); /* the end */
+    else if (!q->op->is_failed)
+        q->fn(q->op, r->res, q->arg);
+}
+
+void chats_scatter(chats_op_t *op, const pl_scatter_t *sc, chats_result_fn fn, const char *what)
+{
+    pl_store_t *store = pl_app_store(op->app, pl_call_worker(op->call));
+    query_t *q = op->is_failed || !store ? NULL : malloc(sizeof(*q));
+    pl_scatter_t ours = *sc;
+    ours.stmt += op->svc->stmt;
+    if (q) {
+        *q = (query_t){op, fn, NULL, 0, what};
+        pl_call_ref(op->call);
+        if (pl_store_scatter(store, &ours, pl_call_deadline(op->call), on_scatter, q) == 0) {
+            op->pending++;
+            return;
+        }
+        pl_call_unref(op->call);
+    }
+    free(q);
+    if (!op->is_failed)
+        chats_fail(op, PL_CODE_UNAVAILABLE, "server busy; retry");
 }
 
 char *chats_ids_text(const int64_t *ids, size_t n)
