@@ -38,8 +38,7 @@ typedef struct send_job {
     size_t nmembers;
     int64_t (*expected)[2]; /* (account, device) */
     size_t nexpected, expected_cap;
-    int pending;
-    bool failed;
+    bool failed; /* out of memory reading the devices */
     /* the store's answer */
     int64_t seq, created_ms, expires_ms, members_version, account_a, account_b;
     int kind;
@@ -284,35 +283,32 @@ static void check_coverage(send_job_t *j)
     free(mm);
 }
 
-static void on_devices(pl_call_t *call, const pl_pg_result_t *r, void *user)
+/* Each shard's devices, then the end (the job holds the call: CANCELLED
+ * included, it is still here). */
+static void on_devices(const pl_pg_result_t *r, void *user)
 {
-    (void)call;
     send_job_t *j = user;
-    if (r->code != PL_CODE_OK) {
-        j->failed = true;
-    } else {
-        for (int i = 0; i < PQntuples(r->res); i++) {
-            int64_t device = pl_pg_get_int64(r->res, i, 1);
-            if (device == j->device_id)
-                continue; /* the sender's own device is not a recipient */
-            if (j->nexpected == j->expected_cap) {
-                size_t cap = j->expected_cap ? j->expected_cap * 2 : 16;
-                void *grown = realloc(j->expected, cap * sizeof(*j->expected));
-                if (!grown) {
-                    j->failed = true;
-                    break;
-                }
-                j->expected = grown;
-                j->expected_cap = cap;
+    for (int i = 0; r->res && !j->failed && i < PQntuples(r->res); i++) {
+        int64_t device = pl_pg_get_int64(r->res, i, 1);
+        if (device == j->device_id)
+            continue; /* the sender's own device is not a recipient */
+        if (j->nexpected == j->expected_cap) {
+            size_t cap = j->expected_cap ? j->expected_cap * 2 : 16;
+            void *grown = realloc(j->expected, cap * sizeof(*j->expected));
+            if (!grown) {
+                j->failed = true;
+                break;
             }
-            j->expected[j->nexpected][0] = pl_pg_get_int64(r->res, i, 0);
-            j->expected[j->nexpected][1] = device;
-            j->nexpected++;
+            j->expected = grown;
+            j->expected_cap = cap;
         }
+        j->expected[j->nexpected][0] = pl_pg_get_int64(r->res, i, 0);
+        j->expected[j->nexpected][1] = device;
+        j->nexpected++;
     }
-    if (--j->pending > 0)
+    if (r->res)
         return;
-    if (j->failed)
+    if (r->code != PL_CODE_OK || j->failed)
         job_fail(j, PL_CODE_UNAVAILABLE, "storage temporarily unavailable; retry with the same client_message_id", NULL,
                  0);
     else
@@ -346,32 +342,10 @@ static void on_members_for_check(pl_msg_worker_t *mw, int64_t chat_id, const int
         return;
     }
     /* one devices query per shard among the members */
-    int shards = j->m->app->map.shards;
-    j->pending = 1;
-    for (int shard = 0; shard < shards; shard++) {
-        char list[64 * 24];
-        size_t len = 0, count = 0;
-        for (size_t i = 0; i < n && len + 24 < sizeof(list); i++)
-            if (pl_id_shard(accounts[i]) == shard)
-                len += (size_t)snprintf(list + len, sizeof(list) - len, "%s%lld", count++ ? "," : "{",
-                                        (long long)accounts[i]);
-        if (!count)
-            continue;
-        snprintf(list + len, sizeof(list) - len, "}");
-        pl_pg_param_t p = pl_pg_text(list);
-        j->pending++;
-        if (pl_call_query(j->m->app, j->call, pl_msg_stmt(j->m, ST_DEVICES), shard, &p, 1, PL_PG_IDEMPOTENT, on_devices,
-                          j) != 0) {
-            j->pending--;
-            j->failed = true;
-        }
-    }
-    if (--j->pending == 0) {
-        if (j->failed)
-            job_fail(j, PL_CODE_UNAVAILABLE, "server busy; retry with the same client_message_id", NULL, 0);
-        else
-            check_coverage(j);
-    }
+    pl_scatter_t sc = {.stmt = pl_msg_stmt(j->m, ST_DEVICES), .flags = PL_PG_IDEMPOTENT, .ids = accounts, .n = n};
+    if (pl_store_scatter(pl_app_store(j->m->app, pl_call_worker(j->call)), &sc, pl_call_deadline(j->call), on_devices,
+                         j) != 0)
+        job_fail(j, PL_CODE_UNAVAILABLE, "server busy; retry with the same client_message_id", NULL, 0);
 }
 
 /* ---- validation and rate ---- */

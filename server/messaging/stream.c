@@ -181,7 +181,7 @@ static void on_last_seqs(pl_call_t *call, const pl_pg_result_t *r, void *user)
         return;
     }
     (void)call;
-    for (int i = 0; i < PQntuples(r->res); i++) {
+    for (int i = 0; r->res && i < PQntuples(r->res); i++) {
         int64_t chat = pl_pg_get_int64(r->res, i, 0), last = pl_pg_get_int64(r->res, i, 1);
         chat_state_t *cs = pl_deliver_chat(s, chat, false);
         if (!cs)
@@ -195,7 +195,8 @@ static void on_last_seqs(pl_call_t *call, const pl_pg_result_t *r, void *user)
             cs->acked = last;
         pl_deliver_hint(s, chat, last);
     }
-    load_done(s);
+    if (!r->res) /* every shard has answered */
+        load_done(s);
 }
 
 /* Asks every chat's shard for its last seq, one query per shard; the
@@ -203,35 +204,15 @@ static void on_last_seqs(pl_call_t *call, const pl_pg_result_t *r, void *user)
 static void query_last_seqs(pl_stream_t *s)
 {
     pl_messaging_t *m = s->mw->m;
-    int shards = m->app->map.shards;
-    for (int shard = 0; shard < shards; shard++) {
-        size_t n = 0, cap = 0;
-        char *list = NULL;
-        for (size_t i = 0; i < s->chats.cap; i++) {
-            int64_t id = s->chats.slots[i].key;
-            if (!id || pl_id_shard(id) != shard)
-                continue;
-            if (n + 24 >= cap) {
-                cap = cap ? cap * 2 : 256;
-                char *grown = realloc(list, cap);
-                if (!grown)
-                    break;
-                list = grown;
-            }
-            n += (size_t)snprintf(list + n, cap - n, "%s%lld", n ? "," : "{", (long long)id);
-        }
-        if (!n) {
-            free(list);
-            continue;
-        }
-        snprintf(list + n, cap - n, "}");
-        pl_pg_param_t p = pl_pg_text(list);
+    int64_t *ids = malloc(sizeof(*ids) * (s->chats.count ? s->chats.count : 1));
+    size_t n = 0;
+    for (size_t i = 0; ids && i < s->chats.cap; i++)
+        if (s->chats.slots[i].key)
+            ids[n++] = s->chats.slots[i].key;
+    pl_scatter_t sc = {.stmt = pl_msg_stmt(m, ST_LAST_SEQS), .flags = PL_PG_IDEMPOTENT, .ids = ids, .n = n};
+    if (n && pl_call_scatter(m->app, s->call, &sc, on_last_seqs, s) == 0)
         s->pending_loads++;
-        if (pl_call_query(m->app, s->call, pl_msg_stmt(m, ST_LAST_SEQS), shard, &p, 1, PL_PG_IDEMPOTENT, on_last_seqs,
-                          s) != 0)
-            s->pending_loads--;
-        free(list);
-    }
+    free(ids);
 }
 
 static void on_chats_loaded(pl_call_t *call, const pl_pg_result_t *r, void *user)
