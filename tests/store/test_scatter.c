@@ -8,7 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "../unit/check.h"
+#include "check.h"
 #include "runtime/clock.h"
 #include "runtime/errors.h"
 #include "store/ids.h"
@@ -373,5 +373,5 @@ int main(void)
     pl_shardmap_dispose(&map);
     for (int i = 0; i < 8; i++)
         free(servers[i]);
-    return check_report();
+    return pl_test_report();
 }
