@@ -2,9 +2,9 @@
  *
  * The protoc plugin (gen/plugin) emits, per service, a table of pl_method_t
  * and static inline typed wrappers around the functions declared here. The
- * server runtime (server/rpc) implements the pl_call_* / pl_server_* half,
- * the client runtime (client/) the pl_channel_* / pl_ccall_* half; a
- * program links only the half it uses. */
+ * server runtime implements the pl_call_* (server/rpc) / pl_server_*
+ * (server/transport) half, the client runtime (client/) the pl_channel_* /
+ * pl_ccall_* half; a program links only the half it uses. */
 #ifndef PL_RUNTIME_RPC_H
 #define PL_RUNTIME_RPC_H
 
@@ -67,6 +67,21 @@ typedef struct pl_method_impl {
     pl_call_handler_fn on_start;      /* streaming requests only; may be NULL */
     pl_call_handler_fn on_half_close; /* streaming requests only; may be NULL */
 } pl_method_impl_t;
+
+/* A registered method, as a call finds it by its path. */
+typedef struct pl_method_entry {
+    pl_method_impl_t impl;
+    const void *handlers;
+    void *svc;
+} pl_method_entry_t;
+
+/* What a server call may receive and queue (from the server's configuration). */
+typedef struct pl_call_limits {
+    uint32_t max_recv_message, max_send_message; /* bytes */
+    uint32_t max_metadata;                       /* request header list bytes */
+    uint32_t call_outbound_limit;                /* queued response bytes per call */
+    int message_timeout_ms;                      /* time to receive one request message once begun */
+} pl_call_limits_t;
 
 /* Registers a service's methods; handlers is the generated typed handler
  * struct (returned by pl_call_handlers()), svc the service's context. */

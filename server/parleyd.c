@@ -16,10 +16,10 @@
 #include "app/services.h"
 #include "config/config.h"
 #include "parley_idl_descriptors.h"
-#include "rpc/server.h"
 #include "services/health.h"
 #include "services/reflection.h"
 #include "store/cluster.h"
+#include "transport/server.h"
 
 static const char usage[] = "usage: parleyd [--config FILE] [options]\n\n"
                             "Serves Parley's gRPC API (parley.v1.Accounts, Chats, Messaging; grpc.health.v1;\n"

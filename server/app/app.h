@@ -13,10 +13,10 @@
 
 #include "config/config.h"
 #include "rpc/call.h"
-#include "rpc/server.h"
 #include "store/ids.h"
 #include "store/scatter.h"
 #include "store/store.h"
+#include "transport/server.h"
 
 typedef struct pl_redis pl_redis_t;
 typedef struct pl_messaging pl_messaging_t;

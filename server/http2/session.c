@@ -25,7 +25,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "rpc/call_internal.h"
+#include "rpc/call_conn.h"
 #include "runtime/clock.h"
 #include "transport/conn.h"
 
@@ -79,10 +79,12 @@ typedef struct scan {
     int64_t block_since;    /* the open header block began */
 } scan_t;
 
-struct pl_h2 {
+/* The session: the connection its calls see (pl_call_conn_t, rpc/call_conn.h). */
+struct pl_call_conn {
     nghttp2_session *ng;
     pl_conn_t *conn;
     pl_server_t *server;
+    const pl_call_ops_t *ops; /* what we do with calls: rpc/call_conn.h */
     pl_call_t *calls;
     size_t call_count;
     bool is_freeing;
@@ -110,18 +112,12 @@ struct pl_h2 {
     const char *protocol_why;
 };
 
-pl_server_t *pl_h2_server(const pl_h2_t *h2)
-{
-    return h2->server;
-}
-pl_conn_t *pl_h2_conn(const pl_h2_t *h2)
-{
-    return h2->conn;
-}
 bool pl_h2_has_calls(const pl_h2_t *h2)
 {
     return h2->call_count > 0;
 }
+
+static const pl_call_conn_ops_t conn_ops; /* what calls ask of the session: at the end */
 
 /* ---- budgets ---- */
 
@@ -283,9 +279,9 @@ int64_t pl_h2_flow_stalled_since(const pl_h2_t *h2)
     if (!h2->call_count || h2->sent_error_goaway || !h2->out_queued)
         return 0;
     if (nghttp2_session_get_remote_window_size(h2->ng) > 0) {
-        for (pl_call_t *c = h2->calls; c; c = pl_call_next_in_session(c))
-            if (pl_call_queued_bytes(c) &&
-                nghttp2_session_get_stream_remote_window_size(h2->ng, pl_call_stream_id(c)) > 0)
+        for (pl_call_t *c = h2->calls; c; c = h2->ops->next(c))
+            if (h2->ops->queued_bytes(c) &&
+                nghttp2_session_get_stream_remote_window_size(h2->ng, h2->ops->stream_id(c)) > 0)
                 return 0; /* one call can still send */
     }
     return h2->last_data_sent_ms ? h2->last_data_sent_ms : h2->created_ms;
@@ -293,26 +289,37 @@ int64_t pl_h2_flow_stalled_since(const pl_h2_t *h2)
 
 /* ---- budgets shared by the calls ---- */
 
-bool pl_h2_out_fits(pl_h2_t *h2, size_t len)
+/* The budget for incomplete request messages (inbound_buffer, or
+ * inbound_buffer_unauth until a call on it authenticated): past it only the
+ * oldest message's stream window reopens; past 4 times it the newest
+ * messages' calls end with RESOURCE_EXHAUSTED. */
+static uint32_t in_budget(const pl_h2_t *h2)
+{
+    const pl_server_config_t *cfg = pl_server_config(h2->server);
+    return h2->is_authenticated ? cfg->inbound_buffer : cfg->inbound_buffer_unauth;
+}
+
+static bool out_fits(pl_h2_t *h2, size_t len)
 {
     /* one message always fits an empty queue (max_send_message bounds it) */
     if (!h2->out_queued || h2->out_queued + len <= pl_server_config(h2->server)->conn_outbound_limit)
         return true;
     h2->is_out_blocked = true;
+    pl_h2_defence(h2, PL_DEFENCE_OUTBOUND_BUDGET, "responses over connection_outbound_bytes");
     return false;
 }
 
-void pl_h2_out_changed(pl_h2_t *h2, int64_t delta)
+static void out_changed(pl_h2_t *h2, int64_t delta)
 {
     h2->out_queued = (uint64_t)((int64_t)h2->out_queued + delta);
     if (delta < 0 && h2->is_out_blocked && h2->out_queued < pl_server_config(h2->server)->conn_outbound_limit / 2) {
         h2->is_out_blocked = false;
-        for (pl_call_t *c = h2->calls; c; c = pl_call_next_in_session(c))
-            pl_call_on_connection_writable(c);
+        for (pl_call_t *c = h2->calls; c; c = h2->ops->next(c))
+            h2->ops->on_connection_writable(c);
     }
 }
 
-void pl_h2_mark_authenticated(pl_h2_t *h2)
+static void mark_authenticated(pl_h2_t *h2)
 {
     h2->is_authenticated = true;
 }
@@ -322,8 +329,8 @@ void pl_h2_mark_authenticated(pl_h2_t *h2)
 static const pl_call_t *oldest_partial(const pl_h2_t *h2)
 {
     const pl_call_t *oldest = NULL;
-    for (const pl_call_t *c = h2->calls; c; c = pl_call_next_in_session(c))
-        if (pl_call_partial_since(c) && (!oldest || pl_call_partial_since(c) < pl_call_partial_since(oldest)))
+    for (const pl_call_t *c = h2->calls; c; c = h2->ops->next(c))
+        if (h2->ops->partial_since(c) && (!oldest || h2->ops->partial_since(c) < h2->ops->partial_since(oldest)))
             oldest = c;
     return oldest;
 }
@@ -332,18 +339,18 @@ static const pl_call_t *oldest_partial(const pl_h2_t *h2)
 static pl_call_t *youngest_partial(const pl_h2_t *h2)
 {
     pl_call_t *young = NULL;
-    for (pl_call_t *c = h2->calls; c; c = pl_call_next_in_session(c))
-        if (pl_call_partial_since(c) && (!young || pl_call_partial_since(c) >= pl_call_partial_since(young)))
+    for (pl_call_t *c = h2->calls; c; c = h2->ops->next(c))
+        if (h2->ops->partial_since(c) && (!young || h2->ops->partial_since(c) >= h2->ops->partial_since(young)))
             young = c;
     return young == oldest_partial(h2) ? NULL : young;
 }
 
-bool pl_h2_in_may_consume(const pl_h2_t *h2, const pl_call_t *call)
+static bool in_may_consume(pl_h2_t *h2, const pl_call_t *call)
 {
-    return h2->in_partial <= pl_h2_in_budget(h2) || oldest_partial(h2) == call;
+    return h2->in_partial <= in_budget(h2) || oldest_partial(h2) == call;
 }
 
-void pl_h2_in_changed(pl_h2_t *h2, int64_t delta)
+static void in_changed(pl_h2_t *h2, int64_t delta)
 {
     h2->in_partial = (uint64_t)((int64_t)h2->in_partial + delta);
     if (delta < 0) {
@@ -351,27 +358,21 @@ void pl_h2_in_changed(pl_h2_t *h2, int64_t delta)
             return;
         /* under the budget every call may go on; over it, the oldest may
          * now be another one */
-        h2->is_in_held = h2->in_partial > pl_h2_in_budget(h2);
-        for (pl_call_t *c = h2->calls; c; c = pl_call_next_in_session(c))
-            pl_call_consume_held_back(c);
+        h2->is_in_held = h2->in_partial > in_budget(h2);
+        for (pl_call_t *c = h2->calls; c; c = h2->ops->next(c))
+            h2->ops->consume_held_back(c);
         return;
     }
     /* Past the hard cap (4 x the budget) the newest incomplete messages
      * go, RESOURCE_EXHAUSTED, until the connection is back under it. */
     pl_call_t *young;
-    while (h2->in_partial > 4ull * pl_h2_in_budget(h2) && (young = youngest_partial(h2))) {
+    while (h2->in_partial > 4ull * in_budget(h2) && (young = youngest_partial(h2))) {
         pl_h2_defence(h2, PL_DEFENCE_INBOUND_BUDGET, "incomplete request messages over 4 x the inbound budget");
-        pl_call_expire_partial(young, "too many incomplete request messages on this connection");
+        h2->ops->expire_partial(young, "too many incomplete request messages on this connection");
     }
 }
 
-uint32_t pl_h2_in_budget(const pl_h2_t *h2)
-{
-    const pl_server_config_t *cfg = pl_server_config(h2->server);
-    return h2->is_authenticated ? cfg->inbound_buffer : cfg->inbound_buffer_unauth;
-}
-
-void pl_h2_consume_held(pl_h2_t *h2, size_t n)
+static void consume_held(pl_h2_t *h2, size_t n)
 {
     h2->is_in_held = true;
     /* Only the stream's window stays shut: the connection's always
@@ -381,7 +382,7 @@ void pl_h2_consume_held(pl_h2_t *h2, size_t n)
     nghttp2_session_consume_connection(h2->ng, n);
 }
 
-void pl_h2_consume_stream(pl_h2_t *h2, int32_t stream_id, size_t n)
+static void consume_stream(pl_h2_t *h2, int32_t stream_id, size_t n)
 {
     if (n)
         nghttp2_session_consume_stream(h2->ng, stream_id, n);
@@ -390,18 +391,18 @@ void pl_h2_consume_stream(pl_h2_t *h2, int32_t stream_id, size_t n)
 int64_t pl_h2_oldest_partial_since(const pl_h2_t *h2)
 {
     const pl_call_t *c = h2->in_partial ? oldest_partial(h2) : NULL;
-    return c ? pl_call_partial_since(c) : 0;
+    return c ? h2->ops->partial_since(c) : 0;
 }
 
 void pl_h2_expire_partials(pl_h2_t *h2, int64_t begun_before_ms)
 {
     pl_call_t *next;
     for (pl_call_t *c = h2->calls; c; c = next) {
-        next = pl_call_next_in_session(c);
-        int64_t since = pl_call_partial_since(c);
+        next = h2->ops->next(c);
+        int64_t since = h2->ops->partial_since(c);
         if (since && since <= begun_before_ms) {
             pl_h2_defence(h2, PL_DEFENCE_MESSAGE_TIMEOUT, "a request message not complete in message_timeout_ms");
-            pl_call_expire_partial(c, NULL);
+            h2->ops->expire_partial(c, NULL);
         }
     }
 }
@@ -451,11 +452,13 @@ static int on_begin_headers(nghttp2_session *ng, const nghttp2_frame *frame, voi
     if (frame->hd.type != NGHTTP2_HEADERS || frame->headers.cat != NGHTTP2_HCAT_REQUEST)
         return 0;
     id_mark(&h2->ids, frame->hd.stream_id, ID_OPENED);
-    pl_call_t *call = pl_call_new(h2, frame->hd.stream_id);
+    pl_worker_t *w = pl_conn_worker(h2->conn);
+    pl_call_t *call =
+        h2->ops->open(h2, &conn_ops, frame->hd.stream_id, pl_server_call_limits(h2->server), w, pl_worker_base(w));
     if (!call) /* out of memory: refuse this stream only */
         return NGHTTP2_ERR_TEMPORAL_CALLBACK_FAILURE;
     nghttp2_session_set_stream_user_data(ng, frame->hd.stream_id, call);
-    pl_call_link(&h2->calls, call);
+    h2->ops->link(&h2->calls, call);
     h2->call_count++;
     pl_conn_on_calls_changed(h2->conn);
     return 0;
@@ -496,7 +499,7 @@ static int on_header(nghttp2_session *ng, const nghttp2_frame *frame, const uint
         return 0; /* request trailers carry nothing gRPC uses */
     pl_call_t *call = stream_call(ng, frame->hd.stream_id);
     if (call)
-        pl_call_on_header(call, name, namelen, value, valuelen);
+        h2->ops->on_header(call, name, namelen, value, valuelen);
     return 0;
 }
 
@@ -533,16 +536,16 @@ static int on_frame_recv(nghttp2_session *ng, const nghttp2_frame *frame, void *
         if (!call)
             break;
         if (frame->headers.cat == NGHTTP2_HCAT_REQUEST)
-            pl_call_on_headers_end(call);
+            h2->ops->on_headers_end(call);
         if (frame->hd.flags & NGHTTP2_FLAG_END_STREAM)
-            pl_call_on_remote_end(call);
+            h2->ops->on_remote_end(call);
         break;
     case NGHTTP2_DATA:
         if (frame->hd.flags & NGHTTP2_FLAG_END_STREAM) {
             id_mark(&h2->ids, frame->hd.stream_id, ID_FINISHED);
             call = stream_call(ng, frame->hd.stream_id);
             if (call)
-                pl_call_on_remote_end(call);
+                h2->ops->on_remote_end(call);
         }
         break;
     case NGHTTP2_PING:
@@ -582,10 +585,10 @@ static int on_data_chunk(nghttp2_session *ng, uint8_t flags, int32_t stream_id, 
                          void *user_data)
 {
     (void)flags;
-    (void)user_data;
+    pl_h2_t *h2 = user_data;
     pl_call_t *call = stream_call(ng, stream_id);
     if (call)
-        pl_call_on_data(call, data, len);
+        h2->ops->on_data(call, data, len);
     else /* no call to account it to: keep the window open */
         nghttp2_session_consume(ng, stream_id, len);
     return 0;
@@ -598,13 +601,13 @@ static int on_stream_close(nghttp2_session *ng, int32_t stream_id, uint32_t erro
     if (!call)
         return 0;
     nghttp2_session_set_stream_user_data(ng, stream_id, NULL);
-    pl_call_unlink(&h2->calls, call);
+    h2->ops->unlink(&h2->calls, call);
     h2->call_count--;
-    uint32_t queued = pl_call_queued_bytes(call), partial = pl_call_partial_bytes(call);
-    pl_call_on_stream_close(call, error_code);
+    uint32_t queued = h2->ops->queued_bytes(call), partial = h2->ops->partial_bytes(call);
+    h2->ops->on_stream_close(call, error_code);
     if (!h2->is_freeing) { /* its share of the budgets is free for the others */
-        pl_h2_out_changed(h2, -(int64_t)queued);
-        pl_h2_in_changed(h2, -(int64_t)partial);
+        out_changed(h2, -(int64_t)queued);
+        in_changed(h2, -(int64_t)partial);
     }
     if (!h2->is_freeing)
         pl_conn_on_calls_changed(h2->conn);
@@ -614,11 +617,11 @@ static int on_stream_close(nghttp2_session *ng, int32_t stream_id, uint32_t erro
 static ssize_t read_body(nghttp2_session *ng, int32_t stream_id, uint8_t *buf, size_t length, uint32_t *data_flags,
                          nghttp2_data_source *source, void *user_data)
 {
-    (void)user_data;
+    pl_h2_t *h2 = user_data;
     pl_call_t *call = source->ptr;
     if (!call || stream_call(ng, stream_id) != call)
         return NGHTTP2_ERR_TEMPORAL_CALLBACK_FAILURE;
-    return pl_call_read_body(call, buf, length, data_flags);
+    return h2->ops->read_body(call, buf, length, data_flags);
 }
 
 pl_h2_t *pl_h2_new(pl_conn_t *conn, pl_server_t *srv)
@@ -629,6 +632,7 @@ pl_h2_t *pl_h2_new(pl_conn_t *conn, pl_server_t *srv)
         return NULL;
     h2->conn = conn;
     h2->server = srv;
+    h2->ops = &pl_call_ops;
     h2->scan.magic_left = CLIENT_MAGIC_LEN;
     int64_t now = pl_now_msec();
     h2->created_ms = now;
@@ -702,9 +706,9 @@ void pl_h2_free(pl_h2_t *h2)
     /* nghttp2_session_del does not report open streams: tell each call. */
     while (h2->calls) {
         pl_call_t *call = h2->calls;
-        pl_call_unlink(&h2->calls, call);
+        h2->ops->unlink(&h2->calls, call);
         h2->call_count--;
-        pl_call_on_stream_close(call, NGHTTP2_CANCEL);
+        h2->ops->on_stream_close(call, NGHTTP2_CANCEL);
     }
     nghttp2_session_del(h2->ng);
     free(h2);
@@ -798,11 +802,11 @@ void pl_h2_goaway(pl_h2_t *h2, uint32_t error_code)
 
 void pl_h2_abort_calls(pl_h2_t *h2)
 {
-    for (pl_call_t *c = h2->calls; c; c = pl_call_next_in_session(c))
-        pl_call_finish(c, PL_CODE_UNAVAILABLE, "server shutting down");
+    for (pl_call_t *c = h2->calls; c; c = h2->ops->next(c))
+        h2->ops->finish(c, PL_CODE_UNAVAILABLE, "server shutting down");
 }
 
-int pl_h2_submit_response(pl_h2_t *h2, int32_t stream_id, const nghttp2_nv *nva, size_t n, bool with_body)
+static int submit_response(pl_h2_t *h2, int32_t stream_id, const nghttp2_nv *nva, size_t n, bool with_body)
 {
     nghttp2_data_provider dp;
     if (with_body) {
@@ -812,28 +816,60 @@ int pl_h2_submit_response(pl_h2_t *h2, int32_t stream_id, const nghttp2_nv *nva,
     return nghttp2_submit_response(h2->ng, stream_id, nva, n, with_body ? &dp : NULL) == 0 ? 0 : -1;
 }
 
-int pl_h2_submit_trailers(pl_h2_t *h2, int32_t stream_id, const nghttp2_nv *nva, size_t n)
+static int submit_trailers(pl_h2_t *h2, int32_t stream_id, const nghttp2_nv *nva, size_t n)
 {
     return nghttp2_submit_trailer(h2->ng, stream_id, nva, n) == 0 ? 0 : -1;
 }
 
-void pl_h2_resume(pl_h2_t *h2, int32_t stream_id)
+static void resume(pl_h2_t *h2, int32_t stream_id)
 {
     nghttp2_session_resume_data(h2->ng, stream_id);
 }
 
-void pl_h2_reset(pl_h2_t *h2, int32_t stream_id, uint32_t error_code)
+static void reset(pl_h2_t *h2, int32_t stream_id, uint32_t error_code)
 {
     nghttp2_submit_rst_stream(h2->ng, NGHTTP2_FLAG_NONE, stream_id, error_code);
 }
 
-void pl_h2_consume(pl_h2_t *h2, int32_t stream_id, size_t n)
+static void consume(pl_h2_t *h2, int32_t stream_id, size_t n)
 {
     if (n)
         nghttp2_session_consume(h2->ng, stream_id, n);
 }
 
-void pl_h2_kick(pl_h2_t *h2)
+static void kick(pl_h2_t *h2)
 {
     pl_conn_kick(h2->conn);
 }
+
+static void peer(pl_h2_t *h2, char *buf, size_t len)
+{
+    pl_conn_peer(h2->conn, buf, len);
+}
+
+static const pl_method_entry_t *find_method(pl_h2_t *h2, const char *path, size_t len)
+{
+    return pl_server_find_method(h2->server, path, len);
+}
+
+static bool has_service(pl_h2_t *h2, const char *name)
+{
+    return pl_server_has_service(h2->server, name);
+}
+
+static const pl_call_conn_ops_t conn_ops = {.submit_response = submit_response,
+                                            .submit_trailers = submit_trailers,
+                                            .resume = resume,
+                                            .reset = reset,
+                                            .kick = kick,
+                                            .consume = consume,
+                                            .out_fits = out_fits,
+                                            .out_changed = out_changed,
+                                            .in_changed = in_changed,
+                                            .in_may_consume = in_may_consume,
+                                            .consume_held = consume_held,
+                                            .consume_stream = consume_stream,
+                                            .mark_authenticated = mark_authenticated,
+                                            .peer = peer,
+                                            .find_method = find_method,
+                                            .has_service = has_service};

@@ -8,19 +8,21 @@
 #include "rpc/call_state.h"
 #include "runtime/clock.h"
 #include "runtime/errors.h"
-#include "transport/conn.h"
 
-pl_call_t *pl_call_new(pl_h2_t *h2, int32_t stream_id)
+pl_call_t *pl_call_new(pl_call_conn_t *conn, const pl_call_conn_ops_t *ops, int32_t stream_id,
+                       const pl_call_limits_t *limits, pl_worker_t *worker, struct event_base *base)
 {
     pl_call_t *call = calloc(1, sizeof(*call));
     if (!call)
         return NULL;
-    const pl_server_config_t *cfg = pl_server_config(pl_h2_server(h2));
-    call->h2 = h2;
+    const pl_call_limits_t *cfg = limits;
+    call->conn = conn;
+    call->ops = ops;
     call->stream_id = stream_id;
     call->refs = 1; /* the stream's */
-    call->server = pl_h2_server(h2);
-    call->worker = pl_conn_worker(pl_h2_conn(h2));
+    call->limits = cfg;
+    call->worker = worker;
+    call->base = base;
     call->status = PL_CODE_OK;
     pl_metadata_init(&call->md, cfg->max_metadata);
     pl_metadata_init(&call->initial_md, cfg->max_metadata);
@@ -107,14 +109,14 @@ pl_worker_t *pl_call_worker(const pl_call_t *call)
 
 void pl_call_mark_authenticated(pl_call_t *call)
 {
-    if (call->h2)
-        pl_h2_mark_authenticated(call->h2);
+    if (call->conn)
+        call->ops->mark_authenticated(call->conn);
 }
 
 void pl_call_peer(const pl_call_t *call, char *buf, size_t len)
 {
-    if (call->h2)
-        pl_conn_peer(pl_h2_conn(call->h2), buf, len);
+    if (call->conn)
+        call->ops->peer(call->conn, buf, len);
     else
         snprintf(buf, len, "unknown");
 }
@@ -146,7 +148,7 @@ void pl_call_on_stream_close(pl_call_t *call, uint32_t error_code)
 {
     (void)error_code;
     call->stream_closed = true;
-    call->h2 = NULL;
+    call->conn = NULL;
     /* A stream that closes before our trailers went out was cut short:
      * reset by the client, lost with the connection, or aborted. */
     if (!call->trailers_sent)
@@ -179,7 +181,7 @@ int pl_call_arm_deadline(pl_call_t *call)
     int64_t left = call->deadline_usec - pl_now_usec();
     if (left < 0)
         left = 0;
-    call->deadline_ev = evtimer_new(pl_worker_base(call->worker), on_deadline, call);
+    call->deadline_ev = evtimer_new(call->base, on_deadline, call);
     if (!call->deadline_ev)
         return PL_ERR_NOMEM;
     struct timeval tv = {(time_t)(left / 1000000), (suseconds_t)(left % 1000000)};
@@ -236,7 +238,7 @@ int pl_call_defer(pl_call_t *call, int64_t delay_usec, pl_call_event_fn fn)
         return PL_ERR_NOMEM;
     d->call = call;
     d->fn = fn;
-    d->ev = evtimer_new(pl_worker_base(call->worker), on_deferred, d);
+    d->ev = evtimer_new(call->base, on_deferred, d);
     if (!d->ev) {
         free(d);
         return PL_ERR_NOMEM;
@@ -288,12 +290,12 @@ void pl_call_schedule_writable(pl_call_t *call)
 
 /* ---- session list ---- */
 
-pl_call_t *pl_call_next_in_session(const pl_call_t *call)
+static pl_call_t *next_in_session(const pl_call_t *call)
 {
     return call->next;
 }
 
-void pl_call_link(pl_call_t **head, pl_call_t *call)
+static void link_call(pl_call_t **head, pl_call_t *call)
 {
     call->prev = NULL;
     call->next = *head;
@@ -302,7 +304,7 @@ void pl_call_link(pl_call_t **head, pl_call_t *call)
     *head = call;
 }
 
-void pl_call_unlink(pl_call_t **head, pl_call_t *call)
+static void unlink_call(pl_call_t **head, pl_call_t *call)
 {
     if (call->prev)
         call->prev->next = call->next;
@@ -312,3 +314,23 @@ void pl_call_unlink(pl_call_t **head, pl_call_t *call)
         call->next->prev = call->prev;
     call->next = call->prev = NULL;
 }
+
+/* What a session does with its calls (rpc/call_conn.h). */
+const pl_call_ops_t pl_call_ops = {.open = pl_call_new,
+                                   .on_header = pl_call_on_header,
+                                   .on_headers_end = pl_call_on_headers_end,
+                                   .on_data = pl_call_on_data,
+                                   .on_remote_end = pl_call_on_remote_end,
+                                   .on_stream_close = pl_call_on_stream_close,
+                                   .read_body = pl_call_read_body,
+                                   .finish = pl_call_finish,
+                                   .stream_id = pl_call_stream_id,
+                                   .queued_bytes = pl_call_queued_bytes,
+                                   .partial_bytes = pl_call_partial_bytes,
+                                   .partial_since = pl_call_partial_since,
+                                   .on_connection_writable = pl_call_on_connection_writable,
+                                   .consume_held_back = pl_call_consume_held_back,
+                                   .expire_partial = pl_call_expire_partial,
+                                   .next = next_in_session,
+                                   .link = link_call,
+                                   .unlink = unlink_call};

@@ -49,7 +49,7 @@ static bool list_has_token(const uint8_t *v, size_t len, const char *token)
 
 void pl_call_on_header(pl_call_t *call, const uint8_t *name, size_t name_len, const uint8_t *value, size_t value_len)
 {
-    const pl_server_config_t *cfg = pl_server_config(call->server);
+    const pl_call_limits_t *cfg = call->limits;
     /* nghttp2 does not enforce the MAX_HEADER_LIST_SIZE we advertise: do it. */
     call->header_bytes += (uint32_t)(name_len + value_len + HEADER_OVERHEAD);
     if (call->header_bytes > cfg->max_metadata) {
@@ -104,7 +104,7 @@ static void reject_unknown(pl_call_t *call)
     int svc_len = (int)(slash - path - 1);
     char svc[256];
     snprintf(svc, sizeof(svc), "%.*s", svc_len > 200 ? 200 : svc_len, path + 1);
-    if (!pl_server_has_service(call->server, svc))
+    if (!call->ops->has_service(call->conn, svc))
         snprintf(msg, sizeof(msg), "unknown service %s", svc);
     else
         snprintf(msg, sizeof(msg), "unknown method %.100s for service %s", slash + 1, svc);
@@ -113,7 +113,7 @@ static void reject_unknown(pl_call_t *call)
 
 void pl_call_on_headers_end(pl_call_t *call)
 {
-    const pl_server_config_t *cfg = pl_server_config(call->server);
+    const pl_call_limits_t *cfg = call->limits;
     if (!call->is_grpc_content) {
         /* Not gRPC. "/" answers 200 so HTTP/2 conformance tools (h2spec)
          * have a resource to exercise; anything else is the wrong media type. */
@@ -137,7 +137,7 @@ void pl_call_on_headers_end(pl_call_t *call)
         pl_call_reject(call, PL_CODE_INTERNAL, "missing :path");
         return;
     }
-    call->entry = pl_server_find_method(call->server, call->path, strlen(call->path));
+    call->entry = call->ops->find_method(call->conn, call->path, strlen(call->path));
     if (!call->entry || !call->entry->impl.on_message) {
         reject_unknown(call);
         return;
@@ -175,7 +175,7 @@ void pl_call_on_headers_end(pl_call_t *call)
  * Takes ownership of payload. */
 static void deliver_message(pl_call_t *call, uint8_t *payload, uint32_t len, bool compressed)
 {
-    const pl_server_config_t *cfg = pl_server_config(call->server);
+    const pl_call_limits_t *cfg = call->limits;
     const pl_method_impl_t *impl = &call->entry->impl;
     const pl_method_t *m = impl->method;
     bool streaming = pl_shape_streams_requests(m->shape);
@@ -254,7 +254,7 @@ static void deliver_message(pl_call_t *call, uint8_t *payload, uint32_t len, boo
  * unless the call ended or a message left the call paused). */
 static size_t feed(pl_call_t *call, const uint8_t *data, size_t len)
 {
-    const pl_server_config_t *cfg = pl_server_config(call->server);
+    const pl_call_limits_t *cfg = call->limits;
     size_t pos = 0;
     while (pos < len && !pl_call_is_finished(call) && !call->recv_paused) {
         size_t used;
@@ -309,8 +309,8 @@ static void account_partial(pl_call_t *call)
         return;
     int64_t delta = (int64_t)bytes - (int64_t)call->partial_bytes;
     call->partial_bytes = bytes;
-    if (call->h2)
-        pl_h2_in_changed(call->h2, delta);
+    if (call->conn)
+        call->ops->in_changed(call->conn, delta);
 }
 
 /* Gives n processed bytes back as flow-control window, unless the
@@ -318,45 +318,45 @@ static void account_partial(pl_call_t *call)
  * stays shut (the peer must wait) until room is made. */
 static void consume(pl_call_t *call, size_t n)
 {
-    if (!call->h2)
+    if (!call->conn)
         return;
-    if (!pl_h2_in_may_consume(call->h2, call)) {
+    if (!call->ops->in_may_consume(call->conn, call)) {
         call->held_back += n;
-        pl_h2_consume_held(call->h2, n);
+        call->ops->consume_held(call->conn, n);
         return;
     }
     if (call->held_back)
         pl_call_consume_held_back(call);
-    pl_h2_consume(call->h2, call->stream_id, n);
+    call->ops->consume(call->conn, call->stream_id, n);
 }
 
 void pl_call_consume_held_back(pl_call_t *call)
 {
-    if (call->held_back && call->h2 && pl_h2_in_may_consume(call->h2, call)) {
-        pl_h2_consume_stream(call->h2, call->stream_id, call->held_back);
+    if (call->held_back && call->conn && call->ops->in_may_consume(call->conn, call)) {
+        call->ops->consume_stream(call->conn, call->stream_id, call->held_back);
         call->held_back = 0;
-        pl_h2_kick(call->h2);
+        call->ops->kick(call->conn);
     }
 }
 
 void pl_call_expire_partial(pl_call_t *call, const char *why)
 {
-    const pl_server_config_t *cfg = pl_server_config(call->server);
+    const pl_call_limits_t *cfg = call->limits;
     char msg[96];
     snprintf(msg, sizeof(msg), "request message not received within %d ms", cfg->message_timeout_ms);
     pl_call_finish(call, PL_CODE_RESOURCE_EXHAUSTED, why ? why : msg);
     pl_deframer_dispose(&call->deframer); /* nothing more of it is read */
     pl_deframer_init(&call->deframer, cfg->max_recv_message);
     account_partial(call);
-    if (call->h2) /* and the client need not send the rest */
-        pl_h2_reset(call->h2, call->stream_id, NGHTTP2_NO_ERROR);
+    if (call->conn) /* and the client need not send the rest */
+        call->ops->reset(call->conn, call->stream_id, NGHTTP2_NO_ERROR);
 }
 
 void pl_call_on_data(pl_call_t *call, const uint8_t *data, size_t len)
 {
-    pl_h2_t *h2 = call->h2;
+    pl_call_conn_t *conn = call->conn;
     if (!call->headers_done || pl_call_is_finished(call)) {
-        pl_h2_consume(h2, call->stream_id, len); /* nobody will read it */
+        call->ops->consume(conn, call->stream_id, len); /* nobody will read it */
         return;
     }
     if (call->recv_paused || call->held_len) {
@@ -365,7 +365,7 @@ void pl_call_on_data(pl_call_t *call, const uint8_t *data, size_t len)
         uint8_t *held = realloc(call->held, call->held_len + len);
         if (!held) {
             pl_call_finish(call, PL_CODE_RESOURCE_EXHAUSTED, "out of memory");
-            pl_h2_consume(h2, call->stream_id, len);
+            call->ops->consume(conn, call->stream_id, len);
             return;
         }
         memcpy(held + call->held_len, data, len);
@@ -455,7 +455,7 @@ void pl_call_resume_recv(pl_call_t *call)
     }
     if (!call->recv_paused && !call->held_len && call->remote_ended)
         dispatch_half_close(call);
-    if (call->h2)
-        pl_h2_kick(call->h2);
+    if (call->conn)
+        call->ops->kick(call->conn);
     pl_call_unref(call);
 }

@@ -107,7 +107,7 @@ static void submit_trailers_only(pl_call_t *call)
 {
     headers_t h;
     if (headers_init(&h, &call->initial_md, &call->trailing_md) != 0) {
-        pl_h2_reset(call->h2, call->stream_id, NGHTTP2_INTERNAL_ERROR);
+        call->ops->reset(call->conn, call->stream_id, NGHTTP2_INTERNAL_ERROR);
         call->trailers_sent = true;
         return;
     }
@@ -117,8 +117,8 @@ static void submit_trailers_only(pl_call_t *call)
     headers_add_status(&h, call->status, msg);
     headers_add_metadata(&h, &call->initial_md);
     headers_add_metadata(&h, &call->trailing_md);
-    if (pl_h2_submit_response(call->h2, call->stream_id, h.nv, h.count, false) != 0)
-        pl_h2_reset(call->h2, call->stream_id, NGHTTP2_INTERNAL_ERROR);
+    if (call->ops->submit_response(call->conn, call->stream_id, h.nv, h.count, false) != 0)
+        call->ops->reset(call->conn, call->stream_id, NGHTTP2_INTERNAL_ERROR);
     call->response_started = true;
     call->trailers_sent = true;
     free(msg);
@@ -129,15 +129,15 @@ static void submit_trailers(pl_call_t *call)
 {
     headers_t h;
     if (headers_init(&h, &call->trailing_md, NULL) != 0) {
-        pl_h2_reset(call->h2, call->stream_id, NGHTTP2_INTERNAL_ERROR);
+        call->ops->reset(call->conn, call->stream_id, NGHTTP2_INTERNAL_ERROR);
         call->trailers_sent = true;
         return;
     }
     char *msg = call->status_message ? pl_percent_encode(call->status_message, strlen(call->status_message)) : NULL;
     headers_add_status(&h, call->status, msg);
     headers_add_metadata(&h, &call->trailing_md);
-    if (pl_h2_submit_trailers(call->h2, call->stream_id, h.nv, h.count) != 0)
-        pl_h2_reset(call->h2, call->stream_id, NGHTTP2_INTERNAL_ERROR);
+    if (call->ops->submit_trailers(call->conn, call->stream_id, h.nv, h.count) != 0)
+        call->ops->reset(call->conn, call->stream_id, NGHTTP2_INTERNAL_ERROR);
     call->trailers_sent = true;
     free(msg);
     headers_dispose(&h);
@@ -155,7 +155,7 @@ static int submit_response_headers(pl_call_t *call)
         HEADERS_ADD_LIT(&h, "grpc-encoding", "gzip");
     HEADERS_ADD_LIT(&h, "grpc-accept-encoding", "identity,gzip");
     headers_add_metadata(&h, &call->initial_md);
-    int rc = pl_h2_submit_response(call->h2, call->stream_id, h.nv, h.count, true);
+    int rc = call->ops->submit_response(call->conn, call->stream_id, h.nv, h.count, true);
     headers_dispose(&h);
     if (rc != 0)
         return PL_ERR_NOMEM;
@@ -169,9 +169,9 @@ void pl_call_reject(pl_call_t *call, pl_code_t code, const char *message)
     call->status = code;
     free(call->status_message);
     call->status_message = message ? strdup(message) : NULL;
-    if (call->h2) {
+    if (call->conn) {
         submit_trailers_only(call);
-        pl_h2_kick(call->h2);
+        call->ops->kick(call->conn);
     }
 }
 
@@ -183,7 +183,7 @@ void pl_call_plain_http(pl_call_t *call, int http_status, const char *body)
     size_t len = strlen(body);
     pl_outmsg_t *m = malloc(sizeof(*m) + len);
     if (!m) {
-        pl_h2_reset(call->h2, call->stream_id, NGHTTP2_INTERNAL_ERROR);
+        call->ops->reset(call->conn, call->stream_id, NGHTTP2_INTERNAL_ERROR);
         return;
     }
     m->next = NULL;
@@ -198,15 +198,15 @@ void pl_call_plain_http(pl_call_t *call, int http_status, const char *body)
         {(uint8_t *)":status", (uint8_t *)status, 7, strlen(status), NGHTTP2_NV_FLAG_NONE},
         {(uint8_t *)"content-type", (uint8_t *)"text/plain; charset=utf-8", 12, 25, NGHTTP2_NV_FLAG_NONE},
     };
-    if (pl_h2_submit_response(call->h2, call->stream_id, nv, 2, true) != 0)
-        pl_h2_reset(call->h2, call->stream_id, NGHTTP2_INTERNAL_ERROR);
+    if (call->ops->submit_response(call->conn, call->stream_id, nv, 2, true) != 0)
+        call->ops->reset(call->conn, call->stream_id, NGHTTP2_INTERNAL_ERROR);
     call->response_started = true;
-    pl_h2_kick(call->h2);
+    call->ops->kick(call->conn);
 }
 
 static pl_outmsg_t *encode_message(pl_call_t *call, const void *msg, int *err)
 {
-    const pl_server_config_t *cfg = pl_server_config(call->server);
+    const pl_call_limits_t *cfg = call->limits;
     const pl_method_t *m = call->entry->impl.method;
     long size = pl_pb_encoded_size(m->response, msg);
     if (size < 0) {
@@ -249,8 +249,8 @@ static pl_outmsg_t *encode_message(pl_call_t *call, const void *msg, int *err)
 
 int pl_call_send(pl_call_t *call, const void *msg)
 {
-    const pl_server_config_t *cfg = pl_server_config(call->server);
-    if (pl_call_is_finished(call) || !call->h2 || !call->entry)
+    const pl_call_limits_t *cfg = call->limits;
+    if (pl_call_is_finished(call) || !call->conn || !call->entry)
         return PL_ERR_CLOSED;
     if (call->out_bytes >= cfg->call_outbound_limit) {
         call->writable_wanted = true;
@@ -267,10 +267,9 @@ int pl_call_send(pl_call_t *call, const void *msg)
         call->writable_wanted = true;
         return PL_ERR_FULL;
     }
-    if (out && !pl_h2_out_fits(call->h2, out->len)) {
+    if (out && !call->ops->out_fits(call->conn, out->len)) {
         /* the connection's queue is full (its peer reads slowly or gives
          * no credit): nothing more is queued until it drains */
-        pl_h2_defence(call->h2, PL_DEFENCE_OUTBOUND_BUDGET, "responses over connection_outbound_bytes");
         free(out);
         call->writable_wanted = true;
         return PL_ERR_FULL;
@@ -291,16 +290,16 @@ int pl_call_send(pl_call_t *call, const void *msg)
         call->out_head = out;
     call->out_tail = out;
     call->out_bytes += out->len;
-    pl_h2_out_changed(call->h2, out->len);
+    call->ops->out_changed(call->conn, out->len);
     if (!call->response_started) {
         if (submit_response_headers(call) != 0) {
             pl_call_finish(call, PL_CODE_INTERNAL, "out of memory");
             return PL_ERR_NOMEM;
         }
     } else {
-        pl_h2_resume(call->h2, call->stream_id);
+        call->ops->resume(call->conn, call->stream_id);
     }
-    pl_h2_kick(call->h2);
+    call->ops->kick(call->conn);
     return 0;
 }
 
@@ -314,13 +313,13 @@ int pl_call_finish(pl_call_t *call, pl_code_t code, const char *message)
     call->status_message = message ? strdup(message) : NULL;
     pl_call_clear_deadline(call);
     pl_call_drop_deferred(call); /* deferred work never runs on a finished call */
-    if (!call->h2)
+    if (!call->conn)
         return 0;
     if (!call->response_started)
         submit_trailers_only(call);
     else
-        pl_h2_resume(call->h2, call->stream_id); /* trailers follow the queue */
-    pl_h2_kick(call->h2);
+        call->ops->resume(call->conn, call->stream_id); /* trailers follow the queue */
+    call->ops->kick(call->conn);
     return 0;
 }
 
@@ -355,7 +354,7 @@ void pl_call_set_compression(pl_call_t *call, bool on)
 
 ssize_t pl_call_read_body(pl_call_t *call, uint8_t *buf, size_t len, uint32_t *data_flags)
 {
-    const pl_server_config_t *cfg = pl_server_config(call->server);
+    const pl_call_limits_t *cfg = call->limits;
     size_t n = 0;
     while (n < len && call->out_head) {
         pl_outmsg_t *m = call->out_head;
@@ -373,8 +372,8 @@ ssize_t pl_call_read_body(pl_call_t *call, uint8_t *buf, size_t len, uint32_t *d
         }
     }
     call->out_bytes -= (uint32_t)n;
-    if (n && call->h2)
-        pl_h2_out_changed(call->h2, -(int64_t)n);
+    if (n && call->conn)
+        call->ops->out_changed(call->conn, -(int64_t)n);
     if (call->writable_wanted && call->out_bytes < cfg->call_outbound_limit / 2)
         pl_call_schedule_writable(call);
     if (!call->out_head && call->finished) {
@@ -398,7 +397,7 @@ uint32_t pl_call_queued_bytes(const pl_call_t *call)
 
 void pl_call_on_connection_writable(pl_call_t *call)
 {
-    const pl_server_config_t *cfg = pl_server_config(call->server);
+    const pl_call_limits_t *cfg = call->limits;
     if (call->writable_wanted && call->out_bytes < cfg->call_outbound_limit / 2)
         pl_call_schedule_writable(call);
 }

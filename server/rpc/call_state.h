@@ -7,9 +7,7 @@
 #include <stdbool.h>
 #include <stdint.h>
 
-#include "http2/session.h"
-#include "rpc/call_internal.h"
-#include "rpc/server.h"
+#include "rpc/call_conn.h"
 #include "runtime/frame.h"
 #include "runtime/metadata.h"
 
@@ -28,12 +26,14 @@ typedef enum pl_req_encoding {
 } pl_req_encoding_t;
 
 struct pl_call {
-    pl_h2_t *h2; /* NULL once the stream has closed */
+    pl_call_conn_t *conn; /* NULL once the stream has closed */
+    const pl_call_conn_ops_t *ops;
     int32_t stream_id;
     uint32_t refs;
-    pl_server_t *server;
+    const pl_call_limits_t *limits; /* the server's */
     pl_worker_t *worker;
-    pl_call_t *next, *prev; /* the session's open calls */
+    struct event_base *base; /* the worker's */
+    pl_call_t *next, *prev;  /* the session's open calls */
 
     /* request headers, until they are complete */
     char *path;
@@ -88,6 +88,23 @@ struct pl_call {
     bool writable_wanted;
     bool writable_scheduled;
 };
+
+/* pl_call_ops (rpc/call_conn.h), in call.c, call_request.c, call_response.c */
+pl_call_t *pl_call_new(pl_call_conn_t *conn, const pl_call_conn_ops_t *ops, int32_t stream_id,
+                       const pl_call_limits_t *limits, pl_worker_t *worker, struct event_base *base);
+void pl_call_on_header(pl_call_t *call, const uint8_t *name, size_t name_len, const uint8_t *value, size_t value_len);
+void pl_call_on_headers_end(pl_call_t *call);
+void pl_call_on_data(pl_call_t *call, const uint8_t *data, size_t len);
+void pl_call_on_remote_end(pl_call_t *call);
+void pl_call_on_stream_close(pl_call_t *call, uint32_t error_code);
+ssize_t pl_call_read_body(pl_call_t *call, uint8_t *buf, size_t len, uint32_t *data_flags);
+int32_t pl_call_stream_id(const pl_call_t *call);
+uint32_t pl_call_queued_bytes(const pl_call_t *call);
+uint32_t pl_call_partial_bytes(const pl_call_t *call);
+int64_t pl_call_partial_since(const pl_call_t *call);
+void pl_call_on_connection_writable(pl_call_t *call);
+void pl_call_consume_held_back(pl_call_t *call);
+void pl_call_expire_partial(pl_call_t *call, const char *why);
 
 /* call.c */
 void pl_call_cancel_internal(pl_call_t *call);

@@ -4,7 +4,7 @@
 #ifndef PL_SERVER_SERVICES_HEALTH_H
 #define PL_SERVER_SERVICES_HEALTH_H
 
-#include "rpc/server.h"
+#include "transport/server.h"
 
 typedef struct pl_health pl_health_t;
 

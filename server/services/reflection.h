@@ -3,7 +3,7 @@
 #ifndef PL_SERVER_SERVICES_REFLECTION_H
 #define PL_SERVER_SERVICES_REFLECTION_H
 
-#include "rpc/server.h"
+#include "transport/server.h"
 
 /* Registers both versions on srv (before start). 0 or PL_ERR_*. */
 int pl_reflection_register(pl_server_t *srv);

@@ -13,7 +13,7 @@
 
 #include "transport/worker.h"
 
-typedef struct pl_h2 pl_h2_t;
+typedef struct pl_call_conn pl_h2_t;
 
 /* Serves a new connection on fd. 0: fd is taken (closed with the
  * connection); PL_ERR_LIMIT (the peer's address has connections_per_address

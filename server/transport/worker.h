@@ -9,7 +9,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "rpc/server.h"
+#include "transport/server.h"
 
 struct event_base;
 typedef struct pl_conn pl_conn_t;

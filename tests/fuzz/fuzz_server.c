@@ -19,11 +19,11 @@
 #include "grpc/testing/test.parley.h"
 #include "interop_descriptors.h"
 #include "rpc/call.h"
-#include "rpc/server.h"
 #include "runtime/errors.h"
 #include "services/health.h"
 #include "services/reflection.h"
 #include "transport/conn.h"
+#include "transport/server.h"
 #include "transport/worker.h"
 
 #define MAX_RESPONSE 2048 /* bytes per response message the handlers make */

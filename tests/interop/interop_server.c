@@ -12,10 +12,10 @@
 #include "interop_descriptors.h"
 #include "parley_idl_descriptors.h"
 #include "rpc/call.h"
-#include "rpc/server.h"
 #include "runtime/errors.h"
 #include "services/health.h"
 #include "services/reflection.h"
+#include "transport/server.h"
 
 #define MAX_PAYLOAD (4u << 20)
 #define MAX_STEPS 256

@@ -1,6 +1,7 @@
 /* server.c — the server object: configuration defaults, the method
- * registry, listening sockets and the workers' lifecycle. */
-#include "rpc/server.h"
+ * registry, listening sockets, the workers' lifecycle, TLS reload and
+ * connection admission. */
+#include "transport/server.h"
 
 #include <arpa/inet.h>
 #include <errno.h>
@@ -54,6 +55,7 @@ typedef struct drain_hook {
 
 struct pl_server {
     pl_server_config_t cfg;
+    pl_call_limits_t call_limits; /* from cfg, for the call layer */
     char *host;
 
     pl_method_entry_t *methods; /* sorted by path after start */
@@ -187,6 +189,8 @@ pl_server_t *pl_server_new(const pl_server_config_t *cfg)
         return NULL;
     }
     srv->cfg.host = srv->host;
+    srv->call_limits = (pl_call_limits_t){srv->cfg.max_recv_message, srv->cfg.max_send_message, srv->cfg.max_metadata,
+                                          srv->cfg.call_outbound_limit, srv->cfg.message_timeout_ms};
     if (RAND_bytes((unsigned char *)srv->addr_key, sizeof(srv->addr_key)) != 1) {
         free(srv->host);
         free(srv);
@@ -494,6 +498,10 @@ uint64_t pl_server_count_fd_pause(pl_server_t *srv)
 const pl_server_config_t *pl_server_config(const pl_server_t *srv)
 {
     return &srv->cfg;
+}
+const pl_call_limits_t *pl_server_call_limits(const pl_server_t *srv)
+{
+    return &srv->call_limits;
 }
 uint16_t pl_server_port(const pl_server_t *srv)
 {

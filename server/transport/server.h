@@ -1,11 +1,12 @@
-/* server.h — the gRPC server: configuration, service registry, lifecycle.
+/* server.h — the gRPC server: configuration, service registry, lifecycle,
+ * TLS reload and connection admission.
  *
  * A server owns N workers (server/transport/worker.h), each with its own
  * event loop, listening socket (SO_REUSEPORT) and connections. Services are
  * registered before pl_server_start(); the registry is read-only afterwards,
  * so workers read it without locks. */
-#ifndef PL_SERVER_RPC_SERVER_H
-#define PL_SERVER_RPC_SERVER_H
+#ifndef PL_SERVER_TRANSPORT_SERVER_H
+#define PL_SERVER_TRANSPORT_SERVER_H
 
 #include <stdbool.h>
 #include <stddef.h>
@@ -54,13 +55,6 @@ typedef struct pl_server_config {
 
 /* Fills unset (zero) fields with the defaults above. */
 void pl_server_config_defaults(pl_server_config_t *cfg);
-
-/* A registered method, as the call layer sees it. */
-typedef struct pl_method_entry {
-    pl_method_impl_t impl;
-    const void *handlers;
-    void *svc;
-} pl_method_entry_t;
 
 pl_server_t *pl_server_new(const pl_server_config_t *cfg);
 void pl_server_free(pl_server_t *srv);
@@ -146,6 +140,8 @@ void pl_server_drain(pl_server_t *srv);
 void pl_server_wait(pl_server_t *srv);
 
 const pl_server_config_t *pl_server_config(const pl_server_t *srv);
+/* The part of the configuration a call keeps (the call layer sees no more). */
+const pl_call_limits_t *pl_server_call_limits(const pl_server_t *srv);
 const pl_method_entry_t *pl_server_find_method(const pl_server_t *srv, const char *path, size_t len);
 bool pl_server_is_draining(const pl_server_t *srv);
 
