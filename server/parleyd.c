@@ -13,8 +13,8 @@
 
 #include "app/app.h"
 #include "app/log.h"
-#include "app/services.h"
 #include "config/config.h"
+#include "node.h"
 #include "parley_idl_descriptors.h"
 #include "services/health.h"
 #include "services/reflection.h"

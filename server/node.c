@@ -1,5 +1,5 @@
-/* services.c — registering every Parley service, in dependency order. */
-#include "app/services.h"
+/* node.c — registering every Parley service, in dependency order. */
+#include "node.h"
 
 #include <stdio.h>
 #include <stdlib.h>

@@ -1,7 +1,8 @@
-/* services.h — every Parley service registered on the server in one call,
- * for parleyd and the integration tests. */
-#ifndef PL_APP_SERVICES_H
-#define PL_APP_SERVICES_H
+/* node.h — the composition root: which services a Parley node runs,
+ * registered on its server in dependency order (for parleyd). app/ stays
+ * below the services, which build on it. */
+#ifndef PL_SERVER_NODE_H
+#define PL_SERVER_NODE_H
 
 #include <stddef.h>
 
