@@ -8,6 +8,7 @@
 #include <fcntl.h>
 #include <netdb.h>
 #include <netinet/in.h>
+#include <openssl/evp.h>
 #include <openssl/rand.h>
 #include <openssl/ssl.h>
 #include <stdatomic.h>
@@ -78,6 +79,7 @@ struct pl_server {
     volatile int draining;
 
     uint64_t addr_key[2]; /* SipHash key for the per-address table */
+    EVP_MAC *siphash;
     _Atomic uint32_t addr_count[ADDR_ROWS][ADDR_SLOTS];
 
     uint64_t fd_limit;                           /* RLIMIT_NOFILE (soft) when the server was made */
@@ -191,7 +193,9 @@ pl_server_t *pl_server_new(const pl_server_config_t *cfg)
     srv->cfg.host = srv->host;
     srv->call_limits = (pl_call_limits_t){srv->cfg.max_recv_message, srv->cfg.max_send_message, srv->cfg.max_metadata,
                                           srv->cfg.call_outbound_limit, srv->cfg.message_timeout_ms};
-    if (RAND_bytes((unsigned char *)srv->addr_key, sizeof(srv->addr_key)) != 1) {
+    srv->siphash = EVP_MAC_fetch(NULL, "SIPHASH", NULL);
+    if (!srv->siphash || RAND_bytes((unsigned char *)srv->addr_key, sizeof(srv->addr_key)) != 1) {
+        EVP_MAC_free(srv->siphash);
         free(srv->host);
         free(srv);
         return NULL;
@@ -236,6 +240,7 @@ void pl_server_free(pl_server_t *srv)
     free(srv->tls_cert);
     free(srv->tls_key);
     free(srv->tls_client_ca);
+    EVP_MAC_free(srv->siphash);
     free(srv->host);
     free(srv);
 }
@@ -311,48 +316,21 @@ int pl_server_reload_tls(pl_server_t *srv, char *err, size_t err_len)
 
 /* ---- connections on the node, and per address ---- */
 
-#define ROTL64(x, b) (uint64_t)(((x) << (b)) | ((x) >> (64 - (b))))
-#define SIPROUND                                                                                                       \
-    do {                                                                                                               \
-        v0 += v1;                                                                                                      \
-        v1 = ROTL64(v1, 13);                                                                                           \
-        v1 ^= v0;                                                                                                      \
-        v0 = ROTL64(v0, 32);                                                                                           \
-        v2 += v3;                                                                                                      \
-        v3 = ROTL64(v3, 16);                                                                                           \
-        v3 ^= v2;                                                                                                      \
-        v0 += v3;                                                                                                      \
-        v3 = ROTL64(v3, 21);                                                                                           \
-        v3 ^= v0;                                                                                                      \
-        v2 += v1;                                                                                                      \
-        v1 = ROTL64(v1, 17);                                                                                           \
-        v1 ^= v2;                                                                                                      \
-        v2 = ROTL64(v2, 32);                                                                                           \
-    } while (0)
-
-/* SipHash-2-4 of a 16-byte key block (the address, zero-padded): a keyed
- * hash, so a client cannot pick addresses that collide with another's. */
-static uint64_t siphash16(const uint64_t key[2], const uint64_t m[2])
+/* SipHash (OpenSSL's) of a 16-byte address block under the server's
+ * secret key, so a client cannot pick addresses that collide with
+ * another's. false if OpenSSL fails (out of memory). */
+static bool addr_hash(const pl_server_t *srv, const uint64_t m[2], uint64_t *h)
 {
-    uint64_t v0 = 0x736f6d6570736575ULL ^ key[0], v1 = 0x646f72616e646f6dULL ^ key[1];
-    uint64_t v2 = 0x6c7967656e657261ULL ^ key[0], v3 = 0x7465646279746573ULL ^ key[1];
-    for (int i = 0; i < 2; i++) {
-        v3 ^= m[i];
-        SIPROUND;
-        SIPROUND;
-        v0 ^= m[i];
-    }
-    uint64_t b = (uint64_t)16 << 56;
-    v3 ^= b;
-    SIPROUND;
-    SIPROUND;
-    v0 ^= b;
-    v2 ^= 0xff;
-    SIPROUND;
-    SIPROUND;
-    SIPROUND;
-    SIPROUND;
-    return v0 ^ v1 ^ v2 ^ v3;
+    uint64_t out[2];
+    size_t len = 0;
+    EVP_MAC_CTX *ctx = EVP_MAC_CTX_new(srv->siphash);
+    bool ok = ctx && EVP_MAC_init(ctx, (const unsigned char *)srv->addr_key, sizeof(srv->addr_key), NULL) == 1 &&
+              EVP_MAC_update(ctx, (const unsigned char *)m, sizeof(out)) == 1 &&
+              EVP_MAC_final(ctx, (unsigned char *)out, &len, sizeof(out)) == 1 && len == sizeof(out);
+    EVP_MAC_CTX_free(ctx);
+    if (ok)
+        *h = out[0];
+    return ok;
 }
 
 /* IPv4 by address; IPv6 by its /64 (what one subscriber usually gets);
@@ -420,10 +398,9 @@ bool pl_server_conn_admit(pl_server_t *srv, const void *sockaddr, unsigned addr_
     if (!node_admit(srv))
         return false;
     slot->is_counted = true;
-    uint64_t m[2];
-    if (!addr_block(sockaddr, addr_len, m))
+    uint64_t m[2], h;
+    if (!addr_block(sockaddr, addr_len, m) || !addr_hash(srv, m, &h))
         return true;
-    uint64_t h = siphash16(srv->addr_key, m);
     /* slot 0 of each row is never used, so {0,0} can mean "not counted" */
     uint32_t idx[ADDR_ROWS] = {1 + (uint32_t)(h % (ADDR_SLOTS - 1)), 1 + (uint32_t)((h >> 32) % (ADDR_SLOTS - 1))};
     for (int r = 0; r < ADDR_ROWS; r++)
