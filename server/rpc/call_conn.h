@@ -1,17 +1,8 @@
-/* call_conn.h — how calls and the protocol carrying them (http2/session.c)
- * meet: two tables of function pointers, as h2o's request and protocol meet
- * through h2o_conn_callbacks_t and nghttp2 reports through its session
- * callbacks. The call layer includes nothing of the protocol or the
- * transport, and the protocol knows nothing of a call's insides:
- *
- *   pl_call_ops         what a session does with its calls (rpc/call*.c):
- *                       one per stream, fed headers and data, read for
- *                       response data, told when the stream closes;
- *   pl_call_conn_ops_t  what a call asks of its session: response headers
- *                       and trailers, resets, flow control, the shared
- *                       budgets, the server's limits and methods.
- *
- * Both run on the connection's worker thread. */
+/* call_conn.h — where calls meet the protocol carrying them (http2/), as
+ * h2o's request and protocol meet through h2o_conn_callbacks_t: pl_call_ops
+ * is what a session does with its calls (one per stream), pl_call_conn_ops_t
+ * what a call asks of its session. Neither side includes the other or sees
+ * its insides; both run on the connection's worker thread. */
 #ifndef PL_SERVER_RPC_CALL_CONN_H
 #define PL_SERVER_RPC_CALL_CONN_H
 
@@ -48,7 +39,6 @@ typedef struct pl_call_conn_ops {
     void (*consume_stream)(pl_call_conn_t *conn, int32_t stream_id, size_t n);
     void (*mark_authenticated)(pl_call_conn_t *conn); /* the larger inbound budget */
     void (*peer)(pl_call_conn_t *conn, char *buf, size_t len);
-    /* The server's services. */
     const pl_method_entry_t *(*find_method)(pl_call_conn_t *conn, const char *path, size_t len);
     bool (*has_service)(pl_call_conn_t *conn, const char *name);
 } pl_call_conn_ops_t;

@@ -598,7 +598,7 @@ int pl_conn_new(pl_worker_t *w, int fd, const struct sockaddr *peer, socklen_t p
     c->rev = event_new(base, fd, EV_READ | EV_PERSIST, on_readable, c);
     c->wev = event_new(base, fd, EV_WRITE, on_writable, c);
     c->timer = evtimer_new(base, on_timer, c);
-    SSL_CTX *tls = pl_worker_tls_ctx(w);
+    SSL_CTX *tls = pl_server_tls_ctx(pl_worker_server(w)); /* valid until this callback returns */
     if (!c->rev || !c->wev || !c->timer)
         goto fail;
     if (tls) {

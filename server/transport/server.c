@@ -92,58 +92,37 @@ struct pl_server {
 
 void pl_server_config_defaults(pl_server_config_t *cfg)
 {
+#define DEFAULT(field, value) (cfg->field = cfg->field ? cfg->field : (value))
     if (!cfg->host)
         cfg->host = "127.0.0.1";
     if (cfg->workers <= 0) {
         long n = sysconf(_SC_NPROCESSORS_ONLN);
         cfg->workers = n > 0 ? (int)n : 1;
     }
-    if (!cfg->max_recv_message)
-        cfg->max_recv_message = 4u << 20;
-    if (!cfg->max_send_message)
-        cfg->max_send_message = 4u << 20;
-    if (!cfg->max_metadata)
-        cfg->max_metadata = 8u << 10;
-    if (!cfg->max_concurrent_streams)
-        cfg->max_concurrent_streams = 100;
-    if (!cfg->initial_window)
-        cfg->initial_window = 1u << 20;
-    if (!cfg->call_outbound_limit)
-        cfg->call_outbound_limit = 1u << 20;
-    if (!cfg->conn_outbound_limit)
-        cfg->conn_outbound_limit = 16u << 20;
-    if (!cfg->inbound_buffer)
-        cfg->inbound_buffer = 4u << 20;
-    if (!cfg->inbound_buffer_unauth)
-        cfg->inbound_buffer_unauth = 1u << 20;
-    if (!cfg->message_timeout_ms)
-        cfg->message_timeout_ms = 60 * 1000;
-    if (!cfg->keepalive_time_ms)
-        cfg->keepalive_time_ms = 120 * 1000;
-    if (!cfg->keepalive_timeout_ms)
-        cfg->keepalive_timeout_ms = 20 * 1000;
-    if (!cfg->idle_timeout_ms)
-        cfg->idle_timeout_ms = 30 * 60 * 1000;
-    if (!cfg->handshake_timeout_ms)
-        cfg->handshake_timeout_ms = 10 * 1000;
-    if (!cfg->drain_grace_ms)
-        cfg->drain_grace_ms = 10 * 1000;
-    if (!cfg->connections_per_address)
-        cfg->connections_per_address = 1000;
-    if (!cfg->reset_burst)
-        cfg->reset_burst = 1000;
-    if (!cfg->reset_rate)
-        cfg->reset_rate = 33;
-    if (!cfg->useless_burst)
-        cfg->useless_burst = 1000;
-    if (!cfg->useless_rate)
-        cfg->useless_rate = 100;
-    if (!cfg->send_timeout_ms)
-        cfg->send_timeout_ms = 60 * 1000;
-    if (!cfg->header_timeout_ms)
-        cfg->header_timeout_ms = 10 * 1000;
-    if (!cfg->worker_fds)
-        cfg->worker_fds = DEFAULT_WORKER_FDS;
+    DEFAULT(max_recv_message, 4u << 20);
+    DEFAULT(max_send_message, 4u << 20);
+    DEFAULT(max_metadata, 8u << 10);
+    DEFAULT(max_concurrent_streams, 100);
+    DEFAULT(initial_window, 1u << 20);
+    DEFAULT(call_outbound_limit, 1u << 20);
+    DEFAULT(conn_outbound_limit, 16u << 20);
+    DEFAULT(inbound_buffer, 4u << 20);
+    DEFAULT(inbound_buffer_unauth, 1u << 20);
+    DEFAULT(message_timeout_ms, 60 * 1000);
+    DEFAULT(keepalive_time_ms, 120 * 1000);
+    DEFAULT(keepalive_timeout_ms, 20 * 1000);
+    DEFAULT(idle_timeout_ms, 30 * 60 * 1000);
+    DEFAULT(handshake_timeout_ms, 10 * 1000);
+    DEFAULT(drain_grace_ms, 10 * 1000);
+    DEFAULT(connections_per_address, 1000);
+    DEFAULT(reset_burst, 1000);
+    DEFAULT(reset_rate, 33);
+    DEFAULT(useless_burst, 1000);
+    DEFAULT(useless_rate, 100);
+    DEFAULT(send_timeout_ms, 60 * 1000);
+    DEFAULT(header_timeout_ms, 10 * 1000);
+    DEFAULT(worker_fds, DEFAULT_WORKER_FDS);
+#undef DEFAULT
 }
 
 /* The soft descriptor limit (what accept() runs into), or UINT32_MAX when
@@ -487,10 +466,6 @@ uint16_t pl_server_port(const pl_server_t *srv)
 bool pl_server_is_draining(const pl_server_t *srv)
 {
     return srv->draining != 0;
-}
-int pl_server_worker_count(const pl_server_t *srv)
-{
-    return srv->worker_count;
 }
 pl_worker_t *pl_server_worker(const pl_server_t *srv, int i)
 {

@@ -154,7 +154,6 @@ const pl_descriptor_set_t *pl_server_descriptor_set(const pl_server_t *srv, size
 
 /* Workers, for code that needs to reach every loop (e.g. health Watch). */
 typedef struct pl_worker pl_worker_t;
-int pl_server_worker_count(const pl_server_t *srv);
 pl_worker_t *pl_server_worker(const pl_server_t *srv, int i);
 
 /* Per-worker state of a module (a database pool, a cache connection). start

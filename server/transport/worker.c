@@ -324,14 +324,6 @@ int pl_worker_index(const pl_worker_t *w)
 {
     return w->index;
 }
-bool pl_worker_is_draining(const pl_worker_t *w)
-{
-    return w->draining;
-}
-void *pl_worker_tls_ctx(const pl_worker_t *w)
-{
-    return pl_server_tls_ctx(w->server);
-}
 
 uint8_t *pl_worker_rx_buf(pl_worker_t *w, size_t *cap)
 {

@@ -29,10 +29,6 @@ int pl_worker_post(pl_worker_t *w, pl_task_fn fn, void *arg);
 struct event_base *pl_worker_base(const pl_worker_t *w);
 pl_server_t *pl_worker_server(const pl_worker_t *w);
 int pl_worker_index(const pl_worker_t *w);
-bool pl_worker_is_draining(const pl_worker_t *w);
-/* The server's current TLS context (NULL: h2c); valid until the calling
- * event callback returns (see pl_server_tls_ctx). */
-void *pl_worker_tls_ctx(const pl_worker_t *w);
 
 /* Scratch buffers shared by all connections of the worker (one read and one
  * write at a time per thread), so an idle connection owns no I/O buffer. */
