@@ -632,7 +632,7 @@ pl_h2_t *pl_h2_new(pl_conn_t *conn, pl_server_t *srv)
         return NULL;
     h2->conn = conn;
     h2->server = srv;
-    h2->ops = &pl_call_ops;
+    h2->ops = &pl_call_ops; /* the one place http2 names the call layer (README.md) */
     h2->scan.magic_left = CLIENT_MAGIC_LEN;
     int64_t now = pl_now_msec();
     h2->created_ms = now;
