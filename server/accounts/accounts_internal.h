@@ -205,9 +205,6 @@ bool pl_otp_matches(const char *phone, const char *code, const uint8_t *stored, 
 
 /* ---- id lists (batch.c) ---- */
 
-/* One array literal of all n ids ("{1,2,3}"), malloc'd; NULL if out of memory. */
-char *pl_acct_id_array(const int64_t *ids, size_t n);
-
 /* Sorts ids and drops repeats; returns the new count. */
 size_t pl_acct_unique_ids(int64_t *ids, size_t n);
 

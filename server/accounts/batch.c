@@ -8,9 +8,6 @@
 #include "accounts/accounts_internal.h"
 #include "runtime/errors.h"
 
-/* Longest element: a 19-digit id, plus a comma. */
-#define ELEMENT_MAX 24
-
 void pl_acct_query_shards(pl_call_t *call, pl_acct_req_t *r, int stmt, const int64_t *ids, const char *const *phones,
                           size_t n, pl_call_query_fn fn)
 {
@@ -38,21 +35,4 @@ size_t pl_acct_unique_ids(int64_t *ids, size_t n)
         if (ids[i] != ids[k - 1])
             ids[k++] = ids[i];
     return k;
-}
-
-char *pl_acct_id_array(const int64_t *ids, size_t n)
-{
-    char *a = malloc(n * ELEMENT_MAX + 3);
-    if (!a)
-        return NULL;
-    size_t used = 0;
-    a[used++] = '{';
-    for (size_t i = 0; i < n; i++) {
-        if (i)
-            a[used++] = ',';
-        used += (size_t)snprintf(a + used, ELEMENT_MAX, "%" PRId64, ids[i]);
-    }
-    a[used++] = '}';
-    a[used] = '\0';
-    return a;
 }

@@ -84,7 +84,7 @@ static void on_existing(pl_call_t *call, const pl_pg_result_t *res, void *user)
         reply_added(call, 0);
         return;
     }
-    if (!(a->array = pl_acct_id_array(a->found, a->nfound))) {
+    if (!(a->array = pl_pg_int8_array(a->found, a->nfound))) {
         pl_call_finish(call, PL_CODE_RESOURCE_EXHAUSTED, "server out of memory; retry");
         return;
     }

@@ -40,7 +40,7 @@ int chats_listing_arrays(const chats_listing_t *rows, size_t n, char *arr[CHATS_
             int64_t v[] = {r->account_id, r->chat_id, r->kind, r->peer, r->joined, r->removed, r->membership_seq};
             col[i] = v[c];
         }
-        ok = (arr[c] = chats_ids_text(col, n)) != NULL;
+        ok = (arr[c] = pl_pg_int8_array(col, n)) != NULL;
     }
     free(col);
     if (!ok)

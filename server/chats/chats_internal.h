@@ -203,10 +203,6 @@ void chats_scatter(chats_op_t *op, const pl_scatter_t *sc, chats_result_fn fn, c
 /* Ends the call with an error; no more steps run (but see is_committed). */
 void chats_fail(chats_op_t *op, pl_code_t code, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
 
-/* "{1,2,3}": an array parameter ($n::bigint[]) as text; NULL when out of
- * memory. Caller frees. */
-char *chats_ids_text(const int64_t *ids, size_t n);
-
 /* ---- validate.c ---- */
 
 bool chats_is_utf8(const char *s, size_t len);

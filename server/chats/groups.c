@@ -36,7 +36,7 @@ static void create_checked(chats_op_t *op)
     op->chat_id = pl_id_new(&op->svc->app->ids, op->chat_shard);
 
     parley_v1_ChatEvent *ev = chats_event_new(parley_v1_ChatEvent_Type_CREATED, me);
-    char *members = chats_ids_text(op->ids, op->id_count);
+    char *members = pl_pg_int8_array(op->ids, op->id_count);
     if (!ev || !members) {
         free(ev);
         free(members);

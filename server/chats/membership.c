@@ -49,7 +49,7 @@ static void add_checked(chats_op_t *op)
     }
     if (!encode(op, ev, &op->event, &op->event_len))
         return;
-    char *arr = chats_ids_text(op->cands, op->cand_count);
+    char *arr = pl_pg_int8_array(op->cands, op->cand_count);
     if (!arr) {
         chats_fail(op, PL_CODE_RESOURCE_EXHAUSTED, "out of memory");
         return;

@@ -185,18 +185,3 @@ void chats_scatter(chats_op_t *op, const pl_scatter_t *sc, chats_result_fn fn, c
     if (!op->is_failed)
         chats_fail(op, PL_CODE_UNAVAILABLE, "server busy; retry");
 }
-
-char *chats_ids_text(const int64_t *ids, size_t n)
-{
-    size_t cap = 3 + n * 21; /* "{" + "-9223372036854775808," each + "}" + NUL */
-    char *s = malloc(cap);
-    if (!s)
-        return NULL;
-    size_t len = 0;
-    s[len++] = '{';
-    for (size_t i = 0; i < n; i++)
-        len += (size_t)snprintf(s + len, cap - len, i ? ",%lld" : "%lld", (long long)ids[i]);
-    s[len++] = '}';
-    s[len] = '\0';
-    return s;
-}

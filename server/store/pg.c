@@ -4,6 +4,7 @@
  * and pg_internal.h for how a statement travels. */
 #include <arpa/inet.h>
 #include <event2/event.h>
+#include <inttypes.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -557,4 +558,19 @@ const uint8_t *pl_pg_get_bytes(const PGresult *res, int row, int col, size_t *le
 {
     *len = (size_t)PQgetlength(res, row, col);
     return (const uint8_t *)PQgetvalue(res, row, col);
+}
+
+char *pl_pg_int8_array(const int64_t *ids, size_t n)
+{
+    enum { ELEMENT_MAX = 21 }; /* "-9223372036854775808" and a comma */
+    char *s = malloc(3 + n * ELEMENT_MAX);
+    if (!s)
+        return NULL;
+    size_t len = 0;
+    s[len++] = '{';
+    for (size_t i = 0; i < n; i++)
+        len += (size_t)snprintf(s + len, ELEMENT_MAX + 1, i ? ",%" PRId64 : "%" PRId64, ids[i]);
+    s[len++] = '}';
+    s[len] = '\0';
+    return s;
 }

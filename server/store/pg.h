@@ -147,6 +147,9 @@ static inline pl_pg_param_t pl_pg_null(void)
     pl_pg_param_t p = {NULL, 0, false};
     return p;
 }
+/* "{1,2,3}": ids as the text of an int8[] parameter ($n::bigint[]); NULL
+ * when out of memory. Caller frees. */
+char *pl_pg_int8_array(const int64_t *ids, size_t n);
 
 /* Reading results, text or binary columns alike. int8/int4/int2/bool
  * columns only; NULL reads as 0. */

@@ -122,12 +122,6 @@ static void test_batch(void)
     int64_t dup[] = {5, 3, 5, 1, 3};
     size_t n = pl_acct_unique_ids(dup, 5);
     CHECK(n == 3 && dup[0] == 1 && dup[1] == 3 && dup[2] == 5, "unique ids");
-    char *a = pl_acct_id_array(dup, n);
-    CHECK(a && strcmp(a, "{1,3,5}") == 0, "id array %s", a ? a : "(null)");
-    free(a);
-    a = pl_acct_id_array(dup, 0);
-    CHECK(a && strcmp(a, "{}") == 0, "empty id array");
-    free(a);
 
     CHECK(pl_acct_page_limit(0, 200) == 200 && pl_acct_page_limit(5, 200) == 5 && pl_acct_page_limit(900, 200) == 200 &&
               pl_acct_page_limit(-1, 200) == -1,

@@ -3,6 +3,7 @@
  * binary format (built with PQmakeEmptyPGresult, no server needed). */
 #include <libpq-fe.h>
 #include <stdint.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "check.h"
@@ -288,9 +289,22 @@ static void test_int8_round_trip(void)
     PQclear(res);
 }
 
+/* Id lists as the text of an int8[] parameter, extremes included. */
+static void test_int8_array(void)
+{
+    const int64_t ids[] = {1, 3, -5, INT64_MAX, INT64_MIN};
+    char *a = pl_pg_int8_array(ids, 5);
+    CHECK_EQ_STR(a, "{1,3,-5,9223372036854775807,-9223372036854775808}");
+    free(a);
+    a = pl_pg_int8_array(ids, 0);
+    CHECK_EQ_STR(a, "{}");
+    free(a);
+}
+
 int main(void)
 {
     test_int8_encoding();
+    test_int8_array();
     test_other_params();
     test_text_results();
     test_binary_results();
