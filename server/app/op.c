@@ -133,6 +133,11 @@ void pl_op_then(pl_op_t *op, pl_op_step_fn next)
     op->next = next;
 }
 
+int64_t pl_op_deadline(const pl_op_t *op)
+{
+    return op->is_committed ? 0 : pl_call_deadline(op->call);
+}
+
 typedef struct op_query {
     pl_op_t *op;
     pl_op_rows_fn fn;
@@ -164,25 +169,19 @@ static void on_query(const pl_pg_result_t *r, void *user)
 {
     op_query_t *q = user;
     pl_op_t *op = q->op;
-    bool is_wanted = !op->is_failed && (op->is_committed || !pl_call_is_finished(op->call));
+    /* rows still count after the client left: they may say a change
+     * committed, whose follow-ups must run (drive decides what runs next) */
     if (r->code == PL_CODE_OK || (q->flags & PL_OP_ANY_RESULT)) {
-        if (is_wanted)
+        if (!op->is_failed)
             q->fn(op, r, q->arg);
     } else if (q->flags & PL_OP_SOFT) {
         if (r->code != PL_CODE_CANCELLED)
             pl_log_error("%s: %s: %s (sqlstate %s)", op->name, q->what, r->message, r->sqlstate);
-    } else if (is_wanted) {
-        char what[128];
-        snprintf(what, sizeof(what), "%s: %s", op->name, q->what);
-        const char *message;
-        pl_code_t code = pl_query_failure(r, what, &message);
-        answer(op, code, message);
+    } else {
+        pl_op_fail_query(op, r, q->what);
     }
     free(q);
-    pl_call_t *call = op->call;
-    op->pending--;
-    drive(op);           /* may end op */
-    pl_call_unref(call); /* may free a unary call, and op with it */
+    pl_op_release(op); /* may free a unary call, and op with it */
 }
 
 void pl_op_query(pl_op_t *op, int stmt, int shard, const pl_pg_param_t *params, int nparams, unsigned pg_flags,
@@ -194,19 +193,42 @@ void pl_op_query(pl_op_t *op, int stmt, int shard, const pl_pg_param_t *params, 
     op_query_t *q = store ? malloc(sizeof(*q)) : NULL;
     if (q) {
         *q = (op_query_t){op, fn, arg, flags, what};
-        int64_t deadline = op->is_committed ? 0 : pl_call_deadline(op->call);
-        pl_call_ref(op->call); /* a unary call's operation lives as long as its call */
-        if (pl_store_exec_keyed(store, stmt, shard, params, nparams, pg_flags, lock, deadline, on_query, q) == 0) {
-            op->pending++;
+        if (pl_store_exec_keyed(store, stmt, shard, params, nparams, pg_flags, lock, pl_op_deadline(op), on_query, q) ==
+            0) {
+            pl_op_hold(op);
             return;
         }
-        pl_call_unref(op->call);
         free(q);
     }
     if (flags & PL_OP_SOFT)
         pl_log_error("%s: %s: cannot queue the query", op->name, what);
     else
         answer(op, PL_CODE_UNAVAILABLE, "server busy; retry");
+}
+
+void pl_op_fail_query(pl_op_t *op, const pl_pg_result_t *r, const char *what)
+{
+    if (op->is_failed)
+        return;
+    char where[128];
+    snprintf(where, sizeof(where), "%s: %s", op->name, what);
+    const char *message;
+    pl_code_t code = pl_query_failure(r, where, &message);
+    answer(op, code, message);
+}
+
+void pl_op_hold(pl_op_t *op)
+{
+    op->pending++;
+    pl_call_ref(op->call);
+}
+
+void pl_op_release(pl_op_t *op)
+{
+    pl_call_t *call = op->call;
+    op->pending--;
+    drive(op); /* may end op */
+    pl_call_unref(call);
 }
 
 void pl_op_fail(pl_op_t *op, pl_code_t code, const char *fmt, ...)

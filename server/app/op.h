@@ -75,12 +75,25 @@ void pl_op_run(pl_op_t *op, const pl_principal_t *who, pl_op_step_fn first);
 /* next runs once every query out has answered (at once if none is). */
 void pl_op_then(pl_op_t *op, pl_op_step_fn next);
 
-/* A statement on a shard for this operation, with the call's deadline (the
- * store's own once the operation is committed). lock: NULL, or the rows a
+/* A statement on a shard for this operation, with pl_op_deadline. lock: NULL, or the rows a
  * write locks (store/pg.h). A query that cannot be queued fails the
  * operation with UNAVAILABLE. */
 void pl_op_query(pl_op_t *op, int stmt, int shard, const pl_pg_param_t *params, int nparams, unsigned pg_flags,
                  const pl_pg_lock_t *lock, unsigned flags, pl_op_rows_fn fn, void *arg, const char *what);
+
+/* The deadline for the operation's storage work: the call's, or the
+ * store's own (0) once the operation is committed: a client that gave up
+ * must not leave a committed change's follow-ups undone. */
+int64_t pl_op_deadline(const pl_op_t *op);
+
+/* Other asynchronous work (Redis, a scatter): hold before it starts,
+ * release when its callback is done; the next step waits for it like for a
+ * query. */
+void pl_op_hold(pl_op_t *op);
+void pl_op_release(pl_op_t *op);
+
+/* Answers the client for a failed query (pl_query_failure), once. */
+void pl_op_fail_query(pl_op_t *op, const pl_pg_result_t *r, const char *what);
 
 /* Answers the client with code and a printf-style message; no step runs
  * after this one. */

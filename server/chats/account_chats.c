@@ -61,7 +61,8 @@ static void put_shard(chats_op_t *op, const chats_listing_t *rows, size_t n)
 {
     char *arr[CHATS_LISTING_COLUMNS];
     if (chats_listing_arrays(rows, n, arr) != 0) {
-        pl_log_error("chats %s: out of memory updating chat lists of chat %lld", op->name, (long long)rows[0].chat_id);
+        pl_log_error("chats %s: out of memory updating chat lists of chat %lld", op->base->name,
+                     (long long)rows[0].chat_id);
         return;
     }
     pl_pg_param_t p[CHATS_LISTING_COLUMNS];
@@ -78,7 +79,7 @@ void chats_put_listings(chats_op_t *op, const chats_listing_t *rows, size_t n)
         return;
     chats_listing_t *sorted = malloc(n * sizeof(*sorted));
     if (!sorted) {
-        pl_log_error("chats %s: out of memory updating chat lists", op->name);
+        pl_log_error("chats %s: out of memory updating chat lists", op->base->name);
         return;
     }
     memcpy(sorted, rows, n * sizeof(*rows));

@@ -30,10 +30,10 @@ static void on_change_rows(chats_op_t *op, const PGresult *res, void *arg)
     if (op->status != CHG_OK)
         return;
     /* durable from here on: finish the side effects even if the client left */
-    op->is_committed = true;
+    op->base->is_committed = true;
     op->listings = calloc((size_t)n, sizeof(*op->listings));
     if (!op->listings) {
-        pl_log_error("chats %s: out of memory after changing chat %lld; chat lists not updated", op->name,
+        pl_log_error("chats %s: out of memory after changing chat %lld; chat lists not updated", op->base->name,
                      (long long)op->chat_id);
         return;
     }
@@ -62,21 +62,23 @@ static void on_changed(chats_op_t *op)
         chats_fail(op, PL_CODE_NOT_FOUND, "account %lld is not a member of this group", (long long)op->target);
         return;
     case CHG_FULL:
-        chats_fail(op, PL_CODE_RESOURCE_EXHAUSTED, "a group has at most %d members", op->app->cfg->group_max_members);
+        chats_fail(op, PL_CODE_RESOURCE_EXHAUSTED, "a group has at most %d members",
+                   op->base->app->cfg->group_max_members);
         return;
     case CHG_LAST_ADMIN:
         chats_fail(op, PL_CODE_FAILED_PRECONDITION, "a group needs an admin: make another member admin first");
         return;
     case CHG_STALE:
         if (op->change_retry && ++op->attempts < CHATS_STALE_ATTEMPTS) {
-            pl_log_debug("chats %s: chat %lld changed meanwhile; reading it again", op->name, (long long)op->chat_id);
+            pl_log_debug("chats %s: chat %lld changed meanwhile; reading it again", op->base->name,
+                         (long long)op->chat_id);
             op->change_retry(op);
             return;
         }
         chats_fail(op, PL_CODE_ABORTED, "the group is changing concurrently; retry");
         return;
     default:
-        pl_log_error("chats %s: chat %lld: unexpected status %d", op->name, (long long)op->chat_id, op->status);
+        pl_log_error("chats %s: chat %lld: unexpected status %d", op->base->name, (long long)op->chat_id, op->status);
         chats_fail(op, PL_CODE_INTERNAL, "internal error");
     }
 }
@@ -93,7 +95,7 @@ void chats_change(chats_op_t *op, int stmt, const pl_pg_param_t *params, int npa
 
 bool chats_check_view(chats_op_t *op, bool need_admin)
 {
-    const chats_member_t *me = op->view.is_found ? chats_view_member(&op->view, op->who.account_id) : NULL;
+    const chats_member_t *me = op->view.is_found ? chats_view_member(&op->view, op->base->who.account_id) : NULL;
     if (!me) {
         chats_fail(op, PL_CODE_NOT_FOUND, "chat not found");
         return false;
@@ -115,7 +117,7 @@ bool chats_take_chat_id(chats_op_t *op, int64_t chat_id)
         chats_fail(op, PL_CODE_INVALID_ARGUMENT, "chat_id is required");
         return false;
     }
-    if (!chats_is_chat_id(op->app, chat_id)) {
+    if (!chats_is_chat_id(op->base->app, chat_id)) {
         chats_fail(op, PL_CODE_NOT_FOUND, "chat not found");
         return false;
     }
@@ -137,7 +139,7 @@ void chats_notify(chats_op_t *op, int64_t seq)
     size_t cap = op->view.member_count + op->listing_count + 1;
     int64_t *acc = malloc(cap * sizeof(*acc));
     if (!acc) {
-        pl_log_error("chats %s: out of memory; chat %lld changed without notifying streams", op->name,
+        pl_log_error("chats %s: out of memory; chat %lld changed without notifying streams", op->base->name,
                      (long long)op->chat_id);
         return;
     }
@@ -153,21 +155,21 @@ void chats_notify(chats_op_t *op, int64_t seq)
         for (size_t i = 0; i < op->listing_count; i++)
             if (!contains(acc, n, op->listings[i].account_id))
                 acc[n++] = op->listings[i].account_id;
-    pl_notify_chat_changed(op->app, pl_call_worker(op->call), op->chat_id, seq, acc, n);
+    pl_notify_chat_changed(op->base->app, pl_call_worker(op->base->call), op->chat_id, seq, acc, n);
     free(acc);
 }
 
 static void finish_reply(chats_op_t *op)
 {
     if (!op->view.is_found)
-        pl_log_error("chats %s: chat %lld changed (seq %lld) but could not be read back", op->name,
+        pl_log_error("chats %s: chat %lld changed (seq %lld) but could not be read back", op->base->name,
                      (long long)op->chat_id, (long long)op->last_seq);
     int64_t seq = op->view.last_seq > op->last_seq ? op->view.last_seq : op->last_seq;
     chats_notify(op, seq);
     if (op->is_leave_reply) {
         parley_v1_LeaveGroupResponse resp = {0};
         resp.seq = op->seq;
-        parley_v1_Chats_LeaveGroup_reply(op->call, &resp);
+        parley_v1_Chats_LeaveGroup_reply(op->base->call, &resp);
     } else {
         chats_reply_chat(op);
     }
@@ -179,11 +181,11 @@ static void finish_reply(chats_op_t *op)
  * flushed or cleaned up. */
 static void maybe_crash(const chats_op_t *op)
 {
-    if (!op->svc->crash_after[0] || !op->is_committed || strcmp(op->svc->crash_after, op->name) != 0)
+    if (!op->svc->crash_after[0] || !op->base->is_committed || strcmp(op->svc->crash_after, op->base->name) != 0)
         return;
     pl_log_error("chats %s: chat %lld committed (seq %lld); TEST HOOK: killing this process before the chat lists "
                  "are written",
-                 op->name, (long long)op->chat_id, (long long)op->seq);
+                 op->base->name, (long long)op->chat_id, (long long)op->seq);
     raise(SIGKILL);
 }
 

@@ -39,7 +39,7 @@ static void on_chat(chats_op_t *op, const PGresult *res, void *arg)
         return;
     v->members = calloc((size_t)n, sizeof(*v->members));
     if (!v->members) {
-        pl_log_error("chats %s: out of memory reading chat %lld", op->name, (long long)op->chat_id);
+        pl_log_error("chats %s: out of memory reading chat %lld", op->base->name, (long long)op->chat_id);
         return;
     }
     v->kind = (int)pl_pg_get_int64(res, 0, 0);
@@ -75,12 +75,13 @@ void chats_reply_chat(chats_op_t *op)
     const chats_view_t *v = &op->view;
     if (!v->is_found) {
         /* the change is durable, but the chat could not be read back */
-        pl_call_finish(op->call, PL_CODE_UNAVAILABLE, "the change was made; reading the chat failed, retry GetChat");
+        pl_call_finish(op->base->call, PL_CODE_UNAVAILABLE,
+                       "the change was made; reading the chat failed, retry GetChat");
         return;
     }
     parley_v1_Chat *c = calloc(1, sizeof(*c));
     if (!c) {
-        pl_call_finish(op->call, PL_CODE_RESOURCE_EXHAUSTED, "out of memory");
+        pl_call_finish(op->base->call, PL_CODE_RESOURCE_EXHAUSTED, "out of memory");
         return;
     }
     c->chat_id = v->chat_id;
@@ -107,7 +108,7 @@ void chats_reply_chat(chats_op_t *op)
             c->read_by_all_seq = m->read_seq;
     }
     c->members_count = (pb_size_t)n;
-    pl_call_reply(op->call, c);
+    pl_call_reply(op->base->call, c);
     free(c);
 }
 
@@ -115,7 +116,7 @@ void chats_reply_chat(chats_op_t *op)
 
 static void get_loaded(chats_op_t *op)
 {
-    if (!op->view.is_found || !chats_view_member(&op->view, op->who.account_id)) {
+    if (!op->view.is_found || !chats_view_member(&op->view, op->base->who.account_id)) {
         chats_fail(op, PL_CODE_NOT_FOUND, "chat not found");
         return;
     }

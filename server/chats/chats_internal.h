@@ -17,6 +17,7 @@
 
 #include "app/app.h"
 #include "app/auth.h"
+#include "app/op.h"
 #include "chats/chats.h"
 #include "parley/v1/chats.pb.h"
 #include "parley/v1/messaging.pb.h"
@@ -132,17 +133,10 @@ typedef struct chats_check {
 } chats_check_t;
 
 struct chats_op {
+    pl_op_t *base; /* the operation: call, principal, steps, failures (app/op.h) */
     pl_chats_t *svc;
-    const pl_app_t *app;
-    pl_call_t *call;
-    const void *req; /* the request (owned by the call) */
-    pl_principal_t who;
-    const char *name; /* the method, for logs */
-
-    int pending;        /* queries in flight */
-    bool is_failed;     /* the call was ended with an error: no more steps */
-    bool is_committed;  /* the change is durable: finish the side effects whatever the call does */
-    chats_step_fn next; /* runs when pending reaches 0 */
+    const void *req;    /* the request (owned by the call) */
+    chats_step_fn step; /* the next step, run by pl_op */
 
     /* the chat and what was read of it */
     int64_t chat_id;

@@ -51,8 +51,8 @@ static void ensured(chats_op_t *op)
         return;
     }
     /* the chat exists for good now: list it for both, whatever the client does */
-    op->is_committed = true;
-    int64_t me = op->who.account_id, other = op->target;
+    op->base->is_committed = true;
+    int64_t me = op->base->who.account_id, other = op->target;
     chats_listing_t rows[2] = {
         {.account_id = me, .chat_id = op->chat_id, .peer = other, .kind = CHATS_KIND_DIRECT},
         {.account_id = other, .chat_id = op->chat_id, .peer = me, .kind = CHATS_KIND_DIRECT},
@@ -73,8 +73,8 @@ static void checked(chats_op_t *op)
         chats_fail(op, PL_CODE_PERMISSION_DENIED, "blocked: you cannot chat with this account");
         return;
     }
-    int64_t me = op->who.account_id;
-    op->chat_shard = pl_direct_chat_shard(me, op->target, op->app->map.shards);
+    int64_t me = op->base->who.account_id;
+    op->chat_shard = pl_direct_chat_shard(me, op->target, op->base->app->map.shards);
     int64_t new_id = pl_id_new(&op->svc->app->ids, op->chat_shard);
     uint8_t b[3][8];
     pl_pg_param_t p[3] = {pl_pg_int8(b[0], new_id), pl_pg_int8(b[1], me), pl_pg_int8(b[2], op->target)};
@@ -86,7 +86,7 @@ static void checked(chats_op_t *op)
 static void open_start(chats_op_t *op)
 {
     const parley_v1_OpenDirectChatRequest *req = op->req;
-    int64_t me = op->who.account_id, other = req->account_id;
+    int64_t me = op->base->who.account_id, other = req->account_id;
     if (other == 0) {
         chats_fail(op, PL_CODE_INVALID_ARGUMENT, "account_id is required");
         return;
@@ -95,7 +95,7 @@ static void open_start(chats_op_t *op)
         chats_fail(op, PL_CODE_INVALID_ARGUMENT, "a direct chat needs another account");
         return;
     }
-    if (!chats_is_account_id(op->app, other)) {
+    if (!chats_is_account_id(op->base->app, other)) {
         chats_fail(op, PL_CODE_NOT_FOUND, "account %lld does not exist", (long long)other);
         return;
     }

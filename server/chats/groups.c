@@ -31,8 +31,8 @@ static int group_shard(const pl_app_t *app, int64_t creator, const char *request
 static void create_checked(chats_op_t *op)
 {
     const parley_v1_CreateGroupRequest *req = op->req;
-    int64_t me = op->who.account_id;
-    op->chat_shard = group_shard(op->app, me, req->client_request_id);
+    int64_t me = op->base->who.account_id;
+    op->chat_shard = group_shard(op->base->app, me, req->client_request_id);
     op->chat_id = pl_id_new(&op->svc->app->ids, op->chat_shard);
 
     parley_v1_ChatEvent *ev = chats_event_new(parley_v1_ChatEvent_Type_CREATED, me);
@@ -73,13 +73,13 @@ static void create_checked(chats_op_t *op)
 
 static void create_throttled(chats_op_t *op)
 {
-    chats_check_accounts(op, op->ids, op->id_count, op->who.account_id, create_checked);
+    chats_check_accounts(op, op->ids, op->id_count, op->base->who.account_id, create_checked);
 }
 
 static void create_start(chats_op_t *op)
 {
     const parley_v1_CreateGroupRequest *req = op->req;
-    int64_t me = op->who.account_id;
+    int64_t me = op->base->who.account_id;
     const char *why = chats_check_name(req->name);
     if (!why)
         why = chats_check_description(req->description);
@@ -96,15 +96,15 @@ static void create_start(chats_op_t *op)
             chats_fail(op, PL_CODE_INVALID_ARGUMENT, "member_ids must not include yourself");
             return;
         }
-        if (!chats_is_account_id(op->app, id)) {
+        if (!chats_is_account_id(op->base->app, id)) {
             chats_fail(op, id <= 0 ? PL_CODE_INVALID_ARGUMENT : PL_CODE_NOT_FOUND, "account %lld does not exist",
                        (long long)id);
             return;
         }
     }
-    if (n + 1 > (size_t)op->app->cfg->group_max_members) {
+    if (n + 1 > (size_t)op->base->app->cfg->group_max_members) {
         chats_fail(op, PL_CODE_RESOURCE_EXHAUSTED, "a group has at most %d members (you and %d others)",
-                   op->app->cfg->group_max_members, op->app->cfg->group_max_members - 1);
+                   op->base->app->cfg->group_max_members, op->base->app->cfg->group_max_members - 1);
         return;
     }
     op->ids = malloc((n ? n : 1) * sizeof(*op->ids));
@@ -145,7 +145,7 @@ static void update_apply(chats_op_t *op)
         chats_reply_chat(op); /* nothing changes: no system message */
         return;
     }
-    parley_v1_ChatEvent *ev = chats_event_new(parley_v1_ChatEvent_Type_SETTINGS_CHANGED, op->who.account_id);
+    parley_v1_ChatEvent *ev = chats_event_new(parley_v1_ChatEvent_Type_SETTINGS_CHANGED, op->base->who.account_id);
     if (!ev) {
         chats_fail(op, PL_CODE_RESOURCE_EXHAUSTED, "out of memory");
         return;
@@ -166,7 +166,7 @@ static void update_apply(chats_op_t *op)
     uint8_t b[3][8];
     pl_pg_param_t p[7] = {
         pl_pg_int8(b[0], op->chat_id),
-        pl_pg_int8(b[1], op->who.account_id),
+        pl_pg_int8(b[1], op->base->who.account_id),
         pl_pg_int8(b[2], v->members_version),
         pl_pg_text(name),
         pl_pg_text(description),

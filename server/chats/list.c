@@ -31,7 +31,7 @@ static chats_list_entry_t *find_entry(chats_op_t *op, int64_t chat_id)
 
 static void list_reply(chats_op_t *op)
 {
-    int64_t me = op->who.account_id;
+    int64_t me = op->base->who.account_id;
     parley_v1_ListChatsResponse *resp = calloc(1, sizeof(*resp));
     chats_listing_t *repairs = calloc(op->entry_count ? op->entry_count : 1, sizeof(*repairs));
     if (!resp || !repairs) {
@@ -65,7 +65,7 @@ static void list_reply(chats_op_t *op)
         pl_log_info("chats ListChats: repairing %zu stale chat list rows of account %lld", nrepairs, (long long)me);
         chats_put_listings(op, repairs, nrepairs);
     }
-    parley_v1_Chats_ListChats_reply(op->call, resp);
+    parley_v1_Chats_ListChats_reply(op->base->call, resp);
     free(resp);
     free(repairs);
 }
@@ -73,7 +73,7 @@ static void list_reply(chats_op_t *op)
 static void on_details(chats_op_t *op, const PGresult *res, void *arg)
 {
     (void)arg;
-    int64_t me = op->who.account_id;
+    int64_t me = op->base->who.account_id;
     for (int i = 0; i < PQntuples(res); i++) {
         chats_list_entry_t *e = find_entry(op, pl_pg_get_int64(res, i, 0));
         if (!e)
@@ -135,10 +135,10 @@ static void list_details(chats_op_t *op)
     }
     size_t valid = 0;
     for (size_t i = 0; i < n; i++)
-        if (chats_is_chat_id(op->app, op->entries[i].chat_id))
+        if (chats_is_chat_id(op->base->app, op->entries[i].chat_id))
             ids[valid++] = op->entries[i].chat_id;
     uint8_t me[8], cap[8];
-    pl_pg_param_t p[2] = {pl_pg_int8(me, op->who.account_id), pl_pg_int8(cap, CHATS_UNREAD_CAP)};
+    pl_pg_param_t p[2] = {pl_pg_int8(me, op->base->who.account_id), pl_pg_int8(cap, CHATS_UNREAD_CAP)};
     pl_scatter_t sc = {.stmt = ST_LIST_DETAILS,
                        .params = p,
                        .nparams = 2,
@@ -167,9 +167,9 @@ static void list_start(chats_op_t *op)
     size_t limit = req->limit == 0 || req->limit > CHATS_LIST_MAX ? CHATS_LIST_MAX : (size_t)req->limit;
     op->list_limit = limit;
     uint8_t b[3][8];
-    pl_pg_param_t p[3] = {pl_pg_int8(b[0], op->who.account_id), pl_pg_int8(b[1], req->after_chat_id),
+    pl_pg_param_t p[3] = {pl_pg_int8(b[0], op->base->who.account_id), pl_pg_int8(b[1], req->after_chat_id),
                           pl_pg_int8(b[2], (int64_t)limit + 1)};
-    chats_query(op, ST_LIST_PAGE, pl_id_shard(op->who.account_id), p, 3, PL_PG_IDEMPOTENT, 0, on_page, NULL,
+    chats_query(op, ST_LIST_PAGE, pl_id_shard(op->base->who.account_id), p, 3, PL_PG_IDEMPOTENT, 0, on_page, NULL,
                 "read chat list");
     chats_then(op, list_details);
 }

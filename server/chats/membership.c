@@ -29,7 +29,7 @@ static bool take_target(chats_op_t *op, int64_t id)
         return false;
     }
     op->target = id;
-    if (!chats_is_account_id(op->app, id)) {
+    if (!chats_is_account_id(op->base->app, id)) {
         chats_fail(op, PL_CODE_NOT_FOUND, "account %lld is not a member of this group", (long long)id);
         return false;
     }
@@ -42,7 +42,7 @@ static void add_read(chats_op_t *op);
 
 static void add_checked(chats_op_t *op)
 {
-    parley_v1_ChatEvent *ev = chats_event_new(parley_v1_ChatEvent_Type_MEMBERS_ADDED, op->who.account_id);
+    parley_v1_ChatEvent *ev = chats_event_new(parley_v1_ChatEvent_Type_MEMBERS_ADDED, op->base->who.account_id);
     if (ev) {
         memcpy(ev->account_ids, op->cands, op->cand_count * sizeof(*op->cands));
         ev->account_ids_count = (pb_size_t)op->cand_count;
@@ -57,10 +57,10 @@ static void add_checked(chats_op_t *op)
     uint8_t b[4][8];
     pl_pg_param_t p[6] = {
         pl_pg_int8(b[0], op->chat_id),
-        pl_pg_int8(b[1], op->who.account_id),
+        pl_pg_int8(b[1], op->base->who.account_id),
         pl_pg_int8(b[2], op->view.members_version),
         pl_pg_text(arr),
-        pl_pg_int8(b[3], op->app->cfg->group_max_members),
+        pl_pg_int8(b[3], op->base->app->cfg->group_max_members),
         pl_pg_bytes(op->event, op->event_len),
     };
     chats_change(op, ST_ADD_MEMBERS, p, 6, add_read, chats_finish_change);
@@ -86,13 +86,13 @@ static void add_filter(chats_op_t *op)
         chats_reply_chat(op);
         return;
     }
-    int max = op->app->cfg->group_max_members;
+    int max = op->base->app->cfg->group_max_members;
     if (op->view.member_count + op->cand_count > (size_t)max) {
         chats_fail(op, PL_CODE_RESOURCE_EXHAUSTED, "a group has at most %d members; this one has %zu", max,
                    op->view.member_count);
         return;
     }
-    chats_check_accounts(op, op->cands, op->cand_count, op->who.account_id, add_checked);
+    chats_check_accounts(op, op->cands, op->cand_count, op->base->who.account_id, add_checked);
 }
 
 static void add_read(chats_op_t *op)
@@ -113,7 +113,7 @@ static void add_start(chats_op_t *op)
     }
     for (size_t i = 0; i < n; i++) {
         int64_t id = req->account_ids[i];
-        if (!chats_is_account_id(op->app, id)) {
+        if (!chats_is_account_id(op->base->app, id)) {
             chats_fail(op, id <= 0 ? PL_CODE_INVALID_ARGUMENT : PL_CODE_NOT_FOUND, "account %lld does not exist",
                        (long long)id);
             return;
@@ -144,7 +144,7 @@ void chats_add_members(pl_call_t *call, const parley_v1_AddMembersRequest *req, 
 
 static void remove_apply(chats_op_t *op)
 {
-    parley_v1_ChatEvent *ev = chats_event_new(parley_v1_ChatEvent_Type_MEMBER_REMOVED, op->who.account_id);
+    parley_v1_ChatEvent *ev = chats_event_new(parley_v1_ChatEvent_Type_MEMBER_REMOVED, op->base->who.account_id);
     if (ev) {
         ev->account_ids[0] = op->target;
         ev->account_ids_count = 1;
@@ -154,7 +154,7 @@ static void remove_apply(chats_op_t *op)
     uint8_t b[3][8];
     pl_pg_param_t p[4] = {
         pl_pg_int8(b[0], op->chat_id),
-        pl_pg_int8(b[1], op->who.account_id),
+        pl_pg_int8(b[1], op->base->who.account_id),
         pl_pg_int8(b[2], op->target),
         pl_pg_bytes(op->event, op->event_len),
     };
@@ -166,7 +166,7 @@ static void remove_start(chats_op_t *op)
     const parley_v1_RemoveMemberRequest *req = op->req;
     if (!chats_take_chat_id(op, req->chat_id))
         return;
-    if (req->account_id != 0 && req->account_id == op->who.account_id) {
+    if (req->account_id != 0 && req->account_id == op->base->who.account_id) {
         chats_leave_start(op); /* removing yourself is leaving */
         return;
     }
@@ -201,7 +201,7 @@ static void role_done(chats_op_t *op)
 
 static void role_apply(chats_op_t *op)
 {
-    parley_v1_ChatEvent *ev = chats_event_new(parley_v1_ChatEvent_Type_ROLE_CHANGED, op->who.account_id);
+    parley_v1_ChatEvent *ev = chats_event_new(parley_v1_ChatEvent_Type_ROLE_CHANGED, op->base->who.account_id);
     if (ev) {
         ev->account_ids[0] = op->target;
         ev->account_ids_count = 1;
@@ -211,7 +211,7 @@ static void role_apply(chats_op_t *op)
         return;
     uint8_t b[4][8];
     pl_pg_param_t p[5] = {
-        pl_pg_int8(b[0], op->chat_id), pl_pg_int8(b[1], op->who.account_id),  pl_pg_int8(b[2], op->target),
+        pl_pg_int8(b[0], op->chat_id), pl_pg_int8(b[1], op->base->who.account_id), pl_pg_int8(b[2], op->target),
         pl_pg_int8(b[3], op->role),    pl_pg_bytes(op->event, op->event_len),
     };
     chats_change(op, ST_SET_ROLE, p, 5, NULL, role_done);
@@ -259,7 +259,7 @@ static void leave_apply(chats_op_t *op)
     if (!chats_check_view(op, false))
         return;
     const chats_view_t *v = &op->view;
-    int64_t me = op->who.account_id;
+    int64_t me = op->base->who.account_id;
     bool other_admin = false;
     op->promote = 0;
     for (size_t i = 0; i < v->member_count; i++) {

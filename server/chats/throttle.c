@@ -23,45 +23,45 @@ static void warn_skipped(chats_op_t *op, const char *why)
     pl_log_warn("chats: group rate limit not applied (%s); allowing group operations", why);
 }
 
+typedef struct take {
+    chats_op_t *op;
+    chats_step_fn next;
+} take_t;
+
 static void on_take(pl_code_t code, const char *message, const pl_cache_rate_t *rate, void *user)
 {
-    chats_op_t *op = user;
-    pl_call_t *call = op->call;
-    chats_step_fn next = op->next;
-    op->next = NULL;
-    if (pl_call_is_finished(call)) {
-        /* the client is gone; nothing changed yet */
-    } else if (code != PL_CODE_OK) {
+    take_t *t = user;
+    chats_op_t *op = t->op;
+    if (code != PL_CODE_OK) {
         warn_skipped(op, message);
-        next(op);
+        chats_then(op, t->next);
     } else if (!rate->is_allowed) {
         chats_fail(op, PL_CODE_RESOURCE_EXHAUSTED, "too many group changes; retry after %lld ms",
                    (long long)rate->retry_after_ms);
     } else {
-        next(op);
+        chats_then(op, t->next);
     }
-    pl_call_unref(call);
+    pl_op_release(op->base); /* runs the next step, unless the client is gone (nothing changed yet) */
 }
 
 void chats_throttle(chats_op_t *op, chats_step_fn next)
 {
-    const pl_config_t *cfg = op->app->cfg;
-    pl_redis_t *redis = pl_app_redis(op->app, pl_call_worker(op->call));
-    if (!redis) {
-        warn_skipped(op, "no redis connection");
-        next(op);
+    const pl_config_t *cfg = op->base->app->cfg;
+    pl_redis_t *redis = pl_app_redis(op->base->app, pl_call_worker(op->base->call));
+    take_t *t = redis ? pl_op_alloc(op->base, sizeof(*t)) : NULL;
+    if (!t) {
+        warn_skipped(op, redis ? "out of memory" : "no redis connection");
+        chats_then(op, next);
         return;
     }
+    *t = (take_t){op, next};
     char name[40];
-    int len = snprintf(name, sizeof(name), "group:%lld", (long long)op->who.account_id);
+    int len = snprintf(name, sizeof(name), "group:%lld", (long long)op->base->who.account_id);
     uint32_t capacity = (uint32_t)cfg->group_ops_per_minute;
-    op->next = next;
-    pl_call_ref(op->call);
-    int rc = pl_cache_ratelimit_take(redis, name, (size_t)len, capacity, capacity / 60.0, 1, on_take, op);
-    if (rc != 0) {
-        pl_call_unref(op->call);
-        op->next = NULL;
-        warn_skipped(op, "cannot queue the redis command");
-        next(op);
+    if (pl_cache_ratelimit_take(redis, name, (size_t)len, capacity, capacity / 60.0, 1, on_take, t) == 0) {
+        pl_op_hold(op->base);
+        return;
     }
+    warn_skipped(op, "cannot queue the redis command");
+    chats_then(op, next);
 }
