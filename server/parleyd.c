@@ -26,43 +26,6 @@ static const char usage[] = "usage: parleyd [--config FILE] [options]\n\n"
                             "server reflection) on the configured PostgreSQL servers and Redis. The cluster\n"
                             "must be initialised and migrated first: parley-migrate init && parley-migrate up.";
 
-static void server_config_from(const pl_config_t *c, pl_server_config_t *s)
-{
-    memset(s, 0, sizeof(*s));
-    s->host = c->host;
-    s->port = (uint16_t)c->port;
-    s->workers = c->workers;
-    s->tls_cert_file = c->tls_cert[0] ? c->tls_cert : NULL;
-    s->tls_key_file = c->tls_key[0] ? c->tls_key : NULL;
-    s->tls_client_ca_file = c->tls_client_ca[0] ? c->tls_client_ca : NULL;
-    s->max_recv_message = (uint32_t)c->max_recv_bytes;
-    s->max_send_message = (uint32_t)c->max_send_bytes;
-    s->max_metadata = (uint32_t)c->max_metadata_bytes;
-    s->max_concurrent_streams = (uint32_t)c->max_concurrent_streams;
-    s->initial_window = (uint32_t)c->stream_window_bytes;
-    s->call_outbound_limit = (uint32_t)c->call_outbound_bytes;
-    s->conn_outbound_limit = (uint32_t)c->connection_outbound_bytes;
-    s->inbound_buffer = (uint32_t)c->inbound_buffer_bytes;
-    s->inbound_buffer_unauth = (uint32_t)c->inbound_buffer_unauth_bytes;
-    s->message_timeout_ms = c->message_timeout_ms;
-    s->keepalive_time_ms = c->keepalive_time_ms;
-    s->keepalive_timeout_ms = c->keepalive_timeout_ms;
-    s->idle_timeout_ms = c->idle_timeout_ms;
-    s->handshake_timeout_ms = c->handshake_timeout_ms;
-    s->drain_grace_ms = c->drain_grace_ms;
-    s->header_timeout_ms = c->header_timeout_ms;
-    s->send_timeout_ms = c->send_timeout_ms;
-    s->connections_per_address = (uint32_t)c->connections_per_address;
-    s->max_connections = (uint32_t)c->max_connections;
-    /* each worker's own (loop, listener, mailbox, reserve) and slack, its
-     * PostgreSQL connections, and Redis's command and subscriber links */
-    s->worker_fds = (uint32_t)(16 + c->pg_server_count * c->pg_connections_per_worker + 2);
-    s->reset_burst = (uint32_t)c->stream_resets_burst;
-    s->reset_rate = (uint32_t)c->stream_resets_per_second;
-    s->useless_burst = (uint32_t)c->useless_frames_burst;
-    s->useless_rate = (uint32_t)c->useless_frames_per_second;
-}
-
 /* Many service managers start processes at a soft RLIMIT_NOFILE of 1024,
  * which a few hundred clients exhaust; the hard limit is what the
  * administrator allows, so take all of it (max_connections is derived from
@@ -115,9 +78,10 @@ int main(int argc, char **argv)
 
     rlim_t fd_limit_before;
     rlim_t fd_limit = raise_fd_limit(&fd_limit_before);
-    pl_server_config_t scfg;
-    server_config_from(&cfg, &scfg);
-    pl_server_t *srv = pl_server_new(&scfg);
+    /* each worker's own (loop, listener, mailbox, reserve) and slack, its
+     * PostgreSQL connections, and Redis's command and subscriber links */
+    cfg.server.worker_fds = (uint32_t)(16 + cfg.pg_server_count * cfg.pg_connections_per_worker + 2);
+    pl_server_t *srv = pl_server_new(&cfg.server);
     pl_app_t app;
     pl_health_t *health = NULL;
     pl_services_t *services = NULL;
@@ -147,8 +111,9 @@ int main(int argc, char **argv)
         goto out;
     }
     printf("parleyd: node %d listening on %s:%u (%s, %d workers; %d shards on %d PostgreSQL servers; redis %s:%d)\n",
-           cfg.node_id, pl_server_config(srv)->host, pl_server_port(srv), scfg.tls_cert_file ? "TLS h2" : "h2c",
-           pl_server_config(srv)->workers, cfg.shards, cfg.pg_server_count, cfg.redis_host, cfg.redis_port);
+           cfg.node_id, pl_server_config(srv)->host, pl_server_port(srv),
+           pl_server_config(srv)->tls_cert_file ? "TLS h2" : "h2c", pl_server_config(srv)->workers, cfg.shards,
+           cfg.pg_server_count, cfg.redis_host, cfg.redis_port);
     pl_server_conn_stats_t cs;
     pl_server_conn_stats(srv, &cs);
     printf("parleyd: descriptor limit %llu (soft limit %s %llu); at most %llu client connections\n",

@@ -11,6 +11,8 @@
 
 typedef enum opt_type {
     OPT_INT,
+    OPT_U32, /* uint32_t (the server's byte and count limits) */
+    OPT_U16, /* uint16_t (the port) */
     OPT_STRING,
     OPT_LIST, /* repeatable; ';'-separated in env and flags */
 } opt_type_t;
@@ -29,67 +31,67 @@ typedef struct option {
 #define OFF(f) offsetof(pl_config_t, f)
 
 static const option_t options[] = {
-    {"server", "host", "host", OPT_STRING, OFF(host), "127.0.0.1", 0, 0, "listen address"},
-    {"server", "port", "port", OPT_INT, OFF(port), "7443", 0, 65535, "listen port (0: pick a free one)"},
-    {"server", "workers", "workers", OPT_INT, OFF(workers), "0", 0, 256, "worker threads (0: one per core)"},
+    {"server", "host", "host", OPT_STRING, OFF(server.host), "127.0.0.1", 0, 0, "listen address"},
+    {"server", "port", "port", OPT_U16, OFF(server.port), "7443", 0, 65535, "listen port (0: pick a free one)"},
+    {"server", "workers", "workers", OPT_INT, OFF(server.workers), "0", 0, 256, "worker threads (0: one per core)"},
     {"server", "node_id", "node-id", OPT_INT, OFF(node_id), "0", 0, 31,
      "this node's id, unique among the nodes of a cluster (it is part of every id the node makes)"},
-    {"server", "tls_cert", "tls-cert", OPT_STRING, OFF(tls_cert), "", 0, 0,
+    {"server", "tls_cert", "tls-cert", OPT_STRING, OFF(server.tls_cert_file), "", 0, 0,
      "PEM certificate chain; with tls_key enables TLS (ALPN h2)"},
-    {"server", "tls_key", "tls-key", OPT_STRING, OFF(tls_key), "", 0, 0, "PEM private key"},
-    {"server", "tls_client_ca", "tls-client-ca", OPT_STRING, OFF(tls_client_ca), "", 0, 0,
+    {"server", "tls_key", "tls-key", OPT_STRING, OFF(server.tls_key_file), "", 0, 0, "PEM private key"},
+    {"server", "tls_client_ca", "tls-client-ca", OPT_STRING, OFF(server.tls_client_ca_file), "", 0, 0,
      "PEM CA bundle; when set, clients must present a certificate it signed (mTLS). "
      "SIGHUP reloads tls_cert, tls_key and this file"},
-    {"server", "drain_grace_ms", "drain-grace-ms", OPT_INT, OFF(drain_grace_ms), "10000", 1, 3600000,
+    {"server", "drain_grace_ms", "drain-grace-ms", OPT_INT, OFF(server.drain_grace_ms), "10000", 1, 3600000,
      "time in-flight calls get to finish on SIGTERM"},
 
-    {"limits", "max_recv_bytes", NULL, OPT_INT, OFF(max_recv_bytes), "4194304", 1024, 1 << 30,
+    {"limits", "max_recv_bytes", NULL, OPT_U32, OFF(server.max_recv_message), "4194304", 1024, 1 << 30,
      "largest request message"},
-    {"limits", "max_send_bytes", NULL, OPT_INT, OFF(max_send_bytes), "4194304", 1024, 1 << 30,
+    {"limits", "max_send_bytes", NULL, OPT_U32, OFF(server.max_send_message), "4194304", 1024, 1 << 30,
      "largest response message"},
-    {"limits", "max_metadata_bytes", NULL, OPT_INT, OFF(max_metadata_bytes), "8192", 1024, 1 << 20,
+    {"limits", "max_metadata_bytes", NULL, OPT_U32, OFF(server.max_metadata), "8192", 1024, 1 << 20,
      "request header list size (HTTP/2 accounting)"},
-    {"limits", "max_concurrent_streams", NULL, OPT_INT, OFF(max_concurrent_streams), "100", 1, 100000,
+    {"limits", "max_concurrent_streams", NULL, OPT_U32, OFF(server.max_concurrent_streams), "100", 1, 100000,
      "concurrent calls per connection"},
-    {"limits", "stream_window_bytes", NULL, OPT_INT, OFF(stream_window_bytes), "1048576", 65535, INT32_MAX,
+    {"limits", "stream_window_bytes", NULL, OPT_U32, OFF(server.initial_window), "1048576", 65535, INT32_MAX,
      "HTTP/2 flow-control window per call"},
-    {"limits", "call_outbound_bytes", NULL, OPT_INT, OFF(call_outbound_bytes), "1048576", 4096, 1 << 30,
+    {"limits", "call_outbound_bytes", NULL, OPT_U32, OFF(server.call_outbound_limit), "1048576", 4096, 1 << 30,
      "queued response bytes per call before the sender is told to wait"},
-    {"limits", "connection_outbound_bytes", NULL, OPT_INT, OFF(connection_outbound_bytes), "16777216", 65536, 1 << 30,
+    {"limits", "connection_outbound_bytes", NULL, OPT_U32, OFF(server.conn_outbound_limit), "16777216", 65536, 1 << 30,
      "queued response bytes per connection; past it senders wait and replies get RESOURCE_EXHAUSTED"},
-    {"limits", "inbound_buffer_bytes", NULL, OPT_INT, OFF(inbound_buffer_bytes), "4194304", 65536, 1 << 30,
+    {"limits", "inbound_buffer_bytes", NULL, OPT_U32, OFF(server.inbound_buffer), "4194304", 65536, 1 << 30,
      "incomplete request messages buffered per connection: past it only the oldest message's window reopens; "
      "past 4 times it the newest get RESOURCE_EXHAUSTED"},
-    {"limits", "inbound_buffer_unauthenticated_bytes", NULL, OPT_INT, OFF(inbound_buffer_unauth_bytes), "1048576",
+    {"limits", "inbound_buffer_unauthenticated_bytes", NULL, OPT_U32, OFF(server.inbound_buffer_unauth), "1048576",
      65536, 1 << 30, "the same before any call on the connection presented a valid token"},
-    {"limits", "message_timeout_ms", NULL, OPT_INT, OFF(message_timeout_ms), "60000", 1, INT_MAX,
+    {"limits", "message_timeout_ms", NULL, OPT_INT, OFF(server.message_timeout_ms), "60000", 1, INT_MAX,
      "time to receive a request message once it began; then its call ends with RESOURCE_EXHAUSTED"},
-    {"limits", "keepalive_time_ms", NULL, OPT_INT, OFF(keepalive_time_ms), "120000", 1, INT_MAX,
+    {"limits", "keepalive_time_ms", NULL, OPT_INT, OFF(server.keepalive_time_ms), "120000", 1, INT_MAX,
      "ping a connection after this much silence"},
-    {"limits", "keepalive_timeout_ms", NULL, OPT_INT, OFF(keepalive_timeout_ms), "20000", 1, INT_MAX,
+    {"limits", "keepalive_timeout_ms", NULL, OPT_INT, OFF(server.keepalive_timeout_ms), "20000", 1, INT_MAX,
      "close a connection whose ping is not answered in this time"},
-    {"limits", "idle_timeout_ms", NULL, OPT_INT, OFF(idle_timeout_ms), "1800000", 1, INT_MAX,
+    {"limits", "idle_timeout_ms", NULL, OPT_INT, OFF(server.idle_timeout_ms), "1800000", 1, INT_MAX,
      "close a connection without calls after this time"},
-    {"limits", "handshake_timeout_ms", NULL, OPT_INT, OFF(handshake_timeout_ms), "10000", 1, INT_MAX,
+    {"limits", "handshake_timeout_ms", NULL, OPT_INT, OFF(server.handshake_timeout_ms), "10000", 1, INT_MAX,
      "time for the TLS handshake and the HTTP/2 preface"},
-    {"limits", "header_timeout_ms", NULL, OPT_INT, OFF(header_timeout_ms), "10000", 1, INT_MAX,
+    {"limits", "header_timeout_ms", NULL, OPT_INT, OFF(server.header_timeout_ms), "10000", 1, INT_MAX,
      "time a client gets to finish a frame header, a control frame or a request header block it began"},
-    {"limits", "send_timeout_ms", NULL, OPT_INT, OFF(send_timeout_ms), "60000", 1, INT_MAX,
+    {"limits", "send_timeout_ms", NULL, OPT_INT, OFF(server.send_timeout_ms), "60000", 1, INT_MAX,
      "close a connection that takes none of our output (socket full, or no flow-control credit) this long"},
-    {"limits", "connections_per_address", NULL, OPT_INT, OFF(connections_per_address), "1000", 1, 10000000,
+    {"limits", "connections_per_address", NULL, OPT_U32, OFF(server.connections_per_address), "1000", 1, 10000000,
      "open connections per client address on this node (IPv6: per /64); more are reset at accept"},
-    {"limits", "max_connections", NULL, OPT_INT, OFF(max_connections), "0", 0, INT_MAX,
+    {"limits", "max_connections", NULL, OPT_U32, OFF(server.max_connections), "0", 0, INT_MAX,
      "open client connections on this node; more are reset at accept. 0, or more than the descriptor limit "
      "allows: the limit (soft RLIMIT_NOFILE, raised to the hard one at start) less a reserve for PostgreSQL, "
      "Redis, listeners and files"},
-    {"limits", "stream_resets_burst", NULL, OPT_INT, OFF(stream_resets_burst), "1000", 1, 10000000,
+    {"limits", "stream_resets_burst", NULL, OPT_U32, OFF(server.reset_burst), "1000", 1, 10000000,
      "RST_STREAM frames a client may send in a burst (rapid reset); more: GOAWAY ENHANCE_YOUR_CALM"},
-    {"limits", "stream_resets_per_second", NULL, OPT_INT, OFF(stream_resets_per_second), "33", 1, 10000000,
+    {"limits", "stream_resets_per_second", NULL, OPT_U32, OFF(server.reset_rate), "33", 1, 10000000,
      "... and per second after the burst"},
-    {"limits", "useless_frames_burst", NULL, OPT_INT, OFF(useless_frames_burst), "1000", 1, 10000000,
+    {"limits", "useless_frames_burst", NULL, OPT_U32, OFF(server.useless_burst), "1000", 1, 10000000,
      "frames without request progress (PING, SETTINGS, PRIORITY, empty DATA/HEADERS/CONTINUATION, "
      "invalid or refused) a client may send in a burst; more: GOAWAY ENHANCE_YOUR_CALM"},
-    {"limits", "useless_frames_per_second", NULL, OPT_INT, OFF(useless_frames_per_second), "100", 1, 10000000,
+    {"limits", "useless_frames_per_second", NULL, OPT_U32, OFF(server.useless_rate), "100", 1, 10000000,
      "... and per second after the burst"},
     {"limits", "max_payload_bytes", NULL, OPT_INT, OFF(max_payload_bytes), "65536", 1, 4 << 20,
      "largest message payload (each per-device payload, or the one for all)"},
@@ -168,7 +170,9 @@ static int set_option(pl_config_t *cfg, const option_t *o, const char *value, co
 {
     char *base = (char *)cfg;
     switch (o->type) {
-    case OPT_INT: {
+    case OPT_INT:
+    case OPT_U32:
+    case OPT_U16: {
         char *end;
         errno = 0;
         long v = strtol(value, &end, 10);
@@ -179,7 +183,12 @@ static int set_option(pl_config_t *cfg, const option_t *o, const char *value, co
                      value, where, o->min, o->max);
             return -1;
         }
-        *(int *)(base + o->offset) = (int)v;
+        if (o->type == OPT_U32)
+            *(uint32_t *)(base + o->offset) = (uint32_t)v;
+        else if (o->type == OPT_U16)
+            *(uint16_t *)(base + o->offset) = (uint16_t)v;
+        else
+            *(int *)(base + o->offset) = (int)v;
         return 0;
     }
     case OPT_STRING: {
@@ -445,11 +454,11 @@ int pl_config_load(pl_config_t *cfg, int argc, char **argv, const char *usage, c
             return -1;
         i += consumed - 1;
     }
-    if (!cfg->tls_cert[0] != !cfg->tls_key[0]) {
+    if (!cfg->server.tls_cert_file[0] != !cfg->server.tls_key_file[0]) {
         snprintf(err, err_len, "config: [server] tls_cert and tls_key go together");
         return -1;
     }
-    if (cfg->tls_client_ca[0] && !cfg->tls_cert[0]) {
+    if (cfg->server.tls_client_ca_file[0] && !cfg->server.tls_cert_file[0]) {
         snprintf(err, err_len, "config: [server] tls_client_ca needs tls_cert and tls_key (mTLS is part of TLS)");
         return -1;
     }
@@ -480,6 +489,8 @@ void pl_config_dump(const pl_config_t *cfg, FILE *out)
         }
         switch (o->type) {
         case OPT_INT: fprintf(out, "%s = %d\n", o->key, *(const int *)(base + o->offset)); break;
+        case OPT_U32: fprintf(out, "%s = %u\n", o->key, *(const uint32_t *)(base + o->offset)); break;
+        case OPT_U16: fprintf(out, "%s = %u\n", o->key, (unsigned)*(const uint16_t *)(base + o->offset)); break;
         case OPT_STRING: {
             const char *v = *(char *const *)(base + o->offset);
             bool secret = strcmp(o->key, "password") == 0 && v[0];

@@ -14,41 +14,16 @@
 #include <stddef.h>
 #include <stdio.h>
 
+#include "transport/server.h"
+
 #define PL_CONFIG_MAX_PG_SERVERS 64
 
 typedef struct pl_config {
-    /* [server] */
-    char *host;
-    int port;
-    int workers;
+    /* [server] and [limits] that the transport reads: filled by the option
+     * table, whose defaults are the only ones (transport/server.h) */
+    pl_server_config_t server;
     int node_id;
-    char *tls_cert;
-    char *tls_key;
-    char *tls_client_ca;
-    int drain_grace_ms;
-    /* [limits] */
-    int max_recv_bytes;
-    int max_send_bytes;
-    int max_metadata_bytes;
-    int max_concurrent_streams;
-    int stream_window_bytes;
-    int call_outbound_bytes;
-    int connection_outbound_bytes;
-    int inbound_buffer_bytes;
-    int inbound_buffer_unauth_bytes;
-    int message_timeout_ms;
-    int keepalive_time_ms;
-    int keepalive_timeout_ms;
-    int idle_timeout_ms;
-    int handshake_timeout_ms;
-    int header_timeout_ms;
-    int send_timeout_ms;
-    int connections_per_address;
-    int max_connections; /* 0: derived from the descriptor limit */
-    int stream_resets_burst;
-    int stream_resets_per_second;
-    int useless_frames_burst;
-    int useless_frames_per_second;
+    /* [limits] of the services */
     int max_payload_bytes;
     int group_max_members;
     int devices_per_account;

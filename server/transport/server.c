@@ -90,39 +90,17 @@ struct pl_server {
     _Atomic int64_t cap_logged_ms;               /* last log line about max_connections; 0: none yet */
 };
 
-void pl_server_config_defaults(pl_server_config_t *cfg)
+/* What the configuration leaves to the machine: the worker count and the
+ * descriptors a worker holds. Every other value comes from the option table
+ * (config/config.c), the one place defaults are written. */
+static void derive(pl_server_config_t *cfg)
 {
-#define DEFAULT(field, value) (cfg->field = cfg->field ? cfg->field : (value))
-    if (!cfg->host)
-        cfg->host = "127.0.0.1";
     if (cfg->workers <= 0) {
         long n = sysconf(_SC_NPROCESSORS_ONLN);
         cfg->workers = n > 0 ? (int)n : 1;
     }
-    DEFAULT(max_recv_message, 4u << 20);
-    DEFAULT(max_send_message, 4u << 20);
-    DEFAULT(max_metadata, 8u << 10);
-    DEFAULT(max_concurrent_streams, 100);
-    DEFAULT(initial_window, 1u << 20);
-    DEFAULT(call_outbound_limit, 1u << 20);
-    DEFAULT(conn_outbound_limit, 16u << 20);
-    DEFAULT(inbound_buffer, 4u << 20);
-    DEFAULT(inbound_buffer_unauth, 1u << 20);
-    DEFAULT(message_timeout_ms, 60 * 1000);
-    DEFAULT(keepalive_time_ms, 120 * 1000);
-    DEFAULT(keepalive_timeout_ms, 20 * 1000);
-    DEFAULT(idle_timeout_ms, 30 * 60 * 1000);
-    DEFAULT(handshake_timeout_ms, 10 * 1000);
-    DEFAULT(drain_grace_ms, 10 * 1000);
-    DEFAULT(connections_per_address, 1000);
-    DEFAULT(reset_burst, 1000);
-    DEFAULT(reset_rate, 33);
-    DEFAULT(useless_burst, 1000);
-    DEFAULT(useless_rate, 100);
-    DEFAULT(send_timeout_ms, 60 * 1000);
-    DEFAULT(header_timeout_ms, 10 * 1000);
-    DEFAULT(worker_fds, DEFAULT_WORKER_FDS);
-#undef DEFAULT
+    if (!cfg->worker_fds)
+        cfg->worker_fds = DEFAULT_WORKER_FDS;
 }
 
 /* The soft descriptor limit (what accept() runs into), or UINT32_MAX when
@@ -161,7 +139,7 @@ pl_server_t *pl_server_new(const pl_server_config_t *cfg)
     if (!srv)
         return NULL;
     srv->cfg = *cfg;
-    pl_server_config_defaults(&srv->cfg);
+    derive(&srv->cfg);
     srv->fd_limit = fd_limit_now();
     srv->cfg.max_connections = effective_max_connections(&srv->cfg, srv->fd_limit);
     srv->host = strdup(srv->cfg.host);
@@ -179,7 +157,7 @@ pl_server_t *pl_server_new(const pl_server_config_t *cfg)
         free(srv);
         return NULL;
     }
-    if (cfg->tls_cert_file && cfg->tls_key_file) {
+    if (cfg->tls_cert_file && cfg->tls_cert_file[0] && cfg->tls_key_file && cfg->tls_key_file[0]) {
         srv->tls_cert = strdup(cfg->tls_cert_file);
         srv->tls_key = strdup(cfg->tls_key_file);
         srv->tls_client_ca = dup_or_null(cfg->tls_client_ca_file);

@@ -15,6 +15,9 @@
 #include "runtime/descriptors.h"
 #include "runtime/rpc.h"
 
+/* Filled from the option table (config/config.c: pl_config_load), whose
+ * defaults are the ones named below; workers 0 and worker_fds 0 are
+ * derived from the machine at pl_server_new. */
 typedef struct pl_server_config {
     const char *host;          /* listen address; default "127.0.0.1" */
     uint16_t port;             /* 0: pick a free port (see pl_server_port) */
@@ -52,9 +55,6 @@ typedef struct pl_server_config {
     int send_timeout_ms;              /* drop a peer that takes none of our output for; default 60 s */
     int header_timeout_ms;            /* time to finish a frame header or request header block; default 10 s */
 } pl_server_config_t;
-
-/* Fills unset (zero) fields with the defaults above. */
-void pl_server_config_defaults(pl_server_config_t *cfg);
 
 pl_server_t *pl_server_new(const pl_server_config_t *cfg);
 void pl_server_free(pl_server_t *srv);

@@ -16,6 +16,7 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include "config/config.h"
 #include "grpc/testing/test.parley.h"
 #include "interop_descriptors.h"
 #include "rpc/call.h"
@@ -145,7 +146,14 @@ static const grpc_testing_TestService_handlers_t handlers = {
 
 static void setup(void)
 {
-    pl_server_config_t cfg = {0};
+    /* parleyd's defaults (the option table), then smaller limits so the
+     * fuzzer reaches them */
+    static pl_config_t config;
+    char *argv[] = {"fuzz_server", NULL};
+    char err[256];
+    if (pl_config_load(&config, 1, argv, "", err, sizeof(err)) != 0)
+        abort();
+    pl_server_config_t cfg = config.server;
     cfg.max_recv_message = 64u << 10;
     cfg.max_send_message = 64u << 10;
     cfg.call_outbound_limit = 16u << 10;
@@ -154,7 +162,6 @@ static void setup(void)
     cfg.useless_burst = 200;
     cfg.reset_burst = 100;
     server = pl_server_new(&cfg);
-    char err[256];
     if (!server || !pl_health_register(server) || pl_reflection_register(server) != 0 ||
         grpc_testing_TestService_register(server, &handlers, NULL) != 0 ||
         pl_server_add_descriptors(server, &interop_descriptors) != 0 ||

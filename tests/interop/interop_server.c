@@ -1,13 +1,16 @@
 /* interop_server — grpc.testing.TestService (the gRPC project's interop
- * service) on Parley's server runtime, with the standard interop server
- * flags: --port=N --use_tls=true|false. Certificates default to the test
- * ones in tests/certs. SIGHUP reloads the certificate files (as parleyd). */
+ * service) on Parley's server runtime. Its options are parleyd's (the one
+ * option table, config/config.c: --port=N, --limits.keepalive_time_ms=N, ...)
+ * plus the interop suite's --use_tls=true|false, which without a
+ * certificate uses the test ones in tests/certs. SIGHUP reloads the
+ * certificate files (as parleyd). */
 #include <pthread.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "config/config.h"
 #include "grpc/testing/test.parley.h"
 #include "interop_descriptors.h"
 #include "parley_idl_descriptors.h"
@@ -281,68 +284,41 @@ static const grpc_testing_TestService_handlers_t handlers = {
     /* UnimplementedCall stays NULL: it must answer UNIMPLEMENTED */
 };
 
+static const char usage[] =
+    "usage: interop_server [--use_tls=true|false] [parleyd's server and limits options, e.g. --port=N\n"
+    "       --server.tls_cert=F --server.tls_key=F --limits.keepalive_time_ms=N]\n\n"
+    "The gRPC interop test service on Parley's server runtime. --use_tls=true without a certificate\n"
+    "uses the test certificates (tests/certs).";
+
 int main(int argc, char **argv)
 {
-    pl_server_config_t cfg = {0};
+    /* --use_tls is the interop suite's own flag; everything else is
+     * parleyd's option table, defaults included */
     bool use_tls = false;
-    const char *cert = PARLEY_TEST_CERTS "/server.pem", *key = PARLEY_TEST_CERTS "/server.key";
-    for (int i = 1; i < argc; i++) {
+    char **args = calloc((size_t)argc + 1, sizeof(*args));
+    int nargs = 0;
+    if (!args)
+        return 1;
+    for (int i = 0; i < argc; i++) {
         const char *v;
-        if (flag_value(argv[i], "--port", &v))
-            cfg.port = (uint16_t)atoi(v);
-        else if (flag_value(argv[i], "--use_tls", &v))
+        if (i > 0 && flag_value(argv[i], "--use_tls", &v))
             use_tls = strcmp(v, "true") == 0;
-        else if (flag_value(argv[i], "--tls_cert_file", &v))
-            cert = v;
-        else if (flag_value(argv[i], "--tls_key_file", &v))
-            key = v;
-        else if (flag_value(argv[i], "--tls_client_ca_file", &v))
-            cfg.tls_client_ca_file = v;
-        else if (flag_value(argv[i], "--workers", &v))
-            cfg.workers = atoi(v);
-        else if (flag_value(argv[i], "--host", &v))
-            cfg.host = v;
-        /* Parley extensions, so tests can shorten timeouts and limits */
-        else if (flag_value(argv[i], "--keepalive_time_ms", &v))
-            cfg.keepalive_time_ms = atoi(v);
-        else if (flag_value(argv[i], "--keepalive_timeout_ms", &v))
-            cfg.keepalive_timeout_ms = atoi(v);
-        else if (flag_value(argv[i], "--idle_timeout_ms", &v))
-            cfg.idle_timeout_ms = atoi(v);
-        else if (flag_value(argv[i], "--handshake_timeout_ms", &v))
-            cfg.handshake_timeout_ms = atoi(v);
-        else if (flag_value(argv[i], "--drain_grace_ms", &v))
-            cfg.drain_grace_ms = atoi(v);
-        else if (flag_value(argv[i], "--header_timeout_ms", &v))
-            cfg.header_timeout_ms = atoi(v);
-        else if (flag_value(argv[i], "--send_timeout_ms", &v))
-            cfg.send_timeout_ms = atoi(v);
-        else if (flag_value(argv[i], "--message_timeout_ms", &v))
-            cfg.message_timeout_ms = atoi(v);
-        else if (flag_value(argv[i], "--max_concurrent_streams", &v))
-            cfg.max_concurrent_streams = (uint32_t)atoi(v);
-        else if (flag_value(argv[i], "--connections_per_address", &v))
-            cfg.connections_per_address = (uint32_t)atoi(v);
-        else if (flag_value(argv[i], "--max_connections", &v))
-            cfg.max_connections = (uint32_t)atoi(v);
-        else if (flag_value(argv[i], "--useless_frames_burst", &v))
-            cfg.useless_burst = (uint32_t)atoi(v);
-        else if (flag_value(argv[i], "--stream_resets_burst", &v))
-            cfg.reset_burst = (uint32_t)atoi(v);
-        else {
-            fprintf(stderr, "usage: interop_server --port=N [--use_tls=true|false] [--tls_cert_file=F "
-                            "--tls_key_file=F] [--workers=N] [--host=ADDR] [--keepalive_time_ms=N] "
-                            "[--keepalive_timeout_ms=N] [--idle_timeout_ms=N] [--handshake_timeout_ms=N] "
-                            "[--drain_grace_ms=N] [--tls_client_ca_file=F] [--header_timeout_ms=N] "
-                            "[--send_timeout_ms=N] [--message_timeout_ms=N] [--max_concurrent_streams=N] "
-                            "[--connections_per_address=N] "
-                            "[--max_connections=N] [--useless_frames_burst=N] [--stream_resets_burst=N]\n");
-            return 2;
-        }
+        else
+            args[nargs++] = argv[i];
     }
-    if (use_tls) {
-        cfg.tls_cert_file = cert;
-        cfg.tls_key_file = key;
+    static pl_config_t config;
+    char err[512];
+    int rc = pl_config_load(&config, nargs, args, usage, err, sizeof(err));
+    free(args);
+    if (rc != 0) {
+        if (rc < 0)
+            fprintf(stderr, "interop_server: %s\n", err);
+        return rc < 0 ? 2 : 0;
+    }
+    pl_server_config_t cfg = config.server;
+    if (use_tls && !cfg.tls_cert_file[0]) {
+        cfg.tls_cert_file = PARLEY_TEST_CERTS "/server.pem";
+        cfg.tls_key_file = PARLEY_TEST_CERTS "/server.key";
     }
     sigset_t sigs;
     sigemptyset(&sigs);
@@ -362,7 +338,6 @@ int main(int argc, char **argv)
         fprintf(stderr, "interop_server: cannot register services\n");
         return 1;
     }
-    char err[256];
     if (pl_server_start(srv, err, sizeof(err)) != 0) {
         fprintf(stderr, "interop_server: %s\n", err);
         return 1;

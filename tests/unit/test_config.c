@@ -155,21 +155,21 @@ static void test_defaults(void)
 {
     pl_config_t c;
     CHECK_EQ_INT(LOAD0(&c), 0);
-    CHECK_EQ_STR(c.host, "127.0.0.1");
-    CHECK_EQ_INT(c.port, 7443);
-    CHECK_EQ_INT(c.workers, 0);
+    CHECK_EQ_STR(c.server.host, "127.0.0.1");
+    CHECK_EQ_INT(c.server.port, 7443);
+    CHECK_EQ_INT(c.server.workers, 0);
     CHECK_EQ_INT(c.node_id, 0);
-    CHECK_EQ_STR(c.tls_cert, "");
-    CHECK_EQ_STR(c.tls_key, "");
-    CHECK_EQ_INT(c.drain_grace_ms, 10000);
-    CHECK_EQ_INT(c.max_recv_bytes, 4194304);
-    CHECK_EQ_INT(c.max_send_bytes, 4194304);
-    CHECK_EQ_INT(c.max_metadata_bytes, 8192);
-    CHECK_EQ_INT(c.max_concurrent_streams, 100);
-    CHECK_EQ_INT(c.stream_window_bytes, 1048576);
-    CHECK_EQ_INT(c.keepalive_time_ms, 120000);
-    CHECK_EQ_INT(c.keepalive_timeout_ms, 20000);
-    CHECK_EQ_INT(c.idle_timeout_ms, 1800000);
+    CHECK_EQ_STR(c.server.tls_cert_file, "");
+    CHECK_EQ_STR(c.server.tls_key_file, "");
+    CHECK_EQ_INT(c.server.drain_grace_ms, 10000);
+    CHECK_EQ_INT(c.server.max_recv_message, 4194304);
+    CHECK_EQ_INT(c.server.max_send_message, 4194304);
+    CHECK_EQ_INT(c.server.max_metadata, 8192);
+    CHECK_EQ_INT(c.server.max_concurrent_streams, 100);
+    CHECK_EQ_INT(c.server.initial_window, 1048576);
+    CHECK_EQ_INT(c.server.keepalive_time_ms, 120000);
+    CHECK_EQ_INT(c.server.keepalive_timeout_ms, 20000);
+    CHECK_EQ_INT(c.server.idle_timeout_ms, 1800000);
     CHECK_EQ_INT(c.max_payload_bytes, 65536);
     CHECK_EQ_INT(c.group_max_members, 1024);
     CHECK_EQ_INT(c.devices_per_account, 5);
@@ -194,7 +194,7 @@ static void test_defaults(void)
     CHECK(c.args != NULL);
     CHECK(c.config_file == NULL);
     pl_config_free(&c);
-    CHECK(c.host == NULL);
+    CHECK(c.server.host == NULL);
     CHECK(c.args == NULL);
 }
 
@@ -203,9 +203,9 @@ static void test_file(void)
     const char *path = write_file("main.ini", MAIN_INI);
     pl_config_t c;
     CHECK_EQ_INT(LOAD(&c, "--config", path), 0);
-    CHECK_EQ_STR(c.host, "0.0.0.0");
-    CHECK_EQ_INT(c.port, 8000);
-    CHECK_EQ_INT(c.workers, 2);
+    CHECK_EQ_STR(c.server.host, "0.0.0.0");
+    CHECK_EQ_INT(c.server.port, 8000);
+    CHECK_EQ_INT(c.server.workers, 2);
     CHECK_EQ_INT(c.node_id, 31);
     CHECK_EQ_INT(c.shards, 16);
     CHECK_EQ_INT(c.pg_server_count, 2);
@@ -218,7 +218,7 @@ static void test_file(void)
     CHECK_EQ_STR(c.sms_file, "/var/log/sms.log");
     /* untouched by the file: defaults */
     CHECK_EQ_STR(c.redis_host, "127.0.0.1");
-    CHECK_EQ_INT(c.drain_grace_ms, 10000);
+    CHECK_EQ_INT(c.server.drain_grace_ms, 10000);
     CHECK_EQ_STR(c.config_file, path);
     /* --config and its value are not positional */
     CHECK_EQ_INT(c.arg_count, 0);
@@ -228,7 +228,7 @@ static void test_file(void)
     char flag[600];
     snprintf(flag, sizeof(flag), "--config=%s", path);
     CHECK_EQ_INT(LOAD(&c, flag), 0);
-    CHECK_EQ_INT(c.port, 8000);
+    CHECK_EQ_INT(c.server.port, 8000);
     CHECK_EQ_STR(c.config_file, path);
     pl_config_free(&c);
 
@@ -236,12 +236,12 @@ static void test_file(void)
     const char *other = write_file("other.ini", "[server]\nport = 8100\n");
     setenv("PARLEY_CONFIG", path, 1);
     CHECK_EQ_INT(LOAD0(&c), 0);
-    CHECK_EQ_INT(c.port, 8000);
+    CHECK_EQ_INT(c.server.port, 8000);
     CHECK_EQ_STR(c.config_file, path);
     pl_config_free(&c);
     CHECK_EQ_INT(LOAD(&c, "--config", other), 0);
-    CHECK_EQ_INT(c.port, 8100);
-    CHECK_EQ_STR(c.host, "127.0.0.1"); /* only one file is read */
+    CHECK_EQ_INT(c.server.port, 8100);
+    CHECK_EQ_STR(c.server.host, "127.0.0.1"); /* only one file is read */
     CHECK_EQ_STR(c.config_file, other);
     pl_config_free(&c);
     unsetenv("PARLEY_CONFIG");
@@ -249,7 +249,7 @@ static void test_file(void)
     /* an empty file is fine */
     const char *empty = write_file("empty.ini", "");
     CHECK_EQ_INT(LOAD(&c, "--config", empty), 0);
-    CHECK_EQ_INT(c.port, 7443);
+    CHECK_EQ_INT(c.server.port, 7443);
     pl_config_free(&c);
 }
 
@@ -265,7 +265,7 @@ static void test_file_list_across_sections(void)
     CHECK_EQ_STR(c.pg_servers[1], "b");
     CHECK_EQ_STR(c.pg_servers[2], "c");
     CHECK_EQ_STR(c.pg_servers[3], "d");
-    CHECK_EQ_INT(c.port, 1);
+    CHECK_EQ_INT(c.server.port, 1);
     pl_config_free(&c);
 }
 
@@ -278,7 +278,7 @@ static void test_env_overrides_file(void)
     setenv("PARLEY_LIMITS_MAX_PAYLOAD_BYTES", "2048", 1);
     pl_config_t c;
     CHECK_EQ_INT(LOAD(&c, "--config", path), 0);
-    CHECK_EQ_INT(c.port, 9000);
+    CHECK_EQ_INT(c.server.port, 9000);
     CHECK_EQ_STR(c.redis_password, "fromenv");
     CHECK_EQ_INT(c.max_payload_bytes, 2048);
     /* the environment's list replaces the file's */
@@ -286,14 +286,14 @@ static void test_env_overrides_file(void)
     CHECK_EQ_STR(c.pg_servers[0], "host=c");
     CHECK_EQ_STR(c.pg_servers[1], "host=d");
     /* what the environment does not set comes from the file */
-    CHECK_EQ_STR(c.host, "0.0.0.0");
-    CHECK_EQ_INT(c.workers, 2);
+    CHECK_EQ_STR(c.server.host, "0.0.0.0");
+    CHECK_EQ_INT(c.server.workers, 2);
     CHECK_EQ_INT(c.shards, 16);
     pl_config_free(&c);
     /* environment alone over defaults */
     CHECK_EQ_INT(LOAD0(&c), 0);
-    CHECK_EQ_INT(c.port, 9000);
-    CHECK_EQ_STR(c.host, "127.0.0.1");
+    CHECK_EQ_INT(c.server.port, 9000);
+    CHECK_EQ_STR(c.server.host, "127.0.0.1");
     CHECK_EQ_INT(c.pg_server_count, 2);
     pl_config_free(&c);
     /* an empty list in the environment empties the file's */
@@ -314,9 +314,9 @@ static void test_flags_override_env(void)
     CHECK_EQ_INT(LOAD(&c, "--config", path, "--port", "1234", "--workers=3", "--server.host=10.0.0.1",
                       "--server.node_id", "7", "--postgres.server=x", "--redis.port=7000", "--node-id=9"),
                  0);
-    CHECK_EQ_INT(c.port, 1234);
-    CHECK_EQ_INT(c.workers, 3);
-    CHECK_EQ_STR(c.host, "10.0.0.1");
+    CHECK_EQ_INT(c.server.port, 1234);
+    CHECK_EQ_INT(c.server.workers, 3);
+    CHECK_EQ_STR(c.server.host, "10.0.0.1");
     CHECK_EQ_INT(c.node_id, 9); /* the later flag wins */
     CHECK_EQ_INT(c.redis_port, 7000);
     CHECK_EQ_INT(c.pg_server_count, 1);
@@ -331,25 +331,25 @@ static void test_flags_override_env(void)
     CHECK_EQ_STR(c.pg_servers[0], "x");
     CHECK_EQ_STR(c.pg_servers[1], "y");
     CHECK_EQ_STR(c.pg_servers[2], "z");
-    CHECK_EQ_INT(c.port, 9000); /* from the environment */
-    CHECK_EQ_INT(c.workers, 5);
+    CHECK_EQ_INT(c.server.port, 9000); /* from the environment */
+    CHECK_EQ_INT(c.server.workers, 5);
     pl_config_free(&c);
 
     /* scalar flags: the last one wins; aliases and long names are the same option */
     CHECK_EQ_INT(LOAD(&c, "--port=1", "--server.port", "2", "--port", "3"), 0);
-    CHECK_EQ_INT(c.port, 3);
+    CHECK_EQ_INT(c.server.port, 3);
     pl_config_free(&c);
     clear_parley_env();
 
     /* bounds are inclusive */
     CHECK_EQ_INT(LOAD(&c, "--port=0", "--server.node_id=31", "--redis.port=65535"), 0);
-    CHECK_EQ_INT(c.port, 0);
+    CHECK_EQ_INT(c.server.port, 0);
     CHECK_EQ_INT(c.node_id, 31);
     CHECK_EQ_INT(c.redis_port, 65535);
     pl_config_free(&c);
     CHECK_EQ_INT(LOAD(&c, "--port=65535", "--limits.stream_window_bytes=2147483647"), 0);
-    CHECK_EQ_INT(c.port, 65535);
-    CHECK_EQ_INT(c.stream_window_bytes, 2147483647);
+    CHECK_EQ_INT(c.server.port, 65535);
+    CHECK_EQ_INT(c.server.initial_window, 2147483647);
     pl_config_free(&c);
 }
 
@@ -536,8 +536,8 @@ static void test_positional(void)
 {
     pl_config_t c;
     CHECK_EQ_INT(LOAD(&c, "serve", "-", "--port", "1234", "extra", "--", "--workers=3", "-x", "--port"), 0);
-    CHECK_EQ_INT(c.port, 1234);
-    CHECK_EQ_INT(c.workers, 0);
+    CHECK_EQ_INT(c.server.port, 1234);
+    CHECK_EQ_INT(c.server.workers, 0);
     CHECK_EQ_INT(c.arg_count, 6);
     if (c.arg_count == 6) {
         CHECK_EQ_STR(c.args[0], "serve");
@@ -551,7 +551,7 @@ static void test_positional(void)
     pl_config_free(&c);
     /* a flag's value is never positional, even when it looks like one */
     CHECK_EQ_INT(LOAD(&c, "--server.host", "example", "status"), 0);
-    CHECK_EQ_STR(c.host, "example");
+    CHECK_EQ_STR(c.server.host, "example");
     CHECK_EQ_INT(c.arg_count, 1);
     if (c.arg_count == 1)
         CHECK_EQ_STR(c.args[0], "status");
@@ -569,15 +569,15 @@ static void test_tls_pair(void)
     CHECK_ERR(LOAD0(&c), "tls_cert", "tls_key");
     pl_config_free(&c);
     CHECK_EQ_INT(LOAD(&c, "--tls-key", "key.pem"), 0);
-    CHECK_EQ_STR(c.tls_cert, "cert.pem");
-    CHECK_EQ_STR(c.tls_key, "key.pem");
+    CHECK_EQ_STR(c.server.tls_cert_file, "cert.pem");
+    CHECK_EQ_STR(c.server.tls_key_file, "key.pem");
     pl_config_free(&c);
     clear_parley_env();
     /* a stronger source can also clear both */
     const char *path = write_file("tls.ini", "[server]\ntls_cert = a\ntls_key = b\n");
     CHECK_EQ_INT(LOAD(&c, "--config", path, "--tls-cert=", "--tls-key="), 0);
-    CHECK_EQ_STR(c.tls_cert, "");
-    CHECK_EQ_STR(c.tls_key, "");
+    CHECK_EQ_STR(c.server.tls_cert_file, "");
+    CHECK_EQ_STR(c.server.tls_key_file, "");
     pl_config_free(&c);
 }
 
@@ -637,7 +637,7 @@ static void test_dump_round_trip(void)
         return;
     const char *path = write_file("dumped.ini", d1);
     CHECK_EQ_INT(LOAD(&c, "--config", path), 0);
-    CHECK_EQ_INT(c.port, 1234);
+    CHECK_EQ_INT(c.server.port, 1234);
     CHECK_EQ_INT(c.pg_server_count, 2);
     char *d2 = dump(&c);
     CHECK(d2 && strcmp(d1, d2) == 0);
