@@ -5,7 +5,7 @@
  * back. */
 #include <event2/event.h>
 
-#include "cache/sessions.h"
+#include "cache/routes.h"
 #include "messaging/dispatch.h"
 
 static int64_t account_at(const parley_internal_v1_NodeEvent *ev, size_t i)
@@ -94,7 +94,7 @@ static void on_resync_retry(evutil_socket_t fd, short what, void *arg)
 }
 
 /* Tries the whole worker again shortly (Redis is not back on this worker's
- * connection yet, or a session could not be written). */
+ * connection yet, or a route could not be written). */
 static void retry_resync(pl_msg_worker_t *mw)
 {
     if (!mw->resync_ev)
@@ -105,7 +105,7 @@ static void retry_resync(pl_msg_worker_t *mw)
     }
 }
 
-static void on_session_back(pl_code_t code, const char *message, bool still_ours, void *user)
+static void on_route_back(pl_code_t code, const char *message, bool still_ours, void *user)
 {
     (void)message;
     pl_stream_t *s = user;
@@ -122,7 +122,7 @@ static void on_session_back(pl_code_t code, const char *message, bool still_ours
 }
 
 /* Redis came back (perhaps empty): first make this worker's streams
- * reachable again (sessions, watch records), then catch each up, so that
+ * reachable again (routes, watch records), then catch each up, so that
  * nothing stored in between is missed. */
 static void resync_streams(pl_msg_worker_t *mw)
 {
@@ -136,9 +136,9 @@ static void resync_streams(pl_msg_worker_t *mw)
         pl_stream_t *s = mw->by_device.slots[i].value;
         if (!mw->by_device.slots[i].key || s->is_closing)
             continue;
-        pl_cache_session_t sess = {s->account_id, s->device_id, m->app->cfg->node_id, s->epoch};
+        pl_cache_route_t route = {s->account_id, s->device_id, m->app->cfg->node_id, s->epoch};
         pl_call_ref(s->call);
-        if (pl_cache_session_refresh(r, &sess, PL_STREAM_SESSION_TTL_S, on_session_back, s) != 0) {
+        if (pl_cache_route_refresh(r, &route, PL_STREAM_ROUTE_TTL_S, on_route_back, s) != 0) {
             pl_call_unref(s->call);
             retry_resync(mw);
         }

@@ -1,9 +1,9 @@
 /* fanout.c — carrying an event to the workers that hold the streams it
  * concerns: to every worker of this node (one immutable, reference-counted
  * copy shared by all), and through Redis to the other nodes that hold those
- * accounts' sessions. What a worker then does with it is dispatch.c's. The
- * storing node looks the sessions up after its commit, and a connecting
- * device registers its session before it reads what it missed, so between
+ * accounts' routes. What a worker then does with it is dispatch.c's. The
+ * storing node looks the routes up after its commit, and a connecting
+ * device registers its route before it reads what it missed, so between
  * the two every message reaches every device. Each node listens on its own
  * channel (worker 0 holds the subscription); after a subscription loss the
  * node's streams catch up from PostgreSQL. */
@@ -13,7 +13,7 @@
 
 #include "app/log.h"
 #include "cache/pubsub.h"
-#include "cache/sessions.h"
+#include "cache/routes.h"
 #include "messaging/dispatch.h"
 #include "messaging/messaging_internal.h"
 #include "runtime/codec.h"
@@ -124,7 +124,7 @@ typedef struct publish_ctx {
     int node;           /* a publish: to this node */
     int64_t give_up_ms; /* when a failed one stops being sent again (0: not yet failed) */
     size_t n;
-    int64_t accounts[]; /* a lookup: these accounts' sessions */
+    int64_t accounts[]; /* a lookup: these accounts' routes */
 } publish_ctx_t;
 
 static publish_ctx_t *ctx_new(pl_msg_worker_t *mw, pl_msg_event_t *e, int64_t device_id, int node, int64_t give_up_ms,
@@ -219,8 +219,7 @@ void pl_fanout_publish_node(pl_msg_worker_t *mw, pl_msg_event_t *e, int node, in
     free(buf);
 }
 
-static void on_sessions(pl_code_t code, const char *message, const pl_cache_session_t *sessions, size_t count,
-                        void *user)
+static void on_routes(pl_code_t code, const char *message, const pl_cache_route_t *routes, size_t count, void *user)
 {
     publish_ctx_t *p = user;
     if (code == PL_CODE_CANCELLED) {
@@ -228,7 +227,7 @@ static void on_sessions(pl_code_t code, const char *message, const pl_cache_sess
     } else if (code != PL_CODE_OK) {
         /* Redis failed us while the other nodes may well still hear it:
          * without another try their streams would not learn of this */
-        pl_log_debug("fanout: session lookup failed: %s", message);
+        pl_log_debug("fanout: route lookup failed: %s", message);
         if (is_worth_republishing(p->e))
             pl_republish_later(p->mw, p->e, -1, p->device_id, p->accounts, p->n, p->give_up_ms);
     } else {
@@ -237,10 +236,10 @@ static void on_sessions(pl_code_t code, const char *message, const pl_cache_sess
         uint8_t *buf = NULL;
         size_t len = 0;
         for (size_t i = 0; i < count; i++) {
-            int node = sessions[i].node_id;
+            int node = routes[i].node_id;
             if (node == self || node < 0 || node >= 32 || (sent & (1u << node)))
                 continue;
-            if (p->device_id && sessions[i].device_id != p->device_id)
+            if (p->device_id && routes[i].device_id != p->device_id)
                 continue;
             if (!buf && !(buf = publishable(p->e, &len)))
                 break;
@@ -259,7 +258,7 @@ void pl_fanout_publish_lookup(pl_msg_worker_t *mw, pl_msg_event_t *e, const int6
     for (size_t off = 0; off < n; off += PL_CACHE_MAX_BATCH) {
         size_t k = n - off < PL_CACHE_MAX_BATCH ? n - off : PL_CACHE_MAX_BATCH;
         publish_ctx_t *p = ctx_new(mw, e, device_id, -1, give_up_ms, accounts + off, k);
-        if (!p || !r || pl_cache_session_lookup(r, accounts + off, k, on_sessions, p) != 0) {
+        if (!p || !r || pl_cache_route_lookup(r, accounts + off, k, on_routes, p) != 0) {
             if (p)
                 ctx_free(p);
             if (is_worth_republishing(e))

@@ -66,7 +66,7 @@ struct pl_msg_worker {
     pl_idmap_t members;    /* chat id → members_entry_t (members.c) */
     pl_idmap_t watchers;   /* account id → first watch_t (presence.c) */
     size_t stream_count;
-    struct event *refresh_ev; /* session and watch refresh (presence.c) */
+    struct event *refresh_ev; /* route and watch refresh (presence.c) */
     size_t refresh_slot;      /* where the next refresh slice starts */
     struct event *sweep_ev;   /* worker 0: the retention sweeper (retention.c) */
     int sweep_shard;
@@ -74,7 +74,7 @@ struct pl_msg_worker {
     /* worker 0 only: this node's Redis subscription (fanout.c) */
     struct pl_cache_sub *subscriber;
     bool is_subscribed;
-    struct event *resync_ev; /* retrying a resync until Redis takes the sessions */
+    struct event *resync_ev; /* retrying a resync until Redis takes the routes */
     /* events Redis failed to carry to other nodes, sent again (republish.c) */
     pl_list_t republish; /* of pl_republish_t */
     uint64_t republish_dropped;
@@ -167,7 +167,7 @@ void pl_stream_error(pl_stream_t *s, uint64_t request_id, pl_code_t code, const 
 
 /* fanout.c: the shared, reference-counted event a message arrives in */
 typedef struct pl_republish pl_republish_t;
-/* Sends e to the nodes holding accounts' sessions (fanout.c): node < 0 looks
+/* Sends e to the nodes holding accounts' routes (fanout.c): node < 0 looks
  * them up first. What Redis fails goes to pl_republish_later, until
  * give_up_ms (0: from now on, the default deadline). */
 void pl_fanout_publish_lookup(pl_msg_worker_t *mw, pl_msg_event_t *e, const int64_t *accounts, size_t n,
@@ -256,14 +256,14 @@ void pl_members_dispose(pl_msg_worker_t *mw);
 
 /* fanout.c: events to this node's workers and to other nodes */
 /* Encodes ev for accounts and delivers it: every worker of this node and,
- * if publish, the other nodes holding sessions of those accounts. */
+ * if publish, the other nodes holding routes of those accounts. */
 void pl_fanout(pl_msg_worker_t *mw, parley_internal_v1_NodeEvent *ev, const int64_t *accounts, size_t n, bool publish);
 int pl_fanout_worker_start(pl_msg_worker_t *mw);
 void pl_fanout_worker_stop(pl_msg_worker_t *mw);
 /* Reads the packed account list of a decoded event. */
 size_t pl_fanout_accounts(const parley_internal_v1_NodeEvent *ev, int64_t *out, size_t cap);
 
-#define PL_STREAM_SESSION_TTL_S 90
+#define PL_STREAM_ROUTE_TTL_S 90
 #define PL_PRESENCE_TTL_S 60
 #define PL_TYPING_EXPIRY_MS 5000
 

@@ -2,7 +2,7 @@
  * see them (privacy settings, contacts, blocking), and the subscriptions
  * streams hold. A node watching an account records itself in
  * parley:watch:<account>, so a node where that account's presence changes
- * knows where to publish it. Also the worker's slow heartbeat: sessions and
+ * knows where to publish it. Also the worker's slow heartbeat: routes and
  * watch records are refreshed a slice at a time. */
 #include <event2/event.h>
 #include <stdio.h>
@@ -11,12 +11,12 @@
 
 #include "app/log.h"
 #include "cache/presence.h"
-#include "cache/sessions.h"
+#include "cache/routes.h"
 #include "messaging/messaging_internal.h"
 
 #define WATCH_TTL_S 300
 #define TICK_MS 1000
-#define REFRESH_PERIOD_S 60 /* every stream's session once a minute */
+#define REFRESH_PERIOD_S 60 /* every stream's route once a minute */
 
 /* One stream watching one account, on the worker's list for that account. */
 typedef struct watch {
@@ -357,9 +357,9 @@ static void on_tick(evutil_socket_t fd, short what, void *arg)
         pl_stream_t *s = mw->by_device.slots[i].value;
         if (!mw->by_device.slots[i].key || s->is_closing)
             continue;
-        pl_cache_session_t sess = {s->account_id, s->device_id, mw->m->app->cfg->node_id, s->epoch};
+        pl_cache_route_t route = {s->account_id, s->device_id, mw->m->app->cfg->node_id, s->epoch};
         pl_call_ref(s->call);
-        if (pl_cache_session_refresh(r, &sess, PL_STREAM_SESSION_TTL_S, on_refreshed, s) != 0)
+        if (pl_cache_route_refresh(r, &route, PL_STREAM_ROUTE_TTL_S, on_refreshed, s) != 0)
             pl_call_unref(s->call);
         for (size_t k2 = 0; k2 < s->presence_subs.cap; k2++)
             if (s->presence_subs.slots[k2].key)

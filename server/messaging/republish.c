@@ -1,5 +1,5 @@
 /* republish.c — events that did not reach the other nodes because Redis
- * failed the session lookup or the publish (a timeout, a reset connection)
+ * failed the route lookup or the publish (a timeout, a reset connection)
  * while the nodes' own subscriptions stayed up, so no resync would follow:
  * kept per worker and sent again once Redis answers, until a deadline. A
  * late event is harmless: streams deliver each seq once and in order, and a
@@ -20,7 +20,7 @@
 struct pl_republish {
     pl_list_node_t link;
     pl_msg_event_t *e;
-    int node;          /* >= 0: publish to this node; -1: look the sessions up first */
+    int node;          /* >= 0: publish to this node; -1: look the routes up first */
     int64_t device_id; /* device events: only nodes holding that device */
     int64_t give_up_ms;
     size_t n;

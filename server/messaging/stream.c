@@ -1,5 +1,5 @@
 /* stream.c — one device's Connect stream: authentication, taking over from
- * an older stream of the device, the session in Redis, loading what the
+ * an older stream of the device, the route in Redis, loading what the
  * device has seen, dispatching client events, and tearing down. */
 #include <stdio.h>
 #include <stdlib.h>
@@ -7,7 +7,7 @@
 
 #include "app/auth.h"
 #include "app/log.h"
-#include "cache/sessions.h"
+#include "cache/routes.h"
 #include "messaging/messaging_internal.h"
 #include "parley/v1/messaging.parley.h"
 #include "runtime/clock.h"
@@ -64,7 +64,7 @@ static void on_invalid(pl_call_t *call, const uint8_t *payload, size_t len, pl_c
 
 /* ---- teardown ---- */
 
-static void on_session_gone(pl_code_t code, const char *message, bool removed, void *user)
+static void on_route_gone(pl_code_t code, const char *message, bool removed, void *user)
 {
     (void)code;
     (void)message;
@@ -87,9 +87,9 @@ static void stream_teardown(pl_stream_t *s)
         return;
     pl_presence_offline(s);
     pl_redis_t *r = pl_app_redis(mw->m->app, mw->w);
-    pl_cache_session_t sess = {s->account_id, s->device_id, mw->m->app->cfg->node_id, s->epoch};
+    pl_cache_route_t route = {s->account_id, s->device_id, mw->m->app->cfg->node_id, s->epoch};
     if (r)
-        pl_cache_session_del(r, &sess, on_session_gone, NULL);
+        pl_cache_route_del(r, &route, on_route_gone, NULL);
 }
 
 void pl_stream_end(pl_stream_t *s, pl_code_t code, const char *message)
@@ -256,14 +256,14 @@ static void start_load(pl_stream_t *s)
                   PL_PG_WRITE | PL_PG_IDEMPOTENT, 0, NULL, NULL);
 }
 
-/* The session is registered (or Redis is down, and other nodes will not
+/* The route is registered (or Redis is down, and other nodes will not
  * route to us until it is back: our streams then resync). Only now read
  * what was missed, so that nothing committed later can miss us. */
-static void on_session_put(pl_code_t code, const char *message, void *user)
+static void on_route_put(pl_code_t code, const char *message, void *user)
 {
     pl_stream_t *s = user;
     if (code != PL_CODE_OK)
-        pl_log_debug("stream: session put for device %lld: %s", (long long)s->device_id, message);
+        pl_log_debug("stream: route put for device %lld: %s", (long long)s->device_id, message);
     if (!s->is_closing)
         start_load(s);
     pl_call_unref(s->call);
@@ -310,10 +310,10 @@ static void on_authed(pl_call_t *call, const pl_principal_t *who, void *user)
     pl_presence_online(s, true);
     pl_call_resume_recv(call);
     pl_redis_t *r = pl_app_redis(m->app, mw->w);
-    pl_cache_session_t sess = {s->account_id, s->device_id, m->app->cfg->node_id, s->epoch};
+    pl_cache_route_t route = {s->account_id, s->device_id, m->app->cfg->node_id, s->epoch};
     pl_call_ref(call);
-    if (!r || pl_cache_session_put(r, &sess, PL_STREAM_SESSION_TTL_S, on_session_put, s) != 0)
-        on_session_put(PL_CODE_UNAVAILABLE, "no redis", s);
+    if (!r || pl_cache_route_put(r, &route, PL_STREAM_ROUTE_TTL_S, on_route_put, s) != 0)
+        on_route_put(PL_CODE_UNAVAILABLE, "no redis", s);
 }
 
 void pl_stream_on_start(pl_call_t *call, void *svc)

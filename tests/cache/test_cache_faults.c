@@ -8,7 +8,7 @@
  *            its probe; after SIGCONT everything recovers, and the abandoned
  *            command's callback never runs twice.
  *   restart  Redis restarted (its memory lost): reconnect, resubscribe with
- *            is_resync, the rate-limit script reloaded, sessions re-created
+ *            is_resync, the rate-limit script reloaded, routes re-created
  *            by their refresh. */
 #include <signal.h>
 #include <unistd.h>
@@ -16,7 +16,7 @@
 #include "cache/presence.h"
 #include "cache/pubsub.h"
 #include "cache/ratelimit.h"
-#include "cache/sessions.h"
+#include "cache/routes.h"
 #include "harness.h"
 
 static pl_redis_t *r;
@@ -134,7 +134,7 @@ static void on_presence(pl_code_t code, const char *message, const pl_cache_pres
     finish(user, code);
 }
 
-static void on_sessions(pl_code_t code, const char *message, const pl_cache_session_t *s, size_t n, void *user)
+static void on_routes(pl_code_t code, const char *message, const pl_cache_route_t *s, size_t n, void *user)
 {
     (void)message;
     (void)s;
@@ -159,13 +159,13 @@ static int all_kinds(pl_code_t want)
     for (int i = 0; i < 7; i++)
         o[i].t0 = now;
     const char *get[] = {"GET", "parley:test:x"};
-    pl_cache_session_t s = {.account_id = 1, .device_id = 1, .node_id = 5, .epoch = 1};
+    pl_cache_route_t s = {.account_id = 1, .device_id = 1, .node_id = 5, .epoch = 1};
     int64_t ids[] = {1, 2};
     in_submit = true;
     CHECK_EQ_INT(pl_redis_command_argv(r, 2, get, NULL, on_result, &o[0]), 0);
-    CHECK_EQ_INT(pl_cache_session_put(r, &s, 60, on_done, &o[1]), 0);
-    CHECK_EQ_INT(pl_cache_session_refresh(r, &s, 60, on_flag, &o[2]), 0);
-    CHECK_EQ_INT(pl_cache_session_lookup(r, ids, 2, on_sessions, &o[3]), 0);
+    CHECK_EQ_INT(pl_cache_route_put(r, &s, 60, on_done, &o[1]), 0);
+    CHECK_EQ_INT(pl_cache_route_refresh(r, &s, 60, on_flag, &o[2]), 0);
+    CHECK_EQ_INT(pl_cache_route_lookup(r, ids, 2, on_routes, &o[3]), 0);
     CHECK_EQ_INT(pl_cache_presence_get(r, ids, 2, on_presence, &o[4]), 0);
     CHECK_EQ_INT(pl_cache_ratelimit_take(r, "k", 1, 5, 1.0, 1, on_rate, &o[5]), 0);
     CHECK_EQ_INT(pl_cache_publish(r, 5, "x", 1, on_count, &o[6]), 0);
@@ -292,9 +292,9 @@ static void case_hung(void)
 static void case_restart(void)
 {
     setup(1000);
-    pl_cache_session_t s = {.account_id = 77, .device_id = 1, .node_id = 5, .epoch = 3};
+    pl_cache_route_t s = {.account_id = 77, .device_id = 1, .node_id = 5, .epoch = 3};
     outcome_t o = {0};
-    CHECK_EQ_INT(pl_cache_session_put(r, &s, 60, on_done, &o), 0);
+    CHECK_EQ_INT(pl_cache_route_put(r, &s, 60, on_done, &o), 0);
     CHECK(wait_flag(&o.done, 3000));
     char sha[41];
     CHECK_EQ_INT(pl_cache_ratelimit_sha(sha), 0);
@@ -320,13 +320,13 @@ static void case_restart(void)
     CHECK_EQ_INT(inflight.calls, 1);
     check_publish_round_trip("restarted");
 
-    /* A fresh Redis: no scripts, no sessions. */
+    /* A fresh Redis: no scripts, no routes. */
     CHECK_EQ_INT(raw_cmd(r, "SCRIPT", "EXISTS", sha)->first, 0);
     CHECK(all_kinds(PL_CODE_OK) >= 0); /* includes a rate-limit take */
     CHECK_EQ_INT(raw_cmd(r, "SCRIPT", "EXISTS", sha)->first, 1);
     CHECK_EQ_INT(raw_cmd(r, "EXISTS", "parley:sess:77")->integer, 0);
     memset(&o, 0, sizeof o);
-    CHECK_EQ_INT(pl_cache_session_refresh(r, &s, 60, on_flag, &o), 0);
+    CHECK_EQ_INT(pl_cache_route_refresh(r, &s, 60, on_flag, &o), 0);
     CHECK(wait_flag(&o.done, 3000));
     CHECK_EQ_INT(o.code, PL_CODE_OK);
     CHECK_EQ_INT(raw_cmd(r, "HEXISTS", "parley:sess:77", "1")->integer, 1);

@@ -286,7 +286,7 @@ def sc_redis_stall(run):
     # to the other node, as the sending ends (no later message of the chat
     # would reveal the loss): PostgreSQL holds commits back while the rate
     # checks pass, then Redis pauses, then the commits complete and their
-    # session lookups and publishes time out.
+    # route lookups and publishes time out.
     run.at(19.0)
     run.pg_freeze(True)
     run.at(19.8)

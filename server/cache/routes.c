@@ -1,6 +1,6 @@
-/* sessions.c — the session registry (see sessions.h): three Lua scripts
+/* routes.c — the route registry (see routes.h): three Lua scripts
  * over one hash per account, and a lookup script for many accounts. */
-#include "cache/sessions.h"
+#include "cache/routes.h"
 
 #include <inttypes.h>
 #include <stdio.h>
@@ -80,15 +80,15 @@ static pl_redis_script_t lookup_script = PL_REDIS_SCRIPT(
     "return out\n");
 /* clang-format on */
 
-static bool session_is_valid(const pl_cache_session_t *s)
+static bool route_is_valid(const pl_cache_route_t *s)
 {
     return s && s->node_id >= 0;
 }
 
-static int run_put(pl_redis_t *r, const pl_cache_session_t *s, int ttl_s, const char *mode, const pl_cache_int_cb_t *cb,
+static int run_put(pl_redis_t *r, const pl_cache_route_t *s, int ttl_s, const char *mode, const pl_cache_int_cb_t *cb,
                    void *user)
 {
-    if (!session_is_valid(s) || ttl_s < 1 || ttl_s > PL_CACHE_MAX_TTL_S)
+    if (!route_is_valid(s) || ttl_s < 1 || ttl_s > PL_CACHE_MAX_TTL_S)
         return PL_ERR_INVALID;
     char key[PL_CACHE_KEY_MAX], device[24], node[16], epoch[24], ttl[24], max[16];
     pl_cache_key_id(key, PL_CACHE_KEY_SESSIONS, s->account_id);
@@ -101,23 +101,23 @@ static int run_put(pl_redis_t *r, const pl_cache_session_t *s, int ttl_s, const 
     return pl_cache_int_run(r, &put_script, 1, 7, argv, NULL, cb, user);
 }
 
-int pl_cache_session_put(pl_redis_t *r, const pl_cache_session_t *s, int ttl_s, pl_cache_done_fn cb, void *user)
+int pl_cache_route_put(pl_redis_t *r, const pl_cache_route_t *s, int ttl_s, pl_cache_done_fn cb, void *user)
 {
     pl_cache_int_cb_t c = {
-        .kind = PL_CACHE_INT_DONE, .fn.done = cb, .limit_message = "too many live sessions for this account"};
+        .kind = PL_CACHE_INT_DONE, .fn.done = cb, .limit_message = "too many live routes for this account"};
     return run_put(r, s, ttl_s, "put", &c, user);
 }
 
-int pl_cache_session_refresh(pl_redis_t *r, const pl_cache_session_t *s, int ttl_s, pl_cache_flag_fn cb, void *user)
+int pl_cache_route_refresh(pl_redis_t *r, const pl_cache_route_t *s, int ttl_s, pl_cache_flag_fn cb, void *user)
 {
     pl_cache_int_cb_t c = {
-        .kind = PL_CACHE_INT_FLAG, .fn.flag = cb, .limit_message = "too many live sessions for this account"};
+        .kind = PL_CACHE_INT_FLAG, .fn.flag = cb, .limit_message = "too many live routes for this account"};
     return run_put(r, s, ttl_s, "refresh", &c, user);
 }
 
-int pl_cache_session_del(pl_redis_t *r, const pl_cache_session_t *s, pl_cache_flag_fn cb, void *user)
+int pl_cache_route_del(pl_redis_t *r, const pl_cache_route_t *s, pl_cache_flag_fn cb, void *user)
 {
-    if (!session_is_valid(s))
+    if (!route_is_valid(s))
         return PL_ERR_INVALID;
     char key[PL_CACHE_KEY_MAX], device[24], owner[48];
     pl_cache_key_id(key, PL_CACHE_KEY_SESSIONS, s->account_id);
@@ -129,13 +129,13 @@ int pl_cache_session_del(pl_redis_t *r, const pl_cache_session_t *s, pl_cache_fl
 }
 
 typedef struct lookup_call {
-    pl_cache_sessions_fn cb;
+    pl_cache_routes_fn cb;
     void *user;
     size_t count;
     int64_t account_ids[]; /* to map the script's key indexes back */
 } lookup_call_t;
 
-static bool parse_entry(const lookup_call_t *c, redisReply *const *e, pl_cache_session_t *out)
+static bool parse_entry(const lookup_call_t *c, redisReply *const *e, pl_cache_route_t *out)
 {
     int64_t index, device, node;
     uint64_t epoch;
@@ -143,7 +143,7 @@ static bool parse_entry(const lookup_call_t *c, redisReply *const *e, pl_cache_s
         !pl_cache_reply_i64(e[1], &device) || !pl_cache_reply_i64(e[2], &node) || node < 0 || node > INT32_MAX ||
         !pl_cache_reply_u64(e[3], &epoch))
         return false;
-    *out = (pl_cache_session_t){
+    *out = (pl_cache_route_t){
         .account_id = c->account_ids[index - 1], .device_id = device, .node_id = (int32_t)node, .epoch = epoch};
     return true;
 }
@@ -152,11 +152,11 @@ static void on_lookup(const pl_redis_result_t *res, void *user)
 {
     lookup_call_t *c = user;
     const redisReply *reply = res->reply;
-    pl_cache_session_t *out = NULL;
+    pl_cache_route_t *out = NULL;
     if (res->code != PL_CODE_OK) {
         c->cb(res->code, res->message, NULL, 0, c->user);
     } else if (reply->type != REDIS_REPLY_ARRAY || reply->elements % 4 != 0) {
-        c->cb(PL_CODE_INTERNAL, "unexpected reply from redis (session lookup)", NULL, 0, c->user);
+        c->cb(PL_CODE_INTERNAL, "unexpected reply from redis (route lookup)", NULL, 0, c->user);
     } else if (reply->elements && !(out = calloc(reply->elements / 4, sizeof *out))) {
         c->cb(PL_CODE_RESOURCE_EXHAUSTED, "out of memory", NULL, 0, c->user);
     } else {
@@ -164,7 +164,7 @@ static void on_lookup(const pl_redis_result_t *res, void *user)
         for (i = 0; i < n && parse_entry(c, reply->element + 4 * i, &out[i]); i++)
             ;
         if (i < n)
-            c->cb(PL_CODE_INTERNAL, "unexpected reply from redis (session entry)", NULL, 0, c->user);
+            c->cb(PL_CODE_INTERNAL, "unexpected reply from redis (route entry)", NULL, 0, c->user);
         else
             c->cb(PL_CODE_OK, "OK", out, n, c->user);
     }
@@ -172,8 +172,7 @@ static void on_lookup(const pl_redis_result_t *res, void *user)
     free(c);
 }
 
-int pl_cache_session_lookup(pl_redis_t *r, const int64_t *account_ids, size_t count, pl_cache_sessions_fn cb,
-                            void *user)
+int pl_cache_route_lookup(pl_redis_t *r, const int64_t *account_ids, size_t count, pl_cache_routes_fn cb, void *user)
 {
     if (!cb || count > PL_CACHE_MAX_BATCH || (count && !account_ids))
         return PL_ERR_INVALID;
