@@ -12,14 +12,14 @@
 #include "app/log.h"
 #include "chats/chats_internal.h"
 
-static void on_put(chats_op_t *op, const PGresult *res, void *arg)
+static void on_put(pl_chats_op_t *op, const PGresult *res, void *arg)
 {
     (void)op, (void)res, (void)arg;
 }
 
-int chats_listing_order(const void *a, const void *b)
+int pl_chats_listing_order(const void *a, const void *b)
 {
-    const chats_listing_t *x = a, *y = b;
+    const pl_chats_listing_t *x = a, *y = b;
     int sx = pl_id_shard(x->account_id), sy = pl_id_shard(y->account_id);
     if (sx != sy)
         return sx - sy;
@@ -28,7 +28,7 @@ int chats_listing_order(const void *a, const void *b)
     return (x->chat_id > y->chat_id) - (x->chat_id < y->chat_id);
 }
 
-int chats_listing_arrays(const chats_listing_t *rows, size_t n, char *arr[CHATS_LISTING_COLUMNS])
+int pl_chats_listing_arrays(const pl_chats_listing_t *rows, size_t n, char *arr[CHATS_LISTING_COLUMNS])
 {
     int64_t *col = malloc((n ? n : 1) * sizeof(*col));
     bool ok = col != NULL;
@@ -36,7 +36,7 @@ int chats_listing_arrays(const chats_listing_t *rows, size_t n, char *arr[CHATS_
         arr[c] = NULL;
     for (int c = 0; c < CHATS_LISTING_COLUMNS && ok; c++) {
         for (size_t i = 0; i < n; i++) {
-            const chats_listing_t *r = &rows[i];
+            const pl_chats_listing_t *r = &rows[i];
             int64_t v[] = {r->account_id, r->chat_id, r->kind, r->peer, r->joined, r->removed, r->membership_seq};
             col[i] = v[c];
         }
@@ -44,11 +44,11 @@ int chats_listing_arrays(const chats_listing_t *rows, size_t n, char *arr[CHATS_
     }
     free(col);
     if (!ok)
-        chats_listing_arrays_free(arr);
+        pl_chats_listing_arrays_free(arr);
     return ok ? 0 : -1;
 }
 
-void chats_listing_arrays_free(char *arr[CHATS_LISTING_COLUMNS])
+void pl_chats_listing_arrays_free(char *arr[CHATS_LISTING_COLUMNS])
 {
     for (int c = 0; c < CHATS_LISTING_COLUMNS; c++) {
         free(arr[c]);
@@ -57,10 +57,10 @@ void chats_listing_arrays_free(char *arr[CHATS_LISTING_COLUMNS])
 }
 
 /* Queues the write of rows[0..n) (all on one account shard). */
-static void put_shard(chats_op_t *op, const chats_listing_t *rows, size_t n)
+static void put_shard(pl_chats_op_t *op, const pl_chats_listing_t *rows, size_t n)
 {
     char *arr[CHATS_LISTING_COLUMNS];
-    if (chats_listing_arrays(rows, n, arr) != 0) {
+    if (pl_chats_listing_arrays(rows, n, arr) != 0) {
         pl_log_error("chats %s: out of memory updating chat lists of chat %lld", op->base->name,
                      (long long)rows[0].chat_id);
         return;
@@ -68,22 +68,22 @@ static void put_shard(chats_op_t *op, const chats_listing_t *rows, size_t n)
     pl_pg_param_t p[CHATS_LISTING_COLUMNS];
     for (int c = 0; c < CHATS_LISTING_COLUMNS; c++)
         p[c] = pl_pg_text(arr[c]);
-    chats_query(op, ST_ACCOUNT_CHATS_PUT, pl_id_shard(rows[0].account_id), p, CHATS_LISTING_COLUMNS,
-                PL_PG_WRITE | PL_PG_IDEMPOTENT, CHATS_Q_SOFT, on_put, NULL, "update chat list");
-    chats_listing_arrays_free(arr);
+    pl_chats_query(op, ST_ACCOUNT_CHATS_PUT, pl_id_shard(rows[0].account_id), p, CHATS_LISTING_COLUMNS,
+                   PL_PG_WRITE | PL_PG_IDEMPOTENT, CHATS_Q_SOFT, on_put, NULL, "update chat list");
+    pl_chats_listing_arrays_free(arr);
 }
 
-void chats_put_listings(chats_op_t *op, const chats_listing_t *rows, size_t n)
+void pl_chats_put_listings(pl_chats_op_t *op, const pl_chats_listing_t *rows, size_t n)
 {
     if (n == 0)
         return;
-    chats_listing_t *sorted = malloc(n * sizeof(*sorted));
+    pl_chats_listing_t *sorted = malloc(n * sizeof(*sorted));
     if (!sorted) {
         pl_log_error("chats %s: out of memory updating chat lists", op->base->name);
         return;
     }
     memcpy(sorted, rows, n * sizeof(*rows));
-    qsort(sorted, n, sizeof(*sorted), chats_listing_order);
+    qsort(sorted, n, sizeof(*sorted), pl_chats_listing_order);
     for (size_t i = 0; i < n;) {
         size_t j = i;
         while (j < n && pl_id_shard(sorted[j].account_id) == pl_id_shard(sorted[i].account_id))

@@ -6,7 +6,7 @@
 
 #include "chats/chats_internal.h"
 
-static size_t find(const chats_check_t *c, int64_t id)
+static size_t find(const pl_chats_check_t *c, int64_t id)
 {
     size_t lo = 0, hi = c->n;
     while (lo < hi) {
@@ -19,10 +19,10 @@ static size_t find(const chats_check_t *c, int64_t id)
     return lo < c->n && c->ids[lo] == id ? lo : c->n;
 }
 
-static void on_rows(chats_op_t *op, const PGresult *res, void *arg)
+static void on_rows(pl_chats_op_t *op, const PGresult *res, void *arg)
 {
     (void)arg;
-    chats_check_t *c = &op->check;
+    pl_chats_check_t *c = &op->check;
     for (int i = 0; i < PQntuples(res); i++) {
         size_t k = find(c, pl_pg_get_int64(res, i, 0));
         if (k < c->n) {
@@ -32,26 +32,26 @@ static void on_rows(chats_op_t *op, const PGresult *res, void *arg)
     }
 }
 
-static void on_checked(chats_op_t *op)
+static void on_checked(pl_chats_op_t *op)
 {
-    chats_check_t *c = &op->check;
-    chats_step_fn next = op->check_next;
+    pl_chats_check_t *c = &op->check;
+    pl_chats_step_fn next = op->check_next;
     for (size_t i = 0; i < c->n; i++)
         if (!c->exists[i]) {
-            chats_fail(op, PL_CODE_NOT_FOUND, "account %lld does not exist", (long long)c->ids[i]);
+            pl_chats_fail(op, PL_CODE_NOT_FOUND, "account %lld does not exist", (long long)c->ids[i]);
             return;
         }
     for (size_t i = 0; i < c->n; i++)
         if (c->blocks[i]) {
-            chats_fail(op, PL_CODE_PERMISSION_DENIED, "an account you asked for does not accept this from you");
+            pl_chats_fail(op, PL_CODE_PERMISSION_DENIED, "an account you asked for does not accept this from you");
             return;
         }
     next(op);
 }
 
-void chats_check_accounts(chats_op_t *op, const int64_t *ids, size_t n, int64_t who, chats_step_fn next)
+void pl_chats_check_accounts(pl_chats_op_t *op, const int64_t *ids, size_t n, int64_t who, pl_chats_step_fn next)
 {
-    chats_check_t *c = &op->check;
+    pl_chats_check_t *c = &op->check;
     free(c->ids);
     free(c->exists);
     free(c->blocks);
@@ -64,17 +64,17 @@ void chats_check_accounts(chats_op_t *op, const int64_t *ids, size_t n, int64_t 
     c->exists = calloc(n, sizeof(*c->exists));
     c->blocks = calloc(n, sizeof(*c->blocks));
     if (!c->ids || !c->exists || !c->blocks) {
-        chats_fail(op, PL_CODE_RESOURCE_EXHAUSTED, "out of memory");
+        pl_chats_fail(op, PL_CODE_RESOURCE_EXHAUSTED, "out of memory");
         return;
     }
     c->n = n;
     memcpy(c->ids, ids, n * sizeof(*ids));
-    chats_sort_unique(c->ids, n);
+    pl_chats_sort_unique(c->ids, n);
     uint8_t who_buf[8];
     pl_pg_param_t p = pl_pg_int8(who_buf, who);
     pl_scatter_t sc = {
         .stmt = ST_ACCOUNTS_CHECK, .params = &p, .nparams = 1, .flags = PL_PG_IDEMPOTENT, .ids = c->ids, .n = n};
-    chats_scatter(op, &sc, on_rows, "account check");
+    pl_chats_scatter(op, &sc, on_rows, "account check");
     op->check_next = next;
-    chats_then(op, on_checked);
+    pl_chats_then(op, on_checked);
 }

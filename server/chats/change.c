@@ -11,7 +11,7 @@
 #include "messaging/notify.h"
 #include "parley/v1/chats.parley.h"
 
-static void on_change_rows(chats_op_t *op, const PGresult *res, void *arg)
+static void on_change_rows(pl_chats_op_t *op, const PGresult *res, void *arg)
 {
     (void)arg;
     int n = PQntuples(res);
@@ -40,7 +40,7 @@ static void on_change_rows(chats_op_t *op, const PGresult *res, void *arg)
     for (int i = 0; i < n; i++) {
         if (PQgetisnull(res, i, 2))
             continue;
-        chats_listing_t *l = &op->listings[op->listing_count++];
+        pl_chats_listing_t *l = &op->listings[op->listing_count++];
         l->account_id = pl_pg_get_int64(res, i, 2);
         l->chat_id = op->chat_id;
         l->kind = CHATS_KIND_GROUP;
@@ -50,23 +50,23 @@ static void on_change_rows(chats_op_t *op, const PGresult *res, void *arg)
     }
 }
 
-static void on_changed(chats_op_t *op)
+static void on_changed(pl_chats_op_t *op)
 {
     switch (op->status) {
     case CHG_OK:
     case CHG_UNCHANGED: op->change_done(op); return;
-    case CHG_NO_CHAT: chats_fail(op, PL_CODE_NOT_FOUND, "chat not found"); return;
-    case CHG_NOT_GROUP: chats_fail(op, PL_CODE_FAILED_PRECONDITION, "not a group chat"); return;
-    case CHG_NOT_ADMIN: chats_fail(op, PL_CODE_PERMISSION_DENIED, "only group admins can do this"); return;
+    case CHG_NO_CHAT: pl_chats_fail(op, PL_CODE_NOT_FOUND, "chat not found"); return;
+    case CHG_NOT_GROUP: pl_chats_fail(op, PL_CODE_FAILED_PRECONDITION, "not a group chat"); return;
+    case CHG_NOT_ADMIN: pl_chats_fail(op, PL_CODE_PERMISSION_DENIED, "only group admins can do this"); return;
     case CHG_NOT_MEMBER:
-        chats_fail(op, PL_CODE_NOT_FOUND, "account %lld is not a member of this group", (long long)op->target);
+        pl_chats_fail(op, PL_CODE_NOT_FOUND, "account %lld is not a member of this group", (long long)op->target);
         return;
     case CHG_FULL:
-        chats_fail(op, PL_CODE_RESOURCE_EXHAUSTED, "a group has at most %d members",
-                   op->base->app->cfg->group_max_members);
+        pl_chats_fail(op, PL_CODE_RESOURCE_EXHAUSTED, "a group has at most %d members",
+                      op->base->app->cfg->group_max_members);
         return;
     case CHG_LAST_ADMIN:
-        chats_fail(op, PL_CODE_FAILED_PRECONDITION, "a group needs an admin: make another member admin first");
+        pl_chats_fail(op, PL_CODE_FAILED_PRECONDITION, "a group needs an admin: make another member admin first");
         return;
     case CHG_STALE:
         if (op->change_retry && ++op->attempts < CHATS_STALE_ATTEMPTS) {
@@ -75,50 +75,50 @@ static void on_changed(chats_op_t *op)
             op->change_retry(op);
             return;
         }
-        chats_fail(op, PL_CODE_ABORTED, "the group is changing concurrently; retry");
+        pl_chats_fail(op, PL_CODE_ABORTED, "the group is changing concurrently; retry");
         return;
     default:
         pl_log_error("chats %s: chat %lld: unexpected status %d", op->base->name, (long long)op->chat_id, op->status);
-        chats_fail(op, PL_CODE_INTERNAL, "internal error");
+        pl_chats_fail(op, PL_CODE_INTERNAL, "internal error");
     }
 }
 
-void chats_change(chats_op_t *op, int stmt, const pl_pg_param_t *params, int nparams, chats_step_fn retry,
-                  chats_step_fn on_done)
+void pl_chats_change(pl_chats_op_t *op, int stmt, const pl_pg_param_t *params, int nparams, pl_chats_step_fn retry,
+                     pl_chats_step_fn on_done)
 {
     op->change_retry = retry;
     op->change_done = on_done;
     op->status = -1;
-    chats_query(op, stmt, op->chat_shard, params, nparams, PL_PG_WRITE, 0, on_change_rows, NULL, "change group");
-    chats_then(op, on_changed);
+    pl_chats_query(op, stmt, op->chat_shard, params, nparams, PL_PG_WRITE, 0, on_change_rows, NULL, "change group");
+    pl_chats_then(op, on_changed);
 }
 
-bool chats_check_view(chats_op_t *op, bool need_admin)
+bool pl_chats_check_view(pl_chats_op_t *op, bool need_admin)
 {
-    const chats_member_t *me = op->view.is_found ? chats_view_member(&op->view, op->base->who.account_id) : NULL;
+    const pl_chats_member_t *me = op->view.is_found ? pl_chats_view_member(&op->view, op->base->who.account_id) : NULL;
     if (!me) {
-        chats_fail(op, PL_CODE_NOT_FOUND, "chat not found");
+        pl_chats_fail(op, PL_CODE_NOT_FOUND, "chat not found");
         return false;
     }
     if (op->view.kind != CHATS_KIND_GROUP) {
-        chats_fail(op, PL_CODE_FAILED_PRECONDITION, "not a group chat");
+        pl_chats_fail(op, PL_CODE_FAILED_PRECONDITION, "not a group chat");
         return false;
     }
     if (need_admin && me->role != CHATS_ROLE_ADMIN) {
-        chats_fail(op, PL_CODE_PERMISSION_DENIED, "only group admins can do this");
+        pl_chats_fail(op, PL_CODE_PERMISSION_DENIED, "only group admins can do this");
         return false;
     }
     return true;
 }
 
-bool chats_take_chat_id(chats_op_t *op, int64_t chat_id)
+bool pl_chats_take_chat_id(pl_chats_op_t *op, int64_t chat_id)
 {
     if (chat_id == 0) {
-        chats_fail(op, PL_CODE_INVALID_ARGUMENT, "chat_id is required");
+        pl_chats_fail(op, PL_CODE_INVALID_ARGUMENT, "chat_id is required");
         return false;
     }
-    if (!chats_is_chat_id(op->base->app, chat_id)) {
-        chats_fail(op, PL_CODE_NOT_FOUND, "chat not found");
+    if (!pl_chats_is_chat_id(op->base->app, chat_id)) {
+        pl_chats_fail(op, PL_CODE_NOT_FOUND, "chat not found");
         return false;
     }
     op->chat_id = chat_id;
@@ -134,7 +134,7 @@ static bool contains(const int64_t *ids, size_t n, int64_t id)
     return false;
 }
 
-void chats_notify(chats_op_t *op, int64_t seq)
+void pl_chats_notify(pl_chats_op_t *op, int64_t seq)
 {
     size_t cap = op->view.member_count + op->listing_count + 1;
     int64_t *acc = malloc(cap * sizeof(*acc));
@@ -159,19 +159,19 @@ void chats_notify(chats_op_t *op, int64_t seq)
     free(acc);
 }
 
-static void finish_reply(chats_op_t *op)
+static void finish_reply(pl_chats_op_t *op)
 {
     if (!op->view.is_found)
         pl_log_error("chats %s: chat %lld changed (seq %lld) but could not be read back", op->base->name,
                      (long long)op->chat_id, (long long)op->last_seq);
     int64_t seq = op->view.last_seq > op->last_seq ? op->view.last_seq : op->last_seq;
-    chats_notify(op, seq);
+    pl_chats_notify(op, seq);
     if (op->is_leave_reply) {
         parley_v1_LeaveGroupResponse resp = {0};
         resp.seq = op->seq;
         parley_v1_Chats_LeaveGroup_reply(op->base->call, &resp);
     } else {
-        chats_reply_chat(op);
+        pl_chats_reply_chat(op);
     }
 }
 
@@ -179,7 +179,7 @@ static void finish_reply(chats_op_t *op)
  * between the chat's shard and the accounts' shards, which the repair
  * (repair.c) has to make good. SIGKILL, as a crash would: nothing is
  * flushed or cleaned up. */
-static void maybe_crash(const chats_op_t *op)
+static void maybe_crash(const pl_chats_op_t *op)
 {
     if (!op->svc->crash_after[0] || !op->base->is_committed || strcmp(op->svc->crash_after, op->base->name) != 0)
         return;
@@ -189,10 +189,10 @@ static void maybe_crash(const chats_op_t *op)
     raise(SIGKILL);
 }
 
-void chats_finish_change(chats_op_t *op)
+void pl_chats_finish_change(pl_chats_op_t *op)
 {
     maybe_crash(op);
-    chats_put_listings(op, op->listings, op->listing_count);
-    chats_load(op, CHATS_Q_SOFT);
-    chats_then(op, finish_reply);
+    pl_chats_put_listings(op, op->listings, op->listing_count);
+    pl_chats_load(op, CHATS_Q_SOFT);
+    pl_chats_then(op, finish_reply);
 }

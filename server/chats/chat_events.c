@@ -6,7 +6,7 @@
 #include "chats/chats_internal.h"
 #include "runtime/codec.h"
 
-parley_v1_ChatEvent *chats_event_new(parley_v1_ChatEvent_Type t, int64_t actor)
+parley_v1_ChatEvent *pl_chats_event_new(parley_v1_ChatEvent_Type t, int64_t actor)
 {
     parley_v1_ChatEvent *ev = calloc(1, sizeof(*ev));
     if (ev) {
@@ -16,7 +16,7 @@ parley_v1_ChatEvent *chats_event_new(parley_v1_ChatEvent_Type t, int64_t actor)
     return ev;
 }
 
-int chats_event_encode(const parley_v1_ChatEvent *ev, uint8_t **out, size_t *len)
+int pl_chats_event_encode(const parley_v1_ChatEvent *ev, uint8_t **out, size_t *len)
 {
     long size = pl_pb_encoded_size(parley_v1_ChatEvent_fields, ev);
     if (size < 0)

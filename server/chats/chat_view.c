@@ -9,13 +9,13 @@
 #include "chats/chats_internal.h"
 #include "parley/v1/chats.parley.h"
 
-void chats_view_dispose(chats_view_t *v)
+void pl_chats_view_dispose(pl_chats_view_t *v)
 {
     free(v->members);
     memset(v, 0, sizeof(*v));
 }
 
-const chats_member_t *chats_view_member(const chats_view_t *v, int64_t account_id)
+const pl_chats_member_t *pl_chats_view_member(const pl_chats_view_t *v, int64_t account_id)
 {
     for (size_t i = 0; i < v->member_count; i++)
         if (v->members[i].account_id == account_id)
@@ -28,11 +28,11 @@ static void copy_text(char *dst, size_t cap, const PGresult *res, int row, int c
     snprintf(dst, cap, "%s", PQgetvalue(res, row, col));
 }
 
-static void on_chat(chats_op_t *op, const PGresult *res, void *arg)
+static void on_chat(pl_chats_op_t *op, const PGresult *res, void *arg)
 {
     (void)arg;
-    chats_view_t *v = &op->view;
-    chats_view_dispose(v);
+    pl_chats_view_t *v = &op->view;
+    pl_chats_view_dispose(v);
     v->chat_id = op->chat_id;
     int n = PQntuples(res);
     if (n == 0)
@@ -52,7 +52,7 @@ static void on_chat(chats_op_t *op, const PGresult *res, void *arg)
     for (int i = 0; i < n; i++) {
         if (PQgetisnull(res, i, 7))
             continue; /* LEFT JOIN: a chat nobody is in any more */
-        chats_member_t *m = &v->members[v->member_count++];
+        pl_chats_member_t *m = &v->members[v->member_count++];
         m->account_id = pl_pg_get_int64(res, i, 7);
         m->role = (int)pl_pg_get_int64(res, i, 8);
         m->joined_seq = pl_pg_get_int64(res, i, 9);
@@ -62,17 +62,18 @@ static void on_chat(chats_op_t *op, const PGresult *res, void *arg)
     v->is_found = true;
 }
 
-void chats_load(chats_op_t *op, unsigned flags)
+void pl_chats_load(pl_chats_op_t *op, unsigned flags)
 {
     uint8_t id[8];
     pl_pg_param_t p = pl_pg_int8(id, op->chat_id);
-    chats_view_dispose(&op->view);
-    chats_query(op, ST_CHAT_LOAD, pl_id_shard(op->chat_id), &p, 1, PL_PG_IDEMPOTENT, flags, on_chat, NULL, "read chat");
+    pl_chats_view_dispose(&op->view);
+    pl_chats_query(op, ST_CHAT_LOAD, pl_id_shard(op->chat_id), &p, 1, PL_PG_IDEMPOTENT, flags, on_chat, NULL,
+                   "read chat");
 }
 
-void chats_reply_chat(chats_op_t *op)
+void pl_chats_reply_chat(pl_chats_op_t *op)
 {
-    const chats_view_t *v = &op->view;
+    const pl_chats_view_t *v = &op->view;
     if (!v->is_found) {
         /* the change is durable, but the chat could not be read back */
         pl_call_finish(op->base->call, PL_CODE_UNAVAILABLE,
@@ -95,7 +96,7 @@ void chats_reply_chat(chats_op_t *op)
     if (n > sizeof(c->members) / sizeof(c->members[0]))
         n = sizeof(c->members) / sizeof(c->members[0]);
     for (size_t i = 0; i < n; i++) {
-        const chats_member_t *m = &v->members[i];
+        const pl_chats_member_t *m = &v->members[i];
         parley_v1_Member *o = &c->members[i];
         o->account_id = m->account_id;
         o->role = m->role == CHATS_ROLE_ADMIN ? parley_v1_Role_ROLE_ADMIN : parley_v1_Role_ROLE_MEMBER;
@@ -114,27 +115,27 @@ void chats_reply_chat(chats_op_t *op)
 
 /* ---- GetChat ---- */
 
-static void get_loaded(chats_op_t *op)
+static void get_loaded(pl_chats_op_t *op)
 {
-    if (!op->view.is_found || !chats_view_member(&op->view, op->base->who.account_id)) {
-        chats_fail(op, PL_CODE_NOT_FOUND, "chat not found");
+    if (!op->view.is_found || !pl_chats_view_member(&op->view, op->base->who.account_id)) {
+        pl_chats_fail(op, PL_CODE_NOT_FOUND, "chat not found");
         return;
     }
-    chats_reply_chat(op);
+    pl_chats_reply_chat(op);
 }
 
-static void get_start(chats_op_t *op)
+static void get_start(pl_chats_op_t *op)
 {
     const parley_v1_GetChatRequest *req = op->req;
-    if (!chats_take_chat_id(op, req->chat_id))
+    if (!pl_chats_take_chat_id(op, req->chat_id))
         return;
-    chats_load(op, 0);
-    chats_then(op, get_loaded);
+    pl_chats_load(op, 0);
+    pl_chats_then(op, get_loaded);
 }
 
-void chats_get_chat(pl_call_t *call, const parley_v1_GetChatRequest *req, void *svc)
+void pl_chats_get_chat(pl_call_t *call, const parley_v1_GetChatRequest *req, void *svc)
 {
-    chats_op_t *op = chats_op_new(svc, call, req, "GetChat");
+    pl_chats_op_t *op = pl_chats_op_new(svc, call, req, "GetChat");
     if (op)
-        chats_op_start(op, get_start);
+        pl_chats_op_start(op, get_start);
 }

@@ -120,15 +120,15 @@ static const pl_pg_stmt_t statements[ST_COUNT] = {
 };
 
 static const parley_v1_Chats_handlers_t handlers = {
-    .OpenDirectChat = chats_open_direct,
-    .CreateGroup = chats_create_group,
-    .UpdateGroup = chats_update_group,
-    .AddMembers = chats_add_members,
-    .RemoveMember = chats_remove_member,
-    .SetRole = chats_set_role,
-    .LeaveGroup = chats_leave_group,
-    .GetChat = chats_get_chat,
-    .ListChats = chats_list,
+    .OpenDirectChat = pl_chats_open_direct,
+    .CreateGroup = pl_chats_create_group,
+    .UpdateGroup = pl_chats_update_group,
+    .AddMembers = pl_chats_add_members,
+    .RemoveMember = pl_chats_remove_member,
+    .SetRole = pl_chats_set_role,
+    .LeaveGroup = pl_chats_leave_group,
+    .GetChat = pl_chats_get_chat,
+    .ListChats = pl_chats_list,
 };
 
 pl_chats_t *pl_chats_register(pl_app_t *app, char *err, size_t err_len)
@@ -145,7 +145,7 @@ pl_chats_t *pl_chats_register(pl_app_t *app, char *err, size_t err_len)
         free(s);
         return NULL;
     }
-    if (chats_repair_register(s) != 0) {
+    if (pl_chats_repair_register(s) != 0) {
         snprintf(err, err_len, "chats: cannot register the chat list repair");
         free(s);
         return NULL;

@@ -41,7 +41,7 @@ enum { CHATS_KIND_DIRECT = 1, CHATS_KIND_GROUP = 2 };
 enum { CHATS_ROLE_MEMBER = 1, CHATS_ROLE_ADMIN = 2 };
 
 /* Statements, relative to pl_chats_t.stmt. */
-enum chats_stmt {
+enum pl_chats_stmt {
     ST_ACCOUNTS_CHECK,
     ST_DIRECT_ENSURE,
     ST_CHAT_LOAD,
@@ -84,13 +84,13 @@ struct pl_chats {
 
 /* A chat as chat_load read it: the chat row and its current members
  * (ordered by joined_seq, then account id). */
-typedef struct chats_member {
+typedef struct pl_chats_member {
     int64_t account_id;
     int role;
     int64_t joined_seq, delivered_seq, read_seq;
-} chats_member_t;
+} pl_chats_member_t;
 
-typedef struct chats_view {
+typedef struct pl_chats_view {
     bool is_found; /* the chat exists and has at least one current member */
     int64_t chat_id;
     int kind;
@@ -98,52 +98,52 @@ typedef struct chats_view {
     char description[CHATS_DESCRIPTION_MAX + 1];
     bool only_admins_send;
     int64_t last_seq, created_ms, members_version;
-    chats_member_t *members; /* owned */
+    pl_chats_member_t *members; /* owned */
     size_t member_count;
-} chats_view_t;
+} pl_chats_view_t;
 
 /* One account's membership of one chat, for its chat list (account_chats
  * on the account's shard). removed 0: a current member. */
-typedef struct chats_listing {
+typedef struct pl_chats_listing {
     int64_t account_id, chat_id, peer, joined, removed, membership_seq;
     int kind;
-} chats_listing_t;
+} pl_chats_listing_t;
 /* ST_ACCOUNT_CHATS_PUT's parameters: one array per column of the rows. */
 #define CHATS_LISTING_COLUMNS 7
 
 /* One entry of a ListChats page. */
-typedef struct chats_list_entry {
+typedef struct pl_chats_list_entry {
     int64_t chat_id, peer;
     int kind;
     bool is_current; /* the chat's shard confirms a current membership */
     bool is_stale;   /* the chat's shard says removed: repair the list */
     int64_t joined, removed;
     parley_v1_ChatSummary summary;
-} chats_list_entry_t;
+} pl_chats_list_entry_t;
 
-typedef struct chats_op chats_op_t;
-typedef void (*chats_step_fn)(chats_op_t *op);
-typedef void (*chats_result_fn)(chats_op_t *op, const PGresult *res, void *arg);
+typedef struct pl_chats_op pl_chats_op_t;
+typedef void (*pl_chats_step_fn)(pl_chats_op_t *op);
+typedef void (*pl_chats_result_fn)(pl_chats_op_t *op, const PGresult *res, void *arg);
 
-/* Which accounts checked by chats_check_accounts exist / blocked "who". */
-typedef struct chats_check {
+/* Which accounts checked by pl_chats_check_accounts exist / blocked "who". */
+typedef struct pl_chats_check {
     int64_t *ids; /* sorted */
     bool *exists, *blocks;
     size_t n;
-} chats_check_t;
+} pl_chats_check_t;
 
-struct chats_op {
+struct pl_chats_op {
     pl_op_t *base; /* the operation: call, principal, steps, failures (app/op.h) */
     pl_chats_t *svc;
-    const void *req;    /* the request (owned by the call) */
-    chats_step_fn step; /* the next step, run by pl_op */
+    const void *req;       /* the request (owned by the call) */
+    pl_chats_step_fn step; /* the next step, run by pl_op */
 
     /* the chat and what was read of it */
     int64_t chat_id;
     int chat_shard;
-    chats_view_t view;
-    chats_check_t check;
-    chats_step_fn check_next; /* after chats_check_accounts */
+    pl_chats_view_t view;
+    pl_chats_check_t check;
+    pl_chats_step_fn check_next; /* after pl_chats_check_accounts */
     int attempts;
 
     /* the change: arguments, events (encoded), results */
@@ -154,8 +154,8 @@ struct chats_op {
     size_t event_len, event2_len;
     int status;
     int64_t seq, last_seq;
-    chats_step_fn change_retry, change_done; /* chats_change */
-    chats_listing_t *listings;               /* affected memberships, owned */
+    pl_chats_step_fn change_retry, change_done; /* pl_chats_change */
+    pl_chats_listing_t *listings;               /* affected memberships, owned */
     size_t listing_count;
     int64_t *ids; /* request ids, sorted copy, owned */
     size_t id_count;
@@ -166,7 +166,7 @@ struct chats_op {
     bool is_leave_reply;                          /* reply LeaveGroupResponse, not the Chat */
 
     /* ListChats */
-    chats_list_entry_t *entries; /* owned */
+    pl_chats_list_entry_t *entries; /* owned */
     size_t entry_count;
     size_t list_limit;
     bool has_more;
@@ -176,64 +176,64 @@ struct chats_op {
 
 /* A new operation owned by call, or NULL after finishing the call with
  * RESOURCE_EXHAUSTED (out of memory). */
-chats_op_t *chats_op_new(pl_chats_t *svc, pl_call_t *call, const void *req, const char *name);
+pl_chats_op_t *pl_chats_op_new(pl_chats_t *svc, pl_call_t *call, const void *req, const char *name);
 /* Authenticates the call, then runs first with op->who set. */
-void chats_op_start(chats_op_t *op, chats_step_fn first);
+void pl_chats_op_start(pl_chats_op_t *op, pl_chats_step_fn first);
 /* Runs next once every query in flight has completed (at once if none),
  * unless the operation failed, or the call ended before the change was
  * committed. */
-void chats_then(chats_op_t *op, chats_step_fn next);
+void pl_chats_then(pl_chats_op_t *op, pl_chats_step_fn next);
 
 enum {
     CHATS_Q_SOFT = 1 << 0, /* a failure is logged, not sent to the client */
 };
 /* Queues a query for op; fn runs with the rows on success. On failure the
  * call ends with the status a client should see (unless CHATS_Q_SOFT). */
-void chats_query(chats_op_t *op, int stmt, int shard, const pl_pg_param_t *params, int nparams, unsigned pg_flags,
-                 unsigned flags, chats_result_fn fn, void *arg, const char *what);
-/* chats_query for sc's keys, one query per shard (store/scatter.h; sc->stmt
+void pl_chats_query(pl_chats_op_t *op, int stmt, int shard, const pl_pg_param_t *params, int nparams, unsigned pg_flags,
+                    unsigned flags, pl_chats_result_fn fn, void *arg, const char *what);
+/* pl_chats_query for sc's keys, one query per shard (store/scatter.h; sc->stmt
  * relative to ours; the call's deadline): fn runs with each shard's rows. */
-void chats_scatter(chats_op_t *op, const pl_scatter_t *sc, chats_result_fn fn, const char *what);
+void pl_chats_scatter(pl_chats_op_t *op, const pl_scatter_t *sc, pl_chats_result_fn fn, const char *what);
 /* Ends the call with an error; no more steps run (but see is_committed). */
-void chats_fail(chats_op_t *op, pl_code_t code, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+void pl_chats_fail(pl_chats_op_t *op, pl_code_t code, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
 
 /* ---- validate.c ---- */
 
-bool chats_is_utf8(const char *s, size_t len);
+bool pl_chats_is_utf8(const char *s, size_t len);
 /* NULL if s is an acceptable group name, else why not. */
-const char *chats_check_name(const char *s);
-const char *chats_check_description(const char *s);
+const char *pl_chats_check_name(const char *s);
+const char *pl_chats_check_description(const char *s);
 /* CreateGroup's optional retry key: empty, or 1 to 64 printable ASCII. */
-const char *chats_check_request_id(const char *s);
+const char *pl_chats_check_request_id(const char *s);
 /* An id some account could have in this cluster. */
-bool chats_is_account_id(const pl_app_t *app, int64_t id);
-bool chats_is_chat_id(const pl_app_t *app, int64_t id);
+bool pl_chats_is_account_id(const pl_app_t *app, int64_t id);
+bool pl_chats_is_chat_id(const pl_app_t *app, int64_t id);
 /* Sorts ids and reports whether they are distinct. */
-bool chats_sort_unique(int64_t *ids, size_t n);
+bool pl_chats_sort_unique(int64_t *ids, size_t n);
 
 /* ---- throttle.c ---- */
 
 /* Takes a token from the caller's group-operation bucket, then runs next;
  * refuses with RESOURCE_EXHAUSTED ("retry after N ms"). Redis down: runs
  * next anyway (fail open) and logs a warning. */
-void chats_throttle(chats_op_t *op, chats_step_fn next);
+void pl_chats_throttle(pl_chats_op_t *op, pl_chats_step_fn next);
 
 /* ---- accounts_check.c ---- */
 
 /* Checks that every one of ids exists and has not blocked `who`, with one
  * query per account shard, then runs next; NOT_FOUND naming a missing
  * account, PERMISSION_DENIED naming nobody for a block. */
-void chats_check_accounts(chats_op_t *op, const int64_t *ids, size_t n, int64_t who, chats_step_fn next);
+void pl_chats_check_accounts(pl_chats_op_t *op, const int64_t *ids, size_t n, int64_t who, pl_chats_step_fn next);
 
 /* ---- chat_view.c ---- */
 
 /* Reads the chat and its current members into op->view. Soft: a failure
  * leaves is_found false and logs (for after a commit). */
-void chats_load(chats_op_t *op, unsigned flags);
-void chats_view_dispose(chats_view_t *v);
-const chats_member_t *chats_view_member(const chats_view_t *v, int64_t account_id);
+void pl_chats_load(pl_chats_op_t *op, unsigned flags);
+void pl_chats_view_dispose(pl_chats_view_t *v);
+const pl_chats_member_t *pl_chats_view_member(const pl_chats_view_t *v, int64_t account_id);
 /* Replies with op->view as a parley.v1.Chat. */
-void chats_reply_chat(chats_op_t *op);
+void pl_chats_reply_chat(pl_chats_op_t *op);
 
 /* ---- account_chats.c ---- */
 
@@ -241,29 +241,29 @@ void chats_reply_chat(chats_op_t *op);
  * account shard, each applied only if newer (membership_seq). Failures
  * are logged: the chat's shard is the source of truth (ListChats repairs
  * what it finds stale, repair.c what is missing or older). */
-void chats_put_listings(chats_op_t *op, const chats_listing_t *rows, size_t n);
+void pl_chats_put_listings(pl_chats_op_t *op, const pl_chats_listing_t *rows, size_t n);
 /* qsort order of listings: by account shard, account, chat (the order the
  * writes lock rows in). */
-int chats_listing_order(const void *a, const void *b);
+int pl_chats_listing_order(const void *a, const void *b);
 /* ST_ACCOUNT_CHATS_PUT's parameters for rows[0..n) (one account shard):
  * CHATS_LISTING_COLUMNS array texts. 0, or -1 out of memory (arr all
- * NULL). Free with chats_listing_arrays_free. */
-int chats_listing_arrays(const chats_listing_t *rows, size_t n, char *arr[CHATS_LISTING_COLUMNS]);
-void chats_listing_arrays_free(char *arr[CHATS_LISTING_COLUMNS]);
+ * NULL). Free with pl_chats_listing_arrays_free. */
+int pl_chats_listing_arrays(const pl_chats_listing_t *rows, size_t n, char *arr[CHATS_LISTING_COLUMNS]);
+void pl_chats_listing_arrays_free(char *arr[CHATS_LISTING_COLUMNS]);
 
 /* ---- repair.c: chat lists out of step ---- */
 
 /* Registers the repair on the server (before it starts): worker 0 walks
  * the chat shards' members every [limits] chat_repair_interval_ms and
  * writes the memberships the accounts' chat lists miss. 0, or -1. */
-int chats_repair_register(pl_chats_t *s);
+int pl_chats_repair_register(pl_chats_t *s);
 
 /* ---- chat_events.c ---- */
 
 /* Encodes ev into a new buffer (*out, *len); 0, or -1 out of memory. */
-int chats_event_encode(const parley_v1_ChatEvent *ev, uint8_t **out, size_t *len);
+int pl_chats_event_encode(const parley_v1_ChatEvent *ev, uint8_t **out, size_t *len);
 /* A new zeroed event of type t by actor; NULL out of memory. */
-parley_v1_ChatEvent *chats_event_new(parley_v1_ChatEvent_Type t, int64_t actor);
+parley_v1_ChatEvent *pl_chats_event_new(parley_v1_ChatEvent_Type t, int64_t actor);
 
 /* ---- change.c: applying a group change ---- */
 
@@ -271,37 +271,37 @@ parley_v1_ChatEvent *chats_event_new(parley_v1_ChatEvent_Type t, int64_t actor);
  * seq, listings) and continues with on_done, or ends the call with the
  * error its status means. A stale snapshot re-runs retry (the step that
  * reads the chat again) up to CHATS_STALE_ATTEMPTS times. */
-void chats_change(chats_op_t *op, int stmt, const pl_pg_param_t *params, int nparams, chats_step_fn retry,
-                  chats_step_fn on_done);
+void pl_chats_change(pl_chats_op_t *op, int stmt, const pl_pg_param_t *params, int nparams, pl_chats_step_fn retry,
+                     pl_chats_step_fn on_done);
 /* After a committed change: the chat lists of the affected accounts, the
  * chat read back, the streams notified (members plus removed accounts),
  * then the reply: the Chat, or (leave) op->seq. */
-void chats_finish_change(chats_op_t *op);
+void pl_chats_finish_change(pl_chats_op_t *op);
 /* Checks op->view (a group just read) for the caller: NOT_FOUND unless a
  * current member, FAILED_PRECONDITION for a direct chat, PERMISSION_DENIED
  * unless an admin when need_admin. false after ending the call. */
-bool chats_check_view(chats_op_t *op, bool need_admin);
+bool pl_chats_check_view(pl_chats_op_t *op, bool need_admin);
 /* Validates a chat id from a request into op->chat_id/chat_shard; false
  * after ending the call (INVALID_ARGUMENT for 0, NOT_FOUND otherwise). */
-bool chats_take_chat_id(chats_op_t *op, int64_t chat_id);
+bool pl_chats_take_chat_id(pl_chats_op_t *op, int64_t chat_id);
 /* Notifies the members of op->view plus the affected accounts. */
-void chats_notify(chats_op_t *op, int64_t seq);
+void pl_chats_notify(pl_chats_op_t *op, int64_t seq);
 
 /* ---- handlers ---- */
 
-void chats_open_direct(pl_call_t *call, const parley_v1_OpenDirectChatRequest *req, void *svc);
-void chats_create_group(pl_call_t *call, const parley_v1_CreateGroupRequest *req, void *svc);
-void chats_update_group(pl_call_t *call, const parley_v1_UpdateGroupRequest *req, void *svc);
-void chats_add_members(pl_call_t *call, const parley_v1_AddMembersRequest *req, void *svc);
-void chats_remove_member(pl_call_t *call, const parley_v1_RemoveMemberRequest *req, void *svc);
-void chats_set_role(pl_call_t *call, const parley_v1_SetRoleRequest *req, void *svc);
-void chats_leave_group(pl_call_t *call, const parley_v1_LeaveGroupRequest *req, void *svc);
-void chats_get_chat(pl_call_t *call, const parley_v1_GetChatRequest *req, void *svc);
-void chats_list(pl_call_t *call, const parley_v1_ListChatsRequest *req, void *svc);
+void pl_chats_open_direct(pl_call_t *call, const parley_v1_OpenDirectChatRequest *req, void *svc);
+void pl_chats_create_group(pl_call_t *call, const parley_v1_CreateGroupRequest *req, void *svc);
+void pl_chats_update_group(pl_call_t *call, const parley_v1_UpdateGroupRequest *req, void *svc);
+void pl_chats_add_members(pl_call_t *call, const parley_v1_AddMembersRequest *req, void *svc);
+void pl_chats_remove_member(pl_call_t *call, const parley_v1_RemoveMemberRequest *req, void *svc);
+void pl_chats_set_role(pl_call_t *call, const parley_v1_SetRoleRequest *req, void *svc);
+void pl_chats_leave_group(pl_call_t *call, const parley_v1_LeaveGroupRequest *req, void *svc);
+void pl_chats_get_chat(pl_call_t *call, const parley_v1_GetChatRequest *req, void *svc);
+void pl_chats_list(pl_call_t *call, const parley_v1_ListChatsRequest *req, void *svc);
 
 /* Leaving, shared by LeaveGroup and RemoveMember of oneself: op->chat_id
  * set, authenticated and throttled; replies with LeaveGroupResponse if
  * op->is_leave_reply, else with the Chat. */
-void chats_leave_start(chats_op_t *op);
+void pl_chats_leave_start(pl_chats_op_t *op);
 
 #endif

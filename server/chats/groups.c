@@ -28,19 +28,19 @@ static int group_shard(const pl_app_t *app, int64_t creator, const char *request
     return pl_shard_for_key(key, 8 + len, shards);
 }
 
-static void create_checked(chats_op_t *op)
+static void create_checked(pl_chats_op_t *op)
 {
     const parley_v1_CreateGroupRequest *req = op->req;
     int64_t me = op->base->who.account_id;
     op->chat_shard = group_shard(op->base->app, me, req->client_request_id);
     op->chat_id = pl_id_new(&op->svc->app->ids, op->chat_shard);
 
-    parley_v1_ChatEvent *ev = chats_event_new(parley_v1_ChatEvent_Type_CREATED, me);
+    parley_v1_ChatEvent *ev = pl_chats_event_new(parley_v1_ChatEvent_Type_CREATED, me);
     char *members = pl_pg_int8_array(op->ids, op->id_count);
     if (!ev || !members) {
         free(ev);
         free(members);
-        chats_fail(op, PL_CODE_RESOURCE_EXHAUSTED, "out of memory");
+        pl_chats_fail(op, PL_CODE_RESOURCE_EXHAUSTED, "out of memory");
         return;
     }
     ev->account_ids[0] = me;
@@ -49,11 +49,11 @@ static void create_checked(chats_op_t *op)
     memcpy(ev->name, req->name, sizeof(ev->name));
     memcpy(ev->description, req->description, sizeof(ev->description));
     ev->only_admins_send = req->only_admins_send;
-    int rc = chats_event_encode(ev, &op->event, &op->event_len);
+    int rc = pl_chats_event_encode(ev, &op->event, &op->event_len);
     free(ev);
     if (rc != 0) {
         free(members);
-        chats_fail(op, PL_CODE_RESOURCE_EXHAUSTED, "out of memory");
+        pl_chats_fail(op, PL_CODE_RESOURCE_EXHAUSTED, "out of memory");
         return;
     }
     uint8_t b[2][8];
@@ -67,87 +67,87 @@ static void create_checked(chats_op_t *op)
         pl_pg_bytes(op->event, op->event_len),
         pl_pg_text(req->client_request_id),
     };
-    chats_change(op, ST_CREATE_GROUP, p, 8, NULL, chats_finish_change);
+    pl_chats_change(op, ST_CREATE_GROUP, p, 8, NULL, pl_chats_finish_change);
     free(members);
 }
 
-static void create_throttled(chats_op_t *op)
+static void create_throttled(pl_chats_op_t *op)
 {
-    chats_check_accounts(op, op->ids, op->id_count, op->base->who.account_id, create_checked);
+    pl_chats_check_accounts(op, op->ids, op->id_count, op->base->who.account_id, create_checked);
 }
 
-static void create_start(chats_op_t *op)
+static void create_start(pl_chats_op_t *op)
 {
     const parley_v1_CreateGroupRequest *req = op->req;
     int64_t me = op->base->who.account_id;
-    const char *why = chats_check_name(req->name);
+    const char *why = pl_chats_check_name(req->name);
     if (!why)
-        why = chats_check_description(req->description);
+        why = pl_chats_check_description(req->description);
     if (!why)
-        why = chats_check_request_id(req->client_request_id);
+        why = pl_chats_check_request_id(req->client_request_id);
     if (why) {
-        chats_fail(op, PL_CODE_INVALID_ARGUMENT, "%s", why);
+        pl_chats_fail(op, PL_CODE_INVALID_ARGUMENT, "%s", why);
         return;
     }
     size_t n = req->member_ids_count;
     for (size_t i = 0; i < n; i++) {
         int64_t id = req->member_ids[i];
         if (id == me) {
-            chats_fail(op, PL_CODE_INVALID_ARGUMENT, "member_ids must not include yourself");
+            pl_chats_fail(op, PL_CODE_INVALID_ARGUMENT, "member_ids must not include yourself");
             return;
         }
-        if (!chats_is_account_id(op->base->app, id)) {
-            chats_fail(op, id <= 0 ? PL_CODE_INVALID_ARGUMENT : PL_CODE_NOT_FOUND, "account %lld does not exist",
-                       (long long)id);
+        if (!pl_chats_is_account_id(op->base->app, id)) {
+            pl_chats_fail(op, id <= 0 ? PL_CODE_INVALID_ARGUMENT : PL_CODE_NOT_FOUND, "account %lld does not exist",
+                          (long long)id);
             return;
         }
     }
     if (n + 1 > (size_t)op->base->app->cfg->group_max_members) {
-        chats_fail(op, PL_CODE_RESOURCE_EXHAUSTED, "a group has at most %d members (you and %d others)",
-                   op->base->app->cfg->group_max_members, op->base->app->cfg->group_max_members - 1);
+        pl_chats_fail(op, PL_CODE_RESOURCE_EXHAUSTED, "a group has at most %d members (you and %d others)",
+                      op->base->app->cfg->group_max_members, op->base->app->cfg->group_max_members - 1);
         return;
     }
     op->ids = malloc((n ? n : 1) * sizeof(*op->ids));
     if (!op->ids) {
-        chats_fail(op, PL_CODE_RESOURCE_EXHAUSTED, "out of memory");
+        pl_chats_fail(op, PL_CODE_RESOURCE_EXHAUSTED, "out of memory");
         return;
     }
     memcpy(op->ids, req->member_ids, n * sizeof(*op->ids));
     op->id_count = n;
-    if (!chats_sort_unique(op->ids, n)) {
-        chats_fail(op, PL_CODE_INVALID_ARGUMENT, "member_ids has duplicates");
+    if (!pl_chats_sort_unique(op->ids, n)) {
+        pl_chats_fail(op, PL_CODE_INVALID_ARGUMENT, "member_ids has duplicates");
         return;
     }
-    chats_throttle(op, create_throttled);
+    pl_chats_throttle(op, create_throttled);
 }
 
-void chats_create_group(pl_call_t *call, const parley_v1_CreateGroupRequest *req, void *svc)
+void pl_chats_create_group(pl_call_t *call, const parley_v1_CreateGroupRequest *req, void *svc)
 {
-    chats_op_t *op = chats_op_new(svc, call, req, "CreateGroup");
+    pl_chats_op_t *op = pl_chats_op_new(svc, call, req, "CreateGroup");
     if (op)
-        chats_op_start(op, create_start);
+        pl_chats_op_start(op, create_start);
 }
 
 /* ---- UpdateGroup ---- */
 
-static void update_read(chats_op_t *op);
+static void update_read(pl_chats_op_t *op);
 
-static void update_apply(chats_op_t *op)
+static void update_apply(pl_chats_op_t *op)
 {
     const parley_v1_UpdateGroupRequest *req = op->req;
-    if (!chats_check_view(op, true))
+    if (!pl_chats_check_view(op, true))
         return;
-    const chats_view_t *v = &op->view;
+    const pl_chats_view_t *v = &op->view;
     const char *name = req->has_name ? req->name : v->name;
     const char *description = req->has_description ? req->description : v->description;
     bool only_admins = req->has_only_admins_send ? req->only_admins_send : v->only_admins_send;
     if (strcmp(name, v->name) == 0 && strcmp(description, v->description) == 0 && only_admins == v->only_admins_send) {
-        chats_reply_chat(op); /* nothing changes: no system message */
+        pl_chats_reply_chat(op); /* nothing changes: no system message */
         return;
     }
-    parley_v1_ChatEvent *ev = chats_event_new(parley_v1_ChatEvent_Type_SETTINGS_CHANGED, op->base->who.account_id);
+    parley_v1_ChatEvent *ev = pl_chats_event_new(parley_v1_ChatEvent_Type_SETTINGS_CHANGED, op->base->who.account_id);
     if (!ev) {
-        chats_fail(op, PL_CODE_RESOURCE_EXHAUSTED, "out of memory");
+        pl_chats_fail(op, PL_CODE_RESOURCE_EXHAUSTED, "out of memory");
         return;
     }
     snprintf(ev->name, sizeof(ev->name), "%s", name);
@@ -155,10 +155,10 @@ static void update_apply(chats_op_t *op)
     ev->only_admins_send = only_admins;
     free(op->event);
     op->event = NULL;
-    int rc = chats_event_encode(ev, &op->event, &op->event_len);
+    int rc = pl_chats_event_encode(ev, &op->event, &op->event_len);
     free(ev);
     if (rc != 0) {
-        chats_fail(op, PL_CODE_RESOURCE_EXHAUSTED, "out of memory");
+        pl_chats_fail(op, PL_CODE_RESOURCE_EXHAUSTED, "out of memory");
         return;
     }
     /* name and description may point into the view, which the change's
@@ -173,37 +173,37 @@ static void update_apply(chats_op_t *op)
         pl_pg_text(only_admins ? "t" : "f"),
         pl_pg_bytes(op->event, op->event_len),
     };
-    chats_change(op, ST_UPDATE_GROUP, p, 7, update_read, chats_finish_change);
+    pl_chats_change(op, ST_UPDATE_GROUP, p, 7, update_read, pl_chats_finish_change);
 }
 
-static void update_read(chats_op_t *op)
+static void update_read(pl_chats_op_t *op)
 {
-    chats_load(op, 0);
-    chats_then(op, update_apply);
+    pl_chats_load(op, 0);
+    pl_chats_then(op, update_apply);
 }
 
-static void update_start(chats_op_t *op)
+static void update_start(pl_chats_op_t *op)
 {
     const parley_v1_UpdateGroupRequest *req = op->req;
-    if (!chats_take_chat_id(op, req->chat_id))
+    if (!pl_chats_take_chat_id(op, req->chat_id))
         return;
     if (!req->has_name && !req->has_description && !req->has_only_admins_send) {
-        chats_fail(op, PL_CODE_INVALID_ARGUMENT, "nothing to update: set name, description or only_admins_send");
+        pl_chats_fail(op, PL_CODE_INVALID_ARGUMENT, "nothing to update: set name, description or only_admins_send");
         return;
     }
-    const char *why = req->has_name ? chats_check_name(req->name) : NULL;
+    const char *why = req->has_name ? pl_chats_check_name(req->name) : NULL;
     if (!why && req->has_description)
-        why = chats_check_description(req->description);
+        why = pl_chats_check_description(req->description);
     if (why) {
-        chats_fail(op, PL_CODE_INVALID_ARGUMENT, "%s", why);
+        pl_chats_fail(op, PL_CODE_INVALID_ARGUMENT, "%s", why);
         return;
     }
-    chats_throttle(op, update_read);
+    pl_chats_throttle(op, update_read);
 }
 
-void chats_update_group(pl_call_t *call, const parley_v1_UpdateGroupRequest *req, void *svc)
+void pl_chats_update_group(pl_call_t *call, const parley_v1_UpdateGroupRequest *req, void *svc)
 {
-    chats_op_t *op = chats_op_new(svc, call, req, "UpdateGroup");
+    pl_chats_op_t *op = pl_chats_op_new(svc, call, req, "UpdateGroup");
     if (op)
-        chats_op_start(op, update_start);
+        pl_chats_op_start(op, update_start);
 }

@@ -16,7 +16,7 @@
 #include "chats/chats_internal.h"
 #include "parley/v1/chats.parley.h"
 
-static chats_list_entry_t *find_entry(chats_op_t *op, int64_t chat_id)
+static pl_chats_list_entry_t *find_entry(pl_chats_op_t *op, int64_t chat_id)
 {
     size_t lo = 0, hi = op->entry_count;
     while (lo < hi) {
@@ -29,24 +29,24 @@ static chats_list_entry_t *find_entry(chats_op_t *op, int64_t chat_id)
     return lo < op->entry_count && op->entries[lo].chat_id == chat_id ? &op->entries[lo] : NULL;
 }
 
-static void list_reply(chats_op_t *op)
+static void list_reply(pl_chats_op_t *op)
 {
     int64_t me = op->base->who.account_id;
     parley_v1_ListChatsResponse *resp = calloc(1, sizeof(*resp));
-    chats_listing_t *repairs = calloc(op->entry_count ? op->entry_count : 1, sizeof(*repairs));
+    pl_chats_listing_t *repairs = calloc(op->entry_count ? op->entry_count : 1, sizeof(*repairs));
     if (!resp || !repairs) {
         free(resp);
         free(repairs);
-        chats_fail(op, PL_CODE_RESOURCE_EXHAUSTED, "out of memory");
+        pl_chats_fail(op, PL_CODE_RESOURCE_EXHAUSTED, "out of memory");
         return;
     }
     size_t nrepairs = 0;
     for (size_t i = 0; i < op->entry_count; i++) {
-        chats_list_entry_t *e = &op->entries[i];
+        pl_chats_list_entry_t *e = &op->entries[i];
         if (e->is_current) {
             resp->chats[resp->chats_count++] = e->summary;
         } else if (e->is_stale) {
-            repairs[nrepairs++] = (chats_listing_t){
+            repairs[nrepairs++] = (pl_chats_listing_t){
                 .account_id = me,
                 .chat_id = e->chat_id,
                 .peer = e->peer,
@@ -63,19 +63,19 @@ static void list_reply(chats_op_t *op)
     resp->has_more = op->has_more;
     if (nrepairs) {
         pl_log_info("chats ListChats: repairing %zu stale chat list rows of account %lld", nrepairs, (long long)me);
-        chats_put_listings(op, repairs, nrepairs);
+        pl_chats_put_listings(op, repairs, nrepairs);
     }
     parley_v1_Chats_ListChats_reply(op->base->call, resp);
     free(resp);
     free(repairs);
 }
 
-static void on_details(chats_op_t *op, const PGresult *res, void *arg)
+static void on_details(pl_chats_op_t *op, const PGresult *res, void *arg)
 {
     (void)arg;
     int64_t me = op->base->who.account_id;
     for (int i = 0; i < PQntuples(res); i++) {
-        chats_list_entry_t *e = find_entry(op, pl_pg_get_int64(res, i, 0));
+        pl_chats_list_entry_t *e = find_entry(op, pl_pg_get_int64(res, i, 0));
         if (!e)
             continue;
         e->kind = (int)pl_pg_get_int64(res, i, 1);
@@ -103,7 +103,7 @@ static void on_details(chats_op_t *op, const PGresult *res, void *arg)
     }
 }
 
-static void on_page(chats_op_t *op, const PGresult *res, void *arg)
+static void on_page(pl_chats_op_t *op, const PGresult *res, void *arg)
 {
     (void)arg;
     size_t limit = op->list_limit;
@@ -113,11 +113,11 @@ static void on_page(chats_op_t *op, const PGresult *res, void *arg)
         n = limit;
     op->entries = calloc(n ? n : 1, sizeof(*op->entries));
     if (!op->entries) {
-        chats_fail(op, PL_CODE_RESOURCE_EXHAUSTED, "out of memory");
+        pl_chats_fail(op, PL_CODE_RESOURCE_EXHAUSTED, "out of memory");
         return;
     }
     for (size_t i = 0; i < n; i++) {
-        chats_list_entry_t *e = &op->entries[i];
+        pl_chats_list_entry_t *e = &op->entries[i];
         e->chat_id = pl_pg_get_int64(res, (int)i, 0);
         e->kind = (int)pl_pg_get_int64(res, (int)i, 1);
         e->peer = pl_pg_get_int64(res, (int)i, 2);
@@ -125,17 +125,17 @@ static void on_page(chats_op_t *op, const PGresult *res, void *arg)
     op->entry_count = n;
 }
 
-static void list_details(chats_op_t *op)
+static void list_details(pl_chats_op_t *op)
 {
     size_t n = op->entry_count;
     int64_t *ids = malloc((n ? n : 1) * sizeof(*ids));
     if (!ids) {
-        chats_fail(op, PL_CODE_RESOURCE_EXHAUSTED, "out of memory");
+        pl_chats_fail(op, PL_CODE_RESOURCE_EXHAUSTED, "out of memory");
         return;
     }
     size_t valid = 0;
     for (size_t i = 0; i < n; i++)
-        if (chats_is_chat_id(op->base->app, op->entries[i].chat_id))
+        if (pl_chats_is_chat_id(op->base->app, op->entries[i].chat_id))
             ids[valid++] = op->entries[i].chat_id;
     uint8_t me[8], cap[8];
     pl_pg_param_t p[2] = {pl_pg_int8(me, op->base->who.account_id), pl_pg_int8(cap, CHATS_UNREAD_CAP)};
@@ -147,20 +147,20 @@ static void list_details(chats_op_t *op)
                        .ids = ids,
                        .n = valid};
     if (valid)
-        chats_scatter(op, &sc, on_details, "read chats");
+        pl_chats_scatter(op, &sc, on_details, "read chats");
     free(ids);
-    chats_then(op, list_reply);
+    pl_chats_then(op, list_reply);
 }
 
-static void list_start(chats_op_t *op)
+static void list_start(pl_chats_op_t *op)
 {
     const parley_v1_ListChatsRequest *req = op->req;
     if (req->limit < 0) {
-        chats_fail(op, PL_CODE_INVALID_ARGUMENT, "limit must not be negative");
+        pl_chats_fail(op, PL_CODE_INVALID_ARGUMENT, "limit must not be negative");
         return;
     }
     if (req->after_chat_id < 0) {
-        chats_fail(op, PL_CODE_INVALID_ARGUMENT, "after_chat_id must not be negative");
+        pl_chats_fail(op, PL_CODE_INVALID_ARGUMENT, "after_chat_id must not be negative");
         return;
     }
     /* 0: the default; more than the maximum: the maximum */
@@ -169,14 +169,14 @@ static void list_start(chats_op_t *op)
     uint8_t b[3][8];
     pl_pg_param_t p[3] = {pl_pg_int8(b[0], op->base->who.account_id), pl_pg_int8(b[1], req->after_chat_id),
                           pl_pg_int8(b[2], (int64_t)limit + 1)};
-    chats_query(op, ST_LIST_PAGE, pl_id_shard(op->base->who.account_id), p, 3, PL_PG_IDEMPOTENT, 0, on_page, NULL,
-                "read chat list");
-    chats_then(op, list_details);
+    pl_chats_query(op, ST_LIST_PAGE, pl_id_shard(op->base->who.account_id), p, 3, PL_PG_IDEMPOTENT, 0, on_page, NULL,
+                   "read chat list");
+    pl_chats_then(op, list_details);
 }
 
-void chats_list(pl_call_t *call, const parley_v1_ListChatsRequest *req, void *svc)
+void pl_chats_list(pl_call_t *call, const parley_v1_ListChatsRequest *req, void *svc)
 {
-    chats_op_t *op = chats_op_new(svc, call, req, "ListChats");
+    pl_chats_op_t *op = pl_chats_op_new(svc, call, req, "ListChats");
     if (op)
-        chats_op_start(op, list_start);
+        pl_chats_op_start(op, list_start);
 }

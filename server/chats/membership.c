@@ -10,27 +10,27 @@
 
 #include "chats/chats_internal.h"
 
-static bool encode(chats_op_t *op, parley_v1_ChatEvent *ev, uint8_t **out, size_t *len)
+static bool encode(pl_chats_op_t *op, parley_v1_ChatEvent *ev, uint8_t **out, size_t *len)
 {
     free(*out);
     *out = NULL;
-    int rc = ev ? chats_event_encode(ev, out, len) : -1;
+    int rc = ev ? pl_chats_event_encode(ev, out, len) : -1;
     free(ev);
     if (rc != 0)
-        chats_fail(op, PL_CODE_RESOURCE_EXHAUSTED, "out of memory");
+        pl_chats_fail(op, PL_CODE_RESOURCE_EXHAUSTED, "out of memory");
     return rc == 0;
 }
 
 /* Validates an account id naming a member (NOT_FOUND if it cannot be one). */
-static bool take_target(chats_op_t *op, int64_t id)
+static bool take_target(pl_chats_op_t *op, int64_t id)
 {
     if (id == 0) {
-        chats_fail(op, PL_CODE_INVALID_ARGUMENT, "account_id is required");
+        pl_chats_fail(op, PL_CODE_INVALID_ARGUMENT, "account_id is required");
         return false;
     }
     op->target = id;
-    if (!chats_is_account_id(op->base->app, id)) {
-        chats_fail(op, PL_CODE_NOT_FOUND, "account %lld is not a member of this group", (long long)id);
+    if (!pl_chats_is_account_id(op->base->app, id)) {
+        pl_chats_fail(op, PL_CODE_NOT_FOUND, "account %lld is not a member of this group", (long long)id);
         return false;
     }
     return true;
@@ -38,11 +38,11 @@ static bool take_target(chats_op_t *op, int64_t id)
 
 /* ---- AddMembers ---- */
 
-static void add_read(chats_op_t *op);
+static void add_read(pl_chats_op_t *op);
 
-static void add_checked(chats_op_t *op)
+static void add_checked(pl_chats_op_t *op)
 {
-    parley_v1_ChatEvent *ev = chats_event_new(parley_v1_ChatEvent_Type_MEMBERS_ADDED, op->base->who.account_id);
+    parley_v1_ChatEvent *ev = pl_chats_event_new(parley_v1_ChatEvent_Type_MEMBERS_ADDED, op->base->who.account_id);
     if (ev) {
         memcpy(ev->account_ids, op->cands, op->cand_count * sizeof(*op->cands));
         ev->account_ids_count = (pb_size_t)op->cand_count;
@@ -51,7 +51,7 @@ static void add_checked(chats_op_t *op)
         return;
     char *arr = pl_pg_int8_array(op->cands, op->cand_count);
     if (!arr) {
-        chats_fail(op, PL_CODE_RESOURCE_EXHAUSTED, "out of memory");
+        pl_chats_fail(op, PL_CODE_RESOURCE_EXHAUSTED, "out of memory");
         return;
     }
     uint8_t b[4][8];
@@ -63,88 +63,88 @@ static void add_checked(chats_op_t *op)
         pl_pg_int8(b[3], op->base->app->cfg->group_max_members),
         pl_pg_bytes(op->event, op->event_len),
     };
-    chats_change(op, ST_ADD_MEMBERS, p, 6, add_read, chats_finish_change);
+    pl_chats_change(op, ST_ADD_MEMBERS, p, 6, add_read, pl_chats_finish_change);
     free(arr);
 }
 
-static void add_filter(chats_op_t *op)
+static void add_filter(pl_chats_op_t *op)
 {
-    if (!chats_check_view(op, true))
+    if (!pl_chats_check_view(op, true))
         return;
     /* existing members are ignored; removed ones come back */
     free(op->cands);
     op->cands = malloc(op->id_count * sizeof(*op->cands));
     op->cand_count = 0;
     if (!op->cands) {
-        chats_fail(op, PL_CODE_RESOURCE_EXHAUSTED, "out of memory");
+        pl_chats_fail(op, PL_CODE_RESOURCE_EXHAUSTED, "out of memory");
         return;
     }
     for (size_t i = 0; i < op->id_count; i++)
-        if (!chats_view_member(&op->view, op->ids[i]))
+        if (!pl_chats_view_member(&op->view, op->ids[i]))
             op->cands[op->cand_count++] = op->ids[i];
     if (op->cand_count == 0) {
-        chats_reply_chat(op);
+        pl_chats_reply_chat(op);
         return;
     }
     int max = op->base->app->cfg->group_max_members;
     if (op->view.member_count + op->cand_count > (size_t)max) {
-        chats_fail(op, PL_CODE_RESOURCE_EXHAUSTED, "a group has at most %d members; this one has %zu", max,
-                   op->view.member_count);
+        pl_chats_fail(op, PL_CODE_RESOURCE_EXHAUSTED, "a group has at most %d members; this one has %zu", max,
+                      op->view.member_count);
         return;
     }
-    chats_check_accounts(op, op->cands, op->cand_count, op->base->who.account_id, add_checked);
+    pl_chats_check_accounts(op, op->cands, op->cand_count, op->base->who.account_id, add_checked);
 }
 
-static void add_read(chats_op_t *op)
+static void add_read(pl_chats_op_t *op)
 {
-    chats_load(op, 0);
-    chats_then(op, add_filter);
+    pl_chats_load(op, 0);
+    pl_chats_then(op, add_filter);
 }
 
-static void add_start(chats_op_t *op)
+static void add_start(pl_chats_op_t *op)
 {
     const parley_v1_AddMembersRequest *req = op->req;
-    if (!chats_take_chat_id(op, req->chat_id))
+    if (!pl_chats_take_chat_id(op, req->chat_id))
         return;
     size_t n = req->account_ids_count;
     if (n == 0) {
-        chats_fail(op, PL_CODE_INVALID_ARGUMENT, "account_ids is empty");
+        pl_chats_fail(op, PL_CODE_INVALID_ARGUMENT, "account_ids is empty");
         return;
     }
     for (size_t i = 0; i < n; i++) {
         int64_t id = req->account_ids[i];
-        if (!chats_is_account_id(op->base->app, id)) {
-            chats_fail(op, id <= 0 ? PL_CODE_INVALID_ARGUMENT : PL_CODE_NOT_FOUND, "account %lld does not exist",
-                       (long long)id);
+        if (!pl_chats_is_account_id(op->base->app, id)) {
+            pl_chats_fail(op, id <= 0 ? PL_CODE_INVALID_ARGUMENT : PL_CODE_NOT_FOUND, "account %lld does not exist",
+                          (long long)id);
             return;
         }
     }
     op->ids = malloc(n * sizeof(*op->ids));
     if (!op->ids) {
-        chats_fail(op, PL_CODE_RESOURCE_EXHAUSTED, "out of memory");
+        pl_chats_fail(op, PL_CODE_RESOURCE_EXHAUSTED, "out of memory");
         return;
     }
     memcpy(op->ids, req->account_ids, n * sizeof(*op->ids));
     op->id_count = n;
-    if (!chats_sort_unique(op->ids, n)) {
-        chats_fail(op, PL_CODE_INVALID_ARGUMENT, "account_ids has duplicates");
+    if (!pl_chats_sort_unique(op->ids, n)) {
+        pl_chats_fail(op, PL_CODE_INVALID_ARGUMENT, "account_ids has duplicates");
         return;
     }
-    chats_throttle(op, add_read);
+    pl_chats_throttle(op, add_read);
 }
 
-void chats_add_members(pl_call_t *call, const parley_v1_AddMembersRequest *req, void *svc)
+void pl_chats_add_members(pl_call_t *call, const parley_v1_AddMembersRequest *req, void *svc)
 {
-    chats_op_t *op = chats_op_new(svc, call, req, "AddMembers");
+    pl_chats_op_t *op = pl_chats_op_new(svc, call, req, "AddMembers");
     if (op)
-        chats_op_start(op, add_start);
+        pl_chats_op_start(op, add_start);
 }
 
 /* ---- RemoveMember ---- */
 
-static void remove_apply(chats_op_t *op)
+static void remove_apply(pl_chats_op_t *op)
 {
-    parley_v1_ChatEvent *ev = chats_event_new(parley_v1_ChatEvent_Type_MEMBER_REMOVED, op->base->who.account_id);
+    parley_v1_ChatEvent *ev = pl_chats_event_new(parley_v1_ChatEvent_Type_MEMBER_REMOVED, op->base->who.account_id);
     if (ev) {
         ev->account_ids[0] = op->target;
         ev->account_ids_count = 1;
@@ -158,50 +158,50 @@ static void remove_apply(chats_op_t *op)
         pl_pg_int8(b[2], op->target),
         pl_pg_bytes(op->event, op->event_len),
     };
-    chats_change(op, ST_REMOVE_MEMBER, p, 4, NULL, chats_finish_change);
+    pl_chats_change(op, ST_REMOVE_MEMBER, p, 4, NULL, pl_chats_finish_change);
 }
 
-static void remove_start(chats_op_t *op)
+static void remove_start(pl_chats_op_t *op)
 {
     const parley_v1_RemoveMemberRequest *req = op->req;
-    if (!chats_take_chat_id(op, req->chat_id))
+    if (!pl_chats_take_chat_id(op, req->chat_id))
         return;
     if (req->account_id != 0 && req->account_id == op->base->who.account_id) {
-        chats_leave_start(op); /* removing yourself is leaving */
+        pl_chats_leave_start(op); /* removing yourself is leaving */
         return;
     }
     if (!take_target(op, req->account_id))
         return;
-    chats_throttle(op, remove_apply);
+    pl_chats_throttle(op, remove_apply);
 }
 
-void chats_remove_member(pl_call_t *call, const parley_v1_RemoveMemberRequest *req, void *svc)
+void pl_chats_remove_member(pl_call_t *call, const parley_v1_RemoveMemberRequest *req, void *svc)
 {
-    chats_op_t *op = chats_op_new(svc, call, req, "RemoveMember");
+    pl_chats_op_t *op = pl_chats_op_new(svc, call, req, "RemoveMember");
     if (op)
-        chats_op_start(op, remove_start);
+        pl_chats_op_start(op, remove_start);
 }
 
 /* ---- SetRole ---- */
 
-static void role_reply(chats_op_t *op)
+static void role_reply(pl_chats_op_t *op)
 {
-    chats_reply_chat(op);
+    pl_chats_reply_chat(op);
 }
 
-static void role_done(chats_op_t *op)
+static void role_done(pl_chats_op_t *op)
 {
     if (op->status == CHG_UNCHANGED) {
-        chats_load(op, 0);
-        chats_then(op, role_reply);
+        pl_chats_load(op, 0);
+        pl_chats_then(op, role_reply);
         return;
     }
-    chats_finish_change(op);
+    pl_chats_finish_change(op);
 }
 
-static void role_apply(chats_op_t *op)
+static void role_apply(pl_chats_op_t *op)
 {
-    parley_v1_ChatEvent *ev = chats_event_new(parley_v1_ChatEvent_Type_ROLE_CHANGED, op->base->who.account_id);
+    parley_v1_ChatEvent *ev = pl_chats_event_new(parley_v1_ChatEvent_Type_ROLE_CHANGED, op->base->who.account_id);
     if (ev) {
         ev->account_ids[0] = op->target;
         ev->account_ids_count = 1;
@@ -214,56 +214,56 @@ static void role_apply(chats_op_t *op)
         pl_pg_int8(b[0], op->chat_id), pl_pg_int8(b[1], op->base->who.account_id), pl_pg_int8(b[2], op->target),
         pl_pg_int8(b[3], op->role),    pl_pg_bytes(op->event, op->event_len),
     };
-    chats_change(op, ST_SET_ROLE, p, 5, NULL, role_done);
+    pl_chats_change(op, ST_SET_ROLE, p, 5, NULL, role_done);
 }
 
-static void role_start(chats_op_t *op)
+static void role_start(pl_chats_op_t *op)
 {
     const parley_v1_SetRoleRequest *req = op->req;
-    if (!chats_take_chat_id(op, req->chat_id))
+    if (!pl_chats_take_chat_id(op, req->chat_id))
         return;
     if (req->role != parley_v1_Role_ROLE_MEMBER && req->role != parley_v1_Role_ROLE_ADMIN) {
-        chats_fail(op, PL_CODE_INVALID_ARGUMENT, "role must be ROLE_MEMBER or ROLE_ADMIN");
+        pl_chats_fail(op, PL_CODE_INVALID_ARGUMENT, "role must be ROLE_MEMBER or ROLE_ADMIN");
         return;
     }
     if (!take_target(op, req->account_id))
         return;
     op->role = req->role == parley_v1_Role_ROLE_ADMIN ? CHATS_ROLE_ADMIN : CHATS_ROLE_MEMBER;
-    chats_throttle(op, role_apply);
+    pl_chats_throttle(op, role_apply);
 }
 
-void chats_set_role(pl_call_t *call, const parley_v1_SetRoleRequest *req, void *svc)
+void pl_chats_set_role(pl_call_t *call, const parley_v1_SetRoleRequest *req, void *svc)
 {
-    chats_op_t *op = chats_op_new(svc, call, req, "SetRole");
+    pl_chats_op_t *op = pl_chats_op_new(svc, call, req, "SetRole");
     if (op)
-        chats_op_start(op, role_start);
+        pl_chats_op_start(op, role_start);
 }
 
 /* ---- LeaveGroup (and RemoveMember of oneself) ---- */
 
-static void leave_done(chats_op_t *op)
+static void leave_done(pl_chats_op_t *op)
 {
     if (op->promote)
         op->last_seq = op->seq + 1; /* the ROLE_CHANGED right after MEMBER_LEFT */
-    chats_finish_change(op);
+    pl_chats_finish_change(op);
 }
 
-static void leave_read(chats_op_t *op);
+static void leave_read(pl_chats_op_t *op);
 
 /* The last admin leaving promotes the longest-standing remaining member:
  * the smallest joined_seq, then the smallest account id (the view's
  * order). It is a second system message, ROLE_CHANGED by the leaver, right
  * after MEMBER_LEFT, so devices see it like any other promotion. */
-static void leave_apply(chats_op_t *op)
+static void leave_apply(pl_chats_op_t *op)
 {
-    if (!chats_check_view(op, false))
+    if (!pl_chats_check_view(op, false))
         return;
-    const chats_view_t *v = &op->view;
+    const pl_chats_view_t *v = &op->view;
     int64_t me = op->base->who.account_id;
     bool other_admin = false;
     op->promote = 0;
     for (size_t i = 0; i < v->member_count; i++) {
-        const chats_member_t *m = &v->members[i];
+        const pl_chats_member_t *m = &v->members[i];
         if (m->account_id == me)
             continue;
         if (m->role == CHATS_ROLE_ADMIN)
@@ -271,10 +271,10 @@ static void leave_apply(chats_op_t *op)
         if (!op->promote)
             op->promote = m->account_id;
     }
-    if (other_admin || chats_view_member(v, me)->role != CHATS_ROLE_ADMIN)
+    if (other_admin || pl_chats_view_member(v, me)->role != CHATS_ROLE_ADMIN)
         op->promote = 0;
 
-    parley_v1_ChatEvent *ev = chats_event_new(parley_v1_ChatEvent_Type_MEMBER_LEFT, me);
+    parley_v1_ChatEvent *ev = pl_chats_event_new(parley_v1_ChatEvent_Type_MEMBER_LEFT, me);
     if (ev) {
         ev->account_ids[0] = me;
         ev->account_ids_count = 1;
@@ -285,7 +285,7 @@ static void leave_apply(chats_op_t *op)
     op->event2 = NULL;
     op->event2_len = 0;
     if (op->promote) {
-        ev = chats_event_new(parley_v1_ChatEvent_Type_ROLE_CHANGED, me);
+        ev = pl_chats_event_new(parley_v1_ChatEvent_Type_ROLE_CHANGED, me);
         if (ev) {
             ev->account_ids[0] = op->promote;
             ev->account_ids_count = 1;
@@ -300,32 +300,32 @@ static void leave_apply(chats_op_t *op)
         pl_pg_int8(b[2], v->members_version), pl_pg_bytes(op->event, op->event_len),
         pl_pg_int8(b[3], op->promote),        op->event2 ? pl_pg_bytes(op->event2, op->event2_len) : pl_pg_null(),
     };
-    chats_change(op, ST_LEAVE_GROUP, p, 6, leave_read, leave_done);
+    pl_chats_change(op, ST_LEAVE_GROUP, p, 6, leave_read, leave_done);
 }
 
-static void leave_read(chats_op_t *op)
+static void leave_read(pl_chats_op_t *op)
 {
-    chats_load(op, 0);
-    chats_then(op, leave_apply);
+    pl_chats_load(op, 0);
+    pl_chats_then(op, leave_apply);
 }
 
-void chats_leave_start(chats_op_t *op)
+void pl_chats_leave_start(pl_chats_op_t *op)
 {
     leave_read(op);
 }
 
-static void leave_start(chats_op_t *op)
+static void leave_start(pl_chats_op_t *op)
 {
     const parley_v1_LeaveGroupRequest *req = op->req;
-    if (!chats_take_chat_id(op, req->chat_id))
+    if (!pl_chats_take_chat_id(op, req->chat_id))
         return;
     op->is_leave_reply = true;
-    chats_leave_start(op);
+    pl_chats_leave_start(op);
 }
 
-void chats_leave_group(pl_call_t *call, const parley_v1_LeaveGroupRequest *req, void *svc)
+void pl_chats_leave_group(pl_call_t *call, const parley_v1_LeaveGroupRequest *req, void *svc)
 {
-    chats_op_t *op = chats_op_new(svc, call, req, "LeaveGroup");
+    pl_chats_op_t *op = pl_chats_op_new(svc, call, req, "LeaveGroup");
     if (op)
-        chats_op_start(op, leave_start);
+        pl_chats_op_start(op, leave_start);
 }

@@ -1,4 +1,4 @@
-/* op.c — a Chats request on the one operation type (app/op.h): chats_op_t
+/* op.c — a Chats request on the one operation type (app/op.h): pl_chats_op_t
  * is the operation's state, and steps, queries and failures go through
  * pl_op. What stays chats' own: statement numbers relative to the service,
  * writes on the chat's shard locking its row first, and the state's arrays,
@@ -13,8 +13,8 @@
 
 static void op_end(pl_op_t *base)
 {
-    chats_op_t *op = base->state;
-    chats_view_dispose(&op->view);
+    pl_chats_op_t *op = base->state;
+    pl_chats_view_dispose(&op->view);
     free(op->check.ids);
     free(op->check.exists);
     free(op->check.blocks);
@@ -26,12 +26,12 @@ static void op_end(pl_op_t *base)
     free(op->entries);
 }
 
-chats_op_t *chats_op_new(pl_chats_t *svc, pl_call_t *call, const void *req, const char *name)
+pl_chats_op_t *pl_chats_op_new(pl_chats_t *svc, pl_call_t *call, const void *req, const char *name)
 {
-    pl_op_t *base = pl_op_new(svc->app, call, name, sizeof(chats_op_t));
+    pl_op_t *base = pl_op_new(svc->app, call, name, sizeof(pl_chats_op_t));
     if (!base)
         return NULL;
-    chats_op_t *op = base->state;
+    pl_chats_op_t *op = base->state;
     op->base = base;
     op->svc = svc;
     op->req = req;
@@ -41,25 +41,25 @@ chats_op_t *chats_op_new(pl_chats_t *svc, pl_call_t *call, const void *req, cons
 
 static void run_step(pl_op_t *base)
 {
-    chats_op_t *op = base->state;
-    chats_step_fn step = op->step;
+    pl_chats_op_t *op = base->state;
+    pl_chats_step_fn step = op->step;
     op->step = NULL;
     step(op);
 }
 
-void chats_op_start(chats_op_t *op, chats_step_fn first)
+void pl_chats_op_start(pl_chats_op_t *op, pl_chats_step_fn first)
 {
     op->step = first;
     pl_op_start(op->base, run_step);
 }
 
-void chats_then(chats_op_t *op, chats_step_fn next)
+void pl_chats_then(pl_chats_op_t *op, pl_chats_step_fn next)
 {
     op->step = next;
     pl_op_then(op->base, run_step);
 }
 
-void chats_fail(chats_op_t *op, pl_code_t code, const char *fmt, ...)
+void pl_chats_fail(pl_chats_op_t *op, pl_code_t code, const char *fmt, ...)
 {
     char msg[256];
     va_list ap;
@@ -70,8 +70,8 @@ void chats_fail(chats_op_t *op, pl_code_t code, const char *fmt, ...)
 }
 
 typedef struct rows_cb {
-    chats_op_t *op;
-    chats_result_fn fn;
+    pl_chats_op_t *op;
+    pl_chats_result_fn fn;
     void *arg;
     const char *what;
 } rows_cb_t;
@@ -83,8 +83,8 @@ static void on_rows(pl_op_t *base, const pl_pg_result_t *r, void *user)
     cb->fn(cb->op, r->res, cb->arg);
 }
 
-void chats_query(chats_op_t *op, int stmt, int shard, const pl_pg_param_t *params, int nparams, unsigned pg_flags,
-                 unsigned flags, chats_result_fn fn, void *arg, const char *what)
+void pl_chats_query(pl_chats_op_t *op, int stmt, int shard, const pl_pg_param_t *params, int nparams, unsigned pg_flags,
+                    unsigned flags, pl_chats_result_fn fn, void *arg, const char *what)
 {
     rows_cb_t *cb = pl_op_alloc(op->base, sizeof(*cb));
     if (!cb) {
@@ -117,7 +117,7 @@ static void on_scatter(const pl_pg_result_t *r, void *user)
     pl_op_release(base);
 }
 
-void chats_scatter(chats_op_t *op, const pl_scatter_t *sc, chats_result_fn fn, const char *what)
+void pl_chats_scatter(pl_chats_op_t *op, const pl_scatter_t *sc, pl_chats_result_fn fn, const char *what)
 {
     pl_op_t *base = op->base;
     if (base->is_failed)

@@ -35,7 +35,7 @@
 
 /* Memberships read whose accounts are on one shard, not written yet. */
 typedef struct bucket {
-    chats_listing_t *rows; /* grows to REPAIR_BUCKET */
+    pl_chats_listing_t *rows; /* grows to REPAIR_BUCKET */
     size_t n, cap;
 } bucket_t;
 
@@ -144,10 +144,10 @@ static void flush(repair_t *r, int shard)
     bucket_t *b = &r->buckets[shard];
     if (b->n == 0)
         return;
-    qsort(b->rows, b->n, sizeof(*b->rows), chats_listing_order); /* lock order */
+    qsort(b->rows, b->n, sizeof(*b->rows), pl_chats_listing_order); /* lock order */
     char *arr[CHATS_LISTING_COLUMNS];
     write_t *wr = malloc(sizeof(*wr));
-    if (!wr || chats_listing_arrays(b->rows, b->n, arr) != 0) {
+    if (!wr || pl_chats_listing_arrays(b->rows, b->n, arr) != 0) {
         free(wr);
         failed(r, "writing chat lists", shard, "out of memory");
         b->n = 0;
@@ -165,19 +165,19 @@ static void flush(repair_t *r, int shard)
         free(wr);
         failed(r, "writing chat lists", shard, "not queued (queue full or out of memory)");
     }
-    chats_listing_arrays_free(arr);
+    pl_chats_listing_arrays_free(arr);
     b->n = 0;
 }
 
 /* Puts one membership in its account shard's bucket, writing the bucket
  * when it is full. */
-static void collect(repair_t *r, const chats_listing_t *l)
+static void collect(repair_t *r, const pl_chats_listing_t *l)
 {
     int shard = pl_id_shard(l->account_id);
     bucket_t *b = &r->buckets[shard];
     if (b->n == b->cap) {
         size_t cap = b->cap ? 2 * b->cap : 16;
-        chats_listing_t *rows = realloc(b->rows, cap * sizeof(*rows));
+        pl_chats_listing_t *rows = realloc(b->rows, cap * sizeof(*rows));
         if (!rows) {
             failed(r, "collecting memberships", shard, "out of memory");
             return;
@@ -218,7 +218,7 @@ static void on_scanned(const pl_pg_result_t *res, void *user)
         int n = PQntuples(res->res);
         r->scanned += (uint64_t)n;
         for (int i = 0; i < n; i++) {
-            chats_listing_t l = {
+            pl_chats_listing_t l = {
                 .chat_id = pl_pg_get_int64(res->res, i, 0),
                 .account_id = pl_pg_get_int64(res->res, i, 1),
                 .kind = (int)pl_pg_get_int64(res->res, i, 2),
@@ -311,7 +311,7 @@ static void repair_stop(pl_worker_t *w, void *state, void *arg)
         repair_free(r);
 }
 
-int chats_repair_register(pl_chats_t *s)
+int pl_chats_repair_register(pl_chats_t *s)
 {
     s->module = pl_server_add_module(s->app->server, repair_start, repair_stop, s);
     return s->module < 0 ? -1 : 0;

@@ -13,7 +13,7 @@
 /* At most one "rate limit skipped" warning per this period, per node. */
 #define THROTTLE_WARN_EVERY_USEC (10 * 1000000LL)
 
-static void warn_skipped(chats_op_t *op, const char *why)
+static void warn_skipped(pl_chats_op_t *op, const char *why)
 {
     int64_t now = pl_now_usec();
     int64_t last = atomic_load(&op->svc->redis_warned_usec);
@@ -24,34 +24,34 @@ static void warn_skipped(chats_op_t *op, const char *why)
 }
 
 typedef struct take {
-    chats_op_t *op;
-    chats_step_fn next;
+    pl_chats_op_t *op;
+    pl_chats_step_fn next;
 } take_t;
 
 static void on_take(pl_code_t code, const char *message, const pl_cache_rate_t *rate, void *user)
 {
     take_t *t = user;
-    chats_op_t *op = t->op;
+    pl_chats_op_t *op = t->op;
     if (code != PL_CODE_OK) {
         warn_skipped(op, message);
-        chats_then(op, t->next);
+        pl_chats_then(op, t->next);
     } else if (!rate->is_allowed) {
-        chats_fail(op, PL_CODE_RESOURCE_EXHAUSTED, "too many group changes; retry after %lld ms",
-                   (long long)rate->retry_after_ms);
+        pl_chats_fail(op, PL_CODE_RESOURCE_EXHAUSTED, "too many group changes; retry after %lld ms",
+                      (long long)rate->retry_after_ms);
     } else {
-        chats_then(op, t->next);
+        pl_chats_then(op, t->next);
     }
     pl_op_release(op->base); /* runs the next step, unless the client is gone (nothing changed yet) */
 }
 
-void chats_throttle(chats_op_t *op, chats_step_fn next)
+void pl_chats_throttle(pl_chats_op_t *op, pl_chats_step_fn next)
 {
     const pl_config_t *cfg = op->base->app->cfg;
     pl_redis_t *redis = pl_app_redis(op->base->app, pl_call_worker(op->base->call));
     take_t *t = redis ? pl_op_alloc(op->base, sizeof(*t)) : NULL;
     if (!t) {
         warn_skipped(op, redis ? "out of memory" : "no redis connection");
-        chats_then(op, next);
+        pl_chats_then(op, next);
         return;
     }
     *t = (take_t){op, next};
@@ -63,5 +63,5 @@ void chats_throttle(chats_op_t *op, chats_step_fn next)
         return;
     }
     warn_skipped(op, "cannot queue the redis command");
-    chats_then(op, next);
+    pl_chats_then(op, next);
 }

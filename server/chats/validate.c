@@ -7,7 +7,7 @@
 
 /* Strict UTF-8 (RFC 3629): no overlong forms, no surrogates, nothing past
  * U+10FFFF. */
-bool chats_is_utf8(const char *str, size_t len)
+bool pl_chats_is_utf8(const char *str, size_t len)
 {
     const unsigned char *s = (const unsigned char *)str;
     size_t i = 0;
@@ -53,14 +53,14 @@ static bool has_control(const char *s, bool allow_newlines)
     return false;
 }
 
-const char *chats_check_name(const char *s)
+const char *pl_chats_check_name(const char *s)
 {
     size_t len = strlen(s);
     if (len == 0)
         return "name is required";
     if (len > CHATS_NAME_MAX)
         return "name is longer than 128 bytes";
-    if (!chats_is_utf8(s, len))
+    if (!pl_chats_is_utf8(s, len))
         return "name is not valid UTF-8";
     if (has_control(s, false))
         return "name contains control characters";
@@ -69,7 +69,7 @@ const char *chats_check_name(const char *s)
     return NULL;
 }
 
-const char *chats_check_request_id(const char *s)
+const char *pl_chats_check_request_id(const char *s)
 {
     size_t len = strlen(s);
     if (len > CHATS_REQUEST_ID_MAX)
@@ -80,26 +80,26 @@ const char *chats_check_request_id(const char *s)
     return NULL;
 }
 
-const char *chats_check_description(const char *s)
+const char *pl_chats_check_description(const char *s)
 {
     size_t len = strlen(s);
     if (len > CHATS_DESCRIPTION_MAX)
         return "description is longer than 1024 bytes";
-    if (!chats_is_utf8(s, len))
+    if (!pl_chats_is_utf8(s, len))
         return "description is not valid UTF-8";
     if (has_control(s, true))
         return "description contains control characters";
     return NULL;
 }
 
-bool chats_is_account_id(const pl_app_t *app, int64_t id)
+bool pl_chats_is_account_id(const pl_app_t *app, int64_t id)
 {
     return id > 0 && pl_id_is_valid(id) && pl_id_shard(id) < app->map.shards;
 }
 
-bool chats_is_chat_id(const pl_app_t *app, int64_t id)
+bool pl_chats_is_chat_id(const pl_app_t *app, int64_t id)
 {
-    return chats_is_account_id(app, id);
+    return pl_chats_is_account_id(app, id);
 }
 
 static int cmp_id(const void *a, const void *b)
@@ -108,7 +108,7 @@ static int cmp_id(const void *a, const void *b)
     return (x > y) - (x < y);
 }
 
-bool chats_sort_unique(int64_t *ids, size_t n)
+bool pl_chats_sort_unique(int64_t *ids, size_t n)
 {
     if (n > 1)
         qsort(ids, n, sizeof(*ids), cmp_id);
