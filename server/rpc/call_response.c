@@ -93,13 +93,9 @@ static void headers_add_status(headers_t *h, pl_code_t code, const char *message
 
 void pl_call_free_response(pl_call_t *call)
 {
-    pl_outmsg_t *m = call->out_head;
-    while (m) {
-        pl_outmsg_t *next = m->next;
-        free(m);
-        m = next;
-    }
-    call->out_head = call->out_tail = NULL;
+    pl_list_node_t *n;
+    while ((n = pl_list_shift(&call->out)))
+        free(pl_list_entry(n, pl_outmsg_t, link));
     call->out_bytes = 0;
 }
 
@@ -186,11 +182,10 @@ void pl_call_plain_http(pl_call_t *call, int http_status, const char *body)
         call->ops->reset(call->conn, call->stream_id, NGHTTP2_INTERNAL_ERROR);
         return;
     }
-    m->next = NULL;
     m->len = (uint32_t)len;
     m->off = 0;
     memcpy(m->data, body, len);
-    call->out_head = call->out_tail = m;
+    pl_list_push(&call->out, &m->link);
     call->out_bytes = (uint32_t)len;
     char status[4];
     snprintf(status, sizeof(status), "%d", http_status);
@@ -222,7 +217,6 @@ static pl_outmsg_t *encode_message(pl_call_t *call, const void *msg, int *err)
         *err = PL_ERR_NOMEM;
         return NULL;
     }
-    out->next = NULL;
     out->off = 0;
     out->len = PL_FRAME_HEADER_LEN + (uint32_t)size;
     if (pl_pb_encode(m->response, msg, out->data + PL_FRAME_HEADER_LEN, (size_t)size) != 0) {
@@ -284,11 +278,7 @@ int pl_call_send(pl_call_t *call, const void *msg)
         }
         return err;
     }
-    if (call->out_tail)
-        call->out_tail->next = out;
-    else
-        call->out_head = out;
-    call->out_tail = out;
+    pl_list_push(&call->out, &out->link);
     call->out_bytes += out->len;
     call->ops->out_changed(call->conn, out->len);
     if (!call->response_started) {
@@ -356,8 +346,8 @@ ssize_t pl_call_read_body(pl_call_t *call, uint8_t *buf, size_t len, uint32_t *d
 {
     const pl_call_limits_t *cfg = call->limits;
     size_t n = 0;
-    while (n < len && call->out_head) {
-        pl_outmsg_t *m = call->out_head;
+    while (n < len && call->out.head) {
+        pl_outmsg_t *m = pl_list_entry(call->out.head, pl_outmsg_t, link);
         size_t take = m->len - m->off;
         if (take > len - n)
             take = len - n;
@@ -365,9 +355,7 @@ ssize_t pl_call_read_body(pl_call_t *call, uint8_t *buf, size_t len, uint32_t *d
         m->off += (uint32_t)take;
         n += take;
         if (m->off == m->len) {
-            call->out_head = m->next;
-            if (!call->out_head)
-                call->out_tail = NULL;
+            pl_list_remove(&call->out, &m->link);
             free(m);
         }
     }
@@ -376,7 +364,7 @@ ssize_t pl_call_read_body(pl_call_t *call, uint8_t *buf, size_t len, uint32_t *d
         call->ops->out_changed(call->conn, -(int64_t)n);
     if (call->writable_wanted && call->out_bytes < cfg->call_outbound_limit / 2)
         pl_call_schedule_writable(call);
-    if (!call->out_head && call->finished) {
+    if (!call->out.head && call->finished) {
         *data_flags |= NGHTTP2_DATA_FLAG_EOF;
         if (!call->is_plain_http) {
             *data_flags |= NGHTTP2_DATA_FLAG_NO_END_STREAM;

@@ -9,12 +9,13 @@
 
 #include "rpc/call_conn.h"
 #include "runtime/frame.h"
+#include "runtime/list.h"
 #include "runtime/metadata.h"
 
 struct event;
 
 typedef struct pl_outmsg {
-    struct pl_outmsg *next;
+    pl_list_node_t link; /* in the call's out */
     uint32_t len, off;
     uint8_t data[];
 } pl_outmsg_t;
@@ -60,7 +61,7 @@ struct pl_call {
 
     /* response */
     pl_metadata_t initial_md, trailing_md;
-    pl_outmsg_t *out_head, *out_tail;
+    pl_list_t out; /* response messages not yet taken by HTTP/2 (pl_outmsg_t) */
     uint32_t out_bytes;
     pl_code_t status;
     char *status_message;
