@@ -356,7 +356,7 @@ static void check_common(const run_t *r)
 
 static int fd_pause(int low)
 {
-    rlim_t old_soft;
+    rlim_t old_soft = 0;
     if (!CHECK(set_server_fd_limit((rlim_t)low, &old_soft), "cannot lower the server's descriptor limit: %s",
                strerror(errno)))
         return 1;
