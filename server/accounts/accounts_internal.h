@@ -1,5 +1,5 @@
 /* accounts_internal.h — what the files of server/accounts share: the service
- * struct, the per-call request state every handler starts from, the limits,
+ * struct, the operation state every handler starts from, the limits,
  * and the small helpers (validation, shard queries, rate limits).
  *
  * Layout: accounts.c registers the service; request_code.c and verify.c
@@ -18,6 +18,7 @@
 #include "accounts/sms.h"
 #include "app/app.h"
 #include "app/auth.h"
+#include "app/op.h"
 #include "cache/ratelimit.h"
 #include "parley/v1/accounts.parley.h"
 
@@ -83,74 +84,63 @@ void pl_acct_block(pl_call_t *call, const parley_v1_BlockRequest *req, void *svc
 void pl_acct_unblock(pl_call_t *call, const parley_v1_UnblockRequest *req, void *svc);
 void pl_acct_list_blocked(pl_call_t *call, const parley_v1_ListBlockedRequest *req, void *svc);
 
-/* ---- per-call request state (request.c) ----
+/* ---- a request as an operation (request.c) ----
  *
- * Every handler allocates one of these (usually embedded first in a larger
- * method-specific struct) and hands it to the call with pl_call_set_user,
- * so it lives exactly as long as the call, whatever path the call takes:
- * every asynchronous step (query, rate-limit take) holds a call reference,
- * so the state and the request stay valid until the last step has run. */
-typedef struct pl_acct_req pl_acct_req_t;
-typedef void (*pl_acct_step_fn)(pl_call_t *call, pl_acct_req_t *r);
-
-struct pl_acct_req {
+ * Every handler runs as an operation (app/op.h) whose state starts with
+ * pl_acct_req_t: it belongs to the call, failures go through pl_op, and
+ * the next step runs once every query, scatter and rate take is done. */
+typedef struct pl_acct_req {
     pl_accounts_t *svc;
-    const void *msg;                   /* the decoded request, valid while the call is */
-    pl_principal_t who;                /* the caller, once authenticated */
-    pl_acct_step_fn on_auth;           /* what pl_acct_authenticate runs next */
-    void (*dispose)(pl_acct_req_t *r); /* extra cleanup (wipe secrets, free arrays); may be NULL */
-    int pending;                       /* fan-out queries still out */
-};
+    const void *msg; /* the decoded request, owned by the call */
+} pl_acct_req_t;
 
-/* Allocates size bytes (>= sizeof(pl_acct_req_t), zeroed) owned by the call.
+/* A new operation with a zeroed state of size bytes (>= sizeof(pl_acct_req_t)).
  * NULL if out of memory, and then the call has been finished. */
-void *pl_acct_req_new(pl_call_t *call, pl_accounts_t *svc, const void *msg, size_t size);
+pl_op_t *pl_acct_op(pl_call_t *call, pl_accounts_t *svc, const void *msg, size_t size);
+/* pl_acct_op, then authenticates the call and runs first (pl_op_start). */
+void pl_acct_authenticate(pl_call_t *call, pl_accounts_t *svc, const void *msg, size_t size, pl_op_step_fn first);
 
-/* pl_acct_req_new, then authenticates the call (pl_auth_call) and runs
- * next with r->who set; on a bad token the call ends UNAUTHENTICATED and
- * next never runs. */
-void pl_acct_authenticate(pl_call_t *call, pl_accounts_t *svc, const void *msg, size_t size, pl_acct_step_fn next);
+static inline pl_accounts_t *pl_acct_svc(const pl_op_t *op)
+{
+    return ((const pl_acct_req_t *)op->state)->svc;
+}
+static inline const void *pl_acct_msg(const pl_op_t *op)
+{
+    return ((const pl_acct_req_t *)op->state)->msg;
+}
 
-/* pl_call_query with r as the user pointer; if the query cannot even be
- * queued, the call is finished (UNAVAILABLE) and false is returned. */
-bool pl_acct_query(pl_call_t *call, pl_acct_req_t *r, int stmt, int shard, const pl_pg_param_t *params, int nparams,
-                   unsigned flags, pl_call_query_fn fn);
+/* One of the service's statements (stmt is absolute), with no row lock. */
+void pl_acct_query(pl_op_t *op, int stmt, int shard, const pl_pg_param_t *params, int nparams, unsigned pg_flags,
+                   pl_op_rows_fn fn, const char *what);
 
-/* One query of stmt per shard of the n ids (routable) or phones (valid
- * E.164), the shard's keys as $1, an idempotent read (batch.c): fn gets
- * each shard's rows, then the end (res NULL; pl_call_scatter), and starts
- * with pl_acct_query_ok. If nothing can be queued the call is finished. */
-void pl_acct_query_shards(pl_call_t *call, pl_acct_req_t *r, int stmt, const int64_t *ids, const char *const *phones,
-                          size_t n, pl_call_query_fn fn);
-
-/* The common head of a query callback: false (the caller just returns)
- * when the call already ended or the query failed (then the call has been
- * finished with the right status; what is logged names `what`). */
-bool pl_acct_query_ok(pl_call_t *call, const pl_pg_result_t *res, const char *what);
+/* One idempotent read of stmt per shard of the n ids (routable) or phones
+ * (valid E.164), the shard's keys as $1 (pl_op_scatter). */
+void pl_acct_query_shards(pl_op_t *op, int stmt, const int64_t *ids, const char *const *phones, size_t n,
+                          pl_op_rows_fn fn, const char *what);
 
 /* Takes cost tokens from the Redis bucket name. fn runs exactly once unless
- * the call has ended meanwhile: code OK with rate, or the failure (Redis
- * down or unreachable: UNAVAILABLE) with rate NULL; possibly before this
- * returns. The call is referenced meanwhile. */
-typedef void (*pl_acct_rate_fn)(pl_call_t *call, pl_acct_req_t *r, pl_code_t code, const pl_cache_rate_t *rate);
-void pl_acct_rate_take(pl_call_t *call, pl_acct_req_t *r, const char *name, uint32_t capacity, double refill_per_second,
-                       uint32_t cost, pl_acct_rate_fn fn);
+ * the operation has failed or its call ended meanwhile: code OK with rate,
+ * or the failure (Redis down or unreachable: UNAVAILABLE) with rate NULL;
+ * possibly before this returns. The next step waits for it. */
+typedef void (*pl_acct_rate_fn)(pl_op_t *op, pl_code_t code, const pl_cache_rate_t *rate);
+void pl_acct_rate_take(pl_op_t *op, const char *name, uint32_t capacity, double refill_per_second, uint32_t cost,
+                       pl_acct_rate_fn fn);
 
 /* The caller's lookup bucket ([rate] lookups_per_minute), shared by
  * GetDevices, LookupPhones and AddContacts (each reveals which accounts
  * exist): takes cost tokens, at most the bucket's capacity, so a full batch
  * always fits a full bucket. */
-void pl_acct_take_lookups(pl_call_t *call, pl_acct_req_t *r, size_t cost, pl_acct_rate_fn fn);
+void pl_acct_take_lookups(pl_op_t *op, size_t cost, pl_acct_rate_fn fn);
 /* For pl_acct_take_lookups' fn: whether the lookup may go on. Redis
  * unavailable: yes (lookups fail open: cheap reads, and messaging must not
- * stop with Redis). Over the limit: no, and the call has been finished with
+ * stop with Redis). Over the limit: no, and the operation has failed with
  * RESOURCE_EXHAUSTED "... retry after N ms". */
-bool pl_acct_lookup_allowed(pl_call_t *call, pl_code_t code, const pl_cache_rate_t *rate);
+bool pl_acct_lookup_allowed(pl_op_t *op, pl_code_t code, const pl_cache_rate_t *rate);
 
 /* The caller's account shard. */
-static inline int pl_acct_own_shard(const pl_acct_req_t *r)
+static inline int pl_acct_own_shard(const pl_op_t *op)
 {
-    return pl_id_shard(r->who.account_id);
+    return pl_id_shard(op->who.account_id);
 }
 
 /* True if id could name a row of this cluster (a well-formed id whose

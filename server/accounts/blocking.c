@@ -46,89 +46,82 @@ typedef struct block {
     int64_t chat_id; /* their direct chat, from set_direct_block */
 } block_t;
 
-static void on_written(pl_call_t *call, const pl_pg_result_t *res, void *user)
+static void on_written(pl_op_t *op, const pl_pg_result_t *res, void *arg)
 {
-    block_t *b = user;
-    b->base.pending--;
-    if (!pl_acct_query_ok(call, res, b->is_on ? "accounts: block" : "accounts: unblock"))
-        return;
+    (void)arg;
+    block_t *b = op->state;
+    op->is_committed = true; /* the streams must hear of it, client or not */
     if (PQnfields(res->res) == 1 && PQntuples(res->res) == 1)
         b->chat_id = pl_pg_get_int64(res->res, 0, 0);
-    if (b->base.pending > 0)
-        return;
-    pl_app_t *app = b->base.svc->app;
-    pl_notify_privacy_changed(app, pl_call_worker(call), b->base.who.account_id);
+}
+
+static void written(pl_op_t *op)
+{
+    block_t *b = op->state;
+    pl_notify_privacy_changed(op->app, pl_call_worker(op->call), op->who.account_id);
     if (b->chat_id) {
         /* typing and sends in their chat consult cached block flags */
-        int64_t pair[2] = {b->base.who.account_id, b->target};
-        pl_notify_chat_changed(app, pl_call_worker(call), b->chat_id, 0, pair, 2);
+        int64_t pair[2] = {op->who.account_id, b->target};
+        pl_notify_chat_changed(op->app, pl_call_worker(op->call), b->chat_id, 0, pair, 2);
     }
     if (b->is_on) {
         parley_v1_BlockResponse resp = {0};
-        parley_v1_Accounts_Block_reply(call, &resp);
+        parley_v1_Accounts_Block_reply(op->call, &resp);
     } else {
         parley_v1_UnblockResponse resp = {0};
-        parley_v1_Accounts_Unblock_reply(call, &resp);
+        parley_v1_Accounts_Unblock_reply(op->call, &resp);
     }
 }
 
-static void on_target(pl_call_t *call, const pl_pg_result_t *res, void *user)
+static void on_target(pl_op_t *op, const pl_pg_result_t *res, void *arg)
 {
-    block_t *b = user;
-    if (!pl_acct_query_ok(call, res, "accounts: block (account lookup)"))
-        return;
+    (void)arg;
+    block_t *b = op->state;
     if (PQntuples(res->res) != 1) {
-        pl_call_finish(call, PL_CODE_NOT_FOUND, "no such account");
+        pl_op_fail(op, PL_CODE_NOT_FOUND, "no such account");
         return;
     }
     pl_accounts_t *s = b->base.svc;
-    int64_t me = b->base.who.account_id;
+    int64_t me = op->who.account_id;
     int direct = pl_direct_chat_shard(me, b->target, s->app->map.shards);
     uint8_t bm[8], bt[8], bc[8];
     pl_pg_param_t row[] = {pl_pg_int8(bm, me), pl_pg_int8(bt, b->target)};
     pl_pg_param_t chat[] = {pl_pg_int8(bc, pl_id_new(&s->app->ids, direct)), row[0], row[1],
                             pl_pg_text(b->is_on ? "true" : "false")};
-    b->base.pending = 2;
-    if (!pl_acct_query(call, &b->base, s->stmt_blocking + (b->is_on ? BLOCK : UNBLOCK), pl_acct_own_shard(&b->base),
-                       row, 2, PL_PG_WRITE | PL_PG_IDEMPOTENT, on_written)) {
-        b->base.pending = 0;
-        return;
-    }
-    if (!pl_acct_query(call, &b->base, s->stmt_blocking + SET_DIRECT, direct, chat, 4, PL_PG_WRITE | PL_PG_IDEMPOTENT,
-                       on_written))
-        b->base.pending--;
+    const char *what = b->is_on ? "block" : "unblock";
+    pl_acct_query(op, s->stmt_blocking + (b->is_on ? BLOCK : UNBLOCK), pl_acct_own_shard(op), row, 2,
+                  PL_PG_WRITE | PL_PG_IDEMPOTENT, on_written, what);
+    pl_acct_query(op, s->stmt_blocking + SET_DIRECT, direct, chat, 4, PL_PG_WRITE | PL_PG_IDEMPOTENT, on_written, what);
 }
 
-static void block_or_unblock(pl_call_t *call, pl_acct_req_t *r)
+static void block_or_unblock(pl_op_t *op, int64_t target, bool is_on)
 {
-    block_t *b = (block_t *)r;
-    if (b->target == r->who.account_id) {
-        pl_call_failf(call, PL_CODE_INVALID_ARGUMENT, "you cannot %s yourself", b->is_on ? "block" : "unblock");
+    block_t *b = op->state;
+    b->target = target;
+    b->is_on = is_on;
+    if (target == op->who.account_id) {
+        pl_op_fail(op, PL_CODE_INVALID_ARGUMENT, "you cannot %s yourself", is_on ? "block" : "unblock");
         return;
     }
-    if (!pl_acct_id_is_routable(r->svc, b->target)) {
-        pl_call_finish(call, PL_CODE_NOT_FOUND, "no such account");
+    if (!pl_acct_id_is_routable(b->base.svc, target)) {
+        pl_op_fail(op, PL_CODE_NOT_FOUND, "no such account");
         return;
     }
     uint8_t bt[8];
-    pl_pg_param_t p = pl_pg_int8(bt, b->target);
-    pl_acct_query(call, r, r->svc->stmt_blocking + EXISTS, pl_id_shard(b->target), &p, 1, PL_PG_IDEMPOTENT, on_target);
+    pl_pg_param_t p = pl_pg_int8(bt, target);
+    pl_acct_query(op, b->base.svc->stmt_blocking + EXISTS, pl_id_shard(target), &p, 1, PL_PG_IDEMPOTENT, on_target,
+                  "block (account lookup)");
+    pl_op_then(op, written);
 }
 
-static void block_step(pl_call_t *call, pl_acct_req_t *r)
+static void block_step(pl_op_t *op)
 {
-    block_t *b = (block_t *)r;
-    b->target = ((const parley_v1_BlockRequest *)r->msg)->account_id;
-    b->is_on = true;
-    block_or_unblock(call, r);
+    block_or_unblock(op, ((const parley_v1_BlockRequest *)pl_acct_msg(op))->account_id, true);
 }
 
-static void unblock_step(pl_call_t *call, pl_acct_req_t *r)
+static void unblock_step(pl_op_t *op)
 {
-    block_t *b = (block_t *)r;
-    b->target = ((const parley_v1_UnblockRequest *)r->msg)->account_id;
-    b->is_on = false;
-    block_or_unblock(call, r);
+    block_or_unblock(op, ((const parley_v1_UnblockRequest *)pl_acct_msg(op))->account_id, false);
 }
 
 void pl_acct_block(pl_call_t *call, const parley_v1_BlockRequest *req, void *svc)
@@ -157,27 +150,27 @@ typedef struct list_blocked {
     parley_v1_ListBlockedResponse resp;
 } list_blocked_t;
 
-static void on_blocked_page(pl_call_t *call, const pl_pg_result_t *res, void *user)
+static void on_blocked_page(pl_op_t *op, const pl_pg_result_t *res, void *arg)
 {
-    list_blocked_t *l = user;
-    if (!pl_acct_query_ok(call, res, "accounts: list blocked"))
-        return;
+    (void)arg;
+    list_blocked_t *l = op->state;
     int rows = PQntuples(res->res);
     l->resp.has_more = rows > l->limit;
     for (int i = 0; i < rows && i < l->limit; i++)
         l->resp.account_ids[l->resp.account_ids_count++] = pl_pg_get_int64(res->res, i, 0);
-    parley_v1_Accounts_ListBlocked_reply(call, &l->resp);
+    parley_v1_Accounts_ListBlocked_reply(op->call, &l->resp);
 }
 
-static void list_blocked(pl_call_t *call, pl_acct_req_t *r)
+static void list_blocked(pl_op_t *op)
 {
-    list_blocked_t *l = (list_blocked_t *)r;
-    const parley_v1_ListBlockedRequest *req = r->msg;
+    list_blocked_t *l = op->state;
+    const parley_v1_ListBlockedRequest *req = l->base.msg;
     l->limit = pl_acct_page_limit(req->limit, PL_ACCT_BLOCKED_PAGE_MAX);
     uint8_t b[3][8];
-    pl_pg_param_t p[] = {pl_pg_int8(b[0], r->who.account_id), pl_pg_int8(b[1], req->after_account_id),
+    pl_pg_param_t p[] = {pl_pg_int8(b[0], op->who.account_id), pl_pg_int8(b[1], req->after_account_id),
                          pl_pg_int8(b[2], l->limit + 1)};
-    pl_acct_query(call, r, r->svc->stmt_blocking + LIST, pl_acct_own_shard(r), p, 3, PL_PG_IDEMPOTENT, on_blocked_page);
+    pl_acct_query(op, l->base.svc->stmt_blocking + LIST, pl_acct_own_shard(op), p, 3, PL_PG_IDEMPOTENT, on_blocked_page,
+                  "list blocked");
 }
 
 void pl_acct_list_blocked(pl_call_t *call, const parley_v1_ListBlockedRequest *req, void *svc)

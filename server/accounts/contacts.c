@@ -45,79 +45,74 @@ typedef struct add_contacts {
     size_t n;
     int64_t found[PL_ACCT_MAX_COUNT(parley_v1_AddContactsRequest, account_ids)]; /* those that exist */
     size_t nfound;
-    char *array; /* found, as one literal */
+    int64_t added;
 } add_contacts_t;
 
-static void add_contacts_dispose(pl_acct_req_t *r)
+static void on_added(pl_op_t *op, const pl_pg_result_t *res, void *arg)
 {
-    free(((add_contacts_t *)r)->array);
-}
-
-static void reply_added(pl_call_t *call, int64_t added)
-{
-    parley_v1_AddContactsResponse resp = {0};
-    resp.added = (int32_t)added;
-    parley_v1_Accounts_AddContacts_reply(call, &resp);
-}
-
-static void on_added(pl_call_t *call, const pl_pg_result_t *res, void *user)
-{
-    pl_acct_req_t *r = user;
-    if (!pl_acct_query_ok(call, res, "accounts: add contacts"))
-        return;
+    (void)arg;
+    add_contacts_t *a = op->state;
+    a->added = PQntuples(res->res) == 1 ? pl_pg_get_int64(res->res, 0, 0) : 0;
     /* contacts-only presence: existing subscriptions look again */
-    pl_notify_privacy_changed(r->svc->app, pl_call_worker(call), r->who.account_id);
-    reply_added(call, PQntuples(res->res) == 1 ? pl_pg_get_int64(res->res, 0, 0) : 0);
+    pl_notify_privacy_changed(op->app, pl_call_worker(op->call), op->who.account_id);
 }
 
-static void on_existing(pl_call_t *call, const pl_pg_result_t *res, void *user)
+static void on_existing(pl_op_t *op, const pl_pg_result_t *res, void *arg)
 {
-    add_contacts_t *a = user;
-    if (!pl_acct_query_ok(call, res, "accounts: add contacts (existence)"))
-        return;
-    int rows = res->res ? PQntuples(res->res) : 0;
-    for (int i = 0; i < rows && a->nfound < a->n; i++)
+    (void)arg;
+    add_contacts_t *a = op->state;
+    for (int i = 0; i < PQntuples(res->res) && a->nfound < a->n; i++)
         a->found[a->nfound++] = pl_pg_get_int64(res->res, i, 0);
-    if (res->res) /* more to come */
+}
+
+static void reply_added(pl_op_t *op)
+{
+    add_contacts_t *a = op->state;
+    parley_v1_AddContactsResponse resp = {0};
+    resp.added = (int32_t)a->added;
+    parley_v1_Accounts_AddContacts_reply(op->call, &resp);
+}
+
+static void add_found(pl_op_t *op)
+{
+    add_contacts_t *a = op->state;
+    pl_op_then(op, reply_added);
+    if (a->nfound == 0)
         return;
-    if (a->nfound == 0) {
-        reply_added(call, 0);
-        return;
-    }
-    if (!(a->array = pl_pg_int8_array(a->found, a->nfound))) {
-        pl_call_finish(call, PL_CODE_RESOURCE_EXHAUSTED, "server out of memory; retry");
+    char *array = pl_pg_int8_array(a->found, a->nfound); /* the store copies parameters */
+    if (!array) {
+        pl_op_fail_nomem(op);
         return;
     }
     uint8_t b[8];
-    pl_pg_param_t p[] = {pl_pg_int8(b, a->base.who.account_id), pl_pg_text(a->array)};
-    pl_acct_query(call, &a->base, a->base.svc->stmt_contacts + ADD, pl_acct_own_shard(&a->base), p, 2,
-                  PL_PG_WRITE | PL_PG_IDEMPOTENT, on_added);
+    pl_pg_param_t p[] = {pl_pg_int8(b, op->who.account_id), pl_pg_text(array)};
+    pl_acct_query(op, a->base.svc->stmt_contacts + ADD, pl_acct_own_shard(op), p, 2, PL_PG_WRITE | PL_PG_IDEMPOTENT,
+                  on_added, "add contacts");
+    free(array);
 }
 
-static void on_add_rate(pl_call_t *call, pl_acct_req_t *r, pl_code_t code, const pl_cache_rate_t *rate)
+static void on_add_rate(pl_op_t *op, pl_code_t code, const pl_cache_rate_t *rate)
 {
-    add_contacts_t *a = (add_contacts_t *)r;
-    const parley_v1_AddContactsRequest *req = r->msg;
-    if (!pl_acct_lookup_allowed(call, code, rate))
+    add_contacts_t *a = op->state;
+    const parley_v1_AddContactsRequest *req = a->base.msg;
+    if (!pl_acct_lookup_allowed(op, code, rate))
         return;
     for (pb_size_t i = 0; i < req->account_ids_count; i++) {
         int64_t id = req->account_ids[i];
-        if (id != r->who.account_id && pl_acct_id_is_routable(r->svc, id))
+        if (id != op->who.account_id && pl_acct_id_is_routable(a->base.svc, id))
             a->ids[a->n++] = id;
     }
     a->n = pl_acct_unique_ids(a->ids, a->n);
-    if (a->n == 0) {
-        reply_added(call, 0);
-        return;
-    }
-    pl_acct_query_shards(call, r, r->svc->stmt_contacts + EXISTING, a->ids, NULL, a->n, on_existing);
+    if (a->n > 0)
+        pl_acct_query_shards(op, a->base.svc->stmt_contacts + EXISTING, a->ids, NULL, a->n, on_existing,
+                             "add contacts (existence)");
 }
 
-static void add_contacts(pl_call_t *call, pl_acct_req_t *r)
+static void add_contacts(pl_op_t *op)
 {
-    const parley_v1_AddContactsRequest *req = r->msg;
-    r->dispose = add_contacts_dispose;
-    pl_acct_take_lookups(call, r, req->account_ids_count, on_add_rate);
+    const parley_v1_AddContactsRequest *req = pl_acct_msg(op);
+    pl_acct_take_lookups(op, req->account_ids_count, on_add_rate);
+    pl_op_then(op, add_found);
 }
 
 void pl_acct_add_contacts(pl_call_t *call, const parley_v1_AddContactsRequest *req, void *svc)
@@ -138,23 +133,22 @@ void pl_acct_add_contacts(pl_call_t *call, const parley_v1_AddContactsRequest *r
 
 /* ---- RemoveContact ---- */
 
-static void on_removed(pl_call_t *call, const pl_pg_result_t *res, void *user)
+static void on_removed(pl_op_t *op, const pl_pg_result_t *res, void *arg)
 {
-    pl_acct_req_t *r = user;
-    if (!pl_acct_query_ok(call, res, "accounts: remove contact"))
-        return;
-    pl_notify_privacy_changed(r->svc->app, pl_call_worker(call), r->who.account_id);
+    (void)res;
+    (void)arg;
+    pl_notify_privacy_changed(op->app, pl_call_worker(op->call), op->who.account_id);
     parley_v1_RemoveContactResponse resp = {0};
-    parley_v1_Accounts_RemoveContact_reply(call, &resp);
+    parley_v1_Accounts_RemoveContact_reply(op->call, &resp);
 }
 
-static void remove_contact(pl_call_t *call, pl_acct_req_t *r)
+static void remove_contact(pl_op_t *op)
 {
-    const parley_v1_RemoveContactRequest *req = r->msg;
+    const parley_v1_RemoveContactRequest *req = pl_acct_msg(op);
     uint8_t b[2][8];
-    pl_pg_param_t p[] = {pl_pg_int8(b[0], r->who.account_id), pl_pg_int8(b[1], req->account_id)};
-    pl_acct_query(call, r, r->svc->stmt_contacts + REMOVE, pl_acct_own_shard(r), p, 2, PL_PG_WRITE | PL_PG_IDEMPOTENT,
-                  on_removed);
+    pl_pg_param_t p[] = {pl_pg_int8(b[0], op->who.account_id), pl_pg_int8(b[1], req->account_id)};
+    pl_acct_query(op, pl_acct_svc(op)->stmt_contacts + REMOVE, pl_acct_own_shard(op), p, 2,
+                  PL_PG_WRITE | PL_PG_IDEMPOTENT, on_removed, "remove contact");
 }
 
 void pl_acct_remove_contact(pl_call_t *call, const parley_v1_RemoveContactRequest *req, void *svc)
@@ -175,14 +169,11 @@ typedef struct list_contacts {
     parley_v1_ListContactsResponse resp;
 } list_contacts_t;
 
-static void on_names(pl_call_t *call, const pl_pg_result_t *res, void *user)
+static void on_names(pl_op_t *op, const pl_pg_result_t *res, void *arg)
 {
-    list_contacts_t *l = user;
-    if (!pl_acct_query_ok(call, res, "accounts: contact names"))
-        return;
-    parley_v1_ListContactsResponse *resp = &l->resp;
-    int rows = res->res ? PQntuples(res->res) : 0;
-    for (int i = 0; i < rows; i++) {
+    (void)arg;
+    parley_v1_ListContactsResponse *resp = &((list_contacts_t *)op->state)->resp;
+    for (int i = 0; i < PQntuples(res->res); i++) {
         int64_t id = pl_pg_get_int64(res->res, i, 0);
         /* the page is sorted by account id */
         size_t lo = 0, hi = resp->contacts_count;
@@ -197,16 +188,17 @@ static void on_names(pl_call_t *call, const pl_pg_result_t *res, void *user)
             pl_acct_copy_text(resp->contacts[lo].display_name, sizeof(resp->contacts[lo].display_name),
                               PQgetvalue(res->res, i, 1), (size_t)PQgetlength(res->res, i, 1));
     }
-    if (res->res) /* more to come */
-        return;
-    parley_v1_Accounts_ListContacts_reply(call, resp);
 }
 
-static void on_page(pl_call_t *call, const pl_pg_result_t *res, void *user)
+static void reply_contacts(pl_op_t *op)
 {
-    list_contacts_t *l = user;
-    if (!pl_acct_query_ok(call, res, "accounts: list contacts"))
-        return;
+    parley_v1_Accounts_ListContacts_reply(op->call, &((list_contacts_t *)op->state)->resp);
+}
+
+static void on_page(pl_op_t *op, const pl_pg_result_t *res, void *arg)
+{
+    (void)arg;
+    list_contacts_t *l = op->state;
     parley_v1_ListContactsResponse *resp = &l->resp;
     int rows = PQntuples(res->res);
     resp->has_more = rows > l->limit;
@@ -214,23 +206,22 @@ static void on_page(pl_call_t *call, const pl_pg_result_t *res, void *user)
         l->ids[i] = pl_pg_get_int64(res->res, i, 0);
         resp->contacts[resp->contacts_count++].account_id = l->ids[i];
     }
-    if (resp->contacts_count == 0) {
-        parley_v1_Accounts_ListContacts_reply(call, resp);
-        return;
-    }
-    pl_acct_query_shards(call, &l->base, l->base.svc->stmt_contacts + NAMES, l->ids, NULL, resp->contacts_count,
-                         on_names);
+    if (resp->contacts_count > 0)
+        pl_acct_query_shards(op, l->base.svc->stmt_contacts + NAMES, l->ids, NULL, resp->contacts_count, on_names,
+                             "contact names");
 }
 
-static void list_contacts(pl_call_t *call, pl_acct_req_t *r)
+static void list_contacts(pl_op_t *op)
 {
-    list_contacts_t *l = (list_contacts_t *)r;
-    const parley_v1_ListContactsRequest *req = r->msg;
+    list_contacts_t *l = op->state;
+    const parley_v1_ListContactsRequest *req = l->base.msg;
     l->limit = pl_acct_page_limit(req->limit, PL_ACCT_CONTACTS_PAGE_MAX);
     uint8_t b[3][8];
-    pl_pg_param_t p[] = {pl_pg_int8(b[0], r->who.account_id), pl_pg_int8(b[1], req->after_account_id),
+    pl_pg_param_t p[] = {pl_pg_int8(b[0], op->who.account_id), pl_pg_int8(b[1], req->after_account_id),
                          pl_pg_int8(b[2], l->limit + 1)};
-    pl_acct_query(call, r, r->svc->stmt_contacts + LIST, pl_acct_own_shard(r), p, 3, PL_PG_IDEMPOTENT, on_page);
+    pl_acct_query(op, l->base.svc->stmt_contacts + LIST, pl_acct_own_shard(op), p, 3, PL_PG_IDEMPOTENT, on_page,
+                  "list contacts");
+    pl_op_then(op, reply_contacts);
 }
 
 void pl_acct_list_contacts(pl_call_t *call, const parley_v1_ListContactsRequest *req, void *svc)

@@ -37,25 +37,23 @@ int pl_acct_devices_init(pl_accounts_t *s)
     return s->stmt_devices < 0 ? -1 : 0;
 }
 
-/* Ends the call for a status of rename_device/revoke_device other than 0;
- * true if it did. */
-static bool fail_ownership(pl_call_t *call, int64_t status)
+/* Fails op for a status of rename_device/revoke_device other than 0 (or
+ * for a missing row); true if it did. */
+static bool fail_ownership(pl_op_t *op, const PGresult *res)
 {
-    switch (status) {
+    switch (PQntuples(res) == 1 ? pl_pg_get_int64(res, 0, 0) : -1) {
     case 0: return false;
-    case 1: pl_call_finish(call, PL_CODE_NOT_FOUND, "no such device"); return true;
-    case 2: pl_call_finish(call, PL_CODE_PERMISSION_DENIED, "the device belongs to another account"); return true;
-    default: pl_call_finish(call, PL_CODE_INTERNAL, "internal error"); return true;
+    case 1: pl_op_fail(op, PL_CODE_NOT_FOUND, "no such device"); return true;
+    case 2: pl_op_fail(op, PL_CODE_PERMISSION_DENIED, "the device belongs to another account"); return true;
+    default: pl_op_fail(op, PL_CODE_INTERNAL, "internal error"); return true;
     }
 }
 
 /* ---- ListDevices ---- */
 
-static void on_list(pl_call_t *call, const pl_pg_result_t *res, void *user)
+static void on_list(pl_op_t *op, const pl_pg_result_t *res, void *arg)
 {
-    pl_acct_req_t *r = user;
-    if (!pl_acct_query_ok(call, res, "accounts: list devices"))
-        return;
+    (void)arg;
     parley_v1_ListDevicesResponse resp = {0};
     int n = PQntuples(res->res);
     for (int i = 0; i < n && (size_t)i < PL_ACCT_LIST_DEVICES_MAX; i++) {
@@ -64,16 +62,17 @@ static void on_list(pl_call_t *call, const pl_pg_result_t *res, void *user)
         pl_acct_copy_text(d->name, sizeof(d->name), PQgetvalue(res->res, i, 1), (size_t)PQgetlength(res->res, i, 1));
         d->created_ms = pl_pg_get_int64(res->res, i, 2);
         d->last_active_ms = pl_pg_get_int64(res->res, i, 3);
-        d->current = d->device_id == r->who.device_id;
+        d->current = d->device_id == op->who.device_id;
     }
-    parley_v1_Accounts_ListDevices_reply(call, &resp);
+    parley_v1_Accounts_ListDevices_reply(op->call, &resp);
 }
 
-static void list_devices(pl_call_t *call, pl_acct_req_t *r)
+static void list_devices(pl_op_t *op)
 {
     uint8_t b[8];
-    pl_pg_param_t p = pl_pg_int8(b, r->who.account_id);
-    pl_acct_query(call, r, r->svc->stmt_devices + LIST, pl_acct_own_shard(r), &p, 1, PL_PG_IDEMPOTENT, on_list);
+    pl_pg_param_t p = pl_pg_int8(b, op->who.account_id);
+    pl_acct_query(op, pl_acct_svc(op)->stmt_devices + LIST, pl_acct_own_shard(op), &p, 1, PL_PG_IDEMPOTENT, on_list,
+                  "list devices");
 }
 
 void pl_acct_list_devices(pl_call_t *call, const parley_v1_ListDevicesRequest *req, void *svc)
@@ -83,38 +82,41 @@ void pl_acct_list_devices(pl_call_t *call, const parley_v1_ListDevicesRequest *r
 
 /* ---- RenameDevice ---- */
 
-static void on_renamed(pl_call_t *call, const pl_pg_result_t *res, void *user)
+static void on_renamed(pl_op_t *op, const pl_pg_result_t *res, void *arg)
 {
-    pl_acct_req_t *r = user;
-    if (!pl_acct_query_ok(call, res, "accounts: rename device"))
+    (void)arg;
+    if (fail_ownership(op, res->res))
         return;
-    if (PQntuples(res->res) != 1) {
-        pl_call_finish(call, PL_CODE_INTERNAL, "internal error");
-        return;
-    }
-    if (fail_ownership(call, pl_pg_get_int64(res->res, 0, 0)))
-        return;
-    const parley_v1_RenameDeviceRequest *req = r->msg;
+    const parley_v1_RenameDeviceRequest *req = pl_acct_msg(op);
     parley_v1_Device d = {0};
     d.device_id = req->device_id;
     pl_acct_copy_text(d.name, sizeof(d.name), PQgetvalue(res->res, 0, 1), (size_t)PQgetlength(res->res, 0, 1));
     d.created_ms = pl_pg_get_int64(res->res, 0, 2);
     d.last_active_ms = pl_pg_get_int64(res->res, 0, 3);
-    d.current = d.device_id == r->who.device_id;
-    parley_v1_Accounts_RenameDevice_reply(call, &d);
+    d.current = d.device_id == op->who.device_id;
+    parley_v1_Accounts_RenameDevice_reply(op->call, &d);
 }
 
-static void rename_device(pl_call_t *call, pl_acct_req_t *r)
+/* A device id the caller named, on its shard: NOT_FOUND if it cannot exist. */
+static void device_query(pl_op_t *op, int64_t device_id, int stmt, pl_pg_param_t *p, int n, pl_op_rows_fn fn,
+                         const char *what)
 {
-    const parley_v1_RenameDeviceRequest *req = r->msg;
-    if (!pl_acct_id_is_routable(r->svc, req->device_id)) {
-        pl_call_finish(call, PL_CODE_NOT_FOUND, "no such device");
+    if (!pl_acct_id_is_routable(pl_acct_svc(op), device_id)) {
+        pl_op_fail(op, PL_CODE_NOT_FOUND, "no such device");
         return;
     }
     uint8_t b[2][8];
-    pl_pg_param_t p[] = {pl_pg_int8(b[0], req->device_id), pl_pg_int8(b[1], r->who.account_id), pl_pg_text(req->name)};
-    pl_acct_query(call, r, r->svc->stmt_devices + RENAME, pl_id_shard(req->device_id), p, 3,
-                  PL_PG_WRITE | PL_PG_IDEMPOTENT, on_renamed);
+    p[0] = pl_pg_int8(b[0], device_id);
+    p[1] = pl_pg_int8(b[1], op->who.account_id);
+    pl_acct_query(op, pl_acct_svc(op)->stmt_devices + stmt, pl_id_shard(device_id), p, n,
+                  PL_PG_WRITE | PL_PG_IDEMPOTENT, fn, what);
+}
+
+static void rename_device(pl_op_t *op)
+{
+    const parley_v1_RenameDeviceRequest *req = pl_acct_msg(op);
+    pl_pg_param_t p[3] = {[2] = pl_pg_text(req->name)};
+    device_query(op, req->device_id, RENAME, p, 3, on_renamed, "rename device");
 }
 
 void pl_acct_rename_device(pl_call_t *call, const parley_v1_RenameDeviceRequest *req, void *svc)
@@ -130,36 +132,24 @@ void pl_acct_rename_device(pl_call_t *call, const parley_v1_RenameDeviceRequest 
 
 /* ---- RemoveDevice ---- */
 
-static void on_revoked(pl_call_t *call, const pl_pg_result_t *res, void *user)
+static void on_revoked(pl_op_t *op, const pl_pg_result_t *res, void *arg)
 {
-    pl_acct_req_t *r = user;
-    if (!pl_acct_query_ok(call, res, "accounts: remove device"))
+    (void)arg;
+    if (fail_ownership(op, res->res))
         return;
-    if (PQntuples(res->res) != 1) {
-        pl_call_finish(call, PL_CODE_INTERNAL, "internal error");
-        return;
-    }
-    if (fail_ownership(call, pl_pg_get_int64(res->res, 0, 0)))
-        return;
-    const parley_v1_RemoveDeviceRequest *req = r->msg;
-    pl_worker_t *w = pl_call_worker(call);
-    pl_notify_device_removed(r->svc->app, w, r->who.account_id, req->device_id);
-    pl_notify_devices_changed(r->svc->app, w, r->who.account_id);
+    const parley_v1_RemoveDeviceRequest *req = pl_acct_msg(op);
+    pl_worker_t *w = pl_call_worker(op->call);
+    pl_notify_device_removed(op->app, w, op->who.account_id, req->device_id);
+    pl_notify_devices_changed(op->app, w, op->who.account_id);
     parley_v1_RemoveDeviceResponse resp = {0};
-    parley_v1_Accounts_RemoveDevice_reply(call, &resp);
+    parley_v1_Accounts_RemoveDevice_reply(op->call, &resp);
 }
 
-static void remove_device(pl_call_t *call, pl_acct_req_t *r)
+static void remove_device(pl_op_t *op)
 {
-    const parley_v1_RemoveDeviceRequest *req = r->msg;
-    if (!pl_acct_id_is_routable(r->svc, req->device_id)) {
-        pl_call_finish(call, PL_CODE_NOT_FOUND, "no such device");
-        return;
-    }
-    uint8_t b[2][8];
-    pl_pg_param_t p[] = {pl_pg_int8(b[0], req->device_id), pl_pg_int8(b[1], r->who.account_id)};
-    pl_acct_query(call, r, r->svc->stmt_devices + REVOKE, pl_id_shard(req->device_id), p, 2,
-                  PL_PG_WRITE | PL_PG_IDEMPOTENT, on_revoked);
+    const parley_v1_RemoveDeviceRequest *req = pl_acct_msg(op);
+    pl_pg_param_t p[2];
+    device_query(op, req->device_id, REVOKE, p, 2, on_revoked, "remove device");
 }
 
 void pl_acct_remove_device(pl_call_t *call, const parley_v1_RemoveDeviceRequest *req, void *svc)

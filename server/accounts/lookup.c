@@ -46,15 +46,13 @@ static int by_account(const void *a, const void *b)
     return (x > y) - (x < y);
 }
 
-static void on_devices(pl_call_t *call, const pl_pg_result_t *res, void *user)
+static void on_devices(pl_op_t *op, const pl_pg_result_t *res, void *arg)
 {
-    get_devices_t *g = user;
-    if (!pl_acct_query_ok(call, res, "accounts: get devices"))
-        return;
+    (void)arg;
+    get_devices_t *g = op->state;
     parley_v1_GetDevicesResponse *resp = &g->resp;
     parley_v1_AccountDevices *cur = NULL;
-    int rows = res->res ? PQntuples(res->res) : 0;
-    for (int i = 0; i < rows; i++) {
+    for (int i = 0; i < PQntuples(res->res); i++) {
         int64_t account = pl_pg_get_int64(res->res, i, 0);
         if (!cur || cur->account_id != account) {
             if (resp->accounts_count >= sizeof(resp->accounts) / sizeof(resp->accounts[0]))
@@ -65,33 +63,33 @@ static void on_devices(pl_call_t *call, const pl_pg_result_t *res, void *user)
         if (!PQgetisnull(res->res, i, 1) && cur->device_ids_count < PL_ACCT_DEVICE_IDS_MAX)
             cur->device_ids[cur->device_ids_count++] = pl_pg_get_int64(res->res, i, 1);
     }
-    if (res->res) /* more to come */
-        return;
-    qsort(resp->accounts, resp->accounts_count, sizeof(resp->accounts[0]), by_account);
-    parley_v1_Accounts_GetDevices_reply(call, resp);
 }
 
-static void on_get_devices_rate(pl_call_t *call, pl_acct_req_t *r, pl_code_t code, const pl_cache_rate_t *rate)
+static void reply_devices(pl_op_t *op)
 {
-    get_devices_t *g = (get_devices_t *)r;
-    if (!pl_acct_lookup_allowed(call, code, rate))
-        return;
-    if (g->n == 0) {
-        parley_v1_Accounts_GetDevices_reply(call, &g->resp);
-        return;
-    }
-    pl_acct_query_shards(call, r, r->svc->stmt_lookup + CURRENT_DEVICES, g->ids, NULL, g->n, on_devices);
+    get_devices_t *g = op->state;
+    qsort(g->resp.accounts, g->resp.accounts_count, sizeof(g->resp.accounts[0]), by_account);
+    parley_v1_Accounts_GetDevices_reply(op->call, &g->resp);
 }
 
-static void get_devices(pl_call_t *call, pl_acct_req_t *r)
+static void on_get_devices_rate(pl_op_t *op, pl_code_t code, const pl_cache_rate_t *rate)
 {
-    get_devices_t *g = (get_devices_t *)r;
-    const parley_v1_GetDevicesRequest *req = r->msg;
+    get_devices_t *g = op->state;
+    if (pl_acct_lookup_allowed(op, code, rate) && g->n > 0)
+        pl_acct_query_shards(op, g->base.svc->stmt_lookup + CURRENT_DEVICES, g->ids, NULL, g->n, on_devices,
+                             "get devices");
+}
+
+static void get_devices(pl_op_t *op)
+{
+    get_devices_t *g = op->state;
+    const parley_v1_GetDevicesRequest *req = g->base.msg;
     for (pb_size_t i = 0; i < req->account_ids_count; i++)
-        if (pl_acct_id_is_routable(r->svc, req->account_ids[i]))
+        if (pl_acct_id_is_routable(g->base.svc, req->account_ids[i]))
             g->ids[g->n++] = req->account_ids[i];
     g->n = pl_acct_unique_ids(g->ids, g->n);
-    pl_acct_take_lookups(call, r, req->account_ids_count, on_get_devices_rate);
+    pl_acct_take_lookups(op, req->account_ids_count, on_get_devices_rate);
+    pl_op_then(op, reply_devices);
 }
 
 void pl_acct_get_devices(pl_call_t *call, const parley_v1_GetDevicesRequest *req, void *svc)
@@ -129,41 +127,38 @@ static int by_string(const void *a, const void *b)
     return strcmp(*(const char *const *)a, *(const char *const *)b);
 }
 
-static void on_phones(pl_call_t *call, const pl_pg_result_t *res, void *user)
+static void on_phones(pl_op_t *op, const pl_pg_result_t *res, void *arg)
 {
-    lookup_phones_t *l = user;
-    if (!pl_acct_query_ok(call, res, "accounts: lookup phones"))
-        return;
+    (void)arg;
+    lookup_phones_t *l = op->state;
     parley_v1_LookupPhonesResponse *resp = &l->resp;
-    int rows = res->res ? PQntuples(res->res) : 0;
+    int rows = PQntuples(res->res);
     for (int i = 0; i < rows && resp->matches_count < sizeof(resp->matches) / sizeof(resp->matches[0]); i++) {
         parley_v1_PhoneMatch *m = &resp->matches[resp->matches_count++];
         pl_acct_copy_text(m->phone_number, sizeof(m->phone_number), PQgetvalue(res->res, i, 0),
                           (size_t)PQgetlength(res->res, i, 0));
         m->account_id = pl_pg_get_int64(res->res, i, 1);
     }
-    if (res->res) /* more to come */
-        return;
-    qsort(resp->matches, resp->matches_count, sizeof(resp->matches[0]), by_phone);
-    parley_v1_Accounts_LookupPhones_reply(call, resp);
 }
 
-static void on_lookup_rate(pl_call_t *call, pl_acct_req_t *r, pl_code_t code, const pl_cache_rate_t *rate)
+static void reply_phones(pl_op_t *op)
 {
-    lookup_phones_t *l = (lookup_phones_t *)r;
-    if (!pl_acct_lookup_allowed(call, code, rate))
-        return;
-    if (l->n == 0) {
-        parley_v1_Accounts_LookupPhones_reply(call, &l->resp);
-        return;
-    }
-    pl_acct_query_shards(call, r, r->svc->stmt_lookup + PHONES, NULL, l->phones, l->n, on_phones);
+    lookup_phones_t *l = op->state;
+    qsort(l->resp.matches, l->resp.matches_count, sizeof(l->resp.matches[0]), by_phone);
+    parley_v1_Accounts_LookupPhones_reply(op->call, &l->resp);
 }
 
-static void lookup_phones(pl_call_t *call, pl_acct_req_t *r)
+static void on_lookup_rate(pl_op_t *op, pl_code_t code, const pl_cache_rate_t *rate)
 {
-    lookup_phones_t *l = (lookup_phones_t *)r;
-    const parley_v1_LookupPhonesRequest *req = r->msg;
+    lookup_phones_t *l = op->state;
+    if (pl_acct_lookup_allowed(op, code, rate) && l->n > 0)
+        pl_acct_query_shards(op, l->base.svc->stmt_lookup + PHONES, NULL, l->phones, l->n, on_phones, "lookup phones");
+}
+
+static void lookup_phones(pl_op_t *op)
+{
+    lookup_phones_t *l = op->state;
+    const parley_v1_LookupPhonesRequest *req = l->base.msg;
     for (pb_size_t i = 0; i < req->phone_numbers_count; i++)
         l->phones[l->n++] = req->phone_numbers[i];
     qsort(l->phones, l->n, sizeof(l->phones[0]), by_string);
@@ -172,7 +167,8 @@ static void lookup_phones(pl_call_t *call, pl_acct_req_t *r)
         if (k == 0 || strcmp(l->phones[i], l->phones[k - 1]) != 0)
             l->phones[k++] = l->phones[i];
     l->n = k;
-    pl_acct_take_lookups(call, r, req->phone_numbers_count, on_lookup_rate);
+    pl_acct_take_lookups(op, req->phone_numbers_count, on_lookup_rate);
+    pl_op_then(op, reply_phones);
 }
 
 void pl_acct_lookup_phones(pl_call_t *call, const parley_v1_LookupPhonesRequest *req, void *svc)

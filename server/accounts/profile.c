@@ -60,13 +60,12 @@ typedef struct get_profile {
     bool is_own;
 } get_profile_t;
 
-static void on_profile(pl_call_t *call, const pl_pg_result_t *res, void *user)
+static void on_profile(pl_op_t *op, const pl_pg_result_t *res, void *arg)
 {
-    get_profile_t *g = user;
-    if (!pl_acct_query_ok(call, res, "accounts: get profile"))
-        return;
+    (void)arg;
+    get_profile_t *g = op->state;
     if (PQntuples(res->res) != 1) {
-        pl_call_finish(call, PL_CODE_NOT_FOUND, "no such account");
+        pl_op_fail(op, PL_CODE_NOT_FOUND, "no such account");
         return;
     }
     parley_v1_Profile p = {0};
@@ -77,23 +76,23 @@ static void on_profile(pl_call_t *call, const pl_pg_result_t *res, void *user)
         copy_column(p.display_name, sizeof(p.display_name), res->res, 1);
         copy_column(p.about, sizeof(p.about), res->res, 2);
     }
-    parley_v1_Accounts_GetProfile_reply(call, &p);
+    parley_v1_Accounts_GetProfile_reply(op->call, &p);
 }
 
-static void get_profile(pl_call_t *call, pl_acct_req_t *r)
+static void get_profile(pl_op_t *op)
 {
-    get_profile_t *g = (get_profile_t *)r;
-    const parley_v1_GetProfileRequest *req = r->msg;
-    int64_t id = req->account_id ? req->account_id : r->who.account_id;
-    g->is_own = id == r->who.account_id;
-    if (!pl_acct_id_is_routable(r->svc, id)) {
-        pl_call_finish(call, PL_CODE_NOT_FOUND, "no such account");
+    get_profile_t *g = op->state;
+    const parley_v1_GetProfileRequest *req = g->base.msg;
+    int64_t id = req->account_id ? req->account_id : op->who.account_id;
+    g->is_own = id == op->who.account_id;
+    if (!pl_acct_id_is_routable(g->base.svc, id)) {
+        pl_op_fail(op, PL_CODE_NOT_FOUND, "no such account");
         return;
     }
     uint8_t b[8];
     pl_pg_param_t p = pl_pg_int8(b, id);
-    pl_acct_query(call, r, r->svc->stmt_profile + (g->is_own ? GET_OWN : GET_PUBLIC), pl_id_shard(id), &p, 1,
-                  PL_PG_IDEMPOTENT, on_profile);
+    pl_acct_query(op, g->base.svc->stmt_profile + (g->is_own ? GET_OWN : GET_PUBLIC), pl_id_shard(id), &p, 1,
+                  PL_PG_IDEMPOTENT, on_profile, "get profile");
 }
 
 void pl_acct_get_profile(pl_call_t *call, const parley_v1_GetProfileRequest *req, void *svc)
@@ -107,27 +106,25 @@ void pl_acct_get_profile(pl_call_t *call, const parley_v1_GetProfileRequest *req
 
 /* ---- UpdateProfile ---- */
 
-static void on_profile_updated(pl_call_t *call, const pl_pg_result_t *res, void *user)
+static void on_profile_updated(pl_op_t *op, const pl_pg_result_t *res, void *arg)
 {
-    (void)user;
-    if (!pl_acct_query_ok(call, res, "accounts: update profile"))
-        return;
+    (void)arg;
     if (PQntuples(res->res) != 1) {
-        pl_call_finish(call, PL_CODE_NOT_FOUND, "account not found");
+        pl_op_fail(op, PL_CODE_NOT_FOUND, "account not found");
         return;
     }
     parley_v1_Profile p = {0};
     own_profile(res->res, &p);
-    parley_v1_Accounts_UpdateProfile_reply(call, &p);
+    parley_v1_Accounts_UpdateProfile_reply(op->call, &p);
 }
 
-static void update_profile(pl_call_t *call, pl_acct_req_t *r)
+static void update_profile(pl_op_t *op)
 {
-    const parley_v1_UpdateProfileRequest *req = r->msg;
+    const parley_v1_UpdateProfileRequest *req = pl_acct_msg(op);
     uint8_t b[8];
-    pl_pg_param_t p[] = {pl_pg_int8(b, r->who.account_id), pl_pg_text(req->display_name), pl_pg_text(req->about)};
-    pl_acct_query(call, r, r->svc->stmt_profile + UPDATE_PROFILE, pl_acct_own_shard(r), p, 3,
-                  PL_PG_WRITE | PL_PG_IDEMPOTENT, on_profile_updated);
+    pl_pg_param_t p[] = {pl_pg_int8(b, op->who.account_id), pl_pg_text(req->display_name), pl_pg_text(req->about)};
+    pl_acct_query(op, pl_acct_svc(op)->stmt_profile + UPDATE_PROFILE, pl_acct_own_shard(op), p, 3,
+                  PL_PG_WRITE | PL_PG_IDEMPOTENT, on_profile_updated, "update profile");
 }
 
 void pl_acct_update_profile(pl_call_t *call, const parley_v1_UpdateProfileRequest *req, void *svc)
@@ -148,34 +145,31 @@ void pl_acct_update_profile(pl_call_t *call, const parley_v1_UpdateProfileReques
 
 /* ---- UpdatePrivacy ---- */
 
-static void on_privacy_updated(pl_call_t *call, const pl_pg_result_t *res, void *user)
+static void on_privacy_updated(pl_op_t *op, const pl_pg_result_t *res, void *arg)
 {
-    pl_acct_req_t *r = user;
-    if (!pl_acct_query_ok(call, res, "accounts: update privacy"))
-        return;
+    (void)arg;
     if (PQntuples(res->res) != 1) {
-        pl_call_finish(call, PL_CODE_NOT_FOUND, "account not found");
+        pl_op_fail(op, PL_CODE_NOT_FOUND, "account not found");
         return;
     }
-    const parley_v1_UpdatePrivacyRequest *req = r->msg;
+    const parley_v1_UpdatePrivacyRequest *req = pl_acct_msg(op);
     if (req->last_seen || req->online)
-        pl_notify_privacy_changed(r->svc->app, pl_call_worker(call), r->who.account_id);
+        pl_notify_privacy_changed(op->app, pl_call_worker(op->call), op->who.account_id);
     parley_v1_PrivacySettings p = {0};
     p.last_seen = (parley_v1_Visibility)pl_pg_get_int64(res->res, 0, 0);
     p.online = (parley_v1_Visibility)pl_pg_get_int64(res->res, 0, 1);
-    parley_v1_Accounts_UpdatePrivacy_reply(call, &p);
+    parley_v1_Accounts_UpdatePrivacy_reply(op->call, &p);
 }
 
-static void update_privacy(pl_call_t *call, pl_acct_req_t *r)
+static void update_privacy(pl_op_t *op)
 {
-    const parley_v1_UpdatePrivacyRequest *req = r->msg;
+    const parley_v1_UpdatePrivacyRequest *req = pl_acct_msg(op);
     uint8_t b[3][8];
-    pl_pg_param_t p[] = {pl_pg_int8(b[0], r->who.account_id), pl_pg_int8(b[1], req->last_seen),
+    pl_pg_param_t p[] = {pl_pg_int8(b[0], op->who.account_id), pl_pg_int8(b[1], req->last_seen),
                          pl_pg_int8(b[2], req->online)};
-    pl_acct_query(call, r, r->svc->stmt_profile + UPDATE_PRIVACY, pl_acct_own_shard(r), p, 3,
-                  PL_PG_WRITE | PL_PG_IDEMPOTENT, on_privacy_updated);
+    pl_acct_query(op, pl_acct_svc(op)->stmt_profile + UPDATE_PRIVACY, pl_acct_own_shard(op), p, 3,
+                  PL_PG_WRITE | PL_PG_IDEMPOTENT, on_privacy_updated, "update privacy");
 }
-
 static bool visibility_is_valid(parley_v1_Visibility v)
 {
     return (int)v >= (int)parley_v1_Visibility_VISIBILITY_UNSPECIFIED &&

@@ -1,6 +1,6 @@
-/* request.c — the per-call state every accounts handler starts from,
- * authentication, and the call-scoped wrappers around queries and rate
- * limits (accounts_internal.h). */
+/* request.c — an accounts request as an operation (app/op.h): its state,
+ * the service's queries and scatters, and Redis rate limits taken on the
+ * operation's behalf (accounts_internal.h). */
 #include <event2/event.h>
 #include <inttypes.h>
 #include <stdio.h>
@@ -13,62 +13,36 @@
 #include "runtime/clock.h"
 #include "transport/worker.h"
 
-static void req_free(void *user)
+pl_op_t *pl_acct_op(pl_call_t *call, pl_accounts_t *svc, const void *msg, size_t size)
 {
-    pl_acct_req_t *r = user;
-    if (r->dispose)
-        r->dispose(r);
-    free(r);
+    pl_op_t *op = pl_op_new(svc->app, call, "accounts", size);
+    if (op)
+        *(pl_acct_req_t *)op->state = (pl_acct_req_t){svc, msg};
+    return op;
 }
 
-void *pl_acct_req_new(pl_call_t *call, pl_accounts_t *svc, const void *msg, size_t size)
+void pl_acct_authenticate(pl_call_t *call, pl_accounts_t *svc, const void *msg, size_t size, pl_op_step_fn first)
 {
-    pl_acct_req_t *r = calloc(1, size);
-    if (!r) {
-        pl_call_finish(call, PL_CODE_RESOURCE_EXHAUSTED, "server out of memory; retry");
-        return NULL;
-    }
-    r->svc = svc;
-    r->msg = msg;
-    pl_call_set_user(call, r, req_free);
-    return r;
+    pl_op_t *op = pl_acct_op(call, svc, msg, size);
+    if (op)
+        pl_op_start(op, first);
 }
 
-static void on_authenticated(pl_call_t *call, const pl_principal_t *who, void *user)
+void pl_acct_query(pl_op_t *op, int stmt, int shard, const pl_pg_param_t *params, int nparams, unsigned pg_flags,
+                   pl_op_rows_fn fn, const char *what)
 {
-    pl_acct_req_t *r = user;
-    r->who = *who;
-    r->on_auth(call, r);
+    pl_op_query(op, stmt, shard, params, nparams, pg_flags, NULL, 0, fn, NULL, what);
 }
 
-void pl_acct_authenticate(pl_call_t *call, pl_accounts_t *svc, const void *msg, size_t size, pl_acct_step_fn next)
+void pl_acct_query_shards(pl_op_t *op, int stmt, const int64_t *ids, const char *const *phones, size_t n,
+                          pl_op_rows_fn fn, const char *what)
 {
-    pl_acct_req_t *r = pl_acct_req_new(call, svc, msg, size);
-    if (!r)
-        return;
-    r->on_auth = next;
-    pl_auth_call(svc->app, call, on_authenticated, r);
-}
-
-bool pl_acct_query(pl_call_t *call, pl_acct_req_t *r, int stmt, int shard, const pl_pg_param_t *params, int nparams,
-                   unsigned flags, pl_call_query_fn fn)
-{
-    if (pl_call_query(r->svc->app, call, stmt, shard, params, nparams, flags, fn, r) == 0)
-        return true;
-    pl_call_finish(call, PL_CODE_UNAVAILABLE, "server busy; retry");
-    return false;
-}
-
-bool pl_acct_query_ok(pl_call_t *call, const pl_pg_result_t *res, const char *what)
-{
-    if (pl_call_is_finished(call))
-        return false;
-    return !pl_call_fail_query(call, res, what);
+    pl_scatter_t sc = {.stmt = stmt, .flags = PL_PG_IDEMPOTENT, .ids = ids, .texts = phones, .n = n};
+    pl_op_scatter(op, &sc, fn, NULL, what);
 }
 
 typedef struct rate_take {
-    pl_call_t *call;
-    pl_acct_req_t *r;
+    pl_op_t *op;
     pl_acct_rate_fn fn;
     uint32_t capacity, cost;
     double refill_per_second;
@@ -104,27 +78,27 @@ static void on_rate_retry(evutil_socket_t fd, short what, void *arg)
 
 static void rate_done(rate_take_t *t, pl_code_t code, const char *message, const pl_cache_rate_t *rate)
 {
-    pl_call_t *call = t->call;
-    if (!pl_call_is_finished(call)) {
+    pl_op_t *op = t->op;
+    if (!op->is_failed && !pl_call_is_finished(op->call)) {
         if (code != PL_CODE_OK)
-            warn_limiter(t->r->svc, call, message);
-        t->fn(call, t->r, code, code == PL_CODE_OK ? rate : NULL);
+            warn_limiter(pl_acct_svc(op), op->call, message);
+        t->fn(op, code, code == PL_CODE_OK ? rate : NULL);
     }
     if (t->retry_ev)
         event_free(t->retry_ev);
-    free(t);
-    pl_call_unref(call);
+    pl_op_release(op); /* may end the call, and t with it */
 }
 
 /* Tries again shortly; false when out of attempts or time. */
 static bool rate_retry(rate_take_t *t)
 {
-    int64_t deadline = pl_call_deadline(t->call);
-    if (++t->attempts > RATE_RETRIES || pl_call_is_finished(t->call) ||
+    pl_call_t *call = t->op->call;
+    int64_t deadline = pl_call_deadline(call);
+    if (++t->attempts > RATE_RETRIES || pl_call_is_finished(call) ||
         (deadline && pl_now_usec() + RATE_RETRY_MS * 1000 >= deadline))
         return false;
     if (!t->retry_ev)
-        t->retry_ev = evtimer_new(pl_worker_base(pl_call_worker(t->call)), on_rate_retry, t);
+        t->retry_ev = evtimer_new(pl_worker_base(pl_call_worker(call)), on_rate_retry, t);
     struct timeval tv = {0, RATE_RETRY_MS * 1000};
     return t->retry_ev && evtimer_add(t->retry_ev, &tv) == 0;
 }
@@ -139,7 +113,7 @@ static void on_rate(pl_code_t code, const char *message, const pl_cache_rate_t *
 
 static void rate_send(rate_take_t *t)
 {
-    pl_redis_t *redis = pl_app_redis(t->r->svc->app, pl_call_worker(t->call));
+    pl_redis_t *redis = pl_app_redis(t->op->app, pl_call_worker(t->op->call));
     if (!redis || !pl_redis_is_up(redis)) {
         if (!rate_retry(t))
             rate_done(t, PL_CODE_UNAVAILABLE, redis ? "not connected" : "no redis connection", NULL);
@@ -150,38 +124,36 @@ static void rate_send(rate_take_t *t)
         rate_done(t, PL_CODE_UNAVAILABLE, "cannot queue the command", NULL);
 }
 
-void pl_acct_rate_take(pl_call_t *call, pl_acct_req_t *r, const char *name, uint32_t capacity, double refill_per_second,
-                       uint32_t cost, pl_acct_rate_fn fn)
+void pl_acct_rate_take(pl_op_t *op, const char *name, uint32_t capacity, double refill_per_second, uint32_t cost,
+                       pl_acct_rate_fn fn)
 {
-    rate_take_t *t = calloc(1, sizeof(*t));
+    rate_take_t *t = pl_op_alloc(op, sizeof(*t));
     if (!t) {
-        warn_limiter(r->svc, call, "out of memory");
-        fn(call, r, PL_CODE_UNAVAILABLE, NULL);
+        warn_limiter(pl_acct_svc(op), op->call, "out of memory");
+        fn(op, PL_CODE_UNAVAILABLE, NULL);
         return;
     }
-    *t = (rate_take_t){
-        .call = call, .r = r, .fn = fn, .capacity = capacity, .cost = cost, .refill_per_second = refill_per_second};
+    *t = (rate_take_t){.op = op, .fn = fn, .capacity = capacity, .cost = cost, .refill_per_second = refill_per_second};
     snprintf(t->name, sizeof(t->name), "%s", name);
-    pl_call_ref(call);
+    pl_op_hold(op);
     rate_send(t);
 }
 
-void pl_acct_take_lookups(pl_call_t *call, pl_acct_req_t *r, size_t cost, pl_acct_rate_fn fn)
+void pl_acct_take_lookups(pl_op_t *op, size_t cost, pl_acct_rate_fn fn)
 {
-    const pl_config_t *cfg = r->svc->app->cfg;
-    uint32_t cap = (uint32_t)cfg->lookups_per_minute;
+    uint32_t cap = (uint32_t)op->app->cfg->lookups_per_minute;
     char name[48];
-    snprintf(name, sizeof(name), "lookup:%" PRId64, r->who.account_id);
-    pl_acct_rate_take(call, r, name, cap, cap / 60.0, cost > cap ? cap : (uint32_t)cost, fn);
+    snprintf(name, sizeof(name), "lookup:%" PRId64, op->who.account_id);
+    pl_acct_rate_take(op, name, cap, cap / 60.0, cost > cap ? cap : (uint32_t)cost, fn);
 }
 
-bool pl_acct_lookup_allowed(pl_call_t *call, pl_code_t code, const pl_cache_rate_t *rate)
+bool pl_acct_lookup_allowed(pl_op_t *op, pl_code_t code, const pl_cache_rate_t *rate)
 {
     if (code != PL_CODE_OK)
         return true; /* Redis unavailable (logged above): fail open */
     if (!rate->is_allowed) {
-        pl_call_failf(call, PL_CODE_RESOURCE_EXHAUSTED, "too many lookups; retry after %" PRId64 " ms",
-                      rate->retry_after_ms);
+        pl_op_fail(op, PL_CODE_RESOURCE_EXHAUSTED, "too many lookups; retry after %" PRId64 " ms",
+                   rate->retry_after_ms);
         return false;
     }
     return true;

@@ -40,14 +40,9 @@ typedef struct request_code {
     char code[PL_OTP_DIGITS + 1];
 } request_code_t;
 
-static const parley_v1_RequestCodeRequest *request_of(const pl_acct_req_t *r)
+static void wipe(pl_op_t *op)
 {
-    return r->msg;
-}
-
-static void dispose(pl_acct_req_t *r)
-{
-    request_code_t *q = (request_code_t *)r;
+    request_code_t *q = op->state;
     sodium_memzero(q->code, sizeof(q->code));
 }
 
@@ -77,72 +72,81 @@ void pl_acct_address_bucket(const char *peer, char *name, size_t len)
 
 static void on_sent(int rc, void *user)
 {
-    pl_call_t *call = user;
-    request_code_t *q = pl_call_user(call);
-    sodium_memzero(q->code, sizeof(q->code));
-    if (!pl_call_is_finished(call)) {
-        if (rc != 0) {
-            pl_call_finish(call, PL_CODE_UNAVAILABLE, "cannot send the code right now; retry later");
-        } else {
-            parley_v1_RequestCodeResponse resp = {0};
-            resp.expires_in_ms = PL_ACCT_CODE_TTL_MS;
-            parley_v1_Accounts_RequestCode_reply(call, &resp);
-        }
+    pl_op_t *op = user;
+    wipe(op);
+    if (rc != 0) {
+        pl_op_fail(op, PL_CODE_UNAVAILABLE, "cannot send the code right now; retry later");
+    } else if (!op->is_failed) {
+        parley_v1_RequestCodeResponse resp = {0};
+        resp.expires_in_ms = PL_ACCT_CODE_TTL_MS;
+        parley_v1_Accounts_RequestCode_reply(op->call, &resp);
     }
-    pl_call_unref(call);
+    pl_op_release(op);
 }
 
-static void on_stored(pl_call_t *call, const pl_pg_result_t *res, void *user)
+static void on_stored(pl_op_t *op, const pl_pg_result_t *res, void *arg)
 {
-    request_code_t *q = user;
-    if (!pl_acct_query_ok(call, res, "accounts: store code"))
-        return;
-    pl_call_ref(call); /* until on_sent */
+    (void)res;
+    (void)arg;
+    request_code_t *q = op->state;
     pl_sms_t *sms = q->base.svc->sms;
-    sms->send(sms, pl_call_worker(call), request_of(&q->base)->phone_number, q->code, on_sent, call);
+    pl_op_hold(op); /* until on_sent */
+    sms->send(sms, pl_call_worker(op->call), ((const parley_v1_RequestCodeRequest *)q->base.msg)->phone_number, q->code,
+              on_sent, op);
 }
 
-static void store_code(pl_call_t *call, request_code_t *q)
+static void store_code(pl_op_t *op)
 {
-    const char *phone = request_of(&q->base)->phone_number;
+    request_code_t *q = op->state;
+    const char *phone = ((const parley_v1_RequestCodeRequest *)q->base.msg)->phone_number;
     uint8_t sealed[PL_OTP_STORED_BYTES], ttl[8];
     pl_otp_new(q->code);
     pl_otp_seal(phone, q->code, sealed);
     pl_pg_param_t p[] = {pl_pg_text(phone), pl_pg_bytes(sealed, sizeof(sealed)), pl_pg_int8(ttl, PL_ACCT_CODE_TTL_MS)};
-    pl_acct_query(call, &q->base, q->base.svc->stmt_request_code + STORE_CODE, pl_acct_phone_shard(q->base.svc, phone),
-                  p, 3, PL_PG_WRITE | PL_PG_IDEMPOTENT, on_stored);
+    pl_acct_query(op, q->base.svc->stmt_request_code + STORE_CODE, pl_acct_phone_shard(q->base.svc, phone), p, 3,
+                  PL_PG_WRITE | PL_PG_IDEMPOTENT, on_stored, "store code");
 }
 
-/* Whether a bucket's answer lets the request go on; if not, the call is finished. */
-static bool rate_allows(pl_call_t *call, pl_code_t code, const pl_cache_rate_t *rate, const char *what)
+/* Whether a bucket's answer lets the request go on; if not, op has failed. */
+static bool rate_allows(pl_op_t *op, pl_code_t code, const pl_cache_rate_t *rate, const char *what)
 {
     if (code != PL_CODE_OK) {
-        pl_call_finish(call, PL_CODE_UNAVAILABLE, "verification codes are temporarily unavailable; retry later");
+        pl_op_fail(op, PL_CODE_UNAVAILABLE, "verification codes are temporarily unavailable; retry later");
         return false;
     }
     if (!rate->is_allowed) {
-        pl_call_failf(call, PL_CODE_RESOURCE_EXHAUSTED, "too many codes requested %s; retry after %" PRId64 " ms", what,
-                      rate->retry_after_ms);
+        pl_op_fail(op, PL_CODE_RESOURCE_EXHAUSTED, "too many codes requested %s; retry after %" PRId64 " ms", what,
+                   rate->retry_after_ms);
         return false;
     }
     return true;
 }
 
-static void on_phone_rate(pl_call_t *call, pl_acct_req_t *r, pl_code_t code, const pl_cache_rate_t *rate)
+static void on_phone_rate(pl_op_t *op, pl_code_t code, const pl_cache_rate_t *rate)
 {
-    if (rate_allows(call, code, rate, "for this number"))
-        store_code(call, (request_code_t *)r);
+    if (rate_allows(op, code, rate, "for this number"))
+        pl_op_then(op, store_code);
 }
 
-static void on_address_rate(pl_call_t *call, pl_acct_req_t *r, pl_code_t code, const pl_cache_rate_t *rate)
+static void on_address_rate(pl_op_t *op, pl_code_t code, const pl_cache_rate_t *rate)
 {
-    if (!rate_allows(call, code, rate, "from this address"))
+    if (!rate_allows(op, code, rate, "from this address"))
         return;
-    const pl_config_t *cfg = r->svc->app->cfg;
+    const pl_config_t *cfg = op->app->cfg;
     char name[64];
-    snprintf(name, sizeof(name), "otp:phone:%s", request_of(r)->phone_number);
-    pl_acct_rate_take(call, r, name, (uint32_t)cfg->codes_per_phone_per_hour, cfg->codes_per_phone_per_hour / 3600.0, 1,
+    snprintf(name, sizeof(name), "otp:phone:%s", ((const parley_v1_RequestCodeRequest *)pl_acct_msg(op))->phone_number);
+    pl_acct_rate_take(op, name, (uint32_t)cfg->codes_per_phone_per_hour, cfg->codes_per_phone_per_hour / 3600.0, 1,
                       on_phone_rate);
+}
+
+static void take_address_rate(pl_op_t *op)
+{
+    const pl_config_t *cfg = op->app->cfg;
+    char peer[64], name[96];
+    pl_call_peer(op->call, peer, sizeof(peer));
+    pl_acct_address_bucket(peer, name, sizeof(name));
+    pl_acct_rate_take(op, name, (uint32_t)cfg->codes_per_address_per_hour, cfg->codes_per_address_per_hour / 3600.0, 1,
+                      on_address_rate);
 }
 
 void pl_acct_request_code(pl_call_t *call, const parley_v1_RequestCodeRequest *req, void *svc)
@@ -152,14 +156,9 @@ void pl_acct_request_code(pl_call_t *call, const parley_v1_RequestCodeRequest *r
                        "phone_number must be E.164: \"+\" and 8 to 15 digits, the first not 0 (\"+15551234567\")");
         return;
     }
-    request_code_t *q = pl_acct_req_new(call, svc, req, sizeof(*q));
-    if (!q)
+    pl_op_t *op = pl_acct_op(call, svc, req, sizeof(request_code_t));
+    if (!op)
         return;
-    q->base.dispose = dispose;
-    const pl_config_t *cfg = q->base.svc->app->cfg;
-    char peer[64], name[96];
-    pl_call_peer(call, peer, sizeof(peer));
-    pl_acct_address_bucket(peer, name, sizeof(name));
-    pl_acct_rate_take(call, &q->base, name, (uint32_t)cfg->codes_per_address_per_hour,
-                      cfg->codes_per_address_per_hour / 3600.0, 1, on_address_rate);
+    pl_op_on_end(op, wipe);
+    pl_op_start_public(op, take_address_rate);
 }

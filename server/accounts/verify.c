@@ -47,50 +47,55 @@ typedef struct verify {
     char token[PL_TOKEN_LEN + 1];
 } verify_t;
 
-static const parley_v1_VerifyRequest *request_of(const verify_t *v)
+static const parley_v1_VerifyRequest *request_of(const pl_op_t *op)
 {
-    return v->base.msg;
+    return pl_acct_msg(op);
 }
 
-static void dispose(pl_acct_req_t *r)
+static void wipe(pl_op_t *op)
 {
-    verify_t *v = (verify_t *)r;
+    verify_t *v = op->state;
     sodium_memzero(v->token, sizeof(v->token));
 }
 
-static void on_completed(pl_call_t *call, const pl_pg_result_t *res, void *user)
+/* Fails op unless the status in column 0 of the one row is 0 (the reasons
+ * for 1, 2, ...); true if it did. */
+static bool failed_status(pl_op_t *op, const PGresult *res, const char *const *reasons, int64_t nreasons)
 {
-    verify_t *v = user;
-    if (!pl_acct_query_ok(call, res, "accounts: complete verification"))
+    int64_t status = PQntuples(res) == 1 ? pl_pg_get_int64(res, 0, 0) : -1;
+    if (status == 0)
+        return false;
+    if (status > 0 && status <= nreasons)
+        pl_op_fail(op, PL_CODE_FAILED_PRECONDITION, "%s", reasons[status - 1]);
+    else
+        pl_op_fail(op, PL_CODE_INTERNAL, "internal error");
+    return true;
+}
+
+static void on_completed(pl_op_t *op, const pl_pg_result_t *res, void *arg)
+{
+    (void)arg;
+    static const char *const reasons[] = {"code already used or replaced; request a new code",
+                                          "device limit reached: remove a device first"};
+    verify_t *v = op->state;
+    if (failed_status(op, res->res, reasons, 2))
         return;
-    if (PQntuples(res->res) != 1) {
-        pl_call_finish(call, PL_CODE_INTERNAL, "internal error");
-        return;
-    }
-    switch (pl_pg_get_int64(res->res, 0, 0)) {
-    case 0: break;
-    case 1:
-        pl_call_finish(call, PL_CODE_FAILED_PRECONDITION, "code already used or replaced; request a new code");
-        return;
-    case 2: pl_call_finish(call, PL_CODE_FAILED_PRECONDITION, "device limit reached: remove a device first"); return;
-    default: pl_call_finish(call, PL_CODE_INTERNAL, "internal error"); return;
-    }
     parley_v1_VerifyResponse resp = {0};
     resp.account_id = pl_pg_get_int64(res->res, 0, 1);
     resp.device_id = v->device_id;
     resp.new_account = pl_pg_get_bool(res->res, 0, 2);
     memcpy(resp.token, v->token, sizeof(v->token));
-    sodium_memzero(v->token, sizeof(v->token));
-    const pl_app_t *app = v->base.svc->app;
-    pl_notify_devices_changed(app, pl_call_worker(call), resp.account_id);
-    parley_v1_Accounts_Verify_reply(call, &resp);
+    wipe(op);
+    pl_notify_devices_changed(op->app, pl_call_worker(op->call), resp.account_id);
+    parley_v1_Accounts_Verify_reply(op->call, &resp);
     sodium_memzero(resp.token, sizeof(resp.token));
 }
 
-static void complete(pl_call_t *call, verify_t *v)
+static void complete(pl_op_t *op)
 {
+    verify_t *v = op->state;
     pl_accounts_t *s = v->base.svc;
-    const parley_v1_VerifyRequest *req = request_of(v);
+    const parley_v1_VerifyRequest *req = request_of(op);
     int shard = pl_acct_phone_shard(s, req->phone_number);
     int64_t account_id = pl_id_new(&s->app->ids, shard);
     v->device_id = pl_id_new(&s->app->ids, shard);
@@ -106,39 +111,39 @@ static void complete(pl_call_t *call, verify_t *v)
         pl_pg_bytes(token_hash, sizeof(token_hash)),
         pl_pg_int8(b_max, s->app->cfg->devices_per_account),
     };
-    pl_acct_query(call, &v->base, s->stmt_verify + COMPLETE, shard, p, 7, PL_PG_WRITE, on_completed);
+    pl_acct_query(op, s->stmt_verify + COMPLETE, shard, p, 7, PL_PG_WRITE, on_completed, "complete verification");
     sodium_memzero(token_hash, sizeof(token_hash));
 }
 
-static void on_attempt(pl_call_t *call, const pl_pg_result_t *res, void *user)
+static void on_attempt(pl_op_t *op, const pl_pg_result_t *res, void *arg)
 {
-    verify_t *v = user;
-    if (!pl_acct_query_ok(call, res, "accounts: code attempt"))
+    (void)arg;
+    static const char *const reasons[] = {"no code pending for this number; request a code first",
+                                          "code expired; request a new code",
+                                          "too many wrong attempts; request a new code"};
+    verify_t *v = op->state;
+    if (failed_status(op, res->res, reasons, 3))
         return;
-    if (PQntuples(res->res) != 1) {
-        pl_call_finish(call, PL_CODE_INTERNAL, "internal error");
-        return;
-    }
-    switch (pl_pg_get_int64(res->res, 0, 0)) {
-    case 0: break;
-    case 1:
-        pl_call_finish(call, PL_CODE_FAILED_PRECONDITION, "no code pending for this number; request a code first");
-        return;
-    case 2: pl_call_finish(call, PL_CODE_FAILED_PRECONDITION, "code expired; request a new code"); return;
-    case 3: pl_call_finish(call, PL_CODE_FAILED_PRECONDITION, "too many wrong attempts; request a new code"); return;
-    default: pl_call_finish(call, PL_CODE_INTERNAL, "internal error"); return;
-    }
     size_t len;
     const uint8_t *stored = pl_pg_get_bytes(res->res, 0, 1, &len);
-    const parley_v1_VerifyRequest *req = request_of(v);
+    const parley_v1_VerifyRequest *req = request_of(op);
     if (!pl_otp_matches(req->phone_number, req->code, stored, len)) {
         int64_t left = pl_pg_get_int64(res->res, 0, 2);
-        pl_call_failf(call, PL_CODE_INVALID_ARGUMENT, "wrong code (%d attempt%s left)", (int)left,
-                      left == 1 ? "" : "s");
+        pl_op_fail(op, PL_CODE_INVALID_ARGUMENT, "wrong code (%d attempt%s left)", (int)left, left == 1 ? "" : "s");
         return;
     }
     memcpy(v->sealed, stored, sizeof(v->sealed));
-    complete(call, v);
+    pl_op_then(op, complete);
+}
+
+static void take_attempt(pl_op_t *op)
+{
+    const parley_v1_VerifyRequest *req = request_of(op);
+    uint8_t max[8];
+    pl_pg_param_t p[] = {pl_pg_text(req->phone_number), pl_pg_int8(max, PL_ACCT_CODE_MAX_ATTEMPTS)};
+    pl_acct_query(op, pl_acct_svc(op)->stmt_verify + TAKE_ATTEMPT,
+                  pl_acct_phone_shard(pl_acct_svc(op), req->phone_number), p, 2, PL_PG_WRITE, on_attempt,
+                  "code attempt");
 }
 
 void pl_acct_verify(pl_call_t *call, const parley_v1_VerifyRequest *req, void *svc)
@@ -158,12 +163,9 @@ void pl_acct_verify(pl_call_t *call, const parley_v1_VerifyRequest *req, void *s
                       PL_ACCT_DEVICE_NAME_MAX);
         return;
     }
-    verify_t *v = pl_acct_req_new(call, svc, req, sizeof(*v));
-    if (!v)
+    pl_op_t *op = pl_acct_op(call, svc, req, sizeof(verify_t));
+    if (!op)
         return;
-    v->base.dispose = dispose;
-    uint8_t max[8];
-    pl_pg_param_t p[] = {pl_pg_text(req->phone_number), pl_pg_int8(max, PL_ACCT_CODE_MAX_ATTEMPTS)};
-    pl_acct_query(call, &v->base, v->base.svc->stmt_verify + TAKE_ATTEMPT,
-                  pl_acct_phone_shard(v->base.svc, req->phone_number), p, 2, PL_PG_WRITE, on_attempt);
+    pl_op_on_end(op, wipe);
+    pl_op_start_public(op, take_attempt);
 }

@@ -110,14 +110,25 @@ static void on_authenticated(pl_call_t *call, const pl_principal_t *who, void *u
     drive(op);
 }
 
+static void own(pl_op_t *op, pl_op_step_fn first)
+{
+    op->is_call_owned = true;
+    op->next = first;
+    pl_call_set_user(op->call, op, on_call_freed);
+}
+
 void pl_op_start(pl_op_t *op, pl_op_step_fn first)
 {
     /* a refused authentication finishes the call and never calls back:
      * the call's end frees the operation either way */
-    op->is_call_owned = true;
-    op->next = first;
-    pl_call_set_user(op->call, op, on_call_freed);
+    own(op, first);
     pl_auth_call(op->app, op->call, on_authenticated, op);
+}
+
+void pl_op_start_public(pl_op_t *op, pl_op_step_fn first)
+{
+    own(op, first);
+    drive(op);
 }
 
 void pl_op_run(pl_op_t *op, const pl_principal_t *who, pl_op_step_fn first)
@@ -204,6 +215,43 @@ void pl_op_query(pl_op_t *op, int stmt, int shard, const pl_pg_param_t *params, 
         pl_log_error("%s: %s: cannot queue the query", op->name, what);
     else
         answer(op, PL_CODE_UNAVAILABLE, "server busy; retry");
+}
+
+static void on_scatter(const pl_pg_result_t *r, void *user)
+{
+    op_query_t *q = user;
+    pl_op_t *op = q->op;
+    if (r->res) { /* one shard's rows; the end comes last */
+        if (!op->is_failed)
+            q->fn(op, r, q->arg);
+        return;
+    }
+    if (r->code != PL_CODE_OK)
+        pl_op_fail_query(op, r, q->what);
+    free(q);
+    pl_op_release(op);
+}
+
+void pl_op_scatter(pl_op_t *op, const pl_scatter_t *sc, pl_op_rows_fn fn, void *arg, const char *what)
+{
+    if (op->is_failed)
+        return;
+    pl_store_t *store = pl_app_store(op->app, pl_call_worker(op->call));
+    op_query_t *q = store ? malloc(sizeof(*q)) : NULL;
+    if (q) {
+        *q = (op_query_t){op, fn, arg, 0, what};
+        int rc = pl_store_scatter(store, sc, pl_op_deadline(op), on_scatter, q);
+        if (rc == 0) {
+            pl_op_hold(op);
+            return;
+        }
+        free(q);
+        if (rc == PL_ERR_NOMEM) {
+            pl_op_fail_nomem(op);
+            return;
+        }
+    }
+    answer(op, PL_CODE_UNAVAILABLE, "server busy; retry");
 }
 
 void pl_op_fail_query(pl_op_t *op, const pl_pg_result_t *r, const char *what)

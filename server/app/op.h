@@ -21,6 +21,7 @@
 
 #include "app/app.h"
 #include "app/auth.h"
+#include "store/scatter.h"
 
 typedef struct pl_op pl_op_t;
 typedef void (*pl_op_step_fn)(pl_op_t *op);
@@ -69,6 +70,8 @@ void pl_op_on_end(pl_op_t *op, pl_op_step_fn fn);
 /* Authenticates the call, then runs first. A refused or failed
  * authentication finishes the call (auth.h) and ends the operation. */
 void pl_op_start(pl_op_t *op, pl_op_step_fn first);
+/* Runs first now, unauthenticated: a method that needs no token. */
+void pl_op_start_public(pl_op_t *op, pl_op_step_fn first);
 /* Runs first now, as who (the device stream is authenticated already). */
 void pl_op_run(pl_op_t *op, const pl_principal_t *who, pl_op_step_fn first);
 
@@ -80,6 +83,11 @@ void pl_op_then(pl_op_t *op, pl_op_step_fn next);
  * operation with UNAVAILABLE. */
 void pl_op_query(pl_op_t *op, int stmt, int shard, const pl_pg_param_t *params, int nparams, unsigned pg_flags,
                  const pl_pg_lock_t *lock, unsigned flags, pl_op_rows_fn fn, void *arg, const char *what);
+
+/* sc on every shard that has keys (store/scatter.h), with pl_op_deadline:
+ * fn gets each shard's rows; the next step runs once all have answered.
+ * Any shard's failure fails the operation. */
+void pl_op_scatter(pl_op_t *op, const pl_scatter_t *sc, pl_op_rows_fn fn, void *arg, const char *what);
 
 /* The deadline for the operation's storage work: the call's, or the
  * store's own (0) once the operation is committed: a client that gave up

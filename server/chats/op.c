@@ -103,35 +103,15 @@ void pl_chats_query(pl_chats_op_t *op, int stmt, int shard, const pl_pg_param_t 
                 flags & CHATS_Q_SOFT ? PL_OP_SOFT : 0, on_rows, cb, what);
 }
 
-static void on_scatter(const pl_pg_result_t *r, void *user)
-{
-    rows_cb_t *cb = user;
-    pl_op_t *base = cb->op->base;
-    if (r->res) { /* one shard's rows */
-        if (!base->is_failed)
-            cb->fn(cb->op, r->res, NULL);
-        return;
-    }
-    if (r->code != PL_CODE_OK) /* the end: all answered, or the first failure */
-        pl_op_fail_query(base, r, cb->what);
-    pl_op_release(base);
-}
-
 void pl_chats_scatter(pl_chats_op_t *op, const pl_scatter_t *sc, pl_chats_result_fn fn, const char *what)
 {
-    pl_op_t *base = op->base;
-    if (base->is_failed)
+    rows_cb_t *cb = pl_op_alloc(op->base, sizeof(*cb));
+    if (!cb) {
+        pl_op_fail_nomem(op->base);
         return;
-    pl_store_t *store = pl_app_store(base->app, pl_call_worker(base->call));
-    rows_cb_t *cb = store ? pl_op_alloc(base, sizeof(*cb)) : NULL;
+    }
+    *cb = (rows_cb_t){op, fn, NULL, what};
     pl_scatter_t ours = *sc;
     ours.stmt += op->svc->stmt;
-    if (cb) {
-        *cb = (rows_cb_t){op, fn, NULL, what};
-        if (pl_store_scatter(store, &ours, pl_op_deadline(base), on_scatter, cb) == 0) {
-            pl_op_hold(base);
-            return;
-        }
-    }
-    pl_op_fail(base, PL_CODE_UNAVAILABLE, "server busy; retry");
+    pl_op_scatter(op->base, &ours, on_rows, cb, what);
 }
