@@ -6,8 +6,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "app/auth.h"
 #include "app/log.h"
+#include "app/op.h"
 #include "cache/ratelimit.h"
 #include "messaging/messaging_internal.h"
 #include "parley/v1/messaging.parley.h"
@@ -20,10 +20,9 @@
 
 typedef struct send_job {
     pl_messaging_t *m;
-    pl_call_t *call;
     pl_stream_t *s; /* NULL: unary Send */
     uint64_t request_id;
-    int64_t account_id, device_id;
+    const parley_v1_OutgoingMessage *om; /* until the first step has copied it */
     int64_t chat_id, reply_to, expires_in_ms;
     char client_id[65];
     char content_type[65];
@@ -34,8 +33,6 @@ typedef struct send_job {
     int64_t *covered; /* device ids with a payload, sorted */
     size_t ncovered;
     /* the coverage check */
-    int64_t *members;
-    size_t nmembers;
     int64_t (*expected)[2]; /* (account, device) */
     size_t nexpected, expected_cap;
     bool failed; /* out of memory reading the devices */
@@ -43,65 +40,62 @@ typedef struct send_job {
     int64_t seq, created_ms, expires_ms, members_version, account_a, account_b;
     int kind;
     bool duplicate;
+    /* what a failure carries besides its status */
+    const parley_v1_DeviceMismatch *mismatch;
+    int64_t retry_after_ms;
 } send_job_t;
 
-static void job_free(send_job_t *j)
+static void job_end(pl_op_t *op)
 {
+    send_job_t *j = op->state;
     free(j->payload);
     free(j->packed);
     free(j->covered);
-    free(j->members);
     free(j->expected);
-    free(j);
+    if (j->s)
+        pl_stream_request_end(j->s);
 }
 
-static void job_done(send_job_t *j)
+/* A failure, on the stream as an Error or as the unary call's status. A
+ * send is idempotent by its client id: what a retry can mend says so. */
+static void job_error(pl_op_t *op, pl_code_t code, const char *message)
 {
-    pl_call_t *call = j->call;
-    pl_stream_t *s = j->s;
-    job_free(j);
-    if (s)
-        pl_stream_request_end(s);
-    pl_call_unref(call);
-}
-
-static void job_fail(send_job_t *j, pl_code_t code, const char *message, const parley_v1_DeviceMismatch *mismatch,
-                     int64_t retry_after_ms)
-{
+    send_job_t *j = op->state;
+    char text[256];
+    size_t len = strlen(message);
+    if (code != PL_CODE_UNAVAILABLE && code != PL_CODE_DEADLINE_EXCEEDED)
+        snprintf(text, sizeof(text), "%s", message);
+    else if (len >= 5 && strcmp(message + len - 5, "retry") == 0) /* "server busy; retry" */
+        snprintf(text, sizeof(text), "%s with the same client_message_id", message);
+    else
+        snprintf(text, sizeof(text), "%s; retry with the same client_message_id", message);
     if (j->s) {
-        pl_stream_error(j->s, j->request_id, code, message, j->client_id, retry_after_ms, mismatch);
-    } else if (!pl_call_is_finished(j->call)) {
-        if (mismatch) {
-            long n = pl_pb_encoded_size(parley_v1_DeviceMismatch_fields, mismatch);
-            uint8_t *buf = n > 0 ? malloc((size_t)n) : NULL;
-            if (buf && pl_pb_encode(parley_v1_DeviceMismatch_fields, mismatch, buf, (size_t)n) == 0)
-                pl_call_add_trailing_metadata(j->call, "parley-device-mismatch-bin", buf, (size_t)n);
-            free(buf);
-        }
-        pl_call_finish(j->call, code, message);
+        pl_stream_error(j->s, j->request_id, code, text, j->client_id, j->retry_after_ms, j->mismatch);
+        return;
     }
-    job_done(j);
+    if (j->mismatch) {
+        long n = pl_pb_encoded_size(parley_v1_DeviceMismatch_fields, j->mismatch);
+        uint8_t *buf = n > 0 ? malloc((size_t)n) : NULL;
+        if (buf && pl_pb_encode(parley_v1_DeviceMismatch_fields, j->mismatch, buf, (size_t)n) == 0)
+            pl_call_add_trailing_metadata(op->call, "parley-device-mismatch-bin", buf, (size_t)n);
+        free(buf);
+    }
+    pl_call_finish(op->call, code, text);
 }
 
-static void job_fail_query(send_job_t *j, const pl_pg_result_t *r)
+/* Fails op with message; false, for the validation below. */
+static bool refuse(pl_op_t *op, pl_code_t code, const char *message)
 {
-    if (r->code == PL_CODE_DEADLINE_EXCEEDED)
-        job_fail(j, PL_CODE_DEADLINE_EXCEEDED, "storage did not answer in time; retry with the same client_message_id",
-                 NULL, 0);
-    else if (r->code == PL_CODE_UNAVAILABLE || r->code == PL_CODE_CANCELLED || r->code == PL_CODE_ABORTED)
-        job_fail(j, PL_CODE_UNAVAILABLE, "storage temporarily unavailable; retry with the same client_message_id", NULL,
-                 0);
-    else {
-        pl_log_error("send: chat %lld: %s (sqlstate %s)", (long long)j->chat_id, r->message, r->sqlstate);
-        job_fail(j, PL_CODE_INTERNAL, "internal error", NULL, 0);
-    }
+    pl_op_fail(op, code, "%s", message);
+    return false;
 }
 
 /* ---- after the store ---- */
 
-static void fan_out(send_job_t *j, const int64_t *accounts, size_t n)
+static void fan_out(pl_op_t *op, const int64_t *accounts, size_t n)
 {
-    pl_msg_worker_t *mw = pl_msg_worker(j->m, pl_call_worker(j->call));
+    send_job_t *j = op->state;
+    pl_msg_worker_t *mw = pl_msg_worker(j->m, pl_call_worker(op->call));
     parley_internal_v1_NodeEvent ev = {0};
     if (j->duplicate) {
         /* the original's fan-out may have been lost (a crash between the
@@ -115,8 +109,8 @@ static void fan_out(send_job_t *j, const int64_t *accounts, size_t n)
         parley_v1_Message *msg = &ev.event.message.message;
         msg->chat_id = j->chat_id;
         msg->seq = j->seq;
-        msg->sender_account_id = j->account_id;
-        msg->sender_device_id = j->device_id;
+        msg->sender_account_id = op->who.account_id;
+        msg->sender_device_id = op->who.device_id;
         memcpy(msg->client_message_id, j->client_id, sizeof(msg->client_message_id));
         msg->server_time_ms = j->created_ms;
         memcpy(msg->content_type, j->content_type, sizeof(msg->content_type));
@@ -133,17 +127,17 @@ static void on_members_for_fanout(pl_msg_worker_t *mw, int64_t chat_id, const in
 {
     (void)is_blocked;
     (void)mw;
-    (void)chat_id;
-    send_job_t *j = user;
+    pl_op_t *op = user;
     if (code == PL_CODE_OK)
-        fan_out(j, accounts, n);
+        fan_out(op, accounts, n);
     else
-        pl_log_warn("send: members of chat %lld unavailable; recipients catch up on resume", (long long)j->chat_id);
-    job_done(j);
+        pl_log_warn("send: members of chat %lld unavailable; recipients catch up on resume", (long long)chat_id);
+    pl_op_release(op);
 }
 
-static void answer(send_job_t *j)
+static void answer(pl_op_t *op)
 {
+    send_job_t *j = op->state;
     if (j->s) {
         parley_v1_ServerEvent ev = {0};
         ev.request_id = j->request_id;
@@ -157,28 +151,37 @@ static void answer(send_job_t *j)
         pl_deliver_accepted(j->s, j->chat_id, j->seq);
     } else {
         parley_v1_SendResponse resp = {j->chat_id, j->seq, j->created_ms, j->duplicate};
-        parley_v1_Messaging_Send_reply(j->call, &resp);
+        parley_v1_Messaging_Send_reply(op->call, &resp);
     }
 }
 
-static void on_stored(pl_call_t *call, const pl_pg_result_t *r, void *user)
+static void on_stored(pl_op_t *op, const pl_pg_result_t *r, void *arg)
 {
-    (void)call;
-    send_job_t *j = user;
-    if (r->code != PL_CODE_OK) {
-        job_fail_query(j, r);
+    (void)arg;
+    send_job_t *j = op->state;
+    if (r->code == PL_CODE_DEADLINE_EXCEEDED) {
+        pl_op_fail(op, r->code, "storage did not answer in time");
         return;
     }
-    int status = (int)pl_pg_get_int64(r->res, 0, 0);
-    switch (status) {
+    if (r->code == PL_CODE_UNAVAILABLE || r->code == PL_CODE_CANCELLED || r->code == PL_CODE_ABORTED) {
+        pl_op_fail(op, PL_CODE_UNAVAILABLE, "storage temporarily unavailable");
+        return;
+    }
+    if (r->code != PL_CODE_OK) {
+        pl_log_error("send: chat %lld: %s (sqlstate %s)", (long long)j->chat_id, r->message, r->sqlstate);
+        pl_op_fail(op, PL_CODE_INTERNAL, "internal error");
+        return;
+    }
+    switch (pl_pg_get_int64(r->res, 0, 0)) {
     case 0: break;
     /* no such chat and not a member look the same, so chat ids cannot be probed */
     case 1:
-    case 2: job_fail(j, PL_CODE_NOT_FOUND, "no such chat", NULL, 0); return;
-    case 3: job_fail(j, PL_CODE_PERMISSION_DENIED, "blocked", NULL, 0); return;
-    case 4: job_fail(j, PL_CODE_PERMISSION_DENIED, "only admins can send in this group", NULL, 0); return;
-    default: job_fail(j, PL_CODE_INTERNAL, "internal error", NULL, 0); return;
+    case 2: pl_op_fail(op, PL_CODE_NOT_FOUND, "no such chat"); return;
+    case 3: pl_op_fail(op, PL_CODE_PERMISSION_DENIED, "blocked"); return;
+    case 4: pl_op_fail(op, PL_CODE_PERMISSION_DENIED, "only admins can send in this group"); return;
+    default: pl_op_fail(op, PL_CODE_INTERNAL, "internal error"); return;
     }
+    op->is_committed = true;
     j->seq = pl_pg_get_int64(r->res, 0, 1);
     j->created_ms = pl_pg_get_int64(r->res, 0, 2);
     j->duplicate = pl_pg_get_bool(r->res, 0, 3);
@@ -187,26 +190,27 @@ static void on_stored(pl_call_t *call, const pl_pg_result_t *r, void *user)
     j->account_a = pl_pg_get_int64(r->res, 0, 6);
     j->account_b = pl_pg_get_int64(r->res, 0, 7);
     j->expires_ms = pl_pg_get_int64(r->res, 0, 8);
-    answer(j);
+    answer(op);
     if (!j->duplicate)
-        pl_receipts_after_send(j->m, j->call, j->chat_id, j->account_id, j->seq);
+        pl_receipts_after_send(j->m, op->call, j->chat_id, op->who.account_id, j->seq);
     if (j->kind == 1) {
         int64_t pair[2] = {j->account_a, j->account_b};
-        fan_out(j, pair, 2);
-        job_done(j);
+        fan_out(op, pair, 2);
     } else {
-        pl_members_get(pl_msg_worker(j->m, pl_call_worker(j->call)), j->chat_id, j->members_version,
-                       on_members_for_fanout, j);
+        pl_op_hold(op); /* until on_members_for_fanout */
+        pl_members_get(pl_msg_worker(j->m, pl_call_worker(op->call)), j->chat_id, j->members_version,
+                       on_members_for_fanout, op);
     }
 }
 
-static void store(send_job_t *j)
+static void store(pl_op_t *op)
 {
+    send_job_t *j = op->state;
     uint8_t chat[8], account[8], device[8], reply[8], expires[8];
     pl_pg_param_t p[9] = {
         pl_pg_int8(chat, j->chat_id),
-        pl_pg_int8(account, j->account_id),
-        pl_pg_int8(device, j->device_id),
+        pl_pg_int8(account, op->who.account_id),
+        pl_pg_int8(device, op->who.device_id),
         pl_pg_text(j->client_id),
         pl_pg_text(j->content_type),
         j->packed ? pl_pg_null() : pl_pg_bytes(j->payload, j->payload_len),
@@ -216,9 +220,8 @@ static void store(send_job_t *j)
     };
     /* idempotent by (device, client id): safe to send again */
     pl_pg_lock_t lock = pl_chat_lock(j->chat_id, 0, 0); /* the chat row */
-    if (pl_call_query_keyed(j->m->app, j->call, pl_msg_stmt(j->m, ST_SEND), pl_id_shard(j->chat_id), p, 9,
-                            PL_PG_WRITE | PL_PG_IDEMPOTENT, &lock, on_stored, j) != 0)
-        job_fail(j, PL_CODE_UNAVAILABLE, "server busy; retry with the same client_message_id", NULL, 0);
+    pl_op_query(op, pl_msg_stmt(j->m, ST_SEND), pl_id_shard(j->chat_id), p, 9, PL_PG_WRITE | PL_PG_IDEMPOTENT, &lock,
+                PL_OP_ANY_RESULT, on_stored, NULL, "store");
 }
 
 /* ---- per-device coverage ---- */
@@ -234,20 +237,20 @@ static bool is_covered(const send_job_t *j, int64_t device)
     return bsearch(&device, j->covered, j->ncovered, sizeof(int64_t), cmp_i64) != NULL;
 }
 
-static void check_coverage(send_job_t *j)
+static void check_coverage(pl_op_t *op)
 {
-    parley_v1_DeviceMismatch *mm = calloc(1, sizeof(*mm));
-    if (!mm) {
-        job_fail(j, PL_CODE_RESOURCE_EXHAUSTED, "out of memory", NULL, 0);
+    send_job_t *j = op->state;
+    parley_v1_DeviceMismatch *mm = pl_op_alloc(op, sizeof(*mm));
+    if (j->failed || !mm) {
+        pl_op_fail_nomem(op);
         return;
     }
-    bool bad = false;
     /* missing: expected devices without a payload, grouped by account */
     for (size_t i = 0; i < j->nexpected; i++) {
         int64_t account = j->expected[i][0], device = j->expected[i][1];
         if (is_covered(j, device))
             continue;
-        bad = true;
+        j->mismatch = mm;
         parley_v1_AccountDevices *ad = NULL;
         for (pb_size_t k = 0; k < mm->missing_count; k++)
             if (mm->missing[k].account_id == account)
@@ -265,32 +268,28 @@ static void check_coverage(send_job_t *j)
         for (size_t k = 0; k < j->nexpected && !found; k++)
             found = j->expected[k][1] == j->covered[i];
         if (!found) {
-            bad = true;
+            j->mismatch = mm;
             if (mm->stale_device_ids_count < sizeof(mm->stale_device_ids) / sizeof(mm->stale_device_ids[0]))
                 mm->stale_device_ids[mm->stale_device_ids_count++] = j->covered[i];
         }
     }
-    if (bad) {
-        char msg[200];
-        snprintf(msg, sizeof(msg),
-                 "device payloads do not match the recipients' devices: %u account(s) with "
-                 "missing devices, %u stale device(s)",
-                 (unsigned)mm->missing_count, (unsigned)mm->stale_device_ids_count);
-        job_fail(j, PL_CODE_FAILED_PRECONDITION, msg, mm, 0);
-    } else {
-        store(j);
-    }
-    free(mm);
+    if (j->mismatch)
+        pl_op_fail(op, PL_CODE_FAILED_PRECONDITION,
+                   "device payloads do not match the recipients' devices: %u account(s) with missing devices, %u "
+                   "stale device(s)",
+                   (unsigned)mm->missing_count, (unsigned)mm->stale_device_ids_count);
+    else
+        store(op);
 }
 
-/* Each shard's devices, then the end (the job holds the call: CANCELLED
- * included, it is still here). */
-static void on_devices(const pl_pg_result_t *r, void *user)
+/* One shard's devices of the members. */
+static void on_devices(pl_op_t *op, const pl_pg_result_t *r, void *arg)
 {
-    send_job_t *j = user;
-    for (int i = 0; r->res && !j->failed && i < PQntuples(r->res); i++) {
+    (void)arg;
+    send_job_t *j = op->state;
+    for (int i = 0; !j->failed && i < PQntuples(r->res); i++) {
         int64_t device = pl_pg_get_int64(r->res, i, 1);
-        if (device == j->device_id)
+        if (device == op->who.device_id)
             continue; /* the sender's own device is not a recipient */
         if (j->nexpected == j->expected_cap) {
             size_t cap = j->expected_cap ? j->expected_cap * 2 : 16;
@@ -306,13 +305,6 @@ static void on_devices(const pl_pg_result_t *r, void *user)
         j->expected[j->nexpected][1] = device;
         j->nexpected++;
     }
-    if (r->res)
-        return;
-    if (r->code != PL_CODE_OK || j->failed)
-        job_fail(j, PL_CODE_UNAVAILABLE, "storage temporarily unavailable; retry with the same client_message_id", NULL,
-                 0);
-    else
-        check_coverage(j);
 }
 
 static void on_members_for_check(pl_msg_worker_t *mw, int64_t chat_id, const int64_t *accounts, size_t n,
@@ -320,32 +312,23 @@ static void on_members_for_check(pl_msg_worker_t *mw, int64_t chat_id, const int
 {
     (void)mw;
     (void)chat_id;
-    send_job_t *j = user;
-    if (code == PL_CODE_NOT_FOUND) {
-        job_fail(j, PL_CODE_NOT_FOUND, "no such chat", NULL, 0);
-        return;
-    }
-    if (code != PL_CODE_OK) {
-        job_fail(j, PL_CODE_UNAVAILABLE, "storage temporarily unavailable; retry with the same client_message_id", NULL,
-                 0);
-        return;
-    }
+    pl_op_t *op = user;
+    send_job_t *j = op->state;
     bool member = false;
-    for (size_t i = 0; i < n; i++)
-        member |= accounts[i] == j->account_id;
-    if (!member) { /* as for a chat that does not exist: ids cannot be probed */
-        job_fail(j, PL_CODE_NOT_FOUND, "no such chat", NULL, 0);
-        return;
+    for (size_t i = 0; code == PL_CODE_OK && i < n; i++)
+        member |= accounts[i] == op->who.account_id;
+    if (code != PL_CODE_OK && code != PL_CODE_NOT_FOUND) {
+        pl_op_fail(op, PL_CODE_UNAVAILABLE, "storage temporarily unavailable");
+    } else if (!member) { /* as for a chat that does not exist: ids cannot be probed */
+        pl_op_fail(op, PL_CODE_NOT_FOUND, "no such chat");
+    } else if (is_blocked) { /* refused before any device list is shown */
+        pl_op_fail(op, PL_CODE_PERMISSION_DENIED, "blocked");
+    } else { /* one devices query per shard among the members */
+        pl_scatter_t sc = {.stmt = pl_msg_stmt(j->m, ST_DEVICES), .flags = PL_PG_IDEMPOTENT, .ids = accounts, .n = n};
+        pl_op_scatter(op, &sc, on_devices, NULL, "devices");
+        pl_op_then(op, check_coverage);
     }
-    if (is_blocked) { /* refused before any device list is shown */
-        job_fail(j, PL_CODE_PERMISSION_DENIED, "blocked", NULL, 0);
-        return;
-    }
-    /* one devices query per shard among the members */
-    pl_scatter_t sc = {.stmt = pl_msg_stmt(j->m, ST_DEVICES), .flags = PL_PG_IDEMPOTENT, .ids = accounts, .n = n};
-    if (pl_store_scatter(pl_app_store(j->m->app, pl_call_worker(j->call)), &sc, pl_call_deadline(j->call), on_devices,
-                         j) != 0)
-        job_fail(j, PL_CODE_UNAVAILABLE, "server busy; retry with the same client_message_id", NULL, 0);
+    pl_op_release(op);
 }
 
 /* ---- validation and rate ---- */
@@ -358,79 +341,56 @@ static bool valid_utf8_ish(const char *s)
     return true;
 }
 
-/* Copies and checks the message; on failure finishes j and returns false. */
-static bool take_message(send_job_t *j, const parley_v1_OutgoingMessage *om)
+/* Copies and checks the message; on failure fails op and returns false. */
+static bool take_message(pl_op_t *op, const parley_v1_OutgoingMessage *om)
 {
+    send_job_t *j = op->state;
     const pl_config_t *cfg = j->m->app->cfg;
     memcpy(j->client_id, om->client_message_id, sizeof(j->client_id));
     memcpy(j->content_type, om->content_type, sizeof(j->content_type));
     j->chat_id = om->chat_id;
     j->reply_to = om->reply_to_seq;
     j->expires_in_ms = om->expires_in_ms;
-    if (!j->client_id[0] || !valid_utf8_ish(j->client_id)) {
-        job_fail(j, PL_CODE_INVALID_ARGUMENT, "client_message_id must be 1 to 64 printable bytes", NULL, 0);
-        return false;
-    }
-    if (j->chat_id <= 0 || pl_id_shard(j->chat_id) >= j->m->app->map.shards) {
-        job_fail(j, PL_CODE_NOT_FOUND, "no such chat", NULL, 0);
-        return false;
-    }
+    if (!j->client_id[0] || !valid_utf8_ish(j->client_id))
+        return refuse(op, PL_CODE_INVALID_ARGUMENT, "client_message_id must be 1 to 64 printable bytes");
+    if (j->chat_id <= 0 || pl_id_shard(j->chat_id) >= j->m->app->map.shards)
+        return refuse(op, PL_CODE_NOT_FOUND, "no such chat");
     if (!valid_utf8_ish(j->content_type) || j->reply_to < 0 || j->expires_in_ms < 0 ||
-        j->expires_in_ms > (int64_t)cfg->retention_days * 86400000) {
-        job_fail(j, PL_CODE_INVALID_ARGUMENT, "bad content_type, reply_to_seq or expires_in_ms", NULL, 0);
-        return false;
-    }
-    if (om->payload.len && om->device_payloads_count) {
-        job_fail(j, PL_CODE_INVALID_ARGUMENT, "give either payload or device_payloads, not both", NULL, 0);
-        return false;
-    }
-    if (!om->payload.len && !om->device_payloads_count) {
-        job_fail(j, PL_CODE_INVALID_ARGUMENT, "a message needs a payload or device_payloads", NULL, 0);
-        return false;
-    }
-    if (om->payload.len > (size_t)cfg->max_payload_bytes) {
-        job_fail(j, PL_CODE_RESOURCE_EXHAUSTED, "payload larger than the server's limit", NULL, 0);
-        return false;
-    }
+        j->expires_in_ms > (int64_t)cfg->retention_days * 86400000)
+        return refuse(op, PL_CODE_INVALID_ARGUMENT, "bad content_type, reply_to_seq or expires_in_ms");
+    if (om->payload.len && om->device_payloads_count)
+        return refuse(op, PL_CODE_INVALID_ARGUMENT, "give either payload or device_payloads, not both");
+    if (!om->payload.len && !om->device_payloads_count)
+        return refuse(op, PL_CODE_INVALID_ARGUMENT, "a message needs a payload or device_payloads");
+    if (om->payload.len > (size_t)cfg->max_payload_bytes)
+        return refuse(op, PL_CODE_RESOURCE_EXHAUSTED, "payload larger than the server's limit");
     if (om->payload.len) {
-        j->payload = malloc(om->payload.len);
-        if (!j->payload) {
-            job_fail(j, PL_CODE_RESOURCE_EXHAUSTED, "out of memory", NULL, 0);
-            return false;
-        }
+        if (!(j->payload = malloc(om->payload.len)))
+            return refuse(op, PL_CODE_RESOURCE_EXHAUSTED, "out of memory");
         memcpy(j->payload, om->payload.data, om->payload.len);
         j->payload_len = om->payload.len;
     }
     if (!om->device_payloads_count)
         return true;
-    j->covered = malloc(sizeof(int64_t) * om->device_payloads_count);
-    if (!j->covered) {
-        job_fail(j, PL_CODE_RESOURCE_EXHAUSTED, "out of memory", NULL, 0);
-        return false;
-    }
+    if (!(j->covered = malloc(sizeof(int64_t) * om->device_payloads_count)))
+        return refuse(op, PL_CODE_RESOURCE_EXHAUSTED, "out of memory");
     for (pb_size_t i = 0; i < om->device_payloads_count; i++) {
-        if (om->device_payloads[i].payload.len > (size_t)cfg->max_payload_bytes) {
-            job_fail(j, PL_CODE_RESOURCE_EXHAUSTED, "a device payload is larger than the server's limit", NULL, 0);
-            return false;
-        }
+        if (om->device_payloads[i].payload.len > (size_t)cfg->max_payload_bytes)
+            return refuse(op, PL_CODE_RESOURCE_EXHAUSTED, "a device payload is larger than the server's limit");
         j->covered[i] = om->device_payloads[i].device_id;
     }
     j->ncovered = om->device_payloads_count;
     qsort(j->covered, j->ncovered, sizeof(int64_t), cmp_i64);
     for (size_t i = 1; i < j->ncovered; i++)
-        if (j->covered[i] == j->covered[i - 1]) {
-            job_fail(j, PL_CODE_INVALID_ARGUMENT, "two payloads for the same device", NULL, 0);
-            return false;
-        }
+        if (j->covered[i] == j->covered[i - 1])
+            return refuse(op, PL_CODE_INVALID_ARGUMENT, "two payloads for the same device");
     parley_internal_v1_DevicePayloads dp = {0};
     dp.items_count = om->device_payloads_count;
     memcpy(dp.items, om->device_payloads, sizeof(dp.items[0]) * om->device_payloads_count);
     long n = pl_pb_encoded_size(parley_internal_v1_DevicePayloads_fields, &dp);
     j->packed = n > 0 ? malloc((size_t)n) : NULL;
-    if (!j->packed || pl_pb_encode(parley_internal_v1_DevicePayloads_fields, &dp, j->packed, (size_t)n) != 0) {
-        job_fail(j, PL_CODE_RESOURCE_EXHAUSTED, "out of memory", NULL, 0);
-        return false;
-    }
+    if (!j->packed || pl_pb_encode(parley_internal_v1_DevicePayloads_fields, &dp, j->packed, (size_t)n) != 0)
+        return refuse(op, PL_CODE_RESOURCE_EXHAUSTED, "out of memory");
     j->packed_len = (size_t)n;
     return true;
 }
@@ -479,88 +439,90 @@ static int64_t take_send_token(pl_stream_t *s)
     return 0;
 }
 
-static send_job_t *job_new(pl_messaging_t *m, pl_call_t *call, int64_t account, int64_t device)
+/* Stores the message, after checking per-device payloads against the
+ * members' devices. */
+static void start(pl_op_t *op)
 {
-    send_job_t *j = calloc(1, sizeof(*j));
-    if (!j)
-        return NULL;
-    j->m = m;
-    j->call = call;
-    j->account_id = account;
-    j->device_id = device;
-    pl_call_ref(call);
-    return j;
+    send_job_t *j = op->state;
+    if (!j->packed) {
+        store(op);
+        return;
+    }
+    pl_op_hold(op); /* until on_members_for_check */
+    pl_members_get(pl_msg_worker(j->m, pl_call_worker(op->call)), j->chat_id, 0, on_members_for_check, op);
 }
 
-static void start(send_job_t *j)
+static pl_op_t *job_new(pl_messaging_t *m, pl_call_t *call, pl_stream_t *s, const parley_v1_OutgoingMessage *om)
 {
-    if (j->packed)
-        pl_members_get(pl_msg_worker(j->m, pl_call_worker(j->call)), j->chat_id, 0, on_members_for_check, j);
-    else
-        store(j);
+    pl_op_t *op = s ? pl_op_try_new(m->app, call, "send", sizeof(send_job_t))
+                    : pl_op_new(m->app, call, "send", sizeof(send_job_t));
+    if (!op)
+        return NULL;
+    *(send_job_t *)op->state = (send_job_t){.m = m, .s = s, .om = om};
+    pl_op_on_error(op, job_error);
+    pl_op_on_end(op, job_end);
+    return op;
+}
+
+static void from_stream(pl_op_t *op)
+{
+    send_job_t *j = op->state;
+    if (!take_message(op, j->om))
+        return;
+    int64_t wait_ms = take_send_token(j->s);
+    if (wait_ms > 0) {
+        j->retry_after_ms = wait_ms;
+        pl_op_fail(op, PL_CODE_RESOURCE_EXHAUSTED, "sending too fast; retry after %lld ms", (long long)wait_ms);
+        return;
+    }
+    start(op);
 }
 
 void pl_send_from_stream(pl_stream_t *s, uint64_t request_id, const parley_v1_OutgoingMessage *om)
 {
-    send_job_t *j = job_new(s->mw->m, s->call, s->account_id, s->device_id);
-    if (!j) {
+    pl_op_t *op = job_new(s->mw->m, s->call, s, om);
+    if (!op) {
         pl_stream_error(s, request_id, PL_CODE_RESOURCE_EXHAUSTED, "out of memory", om->client_message_id, 0, NULL);
         return;
     }
-    j->s = s;
-    j->request_id = request_id;
+    ((send_job_t *)op->state)->request_id = request_id;
     pl_stream_request_begin(s);
-    if (!take_message(j, om))
-        return;
-    int64_t wait_ms = take_send_token(s);
-    if (wait_ms > 0) {
-        char msg[96];
-        snprintf(msg, sizeof(msg), "sending too fast; retry after %lld ms", (long long)wait_ms);
-        job_fail(j, PL_CODE_RESOURCE_EXHAUSTED, msg, NULL, wait_ms);
-        return;
-    }
-    start(j);
+    pl_op_run(op, &(pl_principal_t){s->account_id, s->device_id}, from_stream);
 }
 
 /* ---- unary Send ---- */
 
 static void on_unary_rate(pl_code_t code, const char *message, const pl_cache_rate_t *rate, void *user)
 {
-    send_job_t *j = user;
+    pl_op_t *op = user;
     (void)message;
     if (code == PL_CODE_OK && !rate->is_allowed) {
-        char msg[96];
-        snprintf(msg, sizeof(msg), "sending too fast; retry after %lld ms", (long long)rate->retry_after_ms);
-        job_fail(j, PL_CODE_RESOURCE_EXHAUSTED, msg, NULL, rate->retry_after_ms);
-        return;
+        ((send_job_t *)op->state)->retry_after_ms = rate->retry_after_ms;
+        pl_op_fail(op, PL_CODE_RESOURCE_EXHAUSTED, "sending too fast; retry after %lld ms",
+                   (long long)rate->retry_after_ms);
     }
     /* allowed, or Redis down (fail open: messaging must not depend on it) */
-    start(j);
+    pl_op_release(op);
 }
 
-static void on_unary_authed(pl_call_t *call, const pl_principal_t *who, void *user)
+static void unary(pl_op_t *op)
 {
-    pl_messaging_t *m = user;
-    const parley_v1_SendRequest *req = pl_call_user(call);
-    send_job_t *j = job_new(m, call, who->account_id, who->device_id);
-    if (!j) {
-        pl_call_finish(call, PL_CODE_RESOURCE_EXHAUSTED, "out of memory");
+    send_job_t *j = op->state;
+    if (!take_message(op, j->om))
         return;
-    }
-    if (!take_message(j, &req->message))
-        return;
-    const pl_config_t *cfg = m->app->cfg;
-    pl_redis_t *r = pl_app_redis(m->app, pl_call_worker(call));
+    const pl_config_t *cfg = j->m->app->cfg;
+    pl_redis_t *r = pl_app_redis(op->app, pl_call_worker(op->call));
     char name[48];
-    int n = snprintf(name, sizeof(name), "send:%lld", (long long)who->account_id);
-    if (!r || pl_cache_ratelimit_take(r, name, (size_t)n, (uint32_t)cfg->sends_burst, cfg->sends_per_second, 1,
-                                      on_unary_rate, j) != 0)
-        start(j);
+    int n = snprintf(name, sizeof(name), "send:%lld", (long long)op->who.account_id);
+    pl_op_then(op, start);
+    if (r && pl_cache_ratelimit_take(r, name, (size_t)n, (uint32_t)cfg->sends_burst, cfg->sends_per_second, 1,
+                                     on_unary_rate, op) == 0)
+        pl_op_hold(op); /* until on_unary_rate */
 }
 
 void pl_send_unary(pl_call_t *call, const parley_v1_SendRequest *req, void *svc)
 {
-    /* the request stays valid until the call ends */
-    pl_call_set_user(call, (void *)req, NULL);
-    pl_auth_call(((pl_messaging_t *)svc)->app, call, on_unary_authed, svc);
+    pl_op_t *op = job_new(svc, call, NULL, &req->message);
+    if (op)
+        pl_op_start(op, unary);
 }
