@@ -1,6 +1,7 @@
 /* ids.c — the id generator: a compare-and-swap on (millisecond, sequence). */
 #include "store/ids.h"
 
+#include <stdlib.h>
 #include <time.h>
 
 #define TIME_SHIFT (PL_ID_SHARD_BITS + PL_ID_NODE_BITS + PL_ID_SEQ_BITS)
@@ -44,4 +45,22 @@ int64_t pl_id_new(pl_idgen_t *g, int shard)
 bool pl_id_is_valid(int64_t id)
 {
     return id > 0;
+}
+
+int pl_ids_cmp(const void *a, const void *b)
+{
+    int64_t x = *(const int64_t *)a, y = *(const int64_t *)b;
+    return (x > y) - (x < y);
+}
+
+size_t pl_ids_sort_unique(int64_t *ids, size_t n)
+{
+    if (n < 2)
+        return n;
+    qsort(ids, n, sizeof(*ids), pl_ids_cmp);
+    size_t k = 1;
+    for (size_t i = 1; i < n; i++)
+        if (ids[i] != ids[k - 1])
+            ids[k++] = ids[i];
+    return k;
 }

@@ -14,6 +14,7 @@
 
 #include <stdatomic.h>
 #include <stdbool.h>
+#include <stddef.h>
 #include <stdint.h>
 
 #define PL_ID_EPOCH_MS 1735689600000LL /* 2025-01-01T00:00:00Z */
@@ -56,5 +57,10 @@ static inline int pl_id_node(int64_t id)
 
 /* True for a value some generator could have produced. */
 bool pl_id_is_valid(int64_t id);
+
+/* Ascending order of int64 ids, for qsort and bsearch. */
+int pl_ids_cmp(const void *a, const void *b);
+/* Sorts ids and drops repeats; returns how many are left (n: no repeats). */
+size_t pl_ids_sort_unique(int64_t *ids, size_t n);
 
 #endif

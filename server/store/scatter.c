@@ -65,16 +65,10 @@ int pl_store_scatter(pl_store_t *st, const pl_scatter_t *sc, int64_t deadline_us
     if (sc->n == 0 || sc->n > INT_MAX || !sc->ids == !sc->texts || sc->nparams < 0 ||
         sc->nparams >= PL_SCATTER_MAX_PARAMS || sc->array_at < 0 || sc->array_at > sc->nparams)
         return PL_ERR_INVALID;
-    /* end[s + 1]: how many keys shard s has; later where they end in order[] */
-    int end[PL_ID_MAX_SHARDS + 1] = {0};
-    size_t room = sc->n * sizeof(uint32_t) + 3; /* order[], then the text of all keys */
-    for (size_t i = 0; i < sc->n; i++) {
-        int s = key_shard(sc, i, shards);
-        if (s >= shards)
-            return PL_ERR_INVALID;
-        end[s + 1]++;
+    /* order[], each key's shard, then the text of all keys */
+    size_t room = sc->n * (sizeof(uint32_t) + sizeof(uint16_t)) + 3;
+    for (size_t i = 0; i < sc->n; i++)
         room += sc->ids ? ID_TEXT_MAX : 2 * strlen(sc->texts[i]) + 4; /* quotes, escapes, comma */
-    }
     uint32_t stack[STACK_SCRATCH / sizeof(uint32_t)];
     bool is_small = room <= sizeof(stack);
     gather_t *g = malloc(sizeof(*g) + (is_small ? 0 : room)); /* many keys: the scratch after it */
@@ -82,11 +76,23 @@ int pl_store_scatter(pl_store_t *st, const pl_scatter_t *sc, int64_t deadline_us
         return PL_ERR_NOMEM;
     *g = (gather_t){.fn = fn, .user = user};
     uint32_t *order = is_small ? stack : (uint32_t *)(g + 1);
-    char *text = (char *)(order + sc->n);
+    uint16_t *shard_of = (uint16_t *)(order + sc->n);
+    char *text = (char *)(shard_of + sc->n);
+    /* end[s + 1]: how many keys shard s has; then where they end in order[] */
+    int end[PL_ID_MAX_SHARDS + 1] = {0};
+    for (size_t i = 0; i < sc->n; i++) {
+        int s = key_shard(sc, i, shards);
+        if (s >= shards) {
+            free(g);
+            return PL_ERR_INVALID;
+        }
+        shard_of[i] = (uint16_t)s;
+        end[s + 1]++;
+    }
     for (int s = 0; s < shards; s++)
         end[s + 1] += end[s];
     for (size_t i = 0; i < sc->n; i++)
-        order[end[key_shard(sc, i, shards)]++] = (uint32_t)i; /* end[s]: from s's start to its end */
+        order[end[shard_of[i]]++] = (uint32_t)i; /* end[s]: from s's start to its end */
 
     pl_pg_param_t p[PL_SCATTER_MAX_PARAMS];
     for (int i = 0, k = 0; i <= sc->nparams; i++)
