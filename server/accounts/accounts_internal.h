@@ -2,10 +2,11 @@
  * struct, the operation state every handler starts from, the limits,
  * and the small helpers (validation, shard queries, rate limits).
  *
- * Layout: accounts.c registers the service; request_code.c and verify.c
+ * Layout: accounts.c registers the service and holds its SQL (one table,
+ * grouped by the file that uses it); request_code.c and verify.c
  * are registration; profile.c, devices.c, contacts.c, lookup.c and
  * blocking.c are the authenticated methods; request.c, phone.c, text.c,
- * otp.c, batch.c and sms.c are their building blocks. */
+ * otp.c and sms.c are their building blocks. */
 #ifndef PL_ACCOUNTS_INTERNAL_H
 #define PL_ACCOUNTS_INTERNAL_H
 
@@ -19,6 +20,7 @@
 #include "app/app.h"
 #include "app/auth.h"
 #include "app/op.h"
+#include "app/rate.h"
 #include "cache/ratelimit.h"
 #include "parley/v1/accounts.parley.h"
 
@@ -43,27 +45,39 @@
 struct pl_accounts {
     pl_app_t *app;
     pl_sms_t *sms;
-    /* first statement index of each file's table (pl_app_add_statements) */
-    int stmt_request_code;
-    int stmt_verify;
-    int stmt_profile;
-    int stmt_devices;
-    int stmt_lookup;
-    int stmt_contacts;
-    int stmt_blocking;
+    int stmt; /* base index of our statements (accounts.c) */
     /* when the last "rate limiter unavailable" line was logged (pl_now_msec):
      * one line a second at most, however many calls see Redis down */
     _Atomic int64_t limiter_warned_ms;
 };
 
-/* Each file registers its statements; 0 or -1. */
-int pl_acct_request_code_init(pl_accounts_t *s);
-int pl_acct_verify_init(pl_accounts_t *s);
-int pl_acct_profile_init(pl_accounts_t *s);
-int pl_acct_devices_init(pl_accounts_t *s);
-int pl_acct_lookup_init(pl_accounts_t *s);
-int pl_acct_contacts_init(pl_accounts_t *s);
-int pl_acct_blocking_init(pl_accounts_t *s);
+/* Statements, relative to pl_accounts_t.stmt; the SQL is in accounts.c,
+ * grouped by the file that uses it. */
+enum pl_acct_stmt {
+    ST_STORE_CODE,
+    ST_TAKE_ATTEMPT,
+    ST_COMPLETE_VERIFICATION,
+    ST_GET_OWN_PROFILE,
+    ST_GET_PUBLIC_PROFILE,
+    ST_UPDATE_PROFILE,
+    ST_UPDATE_PRIVACY,
+    ST_LIST_DEVICES,
+    ST_RENAME_DEVICE,
+    ST_REVOKE_DEVICE,
+    ST_CURRENT_DEVICES,
+    ST_LOOKUP_PHONES,
+    ST_EXISTING_ACCOUNTS,
+    ST_ADD_CONTACTS,
+    ST_REMOVE_CONTACT,
+    ST_LIST_CONTACTS,
+    ST_DISPLAY_NAMES,
+    ST_ACCOUNT_EXISTS,
+    ST_BLOCK,
+    ST_UNBLOCK,
+    ST_SET_DIRECT_BLOCK,
+    ST_LIST_BLOCKED,
+    ST_COUNT
+};
 
 /* ---- handlers (one file per group) ---- */
 
@@ -109,39 +123,42 @@ static inline const void *pl_acct_msg(const pl_op_t *op)
     return ((const pl_acct_req_t *)op->state)->msg;
 }
 
-/* One of the service's statements (stmt is absolute), with no row lock. */
+/* One of the service's statements, with no row lock. */
 void pl_acct_query(pl_op_t *op, int stmt, int shard, const pl_pg_param_t *params, int nparams, unsigned pg_flags,
                    pl_op_rows_fn fn, const char *what);
 
-/* One idempotent read of stmt per shard of the n ids (routable) or phones
+/* One idempotent read of statement stmt per shard of the n ids (routable) or phones
  * (valid E.164), the shard's keys as $1 (pl_op_scatter). */
 void pl_acct_query_shards(pl_op_t *op, int stmt, const int64_t *ids, const char *const *phones, size_t n,
                           pl_op_rows_fn fn, const char *what);
 
-/* Takes cost tokens from the Redis bucket name. fn runs exactly once unless
- * the operation has failed or its call ended meanwhile: code OK with rate,
- * or the failure (Redis down or unreachable: UNAVAILABLE) with rate NULL;
- * possibly before this returns. The next step waits for it. */
-typedef void (*pl_acct_rate_fn)(pl_op_t *op, pl_code_t code, const pl_cache_rate_t *rate);
-void pl_acct_rate_take(pl_op_t *op, const char *name, uint32_t capacity, double refill_per_second, uint32_t cost,
-                       pl_acct_rate_fn fn);
+/* How long a rate limit waits for Redis to (re)connect before RequestCode
+ * fails closed and lookups fail open (pl_op_rate_take). */
+#define PL_ACCT_RATE_WAIT_MS 2000
+/* Logs that the rate limiter is unavailable (why), at most once a second. */
+void pl_acct_limiter_down(pl_op_t *op, const char *why);
 
 /* The caller's lookup bucket ([rate] lookups_per_minute), shared by
  * GetDevices, LookupPhones and AddContacts (each reveals which accounts
  * exist): takes cost tokens, at most the bucket's capacity, so a full batch
  * always fits a full bucket. */
-void pl_acct_take_lookups(pl_op_t *op, size_t cost, pl_acct_rate_fn fn);
+void pl_acct_take_lookups(pl_op_t *op, size_t cost, pl_op_rate_fn fn);
 /* For pl_acct_take_lookups' fn: whether the lookup may go on. Redis
  * unavailable: yes (lookups fail open: cheap reads, and messaging must not
  * stop with Redis). Over the limit: no, and the operation has failed with
  * RESOURCE_EXHAUSTED "... retry after N ms". */
-bool pl_acct_lookup_allowed(pl_op_t *op, pl_code_t code, const pl_cache_rate_t *rate);
+bool pl_acct_lookup_allowed(pl_op_t *op, pl_code_t code, const char *message, const pl_cache_rate_t *rate);
 
 /* The caller's account shard. */
 static inline int pl_acct_own_shard(const pl_op_t *op)
 {
     return pl_id_shard(op->who.account_id);
 }
+
+/* For GetDevices and AddContacts: finishes the call with INVALID_ARGUMENT
+ * and returns true unless the n ids fit [limits] lookup_batch_max and are
+ * all positive. */
+bool pl_acct_refuse_ids(pl_call_t *call, const pl_accounts_t *s, const int64_t *ids, size_t n);
 
 /* True if id could name a row of this cluster (a well-formed id whose
  * shard exists); anything else cannot exist. */
@@ -192,10 +209,5 @@ bool pl_otp_is_well_formed(const char *code);
 void pl_otp_seal(const char *phone, const char *code, uint8_t out[PL_OTP_STORED_BYTES]);
 /* Whether code is the one sealed in stored (constant time in the code). */
 bool pl_otp_matches(const char *phone, const char *code, const uint8_t *stored, size_t stored_len);
-
-/* ---- id lists (batch.c) ---- */
-
-/* Sorts ids and drops repeats; returns the new count. */
-size_t pl_acct_unique_ids(int64_t *ids, size_t n);
 
 #endif

@@ -14,29 +14,6 @@
 #include "app/direct.h"
 #include "messaging/notify.h"
 
-enum { EXISTS, BLOCK, UNBLOCK, SET_DIRECT, LIST };
-
-static const pl_pg_stmt_t statements[] = {
-    [EXISTS] = {"acct_account_exists", "SELECT 1 FROM {s}.accounts WHERE id = $1::bigint", true},
-    [BLOCK] = {"acct_block",
-               "INSERT INTO {s}.blocks (account_id, blocked_id) VALUES ($1::bigint, $2::bigint) ON CONFLICT DO NOTHING",
-               true},
-    [UNBLOCK] = {"acct_unblock", "DELETE FROM {s}.blocks WHERE account_id = $1::bigint AND blocked_id = $2::bigint",
-                 true},
-    [SET_DIRECT] = {"acct_set_direct_block",
-                    "SELECT chat_id FROM {s}.set_direct_block($1::bigint, $2::bigint, $3::bigint, $4::boolean)", true},
-    [LIST] = {"acct_list_blocked",
-              "SELECT blocked_id FROM {s}.blocks WHERE account_id = $1::bigint AND blocked_id > $2::bigint "
-              "ORDER BY blocked_id LIMIT $3::bigint",
-              true},
-};
-
-int pl_acct_blocking_init(pl_accounts_t *s)
-{
-    s->stmt_blocking = pl_app_add_statements(s->app, statements, sizeof(statements) / sizeof(statements[0]));
-    return s->stmt_blocking < 0 ? -1 : 0;
-}
-
 /* ---- Block and Unblock ---- */
 
 typedef struct block {
@@ -89,9 +66,9 @@ static void on_target(pl_op_t *op, const pl_pg_result_t *res, void *arg)
     pl_pg_param_t chat[] = {pl_pg_int8(bc, pl_id_new(&s->app->ids, direct)), row[0], row[1],
                             pl_pg_text(b->is_on ? "true" : "false")};
     const char *what = b->is_on ? "block" : "unblock";
-    pl_acct_query(op, s->stmt_blocking + (b->is_on ? BLOCK : UNBLOCK), pl_acct_own_shard(op), row, 2,
-                  PL_PG_WRITE | PL_PG_IDEMPOTENT, on_written, what);
-    pl_acct_query(op, s->stmt_blocking + SET_DIRECT, direct, chat, 4, PL_PG_WRITE | PL_PG_IDEMPOTENT, on_written, what);
+    pl_acct_query(op, (b->is_on ? ST_BLOCK : ST_UNBLOCK), pl_acct_own_shard(op), row, 2, PL_PG_WRITE | PL_PG_IDEMPOTENT,
+                  on_written, what);
+    pl_acct_query(op, ST_SET_DIRECT_BLOCK, direct, chat, 4, PL_PG_WRITE | PL_PG_IDEMPOTENT, on_written, what);
 }
 
 static void block_or_unblock(pl_op_t *op, int64_t target, bool is_on)
@@ -109,7 +86,7 @@ static void block_or_unblock(pl_op_t *op, int64_t target, bool is_on)
     }
     uint8_t bt[8];
     pl_pg_param_t p = pl_pg_int8(bt, target);
-    pl_acct_query(op, b->base.svc->stmt_blocking + EXISTS, pl_id_shard(target), &p, 1, PL_PG_IDEMPOTENT, on_target,
+    pl_acct_query(op, ST_ACCOUNT_EXISTS, pl_id_shard(target), &p, 1, PL_PG_IDEMPOTENT, on_target,
                   "block (account lookup)");
     pl_op_then(op, written);
 }
@@ -169,8 +146,7 @@ static void list_blocked(pl_op_t *op)
     uint8_t b[3][8];
     pl_pg_param_t p[] = {pl_pg_int8(b[0], op->who.account_id), pl_pg_int8(b[1], req->after_account_id),
                          pl_pg_int8(b[2], l->limit + 1)};
-    pl_acct_query(op, l->base.svc->stmt_blocking + LIST, pl_acct_own_shard(op), p, 3, PL_PG_IDEMPOTENT, on_blocked_page,
-                  "list blocked");
+    pl_acct_query(op, ST_LIST_BLOCKED, pl_acct_own_shard(op), p, 3, PL_PG_IDEMPOTENT, on_blocked_page, "list blocked");
 }
 
 void pl_acct_list_blocked(pl_call_t *call, const parley_v1_ListBlockedRequest *req, void *svc)

@@ -13,30 +13,6 @@
 #include "accounts/accounts_internal.h"
 #include "messaging/notify.h"
 
-enum { EXISTING, ADD, REMOVE, LIST, NAMES };
-
-static const pl_pg_stmt_t statements[] = {
-    [EXISTING] = {"acct_existing_accounts", "SELECT id FROM {s}.accounts WHERE id = ANY($1::bigint[])", true},
-    [ADD] = {"acct_add_contacts",
-             "WITH ins AS (INSERT INTO {s}.contacts (account_id, contact_id) "
-             "SELECT $1::bigint, c FROM unnest($2::bigint[]) AS c ON CONFLICT DO NOTHING RETURNING 1) "
-             "SELECT count(*) FROM ins",
-             true},
-    [REMOVE] = {"acct_remove_contact",
-                "DELETE FROM {s}.contacts WHERE account_id = $1::bigint AND contact_id = $2::bigint", true},
-    [LIST] = {"acct_list_contacts",
-              "SELECT contact_id FROM {s}.contacts WHERE account_id = $1::bigint AND contact_id > $2::bigint "
-              "ORDER BY contact_id LIMIT $3::bigint",
-              true},
-    [NAMES] = {"acct_display_names", "SELECT id, display_name FROM {s}.accounts WHERE id = ANY($1::bigint[])", true},
-};
-
-int pl_acct_contacts_init(pl_accounts_t *s)
-{
-    s->stmt_contacts = pl_app_add_statements(s->app, statements, sizeof(statements) / sizeof(statements[0]));
-    return s->stmt_contacts < 0 ? -1 : 0;
-}
-
 /* ---- AddContacts ---- */
 
 typedef struct add_contacts {
@@ -86,26 +62,25 @@ static void add_found(pl_op_t *op)
     }
     uint8_t b[8];
     pl_pg_param_t p[] = {pl_pg_int8(b, op->who.account_id), pl_pg_text(array)};
-    pl_acct_query(op, a->base.svc->stmt_contacts + ADD, pl_acct_own_shard(op), p, 2, PL_PG_WRITE | PL_PG_IDEMPOTENT,
-                  on_added, "add contacts");
+    pl_acct_query(op, ST_ADD_CONTACTS, pl_acct_own_shard(op), p, 2, PL_PG_WRITE | PL_PG_IDEMPOTENT, on_added,
+                  "add contacts");
     free(array);
 }
 
-static void on_add_rate(pl_op_t *op, pl_code_t code, const pl_cache_rate_t *rate)
+static void on_add_rate(pl_op_t *op, pl_code_t code, const char *message, const pl_cache_rate_t *rate)
 {
     add_contacts_t *a = op->state;
     const parley_v1_AddContactsRequest *req = a->base.msg;
-    if (!pl_acct_lookup_allowed(op, code, rate))
+    if (!pl_acct_lookup_allowed(op, code, message, rate))
         return;
     for (pb_size_t i = 0; i < req->account_ids_count; i++) {
         int64_t id = req->account_ids[i];
         if (id != op->who.account_id && pl_acct_id_is_routable(a->base.svc, id))
             a->ids[a->n++] = id;
     }
-    a->n = pl_acct_unique_ids(a->ids, a->n);
+    a->n = pl_ids_sort_unique(a->ids, a->n);
     if (a->n > 0)
-        pl_acct_query_shards(op, a->base.svc->stmt_contacts + EXISTING, a->ids, NULL, a->n, on_existing,
-                             "add contacts (existence)");
+        pl_acct_query_shards(op, ST_EXISTING_ACCOUNTS, a->ids, NULL, a->n, on_existing, "add contacts (existence)");
 }
 
 static void add_contacts(pl_op_t *op)
@@ -117,17 +92,8 @@ static void add_contacts(pl_op_t *op)
 
 void pl_acct_add_contacts(pl_call_t *call, const parley_v1_AddContactsRequest *req, void *svc)
 {
-    const pl_accounts_t *s = svc;
-    if ((int)req->account_ids_count > s->app->cfg->lookup_batch_max) {
-        pl_call_failf(call, PL_CODE_INVALID_ARGUMENT, "at most %d account_ids per call", s->app->cfg->lookup_batch_max);
+    if (pl_acct_refuse_ids(call, svc, req->account_ids, req->account_ids_count))
         return;
-    }
-    for (pb_size_t i = 0; i < req->account_ids_count; i++) {
-        if (req->account_ids[i] <= 0) {
-            pl_call_failf(call, PL_CODE_INVALID_ARGUMENT, "account_ids[%u] must be positive", (unsigned)i);
-            return;
-        }
-    }
     pl_acct_authenticate(call, svc, req, sizeof(add_contacts_t), add_contacts);
 }
 
@@ -147,8 +113,8 @@ static void remove_contact(pl_op_t *op)
     const parley_v1_RemoveContactRequest *req = pl_acct_msg(op);
     uint8_t b[2][8];
     pl_pg_param_t p[] = {pl_pg_int8(b[0], op->who.account_id), pl_pg_int8(b[1], req->account_id)};
-    pl_acct_query(op, pl_acct_svc(op)->stmt_contacts + REMOVE, pl_acct_own_shard(op), p, 2,
-                  PL_PG_WRITE | PL_PG_IDEMPOTENT, on_removed, "remove contact");
+    pl_acct_query(op, ST_REMOVE_CONTACT, pl_acct_own_shard(op), p, 2, PL_PG_WRITE | PL_PG_IDEMPOTENT, on_removed,
+                  "remove contact");
 }
 
 void pl_acct_remove_contact(pl_call_t *call, const parley_v1_RemoveContactRequest *req, void *svc)
@@ -207,8 +173,7 @@ static void on_page(pl_op_t *op, const pl_pg_result_t *res, void *arg)
         resp->contacts[resp->contacts_count++].account_id = l->ids[i];
     }
     if (resp->contacts_count > 0)
-        pl_acct_query_shards(op, l->base.svc->stmt_contacts + NAMES, l->ids, NULL, resp->contacts_count, on_names,
-                             "contact names");
+        pl_acct_query_shards(op, ST_DISPLAY_NAMES, l->ids, NULL, resp->contacts_count, on_names, "contact names");
 }
 
 static void list_contacts(pl_op_t *op)
@@ -219,8 +184,7 @@ static void list_contacts(pl_op_t *op)
     uint8_t b[3][8];
     pl_pg_param_t p[] = {pl_pg_int8(b[0], op->who.account_id), pl_pg_int8(b[1], req->after_account_id),
                          pl_pg_int8(b[2], l->limit + 1)};
-    pl_acct_query(op, l->base.svc->stmt_contacts + LIST, pl_acct_own_shard(op), p, 3, PL_PG_IDEMPOTENT, on_page,
-                  "list contacts");
+    pl_acct_query(op, ST_LIST_CONTACTS, pl_acct_own_shard(op), p, 3, PL_PG_IDEMPOTENT, on_page, "list contacts");
     pl_op_then(op, reply_contacts);
 }
 

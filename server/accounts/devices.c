@@ -15,28 +15,6 @@
 #include "accounts/accounts_internal.h"
 #include "messaging/notify.h"
 
-enum { LIST, RENAME, REVOKE };
-
-static const pl_pg_stmt_t statements[] = {
-    [LIST] =
-        {"acct_list_devices",
-         "SELECT id, name, (extract(epoch FROM created_at) * 1000)::bigint, "
-         "(extract(epoch FROM last_active_at) * 1000)::bigint FROM {s}.devices "
-         "WHERE account_id = $1::bigint AND revoked_at IS NULL ORDER BY id LIMIT 16", /* PL_ACCT_LIST_DEVICES_MAX */
-         true},
-    [RENAME] = {"acct_rename_device",
-                "SELECT status, device_name, created_ms, last_active_ms "
-                "FROM {s}.rename_device($1::bigint, $2::bigint, $3::text)",
-                true},
-    [REVOKE] = {"acct_revoke_device", "SELECT status FROM {s}.revoke_device($1::bigint, $2::bigint)", true},
-};
-
-int pl_acct_devices_init(pl_accounts_t *s)
-{
-    s->stmt_devices = pl_app_add_statements(s->app, statements, sizeof(statements) / sizeof(statements[0]));
-    return s->stmt_devices < 0 ? -1 : 0;
-}
-
 /* Fails op for a status of rename_device/revoke_device other than 0 (or
  * for a missing row); true if it did. */
 static bool fail_ownership(pl_op_t *op, const PGresult *res)
@@ -71,8 +49,7 @@ static void list_devices(pl_op_t *op)
 {
     uint8_t b[8];
     pl_pg_param_t p = pl_pg_int8(b, op->who.account_id);
-    pl_acct_query(op, pl_acct_svc(op)->stmt_devices + LIST, pl_acct_own_shard(op), &p, 1, PL_PG_IDEMPOTENT, on_list,
-                  "list devices");
+    pl_acct_query(op, ST_LIST_DEVICES, pl_acct_own_shard(op), &p, 1, PL_PG_IDEMPOTENT, on_list, "list devices");
 }
 
 void pl_acct_list_devices(pl_call_t *call, const parley_v1_ListDevicesRequest *req, void *svc)
@@ -108,15 +85,14 @@ static void device_query(pl_op_t *op, int64_t device_id, int stmt, pl_pg_param_t
     uint8_t b[2][8];
     p[0] = pl_pg_int8(b[0], device_id);
     p[1] = pl_pg_int8(b[1], op->who.account_id);
-    pl_acct_query(op, pl_acct_svc(op)->stmt_devices + stmt, pl_id_shard(device_id), p, n,
-                  PL_PG_WRITE | PL_PG_IDEMPOTENT, fn, what);
+    pl_acct_query(op, stmt, pl_id_shard(device_id), p, n, PL_PG_WRITE | PL_PG_IDEMPOTENT, fn, what);
 }
 
 static void rename_device(pl_op_t *op)
 {
     const parley_v1_RenameDeviceRequest *req = pl_acct_msg(op);
     pl_pg_param_t p[3] = {[2] = pl_pg_text(req->name)};
-    device_query(op, req->device_id, RENAME, p, 3, on_renamed, "rename device");
+    device_query(op, req->device_id, ST_RENAME_DEVICE, p, 3, on_renamed, "rename device");
 }
 
 void pl_acct_rename_device(pl_call_t *call, const parley_v1_RenameDeviceRequest *req, void *svc)
@@ -149,7 +125,7 @@ static void remove_device(pl_op_t *op)
 {
     const parley_v1_RemoveDeviceRequest *req = pl_acct_msg(op);
     pl_pg_param_t p[2];
-    device_query(op, req->device_id, REVOKE, p, 2, on_revoked, "remove device");
+    device_query(op, req->device_id, ST_REVOKE_DEVICE, p, 2, on_revoked, "remove device");
 }
 
 void pl_acct_remove_device(pl_call_t *call, const parley_v1_RemoveDeviceRequest *req, void *svc)

@@ -13,23 +13,6 @@
 
 #include "accounts/accounts_internal.h"
 
-enum { CURRENT_DEVICES, PHONES };
-
-static const pl_pg_stmt_t statements[] = {
-    [CURRENT_DEVICES] = {"acct_current_devices",
-                         "SELECT a.id, d.id FROM {s}.accounts a LEFT JOIN {s}.devices d "
-                         "ON d.account_id = a.id AND d.revoked_at IS NULL "
-                         "WHERE a.id = ANY($1::bigint[]) ORDER BY a.id, d.id",
-                         true},
-    [PHONES] = {"acct_lookup_phones", "SELECT phone, id FROM {s}.accounts WHERE phone = ANY($1::text[])", true},
-};
-
-int pl_acct_lookup_init(pl_accounts_t *s)
-{
-    s->stmt_lookup = pl_app_add_statements(s->app, statements, sizeof(statements) / sizeof(statements[0]));
-    return s->stmt_lookup < 0 ? -1 : 0;
-}
-
 /* ---- GetDevices ---- */
 
 typedef struct get_devices {
@@ -72,12 +55,11 @@ static void reply_devices(pl_op_t *op)
     parley_v1_Accounts_GetDevices_reply(op->call, &g->resp);
 }
 
-static void on_get_devices_rate(pl_op_t *op, pl_code_t code, const pl_cache_rate_t *rate)
+static void on_get_devices_rate(pl_op_t *op, pl_code_t code, const char *message, const pl_cache_rate_t *rate)
 {
     get_devices_t *g = op->state;
-    if (pl_acct_lookup_allowed(op, code, rate) && g->n > 0)
-        pl_acct_query_shards(op, g->base.svc->stmt_lookup + CURRENT_DEVICES, g->ids, NULL, g->n, on_devices,
-                             "get devices");
+    if (pl_acct_lookup_allowed(op, code, message, rate) && g->n > 0)
+        pl_acct_query_shards(op, ST_CURRENT_DEVICES, g->ids, NULL, g->n, on_devices, "get devices");
 }
 
 static void get_devices(pl_op_t *op)
@@ -87,24 +69,15 @@ static void get_devices(pl_op_t *op)
     for (pb_size_t i = 0; i < req->account_ids_count; i++)
         if (pl_acct_id_is_routable(g->base.svc, req->account_ids[i]))
             g->ids[g->n++] = req->account_ids[i];
-    g->n = pl_acct_unique_ids(g->ids, g->n);
+    g->n = pl_ids_sort_unique(g->ids, g->n);
     pl_acct_take_lookups(op, req->account_ids_count, on_get_devices_rate);
     pl_op_then(op, reply_devices);
 }
 
 void pl_acct_get_devices(pl_call_t *call, const parley_v1_GetDevicesRequest *req, void *svc)
 {
-    const pl_accounts_t *s = svc;
-    if ((int)req->account_ids_count > s->app->cfg->lookup_batch_max) {
-        pl_call_failf(call, PL_CODE_INVALID_ARGUMENT, "at most %d account_ids per call", s->app->cfg->lookup_batch_max);
+    if (pl_acct_refuse_ids(call, svc, req->account_ids, req->account_ids_count))
         return;
-    }
-    for (pb_size_t i = 0; i < req->account_ids_count; i++) {
-        if (req->account_ids[i] <= 0) {
-            pl_call_failf(call, PL_CODE_INVALID_ARGUMENT, "account_ids[%u] must be positive", (unsigned)i);
-            return;
-        }
-    }
     pl_acct_authenticate(call, svc, req, sizeof(get_devices_t), get_devices);
 }
 
@@ -148,11 +121,11 @@ static void reply_phones(pl_op_t *op)
     parley_v1_Accounts_LookupPhones_reply(op->call, &l->resp);
 }
 
-static void on_lookup_rate(pl_op_t *op, pl_code_t code, const pl_cache_rate_t *rate)
+static void on_lookup_rate(pl_op_t *op, pl_code_t code, const char *message, const pl_cache_rate_t *rate)
 {
     lookup_phones_t *l = op->state;
-    if (pl_acct_lookup_allowed(op, code, rate) && l->n > 0)
-        pl_acct_query_shards(op, l->base.svc->stmt_lookup + PHONES, NULL, l->phones, l->n, on_phones, "lookup phones");
+    if (pl_acct_lookup_allowed(op, code, message, rate) && l->n > 0)
+        pl_acct_query_shards(op, ST_LOOKUP_PHONES, NULL, l->phones, l->n, on_phones, "lookup phones");
 }
 
 static void lookup_phones(pl_op_t *op)

@@ -10,38 +10,12 @@
 #include "accounts/accounts_internal.h"
 #include "messaging/notify.h"
 
-enum { GET_OWN, GET_PUBLIC, UPDATE_PROFILE, UPDATE_PRIVACY };
-
-#define OWN_COLUMNS "id, phone, display_name, about, last_seen_visibility, online_visibility"
-
-static const pl_pg_stmt_t statements[] = {
-    [GET_OWN] = {"acct_get_own_profile", "SELECT " OWN_COLUMNS " FROM {s}.accounts WHERE id = $1::bigint", true},
-    [GET_PUBLIC] = {"acct_get_public_profile", "SELECT id, display_name, about FROM {s}.accounts WHERE id = $1::bigint",
-                    true},
-    [UPDATE_PROFILE] = {"acct_update_profile",
-                        "UPDATE {s}.accounts SET display_name = $2::text, about = $3::text WHERE id = $1::bigint "
-                        "RETURNING " OWN_COLUMNS,
-                        true},
-    [UPDATE_PRIVACY] = {"acct_update_privacy",
-                        "UPDATE {s}.accounts SET "
-                        "last_seen_visibility = COALESCE(NULLIF($2::bigint, 0)::smallint, last_seen_visibility), "
-                        "online_visibility = COALESCE(NULLIF($3::bigint, 0)::smallint, online_visibility) "
-                        "WHERE id = $1::bigint RETURNING last_seen_visibility, online_visibility",
-                        true},
-};
-
-int pl_acct_profile_init(pl_accounts_t *s)
-{
-    s->stmt_profile = pl_app_add_statements(s->app, statements, sizeof(statements) / sizeof(statements[0]));
-    return s->stmt_profile < 0 ? -1 : 0;
-}
-
 static void copy_column(char *dst, size_t cap, const PGresult *res, int col)
 {
     pl_acct_copy_text(dst, cap, PQgetvalue(res, 0, col), (size_t)PQgetlength(res, 0, col));
 }
 
-/* Row 0 of an OWN_COLUMNS result into p. */
+/* Row 0 of an own profile (accounts.c's OWN_COLUMNS) into p. */
 static void own_profile(const PGresult *res, parley_v1_Profile *p)
 {
     p->account_id = pl_pg_get_int64(res, 0, 0);
@@ -91,7 +65,7 @@ static void get_profile(pl_op_t *op)
     }
     uint8_t b[8];
     pl_pg_param_t p = pl_pg_int8(b, id);
-    pl_acct_query(op, g->base.svc->stmt_profile + (g->is_own ? GET_OWN : GET_PUBLIC), pl_id_shard(id), &p, 1,
+    pl_acct_query(op, (g->is_own ? ST_GET_OWN_PROFILE : ST_GET_PUBLIC_PROFILE), pl_id_shard(id), &p, 1,
                   PL_PG_IDEMPOTENT, on_profile, "get profile");
 }
 
@@ -123,8 +97,8 @@ static void update_profile(pl_op_t *op)
     const parley_v1_UpdateProfileRequest *req = pl_acct_msg(op);
     uint8_t b[8];
     pl_pg_param_t p[] = {pl_pg_int8(b, op->who.account_id), pl_pg_text(req->display_name), pl_pg_text(req->about)};
-    pl_acct_query(op, pl_acct_svc(op)->stmt_profile + UPDATE_PROFILE, pl_acct_own_shard(op), p, 3,
-                  PL_PG_WRITE | PL_PG_IDEMPOTENT, on_profile_updated, "update profile");
+    pl_acct_query(op, ST_UPDATE_PROFILE, pl_acct_own_shard(op), p, 3, PL_PG_WRITE | PL_PG_IDEMPOTENT,
+                  on_profile_updated, "update profile");
 }
 
 void pl_acct_update_profile(pl_call_t *call, const parley_v1_UpdateProfileRequest *req, void *svc)
@@ -167,8 +141,8 @@ static void update_privacy(pl_op_t *op)
     uint8_t b[3][8];
     pl_pg_param_t p[] = {pl_pg_int8(b[0], op->who.account_id), pl_pg_int8(b[1], req->last_seen),
                          pl_pg_int8(b[2], req->online)};
-    pl_acct_query(op, pl_acct_svc(op)->stmt_profile + UPDATE_PRIVACY, pl_acct_own_shard(op), p, 3,
-                  PL_PG_WRITE | PL_PG_IDEMPOTENT, on_privacy_updated, "update privacy");
+    pl_acct_query(op, ST_UPDATE_PRIVACY, pl_acct_own_shard(op), p, 3, PL_PG_WRITE | PL_PG_IDEMPOTENT,
+                  on_privacy_updated, "update privacy");
 }
 static bool visibility_is_valid(parley_v1_Visibility v)
 {

@@ -1,7 +1,6 @@
 /* request.c — an accounts request as an operation (app/op.h): its state,
  * the service's queries and scatters, and Redis rate limits taken on the
  * operation's behalf (accounts_internal.h). */
-#include <event2/event.h>
 #include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -9,9 +8,7 @@
 
 #include "accounts/accounts_internal.h"
 #include "app/log.h"
-#include "cache/ratelimit.h"
 #include "runtime/clock.h"
-#include "transport/worker.h"
 
 pl_op_t *pl_acct_op(pl_call_t *call, pl_accounts_t *svc, const void *msg, size_t size)
 {
@@ -31,132 +28,63 @@ void pl_acct_authenticate(pl_call_t *call, pl_accounts_t *svc, const void *msg, 
 void pl_acct_query(pl_op_t *op, int stmt, int shard, const pl_pg_param_t *params, int nparams, unsigned pg_flags,
                    pl_op_rows_fn fn, const char *what)
 {
-    pl_op_query(op, stmt, shard, params, nparams, pg_flags, NULL, 0, fn, NULL, what);
+    pl_op_query(op, pl_acct_svc(op)->stmt + stmt, shard, params, nparams, pg_flags, NULL, 0, fn, NULL, what);
 }
 
 void pl_acct_query_shards(pl_op_t *op, int stmt, const int64_t *ids, const char *const *phones, size_t n,
                           pl_op_rows_fn fn, const char *what)
 {
-    pl_scatter_t sc = {.stmt = stmt, .flags = PL_PG_IDEMPOTENT, .ids = ids, .texts = phones, .n = n};
+    pl_scatter_t sc = {
+        .stmt = pl_acct_svc(op)->stmt + stmt, .flags = PL_PG_IDEMPOTENT, .ids = ids, .texts = phones, .n = n};
     pl_op_scatter(op, &sc, fn, NULL, what);
 }
 
-typedef struct rate_take {
-    pl_op_t *op;
-    pl_acct_rate_fn fn;
-    uint32_t capacity, cost;
-    double refill_per_second;
-    int attempts;
-    struct event *retry_ev;
-    char name[PL_CACHE_RATELIMIT_MAX_NAME + 1];
-} rate_take_t;
-
-/* Redis connecting (a node just started) or reconnecting: a short wait
- * before giving up, rather than failing a client that is on time. */
-#define RATE_RETRY_MS 100
-#define RATE_RETRIES 20
-
-/* Logs that the limiter is unavailable, at most once a second per node. */
-static void warn_limiter(pl_accounts_t *s, pl_call_t *call, const char *why)
+void pl_acct_limiter_down(pl_op_t *op, const char *why)
 {
+    pl_accounts_t *s = pl_acct_svc(op);
     int64_t now = pl_now_msec(), last = atomic_load_explicit(&s->limiter_warned_ms, memory_order_relaxed);
     if (now - last < 1000 || !atomic_compare_exchange_strong_explicit(&s->limiter_warned_ms, &last, now,
                                                                       memory_order_relaxed, memory_order_relaxed))
         return;
     pl_log_warn("accounts: rate limiter unavailable (%s: %s): RequestCode fails closed, lookups fail open",
-                pl_call_method(call)->name, why);
+                pl_call_method(op->call)->name, why);
 }
 
-static void rate_send(rate_take_t *t);
-
-static void on_rate_retry(evutil_socket_t fd, short what, void *arg)
-{
-    (void)fd;
-    (void)what;
-    rate_send(arg);
-}
-
-static void rate_done(rate_take_t *t, pl_code_t code, const char *message, const pl_cache_rate_t *rate)
-{
-    pl_op_t *op = t->op;
-    if (!op->is_failed && !pl_call_is_finished(op->call)) {
-        if (code != PL_CODE_OK)
-            warn_limiter(pl_acct_svc(op), op->call, message);
-        t->fn(op, code, code == PL_CODE_OK ? rate : NULL);
-    }
-    if (t->retry_ev)
-        event_free(t->retry_ev);
-    pl_op_release(op); /* may end the call, and t with it */
-}
-
-/* Tries again shortly; false when out of attempts or time. */
-static bool rate_retry(rate_take_t *t)
-{
-    pl_call_t *call = t->op->call;
-    int64_t deadline = pl_call_deadline(call);
-    if (++t->attempts > RATE_RETRIES || pl_call_is_finished(call) ||
-        (deadline && pl_now_usec() + RATE_RETRY_MS * 1000 >= deadline))
-        return false;
-    if (!t->retry_ev)
-        t->retry_ev = evtimer_new(pl_worker_base(pl_call_worker(call)), on_rate_retry, t);
-    struct timeval tv = {0, RATE_RETRY_MS * 1000};
-    return t->retry_ev && evtimer_add(t->retry_ev, &tv) == 0;
-}
-
-static void on_rate(pl_code_t code, const char *message, const pl_cache_rate_t *rate, void *user)
-{
-    rate_take_t *t = user;
-    if (code == PL_CODE_UNAVAILABLE && rate_retry(t))
-        return;
-    rate_done(t, code, message, rate);
-}
-
-static void rate_send(rate_take_t *t)
-{
-    pl_redis_t *redis = pl_app_redis(t->op->app, pl_call_worker(t->op->call));
-    if (!redis || !pl_redis_is_up(redis)) {
-        if (!rate_retry(t))
-            rate_done(t, PL_CODE_UNAVAILABLE, redis ? "not connected" : "no redis connection", NULL);
-        return;
-    }
-    if (pl_cache_ratelimit_take(redis, t->name, strlen(t->name), t->capacity, t->refill_per_second, t->cost, on_rate,
-                                t) != 0)
-        rate_done(t, PL_CODE_UNAVAILABLE, "cannot queue the command", NULL);
-}
-
-void pl_acct_rate_take(pl_op_t *op, const char *name, uint32_t capacity, double refill_per_second, uint32_t cost,
-                       pl_acct_rate_fn fn)
-{
-    rate_take_t *t = pl_op_alloc(op, sizeof(*t));
-    if (!t) {
-        warn_limiter(pl_acct_svc(op), op->call, "out of memory");
-        fn(op, PL_CODE_UNAVAILABLE, NULL);
-        return;
-    }
-    *t = (rate_take_t){.op = op, .fn = fn, .capacity = capacity, .cost = cost, .refill_per_second = refill_per_second};
-    snprintf(t->name, sizeof(t->name), "%s", name);
-    pl_op_hold(op);
-    rate_send(t);
-}
-
-void pl_acct_take_lookups(pl_op_t *op, size_t cost, pl_acct_rate_fn fn)
+void pl_acct_take_lookups(pl_op_t *op, size_t cost, pl_op_rate_fn fn)
 {
     uint32_t cap = (uint32_t)op->app->cfg->lookups_per_minute;
     char name[48];
     snprintf(name, sizeof(name), "lookup:%" PRId64, op->who.account_id);
-    pl_acct_rate_take(op, name, cap, cap / 60.0, cost > cap ? cap : (uint32_t)cost, fn);
+    pl_op_rate_take(op, name, cap, cap / 60.0, cost > cap ? cap : (uint32_t)cost, PL_ACCT_RATE_WAIT_MS, fn);
 }
 
-bool pl_acct_lookup_allowed(pl_op_t *op, pl_code_t code, const pl_cache_rate_t *rate)
+bool pl_acct_lookup_allowed(pl_op_t *op, pl_code_t code, const char *message, const pl_cache_rate_t *rate)
 {
-    if (code != PL_CODE_OK)
-        return true; /* Redis unavailable (logged above): fail open */
+    if (code != PL_CODE_OK) {
+        pl_acct_limiter_down(op, message);
+        return true; /* lookups fail open */
+    }
     if (!rate->is_allowed) {
         pl_op_fail(op, PL_CODE_RESOURCE_EXHAUSTED, "too many lookups; retry after %" PRId64 " ms",
                    rate->retry_after_ms);
         return false;
     }
     return true;
+}
+
+bool pl_acct_refuse_ids(pl_call_t *call, const pl_accounts_t *s, const int64_t *ids, size_t n)
+{
+    if (n > (size_t)s->app->cfg->lookup_batch_max) {
+        pl_call_failf(call, PL_CODE_INVALID_ARGUMENT, "at most %d account_ids per call", s->app->cfg->lookup_batch_max);
+        return true;
+    }
+    for (size_t i = 0; i < n; i++) {
+        if (ids[i] <= 0) {
+            pl_call_failf(call, PL_CODE_INVALID_ARGUMENT, "account_ids[%zu] must be positive", i);
+            return true;
+        }
+    }
+    return false;
 }
 
 bool pl_acct_id_is_routable(const pl_accounts_t *s, int64_t id)

@@ -23,18 +23,6 @@
 #include "accounts/accounts_internal.h"
 #include "app/log.h"
 
-enum { STORE_CODE };
-
-static const pl_pg_stmt_t statements[] = {
-    [STORE_CODE] = {"acct_store_code", "SELECT {s}.store_code($1::text, $2::bytea, $3::bigint)", true},
-};
-
-int pl_acct_request_code_init(pl_accounts_t *s)
-{
-    s->stmt_request_code = pl_app_add_statements(s->app, statements, sizeof(statements) / sizeof(statements[0]));
-    return s->stmt_request_code < 0 ? -1 : 0;
-}
-
 typedef struct request_code {
     pl_acct_req_t base;
     char code[PL_OTP_DIGITS + 1];
@@ -103,14 +91,15 @@ static void store_code(pl_op_t *op)
     pl_otp_new(q->code);
     pl_otp_seal(phone, q->code, sealed);
     pl_pg_param_t p[] = {pl_pg_text(phone), pl_pg_bytes(sealed, sizeof(sealed)), pl_pg_int8(ttl, PL_ACCT_CODE_TTL_MS)};
-    pl_acct_query(op, q->base.svc->stmt_request_code + STORE_CODE, pl_acct_phone_shard(q->base.svc, phone), p, 3,
-                  PL_PG_WRITE | PL_PG_IDEMPOTENT, on_stored, "store code");
+    pl_acct_query(op, ST_STORE_CODE, pl_acct_phone_shard(q->base.svc, phone), p, 3, PL_PG_WRITE | PL_PG_IDEMPOTENT,
+                  on_stored, "store code");
 }
 
 /* Whether a bucket's answer lets the request go on; if not, op has failed. */
-static bool rate_allows(pl_op_t *op, pl_code_t code, const pl_cache_rate_t *rate, const char *what)
+static bool rate_allows(pl_op_t *op, pl_code_t code, const char *message, const pl_cache_rate_t *rate, const char *what)
 {
     if (code != PL_CODE_OK) {
+        pl_acct_limiter_down(op, message);
         pl_op_fail(op, PL_CODE_UNAVAILABLE, "verification codes are temporarily unavailable; retry later");
         return false;
     }
@@ -122,21 +111,21 @@ static bool rate_allows(pl_op_t *op, pl_code_t code, const pl_cache_rate_t *rate
     return true;
 }
 
-static void on_phone_rate(pl_op_t *op, pl_code_t code, const pl_cache_rate_t *rate)
+static void on_phone_rate(pl_op_t *op, pl_code_t code, const char *message, const pl_cache_rate_t *rate)
 {
-    if (rate_allows(op, code, rate, "for this number"))
+    if (rate_allows(op, code, message, rate, "for this number"))
         pl_op_then(op, store_code);
 }
 
-static void on_address_rate(pl_op_t *op, pl_code_t code, const pl_cache_rate_t *rate)
+static void on_address_rate(pl_op_t *op, pl_code_t code, const char *message, const pl_cache_rate_t *rate)
 {
-    if (!rate_allows(op, code, rate, "from this address"))
+    if (!rate_allows(op, code, message, rate, "from this address"))
         return;
     const pl_config_t *cfg = op->app->cfg;
     char name[64];
     snprintf(name, sizeof(name), "otp:phone:%s", ((const parley_v1_RequestCodeRequest *)pl_acct_msg(op))->phone_number);
-    pl_acct_rate_take(op, name, (uint32_t)cfg->codes_per_phone_per_hour, cfg->codes_per_phone_per_hour / 3600.0, 1,
-                      on_phone_rate);
+    pl_op_rate_take(op, name, (uint32_t)cfg->codes_per_phone_per_hour, cfg->codes_per_phone_per_hour / 3600.0, 1,
+                    PL_ACCT_RATE_WAIT_MS, on_phone_rate);
 }
 
 static void take_address_rate(pl_op_t *op)
@@ -145,8 +134,8 @@ static void take_address_rate(pl_op_t *op)
     char peer[64], name[96];
     pl_call_peer(op->call, peer, sizeof(peer));
     pl_acct_address_bucket(peer, name, sizeof(name));
-    pl_acct_rate_take(op, name, (uint32_t)cfg->codes_per_address_per_hour, cfg->codes_per_address_per_hour / 3600.0, 1,
-                      on_address_rate);
+    pl_op_rate_take(op, name, (uint32_t)cfg->codes_per_address_per_hour, cfg->codes_per_address_per_hour / 3600.0, 1,
+                    PL_ACCT_RATE_WAIT_MS, on_address_rate);
 }
 
 void pl_acct_request_code(pl_call_t *call, const parley_v1_RequestCodeRequest *req, void *svc)

@@ -22,35 +22,12 @@
 #include "accounts/accounts_internal.h"
 #include "messaging/notify.h"
 
-enum { TAKE_ATTEMPT, COMPLETE };
-
-static const pl_pg_stmt_t statements[] = {
-    [TAKE_ATTEMPT] = {"acct_take_code_attempt",
-                      "SELECT status, stored_hash, attempts_left FROM {s}.take_code_attempt($1::text, $2::bigint::int)",
-                      true},
-    [COMPLETE] = {"acct_complete_verification",
-                  "SELECT status, account, created FROM {s}.complete_verification($1::text, $2::bytea, $3::bigint, "
-                  "$4::bigint, $5::text, $6::bytea, $7::bigint::int)",
-                  true},
-};
-
-int pl_acct_verify_init(pl_accounts_t *s)
-{
-    s->stmt_verify = pl_app_add_statements(s->app, statements, sizeof(statements) / sizeof(statements[0]));
-    return s->stmt_verify < 0 ? -1 : 0;
-}
-
 typedef struct verify {
     pl_acct_req_t base;
     uint8_t sealed[PL_OTP_STORED_BYTES]; /* the row that was checked */
     int64_t device_id;
     char token[PL_TOKEN_LEN + 1];
 } verify_t;
-
-static const parley_v1_VerifyRequest *request_of(const pl_op_t *op)
-{
-    return pl_acct_msg(op);
-}
 
 static void wipe(pl_op_t *op)
 {
@@ -95,7 +72,7 @@ static void complete(pl_op_t *op)
 {
     verify_t *v = op->state;
     pl_accounts_t *s = v->base.svc;
-    const parley_v1_VerifyRequest *req = request_of(op);
+    const parley_v1_VerifyRequest *req = pl_acct_msg(op);
     int shard = pl_acct_phone_shard(s, req->phone_number);
     int64_t account_id = pl_id_new(&s->app->ids, shard);
     v->device_id = pl_id_new(&s->app->ids, shard);
@@ -111,7 +88,7 @@ static void complete(pl_op_t *op)
         pl_pg_bytes(token_hash, sizeof(token_hash)),
         pl_pg_int8(b_max, s->app->cfg->devices_per_account),
     };
-    pl_acct_query(op, s->stmt_verify + COMPLETE, shard, p, 7, PL_PG_WRITE, on_completed, "complete verification");
+    pl_acct_query(op, ST_COMPLETE_VERIFICATION, shard, p, 7, PL_PG_WRITE, on_completed, "complete verification");
     sodium_memzero(token_hash, sizeof(token_hash));
 }
 
@@ -126,7 +103,7 @@ static void on_attempt(pl_op_t *op, const pl_pg_result_t *res, void *arg)
         return;
     size_t len;
     const uint8_t *stored = pl_pg_get_bytes(res->res, 0, 1, &len);
-    const parley_v1_VerifyRequest *req = request_of(op);
+    const parley_v1_VerifyRequest *req = pl_acct_msg(op);
     if (!pl_otp_matches(req->phone_number, req->code, stored, len)) {
         int64_t left = pl_pg_get_int64(res->res, 0, 2);
         pl_op_fail(op, PL_CODE_INVALID_ARGUMENT, "wrong code (%d attempt%s left)", (int)left, left == 1 ? "" : "s");
@@ -138,12 +115,11 @@ static void on_attempt(pl_op_t *op, const pl_pg_result_t *res, void *arg)
 
 static void take_attempt(pl_op_t *op)
 {
-    const parley_v1_VerifyRequest *req = request_of(op);
+    const parley_v1_VerifyRequest *req = pl_acct_msg(op);
     uint8_t max[8];
     pl_pg_param_t p[] = {pl_pg_text(req->phone_number), pl_pg_int8(max, PL_ACCT_CODE_MAX_ATTEMPTS)};
-    pl_acct_query(op, pl_acct_svc(op)->stmt_verify + TAKE_ATTEMPT,
-                  pl_acct_phone_shard(pl_acct_svc(op), req->phone_number), p, 2, PL_PG_WRITE, on_attempt,
-                  "code attempt");
+    pl_acct_query(op, ST_TAKE_ATTEMPT, pl_acct_phone_shard(pl_acct_svc(op), req->phone_number), p, 2, PL_PG_WRITE,
+                  on_attempt, "code attempt");
 }
 
 void pl_acct_verify(pl_call_t *call, const parley_v1_VerifyRequest *req, void *svc)

@@ -120,7 +120,7 @@ static void test_otp(void)
 static void test_batch(void)
 {
     int64_t dup[] = {5, 3, 5, 1, 3};
-    size_t n = pl_acct_unique_ids(dup, 5);
+    size_t n = pl_ids_sort_unique(dup, 5);
     CHECK(n == 3 && dup[0] == 1 && dup[1] == 3 && dup[2] == 5, "unique ids");
 
     CHECK(pl_acct_page_limit(0, 200) == 200 && pl_acct_page_limit(5, 200) == 5 && pl_acct_page_limit(900, 200) == 200 &&
