@@ -69,7 +69,7 @@ static void put_shard(pl_chats_op_t *op, const pl_chats_listing_t *rows, size_t 
     for (int c = 0; c < CHATS_LISTING_COLUMNS; c++)
         p[c] = pl_pg_text(arr[c]);
     pl_chats_query(op, ST_ACCOUNT_CHATS_PUT, pl_id_shard(rows[0].account_id), p, CHATS_LISTING_COLUMNS,
-                   PL_PG_WRITE | PL_PG_IDEMPOTENT, CHATS_Q_SOFT, on_put, NULL, "update chat list");
+                   PL_PG_WRITE | PL_PG_IDEMPOTENT, PL_OP_SOFT, on_put, NULL, "update chat list");
     pl_chats_listing_arrays_free(arr);
 }
 

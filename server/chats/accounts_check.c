@@ -67,13 +67,12 @@ void pl_chats_check_accounts(pl_chats_op_t *op, const int64_t *ids, size_t n, in
         pl_chats_fail(op, PL_CODE_RESOURCE_EXHAUSTED, "out of memory");
         return;
     }
-    c->n = n;
     memcpy(c->ids, ids, n * sizeof(*ids));
-    pl_chats_sort_unique(c->ids, n);
+    c->n = pl_ids_sort_unique(c->ids, n);
     uint8_t who_buf[8];
     pl_pg_param_t p = pl_pg_int8(who_buf, who);
     pl_scatter_t sc = {
-        .stmt = ST_ACCOUNTS_CHECK, .params = &p, .nparams = 1, .flags = PL_PG_IDEMPOTENT, .ids = c->ids, .n = n};
+        .stmt = ST_ACCOUNTS_CHECK, .params = &p, .nparams = 1, .flags = PL_PG_IDEMPOTENT, .ids = c->ids, .n = c->n};
     pl_chats_scatter(op, &sc, on_rows, "account check");
     op->check_next = next;
     pl_chats_then(op, on_checked);

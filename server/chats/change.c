@@ -193,6 +193,6 @@ void pl_chats_finish_change(pl_chats_op_t *op)
 {
     maybe_crash(op);
     pl_chats_put_listings(op, op->listings, op->listing_count);
-    pl_chats_load(op, CHATS_Q_SOFT);
+    pl_chats_load(op, PL_OP_SOFT);
     pl_chats_then(op, finish_reply);
 }

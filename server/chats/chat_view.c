@@ -135,7 +135,5 @@ static void get_start(pl_chats_op_t *op)
 
 void pl_chats_get_chat(pl_call_t *call, const parley_v1_GetChatRequest *req, void *svc)
 {
-    pl_chats_op_t *op = pl_chats_op_new(svc, call, req, "GetChat");
-    if (op)
-        pl_chats_op_start(op, get_start);
+    pl_chats_start(svc, call, req, "GetChat", get_start);
 }

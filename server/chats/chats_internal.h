@@ -174,28 +174,24 @@ struct pl_chats_op {
 
 /* ---- op.c: lifecycle, steps and queries ---- */
 
-/* A new operation owned by call, or NULL after finishing the call with
- * RESOURCE_EXHAUSTED (out of memory). */
-pl_chats_op_t *pl_chats_op_new(pl_chats_t *svc, pl_call_t *call, const void *req, const char *name);
-/* Authenticates the call, then runs first with op->who set. */
-void pl_chats_op_start(pl_chats_op_t *op, pl_chats_step_fn first);
+/* A new operation owned by call (out of memory: the call is finished with
+ * RESOURCE_EXHAUSTED): authenticates the call, then runs first. */
+void pl_chats_start(pl_chats_t *svc, pl_call_t *call, const void *req, const char *name, pl_chats_step_fn first);
 /* Runs next once every query in flight has completed (at once if none),
  * unless the operation failed, or the call ended before the change was
  * committed. */
 void pl_chats_then(pl_chats_op_t *op, pl_chats_step_fn next);
 
-enum {
-    CHATS_Q_SOFT = 1 << 0, /* a failure is logged, not sent to the client */
-};
 /* Queues a query for op; fn runs with the rows on success. On failure the
- * call ends with the status a client should see (unless CHATS_Q_SOFT). */
+ * call ends with the status a client should see (unless flags has
+ * PL_OP_SOFT: then it is logged). */
 void pl_chats_query(pl_chats_op_t *op, int stmt, int shard, const pl_pg_param_t *params, int nparams, unsigned pg_flags,
                     unsigned flags, pl_chats_result_fn fn, void *arg, const char *what);
 /* pl_chats_query for sc's keys, one query per shard (store/scatter.h; sc->stmt
  * relative to ours; the call's deadline): fn runs with each shard's rows. */
 void pl_chats_scatter(pl_chats_op_t *op, const pl_scatter_t *sc, pl_chats_result_fn fn, const char *what);
 /* Ends the call with an error; no more steps run (but see is_committed). */
-void pl_chats_fail(pl_chats_op_t *op, pl_code_t code, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+#define pl_chats_fail(op, ...) pl_op_fail((op)->base, __VA_ARGS__)
 
 /* ---- validate.c ---- */
 
@@ -208,8 +204,6 @@ const char *pl_chats_check_request_id(const char *s);
 /* An id some account could have in this cluster. */
 bool pl_chats_is_account_id(const pl_app_t *app, int64_t id);
 bool pl_chats_is_chat_id(const pl_app_t *app, int64_t id);
-/* Sorts ids and reports whether they are distinct. */
-bool pl_chats_sort_unique(int64_t *ids, size_t n);
 
 /* ---- throttle.c ---- */
 

@@ -59,7 +59,7 @@ static void ensured(pl_chats_op_t *op)
     };
     pl_chats_put_listings(op, rows, 2);
     /* for pl_chats_notify: both are in the view; nobody was removed */
-    pl_chats_load(op, CHATS_Q_SOFT);
+    pl_chats_load(op, PL_OP_SOFT);
     pl_chats_then(op, opened);
 }
 
@@ -116,7 +116,5 @@ static void open_start(pl_chats_op_t *op)
 
 void pl_chats_open_direct(pl_call_t *call, const parley_v1_OpenDirectChatRequest *req, void *svc)
 {
-    pl_chats_op_t *op = pl_chats_op_new(svc, call, req, "OpenDirectChat");
-    if (op)
-        pl_chats_op_start(op, open_start);
+    pl_chats_start(svc, call, req, "OpenDirectChat", open_start);
 }

@@ -114,7 +114,7 @@ static void create_start(pl_chats_op_t *op)
     }
     memcpy(op->ids, req->member_ids, n * sizeof(*op->ids));
     op->id_count = n;
-    if (!pl_chats_sort_unique(op->ids, n)) {
+    if (pl_ids_sort_unique(op->ids, n) != n) {
         pl_chats_fail(op, PL_CODE_INVALID_ARGUMENT, "member_ids has duplicates");
         return;
     }
@@ -123,9 +123,7 @@ static void create_start(pl_chats_op_t *op)
 
 void pl_chats_create_group(pl_call_t *call, const parley_v1_CreateGroupRequest *req, void *svc)
 {
-    pl_chats_op_t *op = pl_chats_op_new(svc, call, req, "CreateGroup");
-    if (op)
-        pl_chats_op_start(op, create_start);
+    pl_chats_start(svc, call, req, "CreateGroup", create_start);
 }
 
 /* ---- UpdateGroup ---- */
@@ -203,7 +201,5 @@ static void update_start(pl_chats_op_t *op)
 
 void pl_chats_update_group(pl_call_t *call, const parley_v1_UpdateGroupRequest *req, void *svc)
 {
-    pl_chats_op_t *op = pl_chats_op_new(svc, call, req, "UpdateGroup");
-    if (op)
-        pl_chats_op_start(op, update_start);
+    pl_chats_start(svc, call, req, "UpdateGroup", update_start);
 }

@@ -176,7 +176,5 @@ static void list_start(pl_chats_op_t *op)
 
 void pl_chats_list(pl_call_t *call, const parley_v1_ListChatsRequest *req, void *svc)
 {
-    pl_chats_op_t *op = pl_chats_op_new(svc, call, req, "ListChats");
-    if (op)
-        pl_chats_op_start(op, list_start);
+    pl_chats_start(svc, call, req, "ListChats", list_start);
 }

@@ -126,7 +126,7 @@ static void add_start(pl_chats_op_t *op)
     }
     memcpy(op->ids, req->account_ids, n * sizeof(*op->ids));
     op->id_count = n;
-    if (!pl_chats_sort_unique(op->ids, n)) {
+    if (pl_ids_sort_unique(op->ids, n) != n) {
         pl_chats_fail(op, PL_CODE_INVALID_ARGUMENT, "account_ids has duplicates");
         return;
     }
@@ -135,9 +135,7 @@ static void add_start(pl_chats_op_t *op)
 
 void pl_chats_add_members(pl_call_t *call, const parley_v1_AddMembersRequest *req, void *svc)
 {
-    pl_chats_op_t *op = pl_chats_op_new(svc, call, req, "AddMembers");
-    if (op)
-        pl_chats_op_start(op, add_start);
+    pl_chats_start(svc, call, req, "AddMembers", add_start);
 }
 
 /* ---- RemoveMember ---- */
@@ -177,9 +175,7 @@ static void remove_start(pl_chats_op_t *op)
 
 void pl_chats_remove_member(pl_call_t *call, const parley_v1_RemoveMemberRequest *req, void *svc)
 {
-    pl_chats_op_t *op = pl_chats_op_new(svc, call, req, "RemoveMember");
-    if (op)
-        pl_chats_op_start(op, remove_start);
+    pl_chats_start(svc, call, req, "RemoveMember", remove_start);
 }
 
 /* ---- SetRole ---- */
@@ -234,9 +230,7 @@ static void role_start(pl_chats_op_t *op)
 
 void pl_chats_set_role(pl_call_t *call, const parley_v1_SetRoleRequest *req, void *svc)
 {
-    pl_chats_op_t *op = pl_chats_op_new(svc, call, req, "SetRole");
-    if (op)
-        pl_chats_op_start(op, role_start);
+    pl_chats_start(svc, call, req, "SetRole", role_start);
 }
 
 /* ---- LeaveGroup (and RemoveMember of oneself) ---- */
@@ -325,7 +319,5 @@ static void leave_start(pl_chats_op_t *op)
 
 void pl_chats_leave_group(pl_call_t *call, const parley_v1_LeaveGroupRequest *req, void *svc)
 {
-    pl_chats_op_t *op = pl_chats_op_new(svc, call, req, "LeaveGroup");
-    if (op)
-        pl_chats_op_start(op, leave_start);
+    pl_chats_start(svc, call, req, "LeaveGroup", leave_start);
 }

@@ -4,8 +4,6 @@
  * writes on the chat's shard locking its row first, and the state's arrays,
  * freed as the operation ends. After a change is committed its side effects
  * (chat lists, notifications) still run if the client went away. */
-#include <stdarg.h>
-#include <stdio.h>
 #include <stdlib.h>
 
 #include "app/log.h"
@@ -26,19 +24,6 @@ static void op_end(pl_op_t *base)
     free(op->entries);
 }
 
-pl_chats_op_t *pl_chats_op_new(pl_chats_t *svc, pl_call_t *call, const void *req, const char *name)
-{
-    pl_op_t *base = pl_op_new(svc->app, call, name, sizeof(pl_chats_op_t));
-    if (!base)
-        return NULL;
-    pl_chats_op_t *op = base->state;
-    op->base = base;
-    op->svc = svc;
-    op->req = req;
-    pl_op_on_end(base, op_end);
-    return op;
-}
-
 static void run_step(pl_op_t *base)
 {
     pl_chats_op_t *op = base->state;
@@ -47,10 +32,14 @@ static void run_step(pl_op_t *base)
     step(op);
 }
 
-void pl_chats_op_start(pl_chats_op_t *op, pl_chats_step_fn first)
+void pl_chats_start(pl_chats_t *svc, pl_call_t *call, const void *req, const char *name, pl_chats_step_fn first)
 {
-    op->step = first;
-    pl_op_start(op->base, run_step);
+    pl_op_t *base = pl_op_new(svc->app, call, name, sizeof(pl_chats_op_t));
+    if (!base)
+        return;
+    *(pl_chats_op_t *)base->state = (pl_chats_op_t){.base = base, .svc = svc, .req = req, .step = first};
+    pl_op_on_end(base, op_end);
+    pl_op_start(base, run_step);
 }
 
 void pl_chats_then(pl_chats_op_t *op, pl_chats_step_fn next)
@@ -59,21 +48,10 @@ void pl_chats_then(pl_chats_op_t *op, pl_chats_step_fn next)
     pl_op_then(op->base, run_step);
 }
 
-void pl_chats_fail(pl_chats_op_t *op, pl_code_t code, const char *fmt, ...)
-{
-    char msg[256];
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(msg, sizeof(msg), fmt, ap);
-    va_end(ap);
-    pl_op_fail(op->base, code, "%s", msg);
-}
-
 typedef struct rows_cb {
     pl_chats_op_t *op;
     pl_chats_result_fn fn;
     void *arg;
-    const char *what;
 } rows_cb_t;
 
 static void on_rows(pl_op_t *base, const pl_pg_result_t *r, void *user)
@@ -88,19 +66,18 @@ void pl_chats_query(pl_chats_op_t *op, int stmt, int shard, const pl_pg_param_t 
 {
     rows_cb_t *cb = pl_op_alloc(op->base, sizeof(*cb));
     if (!cb) {
-        if (flags & CHATS_Q_SOFT)
+        if (flags & PL_OP_SOFT)
             pl_log_error("chats %s: %s: not queued (no memory)", op->base->name, what);
         else
             pl_op_fail_nomem(op->base);
         return;
     }
-    *cb = (rows_cb_t){op, fn, arg, what};
+    *cb = (rows_cb_t){op, fn, arg};
     /* writes on the chat's shard lock its row first: batch them in chat order */
     pl_pg_lock_t lock = {0};
     if ((pg_flags & PL_PG_WRITE) && shard == op->chat_shard && op->chat_id > 0)
         lock = pl_chat_lock(op->chat_id, 0, 0);
-    pl_op_query(op->base, op->svc->stmt + stmt, shard, params, nparams, pg_flags, &lock,
-                flags & CHATS_Q_SOFT ? PL_OP_SOFT : 0, on_rows, cb, what);
+    pl_op_query(op->base, op->svc->stmt + stmt, shard, params, nparams, pg_flags, &lock, flags, on_rows, cb, what);
 }
 
 void pl_chats_scatter(pl_chats_op_t *op, const pl_scatter_t *sc, pl_chats_result_fn fn, const char *what)
@@ -110,7 +87,7 @@ void pl_chats_scatter(pl_chats_op_t *op, const pl_scatter_t *sc, pl_chats_result
         pl_op_fail_nomem(op->base);
         return;
     }
-    *cb = (rows_cb_t){op, fn, NULL, what};
+    *cb = (rows_cb_t){op, fn, NULL};
     pl_scatter_t ours = *sc;
     ours.stmt += op->svc->stmt;
     pl_op_scatter(op->base, &ours, on_rows, cb, what);

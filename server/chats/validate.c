@@ -101,19 +101,3 @@ bool pl_chats_is_chat_id(const pl_app_t *app, int64_t id)
 {
     return pl_chats_is_account_id(app, id);
 }
-
-static int cmp_id(const void *a, const void *b)
-{
-    int64_t x = *(const int64_t *)a, y = *(const int64_t *)b;
-    return (x > y) - (x < y);
-}
-
-bool pl_chats_sort_unique(int64_t *ids, size_t n)
-{
-    if (n > 1)
-        qsort(ids, n, sizeof(*ids), cmp_id);
-    for (size_t i = 1; i < n; i++)
-        if (ids[i] == ids[i - 1])
-            return false;
-    return true;
-}
