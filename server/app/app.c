@@ -7,7 +7,6 @@
 #include <string.h>
 
 #include "app/log.h"
-#include "app/op.h"
 #include "cache/redis.h"
 #include "runtime/clock.h"
 #include "runtime/errors.h"
@@ -120,18 +119,12 @@ static void on_call_query(const pl_pg_result_t *r, void *user)
 int pl_call_query(const pl_app_t *app, pl_call_t *call, int stmt, int shard, const pl_pg_param_t *params, int nparams,
                   unsigned flags, pl_call_query_fn fn, void *user)
 {
-    return pl_call_query_keyed(app, call, stmt, shard, params, nparams, flags, NULL, fn, user);
-}
-
-int pl_call_query_keyed(const pl_app_t *app, pl_call_t *call, int stmt, int shard, const pl_pg_param_t *params,
-                        int nparams, unsigned flags, const pl_pg_lock_t *lock, pl_call_query_fn fn, void *user)
-{
     call_query_t *q = malloc(sizeof(*q));
     if (!q)
         return PL_ERR_NOMEM;
     *q = (call_query_t){call, fn, user};
     pl_call_ref(call);
-    int rc = pl_store_exec_keyed(pl_app_store(app, pl_call_worker(call)), stmt, shard, params, nparams, flags, lock,
+    int rc = pl_store_exec_keyed(pl_app_store(app, pl_call_worker(call)), stmt, shard, params, nparams, flags, NULL,
                                  pl_call_deadline(call), on_call_query, q);
     if (rc != 0) {
         pl_call_unref(call);
@@ -140,38 +133,23 @@ int pl_call_query_keyed(const pl_app_t *app, pl_call_t *call, int stmt, int shar
     return rc;
 }
 
-static void on_call_scatter(const pl_pg_result_t *r, void *user)
+pl_code_t pl_query_failure(const pl_pg_result_t *r, const char *what, const char **message)
 {
-    call_query_t *q = user;
-    if (r->res) /* a shard's rows; the end (res NULL) lets the call go */
-        q->fn(q->call, r, q->user);
-    else
-        on_call_query(r, q);
-}
-
-int pl_call_scatter(const pl_app_t *app, pl_call_t *call, const pl_scatter_t *sc, pl_call_query_fn fn, void *user)
-{
-    call_query_t *q = malloc(sizeof(*q));
-    if (!q)
-        return PL_ERR_NOMEM;
-    *q = (call_query_t){call, fn, user};
-    pl_call_ref(call);
-    int rc = pl_store_scatter(pl_app_store(app, pl_call_worker(call)), sc, pl_call_deadline(call), on_call_scatter, q);
-    if (rc != 0) {
-        pl_call_unref(call);
-        free(q);
+    switch (r->code) {
+    case PL_CODE_UNAVAILABLE:
+        pl_log_warn("%s: %s", what, r->message);
+        *message = "storage temporarily unavailable; retry";
+        return PL_CODE_UNAVAILABLE;
+    case PL_CODE_DEADLINE_EXCEEDED:
+        pl_log_warn("%s: %s", what, r->message);
+        *message = "storage did not answer in time";
+        return PL_CODE_DEADLINE_EXCEEDED;
+    case PL_CODE_CANCELLED: *message = "server shutting down"; return PL_CODE_UNAVAILABLE;
+    default:
+        pl_log_error("%s: %s (sqlstate %s)", what, r->message, r->sqlstate);
+        *message = "internal error";
+        return PL_CODE_INTERNAL;
     }
-    return rc;
-}
-
-bool pl_call_fail_query(pl_call_t *call, const pl_pg_result_t *r, const char *what)
-{
-    if (r->code == PL_CODE_OK)
-        return false;
-    const char *message;
-    pl_code_t code = pl_query_failure(r, what, &message);
-    pl_call_finish(call, code, message);
-    return true;
 }
 
 void pl_call_failf(pl_call_t *call, pl_code_t code, const char *fmt, ...)

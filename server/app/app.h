@@ -14,7 +14,6 @@
 #include "config/config.h"
 #include "rpc/call.h"
 #include "store/ids.h"
-#include "store/scatter.h"
 #include "store/store.h"
 #include "transport/server.h"
 
@@ -56,15 +55,6 @@ typedef void (*pl_call_query_fn)(pl_call_t *call, const pl_pg_result_t *r, void 
 int pl_call_query(const pl_app_t *app, pl_call_t *call, int stmt, int shard, const pl_pg_param_t *params, int nparams,
                   unsigned flags, pl_call_query_fn fn, void *user);
 
-/* pl_call_query for a write that locks rows (lock order: store/pg.h). */
-int pl_call_query_keyed(const pl_app_t *app, pl_call_t *call, int stmt, int shard, const pl_pg_param_t *params,
-                        int nparams, unsigned flags, const pl_pg_lock_t *lock, pl_call_query_fn fn, void *user);
-
-/* pl_store_scatter (store/scatter.h) on behalf of a call, as pl_call_query:
- * the call's deadline, and a reference on the call until fn has run with
- * the end (res NULL: OK after every shard's rows, or the first failure). */
-int pl_call_scatter(const pl_app_t *app, pl_call_t *call, const pl_scatter_t *sc, pl_call_query_fn fn, void *user);
-
 /* The lock key of a chat's rows: kind 0 for the chat row first, 1 for a
  * member's row after it. */
 static inline pl_pg_lock_t pl_chat_lock(int64_t chat_id, int kind, int64_t account_id)
@@ -73,10 +63,9 @@ static inline pl_pg_lock_t pl_chat_lock(int64_t chat_id, int kind, int64_t accou
     return l;
 }
 
-/* Ends the call for a failed query with the status a client should see
- * (UNAVAILABLE, DEADLINE_EXCEEDED or INTERNAL; the server's message is
- * logged, never sent), and returns true; false if r succeeded. */
-bool pl_call_fail_query(pl_call_t *call, const pl_pg_result_t *r, const char *what);
+/* What a failed query means to a client: the status and a public message;
+ * the server's own message is logged under what. */
+pl_code_t pl_query_failure(const pl_pg_result_t *r, const char *what, const char **message);
 
 /* Ends the call with code and a printf-style message. */
 void pl_call_failf(pl_call_t *call, pl_code_t code, const char *fmt, ...) __attribute__((format(printf, 3, 4)));

@@ -70,9 +70,12 @@ typedef struct auth_req {
 static void on_device(pl_call_t *call, const pl_pg_result_t *r, void *user)
 {
     auth_req_t *a = user;
+    const char *message;
     if (pl_call_is_finished(call)) {
         /* cancelled or timed out meanwhile: nothing left to answer */
-    } else if (!pl_call_fail_query(call, r, "auth: device lookup")) {
+    } else if (r->code != PL_CODE_OK) {
+        pl_call_finish(call, pl_query_failure(r, "auth: device lookup", &message), message);
+    } else {
         bool ok = false;
         pl_principal_t who = {0, a->device_id};
         if (PQntuples(r->res) == 1) {

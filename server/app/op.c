@@ -10,7 +10,8 @@
 #include "app/log.h"
 #include "runtime/errors.h"
 
-#define BLOCK_BYTES 4096 /* request memory comes in blocks of at least this */
+#define FIRST_BLOCK_BYTES 512 /* most operations need a few small records */
+#define BLOCK_BYTES 4096      /* then request memory comes in blocks of at least this */
 
 /* Request-scoped memory: a bump allocator over a list of blocks. */
 typedef struct pl_op_block {
@@ -157,25 +158,6 @@ typedef struct op_query {
     const char *what;
 } op_query_t;
 
-pl_code_t pl_query_failure(const pl_pg_result_t *r, const char *what, const char **message)
-{
-    switch (r->code) {
-    case PL_CODE_UNAVAILABLE:
-        pl_log_warn("%s: %s", what, r->message);
-        *message = "storage temporarily unavailable; retry";
-        return PL_CODE_UNAVAILABLE;
-    case PL_CODE_DEADLINE_EXCEEDED:
-        pl_log_warn("%s: %s", what, r->message);
-        *message = "storage did not answer in time";
-        return PL_CODE_DEADLINE_EXCEEDED;
-    case PL_CODE_CANCELLED: *message = "server shutting down"; return PL_CODE_UNAVAILABLE;
-    default:
-        pl_log_error("%s: %s (sqlstate %s)", what, r->message, r->sqlstate);
-        *message = "internal error";
-        return PL_CODE_INTERNAL;
-    }
-}
-
 static void on_query(const pl_pg_result_t *r, void *user)
 {
     op_query_t *q = user;
@@ -300,7 +282,8 @@ void *pl_op_alloc(pl_op_t *op, size_t size)
     size = round_up(size ? size : 1);
     pl_op_block_t *b = op->blocks;
     if (!b || b->cap - b->used < size) {
-        size_t cap = size > BLOCK_BYTES ? size : BLOCK_BYTES;
+        size_t least = b ? BLOCK_BYTES : FIRST_BLOCK_BYTES;
+        size_t cap = size > least ? size : least;
         if (!(b = malloc(sizeof(*b) + cap)))
             return NULL;
         *b = (pl_op_block_t){op->blocks, 0, cap};

@@ -112,8 +112,4 @@ void pl_op_fail(pl_op_t *op, pl_code_t code, const char *fmt, ...) __attribute__
 void *pl_op_alloc(pl_op_t *op, size_t size);
 void pl_op_fail_nomem(pl_op_t *op);
 
-/* What a failed query means to a client: the status and a public message;
- * the server's own message is logged under what. */
-pl_code_t pl_query_failure(const pl_pg_result_t *r, const char *what, const char **message);
-
 #endif

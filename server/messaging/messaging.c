@@ -212,55 +212,44 @@ void pl_messaging_free(pl_messaging_t *m)
 
 /* ---- notify.h ---- */
 
-static pl_msg_worker_t *notify_worker(const pl_app_t *app, pl_worker_t *w)
+/* Fans ev out to the streams of accounts, here and on the nodes holding
+ * their routes; nothing if this node runs no messaging. */
+static void notify(const pl_app_t *app, pl_worker_t *w, parley_internal_v1_NodeEvent *ev, const int64_t *accounts,
+                   size_t n)
 {
-    return app->messaging ? pl_msg_worker(app->messaging, w) : NULL;
+    pl_msg_worker_t *mw = app->messaging ? pl_msg_worker(app->messaging, w) : NULL;
+    if (mw)
+        pl_fanout(mw, ev, accounts, n, true);
 }
 
 void pl_notify_chat_changed(const pl_app_t *app, pl_worker_t *w, int64_t chat_id, int64_t seq, const int64_t *accounts,
                             size_t naccounts)
 {
-    pl_msg_worker_t *mw = notify_worker(app, w);
-    if (!mw)
-        return;
-    parley_internal_v1_NodeEvent ev = {0};
-    ev.which_event = parley_internal_v1_NodeEvent_chat_changed_tag;
+    parley_internal_v1_NodeEvent ev = {.which_event = parley_internal_v1_NodeEvent_chat_changed_tag};
     ev.event.chat_changed.chat_id = chat_id;
     ev.event.chat_changed.seq = seq;
-    pl_fanout(mw, &ev, accounts, naccounts, true);
+    notify(app, w, &ev, accounts, naccounts);
 }
 
 void pl_notify_device_removed(const pl_app_t *app, pl_worker_t *w, int64_t account_id, int64_t device_id)
 {
-    pl_msg_worker_t *mw = notify_worker(app, w);
-    if (!mw)
-        return;
-    parley_internal_v1_NodeEvent ev = {0};
-    ev.which_event = parley_internal_v1_NodeEvent_device_removed_tag;
+    parley_internal_v1_NodeEvent ev = {.which_event = parley_internal_v1_NodeEvent_device_removed_tag};
     ev.event.device_removed.account_id = account_id;
     ev.event.device_removed.device_id = device_id;
-    pl_fanout(mw, &ev, &account_id, 1, true);
+    notify(app, w, &ev, &account_id, 1);
 }
 
 void pl_notify_devices_changed(const pl_app_t *app, pl_worker_t *w, int64_t account_id)
 {
-    pl_msg_worker_t *mw = notify_worker(app, w);
-    if (!mw)
-        return;
-    parley_internal_v1_NodeEvent ev = {0};
-    ev.which_event = parley_internal_v1_NodeEvent_devices_changed_tag;
+    parley_internal_v1_NodeEvent ev = {.which_event = parley_internal_v1_NodeEvent_devices_changed_tag};
     ev.event.devices_changed.account_id = account_id;
-    pl_fanout(mw, &ev, &account_id, 1, true);
+    notify(app, w, &ev, &account_id, 1);
 }
 
 void pl_notify_privacy_changed(const pl_app_t *app, pl_worker_t *w, int64_t account_id)
 {
-    pl_msg_worker_t *mw = notify_worker(app, w);
-    if (!mw)
-        return;
-    parley_internal_v1_NodeEvent ev = {0};
-    ev.which_event = parley_internal_v1_NodeEvent_privacy_changed_tag;
+    parley_internal_v1_NodeEvent ev = {.which_event = parley_internal_v1_NodeEvent_privacy_changed_tag};
     ev.event.privacy_changed.account_id = account_id;
     /* to every node: watchers of this account may be anywhere */
-    pl_fanout(mw, &ev, &account_id, 1, true);
+    notify(app, w, &ev, &account_id, 1);
 }

@@ -16,6 +16,7 @@
 #include <stdint.h>
 
 #include "app/app.h"
+#include "app/op.h"
 #include "messaging/order.h"
 #include "parley/internal/v1/node.pb.h"
 #include "parley/v1/messaging.pb.h"
@@ -112,10 +113,9 @@ struct pl_stream {
     int64_t device_id;
     uint64_t epoch;
     pl_stream_t *next_of_account;
-    pl_idmap_t chats;  /* chat id → chat_state_t */
-    pl_list_t queue;   /* chats to catch up (chat_state_t) */
-    int fetches;       /* catch-up queries in flight */
-    int pending_loads; /* start-up queries in flight */
+    pl_idmap_t chats; /* chat id → chat_state_t */
+    pl_list_t queue;  /* chats to catch up (chat_state_t) */
+    int fetches;      /* catch-up queries in flight */
     bool is_registered;
     bool is_loaded; /* chats and cursors loaded */
     bool is_ready_sent;
@@ -221,7 +221,7 @@ void pl_receipts_cursor(pl_stream_t *s, uint64_t request_id, const parley_v1_Cur
 void pl_receipts_deliver(pl_stream_t *s, const parley_v1_Receipt *r);
 /* The sender has read what it sent: moves its member's cursors to seq
  * (after the send committed), telling members if "to all" moved. */
-void pl_receipts_after_send(pl_messaging_t *m, pl_call_t *call, int64_t chat_id, int64_t account_id, int64_t seq);
+void pl_receipts_after_send(pl_op_t *op, pl_messaging_t *m, int64_t chat_id, int64_t seq);
 
 /* typing.c */
 void pl_typing_update(pl_stream_t *s, uint64_t request_id, const parley_v1_TypingUpdate *t);

@@ -87,33 +87,27 @@ static void announce(pl_msg_worker_t *mw, int64_t account, bool online, int64_t 
     pl_fanout(mw, &ev, &account, 1, true);
 }
 
-typedef struct presence_job {
-    pl_msg_worker_t *mw;
-    int64_t account;
-} presence_job_t;
-
 static void on_online_set(pl_code_t code, const char *message, void *user)
 {
-    presence_job_t *j = user;
+    (void)user;
     if (code != PL_CODE_OK)
         pl_log_debug("presence: set online: %s", message);
-    free(j);
 }
 
 void pl_presence_online(pl_stream_t *s, bool is_connect)
 {
     pl_redis_t *r = pl_app_redis(s->mw->m->app, s->mw->w);
-    presence_job_t *j = malloc(sizeof(*j));
-    if (!r || !j) {
-        free(j);
-        return;
-    }
-    *j = (presence_job_t){s->mw, s->account_id};
-    if (pl_cache_presence_set_online(r, s->account_id, s->device_id, PL_PRESENCE_TTL_S, on_online_set, j) != 0)
-        free(j);
-    else if (is_connect)
+    if (r &&
+        pl_cache_presence_set_online(r, s->account_id, s->device_id, PL_PRESENCE_TTL_S, on_online_set, NULL) == 0 &&
+        is_connect)
         announce(s->mw, s->account_id, true, 0); /* on connect, not on every heartbeat */
 }
+
+/* Setting a device offline, then announcing the account's state. */
+typedef struct presence_job {
+    pl_msg_worker_t *mw;
+    int64_t account;
+} presence_job_t;
 
 static void on_state_after_offline(pl_code_t code, const char *message, const pl_cache_presence_t *p, size_t count,
                                    void *user)

@@ -177,25 +177,24 @@ void pl_receipts_cursor(pl_stream_t *s, uint64_t request_id, const parley_v1_Cur
     pl_op_run(op, &(pl_principal_t){s->account_id, s->device_id}, move_cursor);
 }
 
-static void on_sender_moved(pl_call_t *call, const pl_pg_result_t *r, void *user)
+static void on_sender_moved(pl_op_t *op, const pl_pg_result_t *r, void *arg)
 {
     if (r->code != PL_CODE_OK) {
         /* the next send or ack moves it; nothing is lost but a receipt */
         pl_log_debug("sender cursor: %s", r->message);
         return;
     }
-    pl_msg_worker_t *mw = pl_msg_worker(user, pl_call_worker(call));
-    publish_receipt(mw, r->res, pl_pg_get_int64(r->res, 0, C_SENDER_CHAT),
+    publish_receipt(pl_msg_worker(arg, pl_call_worker(op->call)), r->res, pl_pg_get_int64(r->res, 0, C_SENDER_CHAT),
                     pl_pg_get_int64(r->res, 0, C_SENDER_ACCOUNT));
 }
 
-void pl_receipts_after_send(pl_messaging_t *m, pl_call_t *call, int64_t chat_id, int64_t account_id, int64_t seq)
+void pl_receipts_after_send(pl_op_t *op, pl_messaging_t *m, int64_t chat_id, int64_t seq)
 {
     uint8_t chat[8], a[8], sq[8];
-    pl_pg_param_t p[3] = {pl_pg_int8(chat, chat_id), pl_pg_int8(a, account_id), pl_pg_int8(sq, seq)};
-    pl_pg_lock_t lock = pl_chat_lock(chat_id, 1, account_id); /* the member's row, like a cursor move */
-    pl_call_query_keyed(m->app, call, pl_msg_stmt(m, ST_SENDER_CURSOR), pl_id_shard(chat_id), p, 3,
-                        PL_PG_WRITE | PL_PG_IDEMPOTENT, &lock, on_sender_moved, m);
+    pl_pg_param_t p[3] = {pl_pg_int8(chat, chat_id), pl_pg_int8(a, op->who.account_id), pl_pg_int8(sq, seq)};
+    pl_pg_lock_t lock = pl_chat_lock(chat_id, 1, op->who.account_id); /* the member's row, like a cursor move */
+    pl_op_query(op, pl_msg_stmt(m, ST_SENDER_CURSOR), pl_id_shard(chat_id), p, 3, PL_PG_WRITE | PL_PG_IDEMPOTENT, &lock,
+                PL_OP_ANY_RESULT, on_sender_moved, m, "sender cursor");
 }
 
 void pl_receipts_deliver(pl_stream_t *s, const parley_v1_Receipt *r)

@@ -192,7 +192,7 @@ static void on_stored(pl_op_t *op, const pl_pg_result_t *r, void *arg)
     j->expires_ms = pl_pg_get_int64(r->res, 0, 8);
     answer(op);
     if (!j->duplicate)
-        pl_receipts_after_send(j->m, op->call, j->chat_id, op->who.account_id, j->seq);
+        pl_receipts_after_send(op, j->m, j->chat_id, j->seq);
     if (j->kind == 1) {
         int64_t pair[2] = {j->account_a, j->account_b};
         fan_out(op, pair, 2);
@@ -226,15 +226,9 @@ static void store(pl_op_t *op)
 
 /* ---- per-device coverage ---- */
 
-static int cmp_i64(const void *a, const void *b)
-{
-    int64_t x = *(const int64_t *)a, y = *(const int64_t *)b;
-    return x < y ? -1 : x > y;
-}
-
 static bool is_covered(const send_job_t *j, int64_t device)
 {
-    return bsearch(&device, j->covered, j->ncovered, sizeof(int64_t), cmp_i64) != NULL;
+    return bsearch(&device, j->covered, j->ncovered, sizeof(int64_t), pl_ids_cmp) != NULL;
 }
 
 static void check_coverage(pl_op_t *op)
@@ -380,10 +374,8 @@ static bool take_message(pl_op_t *op, const parley_v1_OutgoingMessage *om)
         j->covered[i] = om->device_payloads[i].device_id;
     }
     j->ncovered = om->device_payloads_count;
-    qsort(j->covered, j->ncovered, sizeof(int64_t), cmp_i64);
-    for (size_t i = 1; i < j->ncovered; i++)
-        if (j->covered[i] == j->covered[i - 1])
-            return refuse(op, PL_CODE_INVALID_ARGUMENT, "two payloads for the same device");
+    if (pl_ids_sort_unique(j->covered, j->ncovered) != j->ncovered)
+        return refuse(op, PL_CODE_INVALID_ARGUMENT, "two payloads for the same device");
     parley_internal_v1_DevicePayloads dp = {0};
     dp.items_count = om->device_payloads_count;
     memcpy(dp.items, om->device_payloads, sizeof(dp.items[0]) * om->device_payloads_count);

@@ -152,9 +152,16 @@ static void resume_chat(pl_stream_t *s, uint64_t request_id, int64_t chat_id, in
     }
 }
 
-static void load_done(pl_stream_t *s)
+/* The stream being loaded: an operation on its call (app/op.h). */
+static pl_stream_t *loading(const pl_op_t *op)
 {
-    if (--s->pending_loads > 0)
+    return *(pl_stream_t **)op->state;
+}
+
+static void loaded(pl_op_t *op)
+{
+    pl_stream_t *s = loading(op);
+    if (s->is_closing)
         return;
     s->is_loaded = true;
     /* a Resume that came early: the client's word wins for its chats, all of
@@ -170,18 +177,11 @@ static void load_done(pl_stream_t *s)
     pl_deliver_kick(s);
 }
 
-static void on_last_seqs(pl_call_t *call, const pl_pg_result_t *r, void *user)
+static void on_last_seqs(pl_op_t *op, const pl_pg_result_t *r, void *arg)
 {
-    pl_stream_t *s = user;
-    if (s->is_closing)
-        return;
-    if (r->code != PL_CODE_OK) {
-        pl_log_warn("stream: last seqs for device %lld: %s", (long long)s->device_id, r->message);
-        pl_stream_end(s, PL_CODE_UNAVAILABLE, "storage temporarily unavailable; reconnect");
-        return;
-    }
-    (void)call;
-    for (int i = 0; r->res && i < PQntuples(r->res); i++) {
+    (void)op;
+    pl_stream_t *s = arg;
+    for (int i = 0; !s->is_closing && i < PQntuples(r->res); i++) {
         int64_t chat = pl_pg_get_int64(r->res, i, 0), last = pl_pg_get_int64(r->res, i, 1);
         chat_state_t *cs = pl_deliver_chat(s, chat, false);
         if (!cs)
@@ -195,38 +195,33 @@ static void on_last_seqs(pl_call_t *call, const pl_pg_result_t *r, void *user)
             cs->acked = last;
         pl_deliver_hint(s, chat, last);
     }
-    if (!r->res) /* every shard has answered */
-        load_done(s);
 }
 
-/* Asks every chat's shard for its last seq, one query per shard; the
- * caller holds one count of pending_loads meanwhile. */
-static void query_last_seqs(pl_stream_t *s)
+/* Asks every chat's shard for its last seq, one query per shard. */
+static void query_last_seqs(pl_op_t *op)
 {
+    pl_stream_t *s = loading(op);
     pl_messaging_t *m = s->mw->m;
-    int64_t *ids = malloc(sizeof(*ids) * (s->chats.count ? s->chats.count : 1));
+    int64_t *ids = pl_op_alloc(op, sizeof(*ids) * (s->chats.count ? s->chats.count : 1));
+    if (!ids) {
+        pl_op_fail_nomem(op);
+        return;
+    }
     size_t n = 0;
-    for (size_t i = 0; ids && i < s->chats.cap; i++)
+    for (size_t i = 0; i < s->chats.cap; i++)
         if (s->chats.slots[i].key)
             ids[n++] = s->chats.slots[i].key;
     pl_scatter_t sc = {.stmt = pl_msg_stmt(m, ST_LAST_SEQS), .flags = PL_PG_IDEMPOTENT, .ids = ids, .n = n};
-    if (n && pl_call_scatter(m->app, s->call, &sc, on_last_seqs, s) == 0)
-        s->pending_loads++;
-    free(ids);
+    if (n)
+        pl_op_scatter(op, &sc, on_last_seqs, s, "last seqs");
+    pl_op_then(op, loaded);
 }
 
-static void on_chats_loaded(pl_call_t *call, const pl_pg_result_t *r, void *user)
+static void on_chats_loaded(pl_op_t *op, const pl_pg_result_t *r, void *arg)
 {
-    pl_stream_t *s = user;
-    (void)call;
-    if (s->is_closing)
-        return;
-    if (r->code != PL_CODE_OK) {
-        pl_log_warn("stream: loading chats of device %lld: %s", (long long)s->device_id, r->message);
-        pl_stream_end(s, PL_CODE_UNAVAILABLE, "storage temporarily unavailable; reconnect");
-        return;
-    }
-    for (int i = 0; i < PQntuples(r->res); i++) {
+    (void)op;
+    pl_stream_t *s = arg;
+    for (int i = 0; !s->is_closing && i < PQntuples(r->res); i++) {
         int64_t chat = pl_pg_get_int64(r->res, i, 0), joined = pl_pg_get_int64(r->res, i, 1);
         int64_t cursor = pl_pg_get_int64(r->res, i, 3);
         chat_state_t *cs = pl_deliver_chat(s, chat, true);
@@ -237,23 +232,39 @@ static void on_chats_loaded(pl_call_t *call, const pl_pg_result_t *r, void *user
         cs->acked = cursor > 0 ? cursor : 0;
         cs->is_capped = cursor < 0; /* a device new to the chat gets at most the last N */
     }
-    query_last_seqs(s);
-    load_done(s); /* this query's own count */
+}
+
+static void load_chats(pl_op_t *op)
+{
+    pl_stream_t *s = loading(op);
+    pl_messaging_t *m = s->mw->m;
+    uint8_t a[8], d[8];
+    pl_pg_param_t p[2] = {pl_pg_int8(a, s->account_id), pl_pg_int8(d, s->device_id)};
+    pl_op_query(op, pl_msg_stmt(m, ST_LOAD_CHATS), pl_id_shard(s->account_id), p, 2, PL_PG_IDEMPOTENT, NULL, 0,
+                on_chats_loaded, s, "load chats");
+    pl_op_then(op, query_last_seqs);
+    pl_store_exec(pl_app_store(m->app, s->mw->w), pl_msg_stmt(m, ST_TOUCH_DEVICE), pl_id_shard(s->device_id), p + 1, 1,
+                  PL_PG_WRITE | PL_PG_IDEMPOTENT, 0, NULL, NULL);
+}
+
+static void load_failed(pl_op_t *op, pl_code_t code, const char *message)
+{
+    (void)code;
+    pl_stream_t *s = loading(op);
+    pl_log_warn("stream: loading device %lld: %s", (long long)s->device_id, message);
+    pl_stream_end(s, PL_CODE_UNAVAILABLE, "storage temporarily unavailable; reconnect");
 }
 
 static void start_load(pl_stream_t *s)
 {
-    pl_messaging_t *m = s->mw->m;
-    uint8_t a[8], d[8];
-    pl_pg_param_t p[2] = {pl_pg_int8(a, s->account_id), pl_pg_int8(d, s->device_id)};
-    s->pending_loads = 1;
-    if (pl_call_query(m->app, s->call, pl_msg_stmt(m, ST_LOAD_CHATS), pl_id_shard(s->account_id), p, 2,
-                      PL_PG_IDEMPOTENT, on_chats_loaded, s) != 0)
-        pl_stream_end(s, PL_CODE_UNAVAILABLE, "server busy; reconnect");
-    uint8_t id[8];
-    pl_pg_param_t t = pl_pg_int8(id, s->device_id);
-    pl_store_exec(pl_app_store(m->app, s->mw->w), pl_msg_stmt(m, ST_TOUCH_DEVICE), pl_id_shard(s->device_id), &t, 1,
-                  PL_PG_WRITE | PL_PG_IDEMPOTENT, 0, NULL, NULL);
+    pl_op_t *op = pl_op_try_new(s->mw->m->app, s->call, "stream", sizeof(s));
+    if (!op) {
+        pl_stream_end(s, PL_CODE_RESOURCE_EXHAUSTED, "out of memory");
+        return;
+    }
+    *(pl_stream_t **)op->state = s;
+    pl_op_on_error(op, load_failed);
+    pl_op_run(op, &(pl_principal_t){s->account_id, s->device_id}, load_chats);
 }
 
 /* The route is registered (or Redis is down, and other nodes will not
