@@ -14,6 +14,7 @@
 #include "app/app.h"
 #include "app/log.h"
 #include "config/config.h"
+#include "http2/session.h"
 #include "node.h"
 #include "parley_idl_descriptors.h"
 #include "services/health.h"
@@ -81,7 +82,7 @@ int main(int argc, char **argv)
     /* each worker's own (loop, listener, mailbox, reserve) and slack, its
      * PostgreSQL connections, and Redis's command and subscriber links */
     cfg.server.worker_fds = (uint32_t)(16 + cfg.pg_server_count * cfg.pg_connections_per_worker + 2);
-    pl_server_t *srv = pl_server_new(&cfg.server);
+    pl_server_t *srv = pl_server_new(&cfg.server, &pl_h2_session);
     pl_app_t app;
     pl_health_t *health = NULL;
     pl_services_t *services = NULL;

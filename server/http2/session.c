@@ -21,6 +21,7 @@
  * code (ours or nghttp2's own) ends the session the same way. */
 #include "http2/session.h"
 
+#include <nghttp2/nghttp2.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -112,12 +113,13 @@ struct pl_call_conn {
     const char *protocol_why;
 };
 
-bool pl_h2_has_calls(const pl_h2_t *h2)
+static bool pl_h2_has_calls(const pl_h2_t *h2)
 {
     return h2->call_count > 0;
 }
 
 static const pl_call_conn_ops_t conn_ops; /* what calls ask of the session: at the end */
+static void pl_h2_defence(pl_h2_t *h2, pl_defence_t kind, const char *detail);
 
 /* ---- budgets ---- */
 
@@ -262,7 +264,7 @@ static size_t scan(pl_h2_t *h2, const uint8_t *data, size_t len, const char **wh
     return len;
 }
 
-int64_t pl_h2_incomplete_since(const pl_h2_t *h2)
+static int64_t pl_h2_incomplete_since(const pl_h2_t *h2)
 {
     if (h2->is_terminated || h2->sent_error_goaway)
         return 0;
@@ -274,7 +276,7 @@ int64_t pl_h2_incomplete_since(const pl_h2_t *h2)
 /* Stalled: calls have output queued and none of them may send it, for
  * want of connection credit or of their own stream's (a peer can starve
  * each stream while keeping the connection window open). */
-int64_t pl_h2_flow_stalled_since(const pl_h2_t *h2)
+static int64_t pl_h2_flow_stalled_since(const pl_h2_t *h2)
 {
     if (!h2->call_count || h2->sent_error_goaway || !h2->out_queued)
         return 0;
@@ -388,13 +390,13 @@ static void consume_stream(pl_h2_t *h2, int32_t stream_id, size_t n)
         nghttp2_session_consume_stream(h2->ng, stream_id, n);
 }
 
-int64_t pl_h2_oldest_partial_since(const pl_h2_t *h2)
+static int64_t pl_h2_oldest_partial_since(const pl_h2_t *h2)
 {
     const pl_call_t *c = h2->in_partial ? oldest_partial(h2) : NULL;
     return c ? h2->ops->partial_since(c) : 0;
 }
 
-void pl_h2_expire_partials(pl_h2_t *h2, int64_t begun_before_ms)
+static void pl_h2_expire_partials(pl_h2_t *h2, int64_t begun_before_ms)
 {
     pl_call_t *next;
     for (pl_call_t *c = h2->calls; c; c = next) {
@@ -624,7 +626,7 @@ static ssize_t read_body(nghttp2_session *ng, int32_t stream_id, uint8_t *buf, s
     return h2->ops->read_body(call, buf, length, data_flags);
 }
 
-pl_h2_t *pl_h2_new(pl_conn_t *conn, pl_server_t *srv)
+static pl_h2_t *pl_h2_new(pl_conn_t *conn, pl_server_t *srv)
 {
     const pl_server_config_t *cfg = pl_server_config(srv);
     pl_h2_t *h2 = calloc(1, sizeof(*h2));
@@ -700,7 +702,7 @@ pl_h2_t *pl_h2_new(pl_conn_t *conn, pl_server_t *srv)
     return h2;
 }
 
-void pl_h2_free(pl_h2_t *h2)
+static void pl_h2_free(pl_h2_t *h2)
 {
     h2->is_freeing = true;
     /* nghttp2_session_del does not report open streams: tell each call. */
@@ -714,7 +716,7 @@ void pl_h2_free(pl_h2_t *h2)
     free(h2);
 }
 
-void pl_h2_defence(pl_h2_t *h2, pl_defence_t kind, const char *detail)
+static void pl_h2_defence(pl_h2_t *h2, pl_defence_t kind, const char *detail)
 {
     uint64_t total = pl_server_defence_fired(h2->server, kind);
     if (h2->logged & (1u << kind))
@@ -726,7 +728,7 @@ void pl_h2_defence(pl_h2_t *h2, pl_defence_t kind, const char *detail)
             pl_defence_name(kind), peer, detail, (unsigned long long)total);
 }
 
-void pl_h2_terminate(pl_h2_t *h2, uint32_t error_code, const char *reason)
+static void pl_h2_terminate(pl_h2_t *h2, uint32_t error_code, const char *reason)
 {
     if (h2->is_terminated)
         return;
@@ -737,7 +739,7 @@ void pl_h2_terminate(pl_h2_t *h2, uint32_t error_code, const char *reason)
     pl_conn_kick(h2->conn);
 }
 
-int pl_h2_recv(pl_h2_t *h2, const uint8_t *data, size_t len)
+static int pl_h2_recv(pl_h2_t *h2, const uint8_t *data, size_t len)
 {
     if (h2->is_terminated || h2->sent_error_goaway)
         return 0; /* going away: what the peer still sends is discarded */
@@ -769,7 +771,7 @@ int pl_h2_recv(pl_h2_t *h2, const uint8_t *data, size_t len)
     return 0;
 }
 
-long pl_h2_send(pl_h2_t *h2, const uint8_t **data)
+static long pl_h2_send(pl_h2_t *h2, const uint8_t **data)
 {
     if (h2->sent_error_goaway)
         return 0; /* the GOAWAY is out: nothing after it matters */
@@ -777,30 +779,30 @@ long pl_h2_send(pl_h2_t *h2, const uint8_t **data)
     return n < 0 ? -1 : (long)n;
 }
 
-bool pl_h2_wants_io(const pl_h2_t *h2)
+static bool pl_h2_wants_io(const pl_h2_t *h2)
 {
     if (h2->sent_error_goaway)
         return false;
     return nghttp2_session_want_read(h2->ng) || nghttp2_session_want_write(h2->ng);
 }
 
-void pl_h2_ping(pl_h2_t *h2)
+static void pl_h2_ping(pl_h2_t *h2)
 {
     nghttp2_submit_ping(h2->ng, NGHTTP2_FLAG_NONE, NULL);
 }
 
-void pl_h2_shutdown_notice(pl_h2_t *h2)
+static void pl_h2_shutdown_notice(pl_h2_t *h2)
 {
     nghttp2_submit_shutdown_notice(h2->ng);
 }
 
-void pl_h2_goaway(pl_h2_t *h2, uint32_t error_code)
+static void pl_h2_goaway(pl_h2_t *h2)
 {
     int32_t last = nghttp2_session_get_last_proc_stream_id(h2->ng);
-    nghttp2_submit_goaway(h2->ng, NGHTTP2_FLAG_NONE, last, error_code, NULL, 0);
+    nghttp2_submit_goaway(h2->ng, NGHTTP2_FLAG_NONE, last, NGHTTP2_NO_ERROR, NULL, 0);
 }
 
-void pl_h2_abort_calls(pl_h2_t *h2)
+static void pl_h2_abort_calls(pl_h2_t *h2)
 {
     for (pl_call_t *c = h2->calls; c; c = h2->ops->next(c))
         h2->ops->finish(c, PL_CODE_UNAVAILABLE, "server shutting down");
@@ -873,3 +875,27 @@ static const pl_call_conn_ops_t conn_ops = {.submit_response = submit_response,
                                             .peer = peer,
                                             .find_method = find_method,
                                             .has_service = has_service};
+
+static void defend(pl_h2_t *h2, pl_defence_t kind, const char *detail, const char *reason)
+{
+    pl_h2_defence(h2, kind, detail);
+    pl_h2_terminate(h2, NGHTTP2_ENHANCE_YOUR_CALM, reason);
+}
+
+const pl_session_ops_t pl_h2_session = {
+    .open = pl_h2_new,
+    .close = pl_h2_free,
+    .recv = pl_h2_recv,
+    .send = pl_h2_send,
+    .wants_io = pl_h2_wants_io,
+    .has_calls = pl_h2_has_calls,
+    .incomplete_since = pl_h2_incomplete_since,
+    .partial_since = pl_h2_oldest_partial_since,
+    .stalled_since = pl_h2_flow_stalled_since,
+    .expire_partials = pl_h2_expire_partials,
+    .defend = defend,
+    .ping = pl_h2_ping,
+    .shutdown_notice = pl_h2_shutdown_notice,
+    .goaway = pl_h2_goaway,
+    .abort_calls = pl_h2_abort_calls,
+};

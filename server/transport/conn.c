@@ -1,4 +1,5 @@
-/* conn.c — socket/TLS I/O for one connection, feeding its HTTP/2 session.
+/* conn.c — socket/TLS I/O for one connection, feeding its session
+ * (pl_session_ops_t: HTTP/2 in parleyd).
  *
  * Every entry point (event callbacks and the functions other modules call)
  * brackets its work with conn_enter/conn_leave: a close requested anywhere
@@ -19,7 +20,6 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
-#include "http2/session.h"
 #include "runtime/clock.h"
 #include "runtime/errors.h"
 #include "runtime/sockio.h"
@@ -35,7 +35,8 @@ struct pl_conn {
     pl_worker_t *worker;
     int fd;
     SSL *ssl;
-    pl_h2_t *h2;
+    const pl_session_ops_t *ops;
+    pl_session_t *session;
     struct event *rev, *wev, *timer;
     pl_conn_t *next, *prev;
 
@@ -43,8 +44,8 @@ struct pl_conn {
     size_t out_len, out_off;
     int64_t out_progress_ms;     /* last time the socket took some of out */
     int64_t stall_since_ms;      /* output blocked (socket full or no flow-control credit) since; 0: flowing */
-    int64_t incomplete_since_ms; /* as last seen from pl_h2_incomplete_since */
-    int64_t partial_since_ms;    /* as last seen from pl_h2_oldest_partial_since */
+    int64_t incomplete_since_ms; /* as last seen from ops->incomplete_since */
+    int64_t partial_since_ms;    /* as last seen from ops->partial_since */
     pl_addr_slot_t addr_slot;    /* this connection's count in the per-address table */
 
     uint8_t peer_addr[16]; /* IPv4 (first 4 bytes) or IPv6 */
@@ -220,8 +221,8 @@ static void conn_update_stall(pl_conn_t *c)
     int64_t since = 0;
     if (c->out)
         since = c->out_progress_ms;
-    else if (c->h2)
-        since = pl_h2_flow_stalled_since(c->h2);
+    else if (c->session)
+        since = c->ops->stalled_since(c->session);
     if (since != c->stall_since_ms) {
         c->stall_since_ms = since;
         conn_arm_timer(c);
@@ -249,7 +250,7 @@ static void conn_flush_once(pl_conn_t *c)
     uint8_t *tx = pl_worker_tx_buf(c->worker, &cap);
     for (;;) {
         const uint8_t *data;
-        long n = pl_h2_send(c->h2, &data);
+        long n = c->ops->send(c->session, &data);
         if (n < 0) {
             conn_request_close(c);
             return;
@@ -293,7 +294,7 @@ static void conn_flush_once(pl_conn_t *c)
     if (!c->read_wants_write)
         event_del(c->wev);
     conn_set_reading(c, true);
-    if (!pl_h2_wants_io(c->h2)) {
+    if (!c->ops->wants_io(c->session)) {
         conn_begin_linger(c);
         return;
     }
@@ -305,7 +306,7 @@ static void conn_flush_once(pl_conn_t *c)
 static void conn_flush(pl_conn_t *c)
 {
     for (int pass = 0; pass < FLUSH_PASSES; pass++) {
-        if (conn_is_done(c) || c->is_handshaking || c->is_lingering || !c->h2)
+        if (conn_is_done(c) || c->is_handshaking || c->is_lingering || !c->session)
             return;
         c->is_flush_pending = false;
         conn_flush_once(c);
@@ -325,10 +326,10 @@ void pl_conn_kick(pl_conn_t *c)
 
 /* ---- input ---- */
 
-static void conn_start_h2(pl_conn_t *c)
+static void conn_start_session(pl_conn_t *c)
 {
-    c->h2 = pl_h2_new(c, pl_worker_server(c->worker));
-    if (!c->h2) {
+    c->session = c->ops->open(c, pl_worker_server(c->worker));
+    if (!c->session) {
         conn_request_close(c);
         return;
     }
@@ -350,7 +351,7 @@ static void conn_handshake(pl_conn_t *c)
         c->is_handshaking = false;
         event_del(c->wev);
         conn_set_reading(c, true);
-        conn_start_h2(c);
+        conn_start_session(c);
         return;
     }
     switch (SSL_get_error(c->ssl, rc)) {
@@ -381,14 +382,14 @@ static void conn_read_some(pl_conn_t *c)
             return;
         }
         c->last_read_ms = pl_now_msec();
-        if (pl_h2_recv(c->h2, buf, (size_t)n) != 0) {
+        if (c->ops->recv(c->session, buf, (size_t)n) != 0) {
             /* a fatal protocol error: send what nghttp2 queued (GOAWAY), then go */
             conn_flush(c);
             conn_request_close(c);
             return;
         }
-        int64_t since = pl_h2_incomplete_since(c->h2);
-        int64_t partial = pl_h2_oldest_partial_since(c->h2);
+        int64_t since = c->ops->incomplete_since(c->session);
+        int64_t partial = c->ops->partial_since(c->session);
         if (since != c->incomplete_since_ms || partial != c->partial_since_ms) {
             c->incomplete_since_ms = since;
             c->partial_since_ms = partial;
@@ -508,11 +509,11 @@ static void on_timer(evutil_socket_t fd, short what, void *arg)
     } else if (c->stall_since_ms && now - c->stall_since_ms >= cfg->send_timeout_ms) {
         /* a slow reader: its socket is full (no room even for a GOAWAY), or
          * it gives no flow-control credit while calls wait */
-        if (c->out || !c->h2) {
+        if (c->out || !c->session) {
             conn_request_close(c);
         } else {
-            pl_h2_defence(c->h2, PL_DEFENCE_NO_CREDIT, "no flow-control credit for send_timeout_ms");
-            pl_h2_terminate(c->h2, NGHTTP2_ENHANCE_YOUR_CALM, "no flow-control credit");
+            c->ops->defend(c->session, PL_DEFENCE_NO_CREDIT, "no flow-control credit for send_timeout_ms",
+                           "no flow-control credit");
             conn_flush(c);
         }
     } else if (!c->is_ready) {
@@ -522,25 +523,25 @@ static void on_timer(evutil_socket_t fd, short what, void *arg)
         /* slowloris after the preface: a frame header or request header
          * block trickled in more slowly than header_timeout_ms */
         c->incomplete_since_ms = 0;
-        pl_h2_defence(c->h2, PL_DEFENCE_SLOW_HEADERS, "a frame or header block slower than header_timeout_ms");
-        pl_h2_terminate(c->h2, NGHTTP2_ENHANCE_YOUR_CALM, "request headers too slow");
+        c->ops->defend(c->session, PL_DEFENCE_SLOW_HEADERS, "a frame or header block slower than header_timeout_ms",
+                       "request headers too slow");
         conn_flush(c);
     } else if (c->ping_sent_ms && now - c->ping_sent_ms >= cfg->keepalive_timeout_ms) {
         conn_request_close(c); /* the peer stopped answering: a dead link */
     } else if (c->idle_since_ms && cfg->idle_timeout_ms > 0 && now - c->idle_since_ms >= cfg->idle_timeout_ms) {
-        pl_h2_goaway(c->h2, 0);
+        c->ops->goaway(c->session);
         c->idle_since_ms = 0;
         conn_flush(c);
     } else if (!c->ping_sent_ms && cfg->keepalive_time_ms > 0 && now - c->last_read_ms >= cfg->keepalive_time_ms) {
-        pl_h2_ping(c->h2);
+        c->ops->ping(c->session);
         c->ping_sent_ms = now;
         conn_flush(c);
     }
-    if (c->h2 && c->partial_since_ms && now - c->partial_since_ms >= cfg->message_timeout_ms) {
+    if (c->session && c->partial_since_ms && now - c->partial_since_ms >= cfg->message_timeout_ms) {
         /* request messages begun long ago and still not complete: those
          * calls end (RESOURCE_EXHAUSTED), their buffers go */
-        pl_h2_expire_partials(c->h2, now - cfg->message_timeout_ms);
-        c->partial_since_ms = pl_h2_oldest_partial_since(c->h2);
+        c->ops->expire_partials(c->session, now - cfg->message_timeout_ms);
+        c->partial_since_ms = c->ops->partial_since(c->session);
         conn_flush(c);
     }
     conn_arm_timer(c);
@@ -564,7 +565,7 @@ void pl_conn_on_ping_ack(pl_conn_t *c)
 
 void pl_conn_on_calls_changed(pl_conn_t *c)
 {
-    bool has_calls = pl_h2_has_calls(c->h2);
+    bool has_calls = c->ops->has_calls(c->session);
     if (has_calls && c->idle_since_ms) {
         c->idle_since_ms = 0;
     } else if (!has_calls && !c->idle_since_ms && c->is_ready) {
@@ -592,6 +593,7 @@ int pl_conn_new(pl_worker_t *w, int fd, const struct sockaddr *peer, socklen_t p
         return PL_ERR_LIMIT;
     }
     c->worker = w;
+    c->ops = pl_server_session(pl_worker_server(w));
     c->fd = fd;
     c->opened_ms = c->last_read_ms = pl_now_msec();
     struct event_base *base = pl_worker_base(w);
@@ -613,7 +615,7 @@ int pl_conn_new(pl_worker_t *w, int fd, const struct sockaddr *peer, socklen_t p
     conn_set_reading(c, true);
     conn_arm_timer(c);
     if (!tls)
-        conn_start_h2(c);
+        conn_start_session(c);
     conn_leave(c); /* may already close it: fd is ours either way */
     return 0;
 fail:
@@ -640,9 +642,9 @@ void pl_conn_close(pl_conn_t *c)
     }
     c->is_closed = true;
     c->busy++; /* calls reacting to their cancellation must not re-enter a close */
-    if (c->h2)
-        pl_h2_free(c->h2); /* calls learn they are cancelled; handlers may keep refs */
-    c->h2 = NULL;
+    if (c->session)
+        c->ops->close(c->session); /* calls learn they are cancelled; handlers may keep refs */
+    c->session = NULL;
     if (c->ssl)
         SSL_free(c->ssl);
     event_free(c->rev);
@@ -658,10 +660,10 @@ void pl_conn_close(pl_conn_t *c)
 void pl_conn_start_drain(pl_conn_t *c)
 {
     conn_enter(c);
-    if (!c->h2) /* still in the TLS handshake: nothing to drain */
+    if (!c->session) /* still in the TLS handshake: nothing to drain */
         conn_request_close(c);
     else if (!c->is_lingering) {
-        pl_h2_shutdown_notice(c->h2);
+        c->ops->shutdown_notice(c->session);
         conn_flush(c);
     }
     conn_leave(c);
@@ -670,8 +672,8 @@ void pl_conn_start_drain(pl_conn_t *c)
 void pl_conn_final_goaway(pl_conn_t *c)
 {
     conn_enter(c);
-    if (c->h2 && !c->is_lingering && !conn_is_done(c)) {
-        pl_h2_goaway(c->h2, 0);
+    if (c->session && !c->is_lingering && !conn_is_done(c)) {
+        c->ops->goaway(c->session);
         conn_flush(c);
     }
     conn_leave(c);
@@ -680,8 +682,8 @@ void pl_conn_final_goaway(pl_conn_t *c)
 void pl_conn_abort(pl_conn_t *c)
 {
     conn_enter(c);
-    if (c->h2 && !c->is_lingering && !conn_is_done(c)) {
-        pl_h2_abort_calls(c->h2);
+    if (c->session && !c->is_lingering && !conn_is_done(c)) {
+        c->ops->abort_calls(c->session);
         conn_flush(c);
     }
     conn_request_close(c);

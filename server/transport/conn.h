@@ -1,5 +1,6 @@
 /* conn.h — one client connection: socket or TLS I/O, timers (handshake,
- * keepalive, idle), back-pressure, and the HTTP/2 session on top.
+ * keepalive, idle), back-pressure, and the session on top (pl_session_ops_t
+ * in server.h; HTTP/2 in parleyd).
  *
  * Memory for an idle connection is a budget: no I/O buffers are owned
  * (reads and writes go through the worker's scratch buffers); only bytes the
@@ -12,8 +13,6 @@
 #include <sys/socket.h>
 
 #include "transport/worker.h"
-
-typedef struct pl_call_conn pl_h2_t;
 
 /* Serves a new connection on fd. 0: fd is taken (closed with the
  * connection); PL_ERR_LIMIT (the peer's address has connections_per_address
@@ -29,7 +28,7 @@ pl_worker_t *pl_conn_worker(const pl_conn_t *c);
 /* The peer's IP address as text ("unknown" if not an IP socket). */
 void pl_conn_peer(const pl_conn_t *c, char *buf, size_t len);
 
-/* HTTP/2 session events the connection cares about. */
+/* Session events the connection cares about. */
 void pl_conn_on_frame(pl_conn_t *c);         /* any frame: the peer is alive and speaks h2 */
 void pl_conn_on_ping_ack(pl_conn_t *c);      /* our keepalive ping was answered */
 void pl_conn_on_calls_changed(pl_conn_t *c); /* a call started or ended: idle accounting */

@@ -55,6 +55,7 @@ typedef struct drain_hook {
 } drain_hook_t;
 
 struct pl_server {
+    const pl_session_ops_t *session; /* what connections carry */
     pl_server_config_t cfg;
     pl_call_limits_t call_limits; /* from cfg, for the call layer */
     char *host;
@@ -133,11 +134,17 @@ static char *dup_or_null(const char *s)
     return s && s[0] ? strdup(s) : NULL;
 }
 
-pl_server_t *pl_server_new(const pl_server_config_t *cfg)
+const pl_session_ops_t *pl_server_session(const pl_server_t *srv)
+{
+    return srv->session;
+}
+
+pl_server_t *pl_server_new(const pl_server_config_t *cfg, const pl_session_ops_t *session)
 {
     pl_server_t *srv = calloc(1, sizeof(*srv));
     if (!srv)
         return NULL;
+    srv->session = session;
     srv->cfg = *cfg;
     derive(&srv->cfg);
     srv->fd_limit = fd_limit_now();

@@ -56,7 +56,9 @@ typedef struct pl_server_config {
     int header_timeout_ms;            /* time to finish a frame header or request header block; default 10 s */
 } pl_server_config_t;
 
-pl_server_t *pl_server_new(const pl_server_config_t *cfg);
+/* A server whose connections carry session (which outlives it; below). */
+typedef struct pl_session_ops pl_session_ops_t;
+pl_server_t *pl_server_new(const pl_server_config_t *cfg, const pl_session_ops_t *session);
 void pl_server_free(pl_server_t *srv);
 
 /* Makes a descriptor set available to reflection. */
@@ -122,6 +124,49 @@ typedef enum pl_defence {
     PL_DEFENCE_MESSAGE_TIMEOUT, /* a request message not complete within message_timeout_ms */
     PL_DEFENCE_COUNT
 } pl_defence_t;
+
+/* ---- the protocol a connection carries ----
+ *
+ * A connection (conn.c) moves bytes and keeps time; what the bytes mean is
+ * up to its session, which the server is given: HTTP/2 (http2/session.h)
+ * is the one Parley serves. The session is also what calls see as their
+ * connection (rpc/call_conn.h). Times are pl_now_msec, 0 for "not". */
+typedef struct pl_conn pl_conn_t;
+typedef struct pl_call_conn pl_session_t;
+struct pl_session_ops {
+    /* A session for a new connection, its preface queued; NULL: no memory. */
+    pl_session_t *(*open)(pl_conn_t *conn, pl_server_t *srv);
+    /* Cancels every open call, then frees the session. */
+    void (*close)(pl_session_t *s);
+    /* Received bytes: 0, or -1 when the connection must close at once
+     * (floods and limits instead queue a GOAWAY and return 0). */
+    int (*recv)(pl_session_t *s, const uint8_t *data, size_t len);
+    /* The next chunk of output, valid until the next call: its length, 0
+     * when there is nothing to send, -1 on a fatal error. */
+    long (*send)(pl_session_t *s, const uint8_t **data);
+    /* False once both sides are done, or once an error GOAWAY went out. */
+    bool (*wants_io)(const pl_session_t *s);
+    bool (*has_calls)(const pl_session_t *s);
+    /* Since when a frame header, control frame or request header block has
+     * been arriving without completing; the oldest incomplete request
+     * message began; calls have waited without flow-control credit. */
+    int64_t (*incomplete_since)(const pl_session_t *s);
+    int64_t (*partial_since)(const pl_session_t *s);
+    int64_t (*stalled_since)(const pl_session_t *s);
+    /* Ends the calls whose request message began at or before a time. */
+    void (*expire_partials)(pl_session_t *s, int64_t begun_before_ms);
+    /* A defence of the connection's fired (counted, logged once per kind
+     * with detail): the session ends with GOAWAY ENHANCE_YOUR_CALM, reason. */
+    void (*defend)(pl_session_t *s, pl_defence_t kind, const char *detail, const char *reason);
+    void (*ping)(pl_session_t *s);
+    /* Draining: a shutdown notice, later the final GOAWAY, and at the end
+     * of the grace every open call ended with UNAVAILABLE. */
+    void (*shutdown_notice)(pl_session_t *s);
+    void (*goaway)(pl_session_t *s);
+    void (*abort_calls)(pl_session_t *s);
+};
+
+const pl_session_ops_t *pl_server_session(const pl_server_t *srv);
 const char *pl_defence_name(pl_defence_t d);
 /* Counts one firing (any thread); the node's total so far. */
 uint64_t pl_server_defence_fired(pl_server_t *srv, pl_defence_t d);

@@ -18,6 +18,7 @@
 
 #include "config/config.h"
 #include "grpc/testing/test.parley.h"
+#include "http2/session.h"
 #include "interop_descriptors.h"
 #include "rpc/call.h"
 #include "runtime/errors.h"
@@ -161,7 +162,7 @@ static void setup(void)
     cfg.initial_window = 65535;
     cfg.useless_burst = 200;
     cfg.reset_burst = 100;
-    server = pl_server_new(&cfg);
+    server = pl_server_new(&cfg, &pl_h2_session);
     if (!server || !pl_health_register(server) || pl_reflection_register(server) != 0 ||
         grpc_testing_TestService_register(server, &handlers, NULL) != 0 ||
         pl_server_add_descriptors(server, &interop_descriptors) != 0 ||

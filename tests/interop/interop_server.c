@@ -12,6 +12,7 @@
 
 #include "config/config.h"
 #include "grpc/testing/test.parley.h"
+#include "http2/session.h"
 #include "interop_descriptors.h"
 #include "parley_idl_descriptors.h"
 #include "rpc/call.h"
@@ -328,7 +329,7 @@ int main(int argc, char **argv)
     pthread_sigmask(SIG_BLOCK, &sigs, NULL);
     signal(SIGPIPE, SIG_IGN);
 
-    pl_server_t *srv = pl_server_new(&cfg);
+    pl_server_t *srv = pl_server_new(&cfg, &pl_h2_session);
     if (!srv)
         return 1;
     pl_health_t *health = pl_health_register(srv);
