@@ -20,8 +20,8 @@ static long rss_before;
 
 void attack_begin(void)
 {
-    rss_before = h2w_rss_kib(server_pid);
-    h2w_rss_start(server_pid);
+    rss_before = pl_test_rss_kib(server_pid);
+    pl_test_rss_peak_start(server_pid);
     h2w_good_start(port);
     usleep(100 * 1000); /* the good client is connected and calling */
 }
@@ -31,9 +31,9 @@ void attack_begin(void)
 int attack_end(long ceiling_mib)
 {
     h2w_good_stats_t good = h2w_good_stop();
-    long peak = h2w_rss_stop();
+    long peak = pl_test_rss_peak_stop();
     usleep(300 * 1000);
-    long after = h2w_rss_kib(server_pid);
+    long after = pl_test_rss_kib(server_pid);
     printf("server RSS: before %ld KiB, peak %ld KiB (+%ld KiB), after %ld KiB; ceiling +%ld MiB\n", rss_before, peak,
            peak - rss_before, after, ceiling_mib);
     printf("well-behaved client during the attack: %lu calls OK, %lu failed, slowest %ld ms%s%s\n", good.ok,
@@ -109,39 +109,22 @@ void open_big_downloads(h2w_conn_t *c, int streams, int count, int32_t size)
     h2w_buf_free(&out);
 }
 
-int attack_main(int argc, char **argv, const char *prog, const attack_case_t *cases, size_t n,
+static bool (*extra_arg)(const char *arg);
+
+static bool attack_arg(const char *arg)
+{
+    if (strncmp(arg, "--tls=", 6) == 0) { /* the attacker and the good client over TLS */
+        h2w_good_use_tls(attack_tls_ca = arg + 6);
+        return true;
+    }
+    return extra_arg && extra_arg(arg);
+}
+
+int attack_main(int argc, char **argv, const char *prog, const pl_test_case_t *cases, size_t n,
                 bool (*extra)(const char *arg))
 {
     const char *which = NULL;
-    for (int i = 1; i < argc; i++) {
-        if (strncmp(argv[i], "--port=", 7) == 0)
-            port = (uint16_t)atoi(argv[i] + 7);
-        else if (strncmp(argv[i], "--pid=", 6) == 0)
-            server_pid = (pid_t)atoi(argv[i] + 6);
-        else if (strncmp(argv[i], "--case=", 7) == 0)
-            which = argv[i] + 7;
-        else if (strncmp(argv[i], "--tls=", 6) == 0) /* the attacker and the good client over TLS */
-            h2w_good_use_tls(attack_tls_ca = argv[i] + 6);
-        else if (!extra || !extra(argv[i])) {
-            fprintf(stderr, "%s: unknown argument %s\n", prog, argv[i]);
-            return 2;
-        }
-    }
-    const char *addr = getenv("PARLEY_ADDR"), *pids = getenv("PARLEY_PIDS");
-    if (!port && addr && strrchr(addr, ':'))
-        port = (uint16_t)atoi(strrchr(addr, ':') + 1);
-    if (!server_pid && pids)
-        server_pid = (pid_t)atoi(pids);
-    if (!port || !server_pid || !which) {
-        fprintf(stderr, "usage: %s --port=N --pid=N --case=NAME\n", prog);
-        return 2;
-    }
-    signal(SIGPIPE, SIG_IGN);
-    setvbuf(stdout, NULL, _IOLBF, 0);
-    for (size_t i = 0; i < n; i++)
-        if (strcmp(cases[i].name, which) == 0) {
-            return pl_test_run(which, cases[i].run);
-        }
-    fprintf(stderr, "%s: unknown case %s\n", prog, which);
-    return 2;
+    extra_arg = extra;
+    int rc = pl_test_cases_parse(argc, argv, prog, attack_arg, &port, &server_pid, &which);
+    return rc ? rc : pl_test_cases_run(prog, cases, n, which);
 }

@@ -34,16 +34,11 @@ void open_big_downloads(h2w_conn_t *c, int streams, int count, int32_t size);
 /* Appends msg as a gRPC message to out; its protobuf size. */
 size_t encode_request(const pb_msgdesc_t *desc, const void *msg, h2w_buf_t *out);
 
-typedef struct attack_case {
-    const char *name;
-    int (*run)(void);
-} attack_case_t;
-/* The attack programs' main: --port, --pid (or PARLEY_ADDR and
- * PARLEY_PIDS from tests/harness/with_parleyd.py), --case=NAME and
- * --tls=CA (attack and well-behaved client over TLS); other
- * arguments go to extra (NULL: none allowed), which returns false for one
- * it does not know. Runs the case; its exit status. */
-int attack_main(int argc, char **argv, const char *prog, const attack_case_t *cases, size_t n,
+/* The attack programs' main (cases.h): the kit's arguments and --tls=CA
+ * (attack and well-behaved client over TLS); other arguments go to extra
+ * (NULL: none allowed), which returns false for one it does not know. Runs
+ * the case; its exit status. */
+int attack_main(int argc, char **argv, const char *prog, const pl_test_case_t *cases, size_t n,
                 bool (*extra)(const char *arg));
 
 #endif

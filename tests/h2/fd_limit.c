@@ -32,6 +32,7 @@
 #include <arpa/inet.h>
 #include <netinet/in.h>
 
+#include "cases.h"
 #include "check.h"
 #include "grpc/testing/test.parley.h"
 #include "h2_wire.h"
@@ -100,7 +101,7 @@ static void print_log_head(void)
 
 static int server_fds(void)
 {
-    int n = h2w_fd_count(server_pid);
+    int n = pl_test_fd_count(server_pid);
     return n < 0 ? n : n - 2; /* "." and ".." */
 }
 
@@ -294,7 +295,7 @@ static int attack(int count, run_t *r)
     r->connected = fl.connected;
     usleep(300 * 1000); /* the server takes what it can */
 
-    double cpu0 = h2w_cpu_seconds(server_pid);
+    double cpu0 = pl_test_cpu_seconds(server_pid);
     int64_t t0 = pl_now_msec();
     while (pl_now_msec() - t0 < ATTACK_MS) {
         int fds = server_fds();
@@ -311,7 +312,7 @@ static int attack(int count, run_t *r)
         }
         usleep(CALL_EVERY_MS * 1000);
     }
-    r->cpu = h2w_cpu_seconds(server_pid) - cpu0;
+    r->cpu = pl_test_cpu_seconds(server_pid) - cpu0;
     r->outcome = flood_outcome(&fl);
     r->log = read_log();
     pl_channel_free(good);
@@ -418,39 +419,34 @@ static int run_conn_cap(void)
     return conn_cap(2 * case_low, case_expect_max);
 }
 
+static int low = 256;
+
+static bool fd_arg(const char *arg)
+{
+    if (strncmp(arg, "--log=", 6) == 0)
+        log_path = arg + 6;
+    else if (strncmp(arg, "--low=", 6) == 0)
+        low = atoi(arg + 6);
+    else if (strncmp(arg, "--expect_max=", 13) == 0)
+        case_expect_max = atol(arg + 13);
+    else
+        return false;
+    return true;
+}
+
 int main(int argc, char **argv)
 {
+    static const pl_test_case_t cases[] = {{"fd_pause", run_fd_pause}, {"conn_cap", run_conn_cap}};
     const char *which = NULL;
-    int low = 256;
-    long expect_max = 0;
-    for (int i = 1; i < argc; i++) {
-        if (strncmp(argv[i], "--port=", 7) == 0)
-            port = (uint16_t)atoi(argv[i] + 7);
-        else if (strncmp(argv[i], "--pid=", 6) == 0)
-            server_pid = (pid_t)atoi(argv[i] + 6);
-        else if (strncmp(argv[i], "--log=", 6) == 0)
-            log_path = argv[i] + 6;
-        else if (strncmp(argv[i], "--case=", 7) == 0)
-            which = argv[i] + 7;
-        else if (strncmp(argv[i], "--low=", 6) == 0)
-            low = atoi(argv[i] + 6);
-        else if (strncmp(argv[i], "--expect_max=", 13) == 0)
-            expect_max = atol(argv[i] + 13);
-    }
-    if (!port || !server_pid || !log_path || !which || low < 16) {
+    int rc = pl_test_cases_parse(argc, argv, "fd_limit", fd_arg, &port, &server_pid, &which);
+    if (rc == 0 && (!log_path || low < 16)) {
         fprintf(stderr, "usage: fd_limit --port=N --pid=N --log=FILE --case=fd_pause|conn_cap [--low=N] "
                         "[--expect_max=N]\n");
-        return 2;
+        rc = 2;
     }
-    signal(SIGPIPE, SIG_IGN);
-    setvbuf(stdout, NULL, _IOLBF, 0);
+    if (rc)
+        return rc;
     raise_own_fd_limit();
     case_low = low;
-    case_expect_max = expect_max;
-    if (strcmp(which, "fd_pause") == 0)
-        return pl_test_run(which, run_fd_pause);
-    if (strcmp(which, "conn_cap") == 0)
-        return pl_test_run(which, run_conn_cap);
-    fprintf(stderr, "fd_limit: unknown case %s\n", which);
-    return 2;
+    return pl_test_cases_run("fd_limit", cases, sizeof(cases) / sizeof(cases[0]), which);
 }

@@ -525,7 +525,7 @@ static int slow_reader(void)
                              * cannot even send a GOAWAY, so we watch its descriptors to see it
                              * let go of the connection (reading would unblock it) */
         usleep(300 * 1000); /* the server has let go of the previous connection */
-        int fds_before = h2w_fd_count(server_pid);
+        int fds_before = pl_test_fd_count(server_pid);
         h2w_conn_t c;
         nghttp2_settings_entry big_window = {NGHTTP2_SETTINGS_INITIAL_WINDOW_SIZE, (1u << 31) - 1};
         if (attacker_connect(&c, &big_window, 1) != 0)
@@ -541,9 +541,9 @@ static int slow_reader(void)
         long peak_fds = 0, closed_ms = -1, mid = 0;
         while (pl_now_msec() - t0 < 15000) {
             usleep(50 * 1000);
-            int n = h2w_fd_count(server_pid);
+            int n = pl_test_fd_count(server_pid);
             peak_fds = n > peak_fds ? n : peak_fds;
-            mid = h2w_rss_kib(server_pid);
+            mid = pl_test_rss_kib(server_pid);
             if (peak_fds > fds_before && n <= fds_before) {
                 closed_ms = (long)(pl_now_msec() - t0);
                 break;
@@ -873,7 +873,7 @@ static int stream_ids(void)
 
 int main(int argc, char **argv)
 {
-    static const attack_case_t cases[] = {
+    static const pl_test_case_t cases[] = {
         {"rapid_reset", rapid_reset},
         {"settings_flood", settings_flood},
         {"ping_flood", ping_flood},

@@ -56,7 +56,7 @@ static void request_block(h2w_buf_t *block, const char *path)
 /* The server's CPU time so far (user + system), in ms. */
 static long cpu_ms(pid_t pid)
 {
-    return (long)(h2w_cpu_seconds(pid) * 1000);
+    return (long)(pl_test_cpu_seconds(pid) * 1000);
 }
 
 static void write_frames(h2w_conn_t *c, h2w_buf_t *out)
@@ -162,7 +162,7 @@ static int queued_amplification(void)
     }
     write_frames(&c, &out);
     usleep(500 * 1000);
-    long mid = h2w_rss_kib(server_pid);
+    long mid = pl_test_rss_kib(server_pid);
     /* each refusal follows building a 4 MB reply: slow under sanitizers */
     outcome_t o = {0};
     for (int64_t t0 = pl_now_msec(); o.exhausted < 96 && pl_now_msec() - t0 < 15000;) {
@@ -281,7 +281,7 @@ static unsigned long upload(upload_t *u, long ms)
             write_frames(u->c, &out);
             any = true;
         }
-        long rss = h2w_rss_kib(server_pid);
+        long rss = pl_test_rss_kib(server_pid);
         u->peak_rss = rss > u->peak_rss ? rss : u->peak_rss;
         if (!any)
             usleep(5000);
@@ -503,7 +503,7 @@ static bool budget_arg(const char *arg)
 
 int main(int argc, char **argv)
 {
-    static const attack_case_t cases[] = {
+    static const pl_test_case_t cases[] = {
         {"window_starvation", window_starvation},
         {"queued_amplification", queued_amplification},
         {"partial_messages", partial_messages},

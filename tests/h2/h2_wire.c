@@ -4,7 +4,6 @@
 #include "grpc/health/v1/health.parley.h"
 
 #include <arpa/inet.h>
-#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <netinet/in.h>
@@ -25,7 +24,6 @@
 #include "runtime/clock.h"
 
 #define READ_CHUNK 65536
-#define RSS_SAMPLE_US 5000
 
 /* ---- buffers and frames ---- */
 
@@ -412,90 +410,6 @@ int h2w_send_preface(h2w_conn_t *c, const nghttp2_settings_entry *iv, size_t n)
     int rc = w == b.len ? 0 : -1;
     h2w_buf_free(&b);
     return rc;
-}
-
-/* ---- RSS ---- */
-
-long h2w_rss_kib(pid_t pid)
-{
-    char path[64], line[256];
-    snprintf(path, sizeof(path), "/proc/%d/status", (int)pid);
-    FILE *f = fopen(path, "r");
-    if (!f)
-        return -1;
-    long kib = -1;
-    while (fgets(line, sizeof(line), f))
-        if (sscanf(line, "VmRSS: %ld kB", &kib) == 1)
-            break;
-    fclose(f);
-    return kib;
-}
-
-int h2w_fd_count(pid_t pid)
-{
-    char path[64];
-    snprintf(path, sizeof(path), "/proc/%d/fd", (int)pid);
-    DIR *d = opendir(path);
-    if (!d)
-        return -1;
-    int n = 0;
-    while (readdir(d))
-        n++;
-    closedir(d);
-    return n;
-}
-
-static pthread_t rss_thread;
-static atomic_bool rss_running;
-static atomic_long rss_peak;
-static pid_t rss_pid;
-
-static void *rss_main(void *arg)
-{
-    (void)arg;
-    while (atomic_load(&rss_running)) {
-        long v = h2w_rss_kib(rss_pid);
-        if (v > atomic_load(&rss_peak))
-            atomic_store(&rss_peak, v);
-        usleep(RSS_SAMPLE_US);
-    }
-    return NULL;
-}
-
-void h2w_rss_start(pid_t pid)
-{
-    rss_pid = pid;
-    atomic_store(&rss_peak, h2w_rss_kib(pid));
-    atomic_store(&rss_running, true);
-    pthread_create(&rss_thread, NULL, rss_main, NULL);
-}
-
-long h2w_rss_stop(void)
-{
-    atomic_store(&rss_running, false);
-    pthread_join(rss_thread, NULL);
-    long v = h2w_rss_kib(rss_pid);
-    if (v > atomic_load(&rss_peak))
-        atomic_store(&rss_peak, v);
-    return atomic_load(&rss_peak);
-}
-
-double h2w_cpu_seconds(pid_t pid)
-{
-    char path[64], buf[1024];
-    snprintf(path, sizeof(path), "/proc/%d/stat", (int)pid);
-    FILE *f = fopen(path, "r");
-    if (!f)
-        return -1;
-    size_t n = fread(buf, 1, sizeof(buf) - 1, f);
-    fclose(f);
-    buf[n] = '\0';
-    const char *p = strrchr(buf, ')'); /* the command name may hold spaces */
-    unsigned long utime, stime;
-    /* after ")": state, then fields 4..13, then utime (14) and stime (15) */
-    if (!p || sscanf(p + 1, " %*c %*d %*d %*d %*d %*d %*u %*u %*u %*u %*u %lu %lu", &utime, &stime) != 2)
-        return -1;
-    return (double)(utime + stime) / (double)sysconf(_SC_CLK_TCK);
 }
 
 /* ---- the well-behaved client ---- */

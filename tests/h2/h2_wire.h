@@ -12,6 +12,8 @@
 #include <stdint.h>
 #include <sys/types.h>
 
+#include "cases.h"
+
 typedef struct ssl_st SSL;
 typedef struct ssl_ctx_st SSL_CTX;
 
@@ -90,15 +92,7 @@ bool h2w_find_header(h2w_conn_t *c, const h2w_frame_t *f, const char *name, char
 
 const char *h2w_error_name(uint32_t code);
 
-/* ---- measuring ---- */
-long h2w_rss_kib(pid_t pid);
-/* User plus system CPU time of the whole process, in seconds; -1 if gone. */
-double h2w_cpu_seconds(pid_t pid);
-/* Open file descriptors of the process (its connections among them). */
-int h2w_fd_count(pid_t pid);
-/* Samples the server's RSS every 5 ms in a thread, keeping the peak. */
-void h2w_rss_start(pid_t pid);
-long h2w_rss_stop(void); /* the peak in KiB */
+/* Measuring the server process: tests/lib/cases.h. */
 
 /* A well-behaved client: EmptyCall over its own h2c (or TLS) connection in a
  * loop, from the default source address, until stopped. */

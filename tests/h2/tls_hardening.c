@@ -25,6 +25,7 @@
 #include <sys/time.h>
 #include <unistd.h>
 
+#include "cases.h"
 #include "check.h"
 #include "grpc/testing/test.parley.h"
 #include "h2_wire.h"
@@ -480,35 +481,26 @@ static int mtls(void)
     return 0;
 }
 
+static bool tls_arg(const char *arg)
+{
+    if (strncmp(arg, "--certs=", 8) == 0)
+        certs = arg + 8;
+    else if (strncmp(arg, "--live_dir=", 11) == 0)
+        live_dir = arg + 11;
+    else
+        return false;
+    return true;
+}
+
 int main(int argc, char **argv)
 {
+    static const pl_test_case_t cases[] = {
+        {"policy", policy}, {"trickle", trickle}, {"reload", reload}, {"mtls", mtls}};
     const char *which = NULL;
-    for (int i = 1; i < argc; i++) {
-        if (strncmp(argv[i], "--port=", 7) == 0)
-            port = (uint16_t)atoi(argv[i] + 7);
-        else if (strncmp(argv[i], "--pid=", 6) == 0)
-            server_pid = (pid_t)atoi(argv[i] + 6);
-        else if (strncmp(argv[i], "--case=", 7) == 0)
-            which = argv[i] + 7;
-        else if (strncmp(argv[i], "--certs=", 8) == 0)
-            certs = argv[i] + 8;
-        else if (strncmp(argv[i], "--live_dir=", 11) == 0)
-            live_dir = argv[i] + 11;
-    }
-    static const struct {
-        const char *name;
-        int (*run)(void);
-    } cases[] = {{"policy", policy}, {"trickle", trickle}, {"reload", reload}, {"mtls", mtls}};
-    if (!port || !server_pid || !which || !certs[0]) {
+    int rc = pl_test_cases_parse(argc, argv, "tls_hardening", tls_arg, &port, &server_pid, &which);
+    if (rc == 0 && !certs[0]) {
         fprintf(stderr, "usage: tls_hardening --port=N --pid=N --case=NAME --certs=DIR [--live_dir=DIR]\n");
-        return 2;
+        rc = 2;
     }
-    signal(SIGPIPE, SIG_IGN);
-    setvbuf(stdout, NULL, _IOLBF, 0);
-    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++)
-        if (strcmp(cases[i].name, which) == 0) {
-            return pl_test_run(which, cases[i].run);
-        }
-    fprintf(stderr, "tls_hardening: unknown case %s\n", which);
-    return 2;
+    return rc ? rc : pl_test_cases_run("tls_hardening", cases, sizeof(cases) / sizeof(cases[0]), which);
 }

@@ -24,6 +24,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "cases.h"
 #include "check.h"
 #include "grpc/health/v1/health.parley.h"
 #include "grpc/testing/test.parley.h"
@@ -45,21 +46,6 @@ static pl_channel_t *connect_channel(uint32_t max_recv)
     if (!ch)
         printf("connect: %s\n", err);
     return ch;
-}
-
-static long server_rss_kib(void)
-{
-    char path[64], line[256];
-    snprintf(path, sizeof(path), "/proc/%d/status", (int)server_pid);
-    FILE *f = fopen(path, "r");
-    if (!f)
-        return -1;
-    long kib = -1;
-    while (fgets(line, sizeof(line), f))
-        if (sscanf(line, "VmRSS: %ld kB", &kib) == 1)
-            break;
-    fclose(f);
-    return kib;
 }
 
 static pl_code_t empty_call(pl_channel_t *ch)
@@ -120,7 +106,7 @@ static int slow_reader(void)
     pl_channel_t *ch = connect_channel(0);
     if (!ch)
         FAIL("no channel");
-    long before = server_rss_kib();
+    long before = pl_test_rss_kib(server_pid);
     /* 32 x 3 MiB = 96 MiB of responses that we will not read */
     grpc_testing_StreamingOutputCallRequest req = {0};
     req.response_parameters_count = 32;
@@ -131,7 +117,7 @@ static int slow_reader(void)
     int64_t until = pl_now_msec() + 1500;
     while (pl_now_msec() < until)
         pl_channel_pump(ch, 50); /* keep the connection alive, read nothing into the app */
-    long during = server_rss_kib();
+    long during = pl_test_rss_kib(server_pid);
     printf("server RSS before %ld KiB, while the client does not read %ld KiB (+%ld KiB)\n", before, during,
            during - before);
     /* the client has taken at most its window; now read it all to prove the
@@ -336,29 +322,10 @@ static int idle(void)
 
 int main(int argc, char **argv)
 {
+    static const pl_test_case_t cases[] = {
+        {"size_limits", size_limits}, {"slow_reader", slow_reader}, {"deadline", deadline}, {"drain", drain},
+        {"handshake", handshake},     {"keepalive", keepalive},     {"idle", idle}};
     const char *which = NULL;
-    for (int i = 1; i < argc; i++) {
-        if (strncmp(argv[i], "--port=", 7) == 0)
-            port = (uint16_t)atoi(argv[i] + 7);
-        else if (strncmp(argv[i], "--pid=", 6) == 0)
-            server_pid = (pid_t)atoi(argv[i] + 6);
-        else if (strncmp(argv[i], "--case=", 7) == 0)
-            which = argv[i] + 7;
-    }
-    static const struct {
-        const char *name;
-        int (*run)(void);
-    } cases[] = {{"size_limits", size_limits}, {"slow_reader", slow_reader}, {"deadline", deadline}, {"drain", drain},
-                 {"handshake", handshake},     {"keepalive", keepalive},     {"idle", idle}};
-    if (!port || !server_pid || !which) {
-        fprintf(stderr, "usage: rpc_behaviour --port=N --pid=N --case=NAME\n");
-        return 2;
-    }
-    signal(SIGPIPE, SIG_IGN);
-    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++)
-        if (strcmp(cases[i].name, which) == 0) {
-            return pl_test_run(which, cases[i].run);
-        }
-    fprintf(stderr, "rpc_behaviour: unknown case %s\n", which);
-    return 2;
+    int rc = pl_test_cases_parse(argc, argv, "rpc_behaviour", NULL, &port, &server_pid, &which);
+    return rc ? rc : pl_test_cases_run("rpc_behaviour", cases, sizeof(cases) / sizeof(cases[0]), which);
 }
