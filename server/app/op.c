@@ -173,30 +173,7 @@ static void on_query(const pl_pg_result_t *r, void *user)
     } else {
         pl_op_fail_query(op, r, q->what);
     }
-    free(q);
-    pl_op_release(op); /* may free a unary call, and op with it */
-}
-
-void pl_op_query(pl_op_t *op, int stmt, int shard, const pl_pg_param_t *params, int nparams, unsigned pg_flags,
-                 const pl_pg_lock_t *lock, unsigned flags, pl_op_rows_fn fn, void *arg, const char *what)
-{
-    if (op->is_failed)
-        return;
-    pl_store_t *store = pl_app_store(op->app, pl_call_worker(op->call));
-    op_query_t *q = store ? malloc(sizeof(*q)) : NULL;
-    if (q) {
-        *q = (op_query_t){op, fn, arg, flags, what};
-        if (pl_store_exec_keyed(store, stmt, shard, params, nparams, pg_flags, lock, pl_op_deadline(op), on_query, q) ==
-            0) {
-            pl_op_hold(op);
-            return;
-        }
-        free(q);
-    }
-    if (flags & PL_OP_SOFT)
-        pl_log_error("%s: %s: cannot queue the query", op->name, what);
-    else
-        answer(op, PL_CODE_UNAVAILABLE, "server busy; retry");
+    pl_op_release(op); /* may free a unary call, and op (with q) with it */
 }
 
 static void on_scatter(const pl_pg_result_t *r, void *user)
@@ -210,8 +187,45 @@ static void on_scatter(const pl_pg_result_t *r, void *user)
     }
     if (r->code != PL_CODE_OK)
         pl_op_fail_query(op, r, q->what);
-    free(q);
     pl_op_release(op);
+}
+
+/* The record a storage request carries, in the operation's memory (no
+ * allocation of its own per query); NULL when out of memory. */
+static op_query_t *query_record(pl_op_t *op, pl_op_rows_fn fn, void *arg, unsigned flags, const char *what)
+{
+    op_query_t *q = pl_op_alloc(op, sizeof(*q));
+    if (q)
+        *q = (op_query_t){op, fn, arg, flags, what};
+    return q;
+}
+
+/* A storage request was queued (rc 0: the next step waits for it) or was
+ * not: the operation fails, or for a soft query a line is logged. */
+static void submitted(pl_op_t *op, int rc, unsigned flags, const char *what)
+{
+    if (rc == 0)
+        pl_op_hold(op);
+    else if (flags & PL_OP_SOFT)
+        pl_log_error("%s: %s: cannot queue the query", op->name, what);
+    else if (rc == PL_ERR_NOMEM)
+        pl_op_fail_nomem(op);
+    else
+        answer(op, PL_CODE_UNAVAILABLE, "server busy; retry");
+}
+
+void pl_op_query(pl_op_t *op, int stmt, int shard, const pl_pg_param_t *params, int nparams, unsigned pg_flags,
+                 const pl_pg_lock_t *lock, unsigned flags, pl_op_rows_fn fn, void *arg, const char *what)
+{
+    if (op->is_failed)
+        return;
+    pl_store_t *store = pl_app_store(op->app, pl_call_worker(op->call));
+    op_query_t *q = query_record(op, fn, arg, flags, what);
+    int rc = !q       ? PL_ERR_NOMEM
+             : !store ? PL_ERR_CLOSED
+                      : pl_store_exec_keyed(store, stmt, shard, params, nparams, pg_flags, lock, pl_op_deadline(op),
+                                            on_query, q);
+    submitted(op, rc, flags, what);
 }
 
 void pl_op_scatter(pl_op_t *op, const pl_scatter_t *sc, pl_op_rows_fn fn, void *arg, const char *what)
@@ -219,21 +233,11 @@ void pl_op_scatter(pl_op_t *op, const pl_scatter_t *sc, pl_op_rows_fn fn, void *
     if (op->is_failed)
         return;
     pl_store_t *store = pl_app_store(op->app, pl_call_worker(op->call));
-    op_query_t *q = store ? malloc(sizeof(*q)) : NULL;
-    if (q) {
-        *q = (op_query_t){op, fn, arg, 0, what};
-        int rc = pl_store_scatter(store, sc, pl_op_deadline(op), on_scatter, q);
-        if (rc == 0) {
-            pl_op_hold(op);
-            return;
-        }
-        free(q);
-        if (rc == PL_ERR_NOMEM) {
-            pl_op_fail_nomem(op);
-            return;
-        }
-    }
-    answer(op, PL_CODE_UNAVAILABLE, "server busy; retry");
+    op_query_t *q = query_record(op, fn, arg, 0, what);
+    int rc = !q       ? PL_ERR_NOMEM
+             : !store ? PL_ERR_CLOSED
+                      : pl_store_scatter(store, sc, pl_op_deadline(op), on_scatter, q);
+    submitted(op, rc, 0, what);
 }
 
 void pl_op_fail_query(pl_op_t *op, const pl_pg_result_t *r, const char *what)

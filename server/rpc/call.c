@@ -82,10 +82,6 @@ void pl_call_on_invalid_message(pl_call_t *call, pl_call_invalid_fn fn)
 {
     call->on_invalid = fn;
 }
-bool pl_call_is_cancelled(const pl_call_t *call)
-{
-    return call->cancelled;
-}
 bool pl_call_is_finished(const pl_call_t *call)
 {
     return call->finished || call->cancelled;

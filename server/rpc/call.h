@@ -45,7 +45,6 @@ typedef void (*pl_call_invalid_fn)(pl_call_t *call, const uint8_t *payload, size
  * bad request without losing the good ones around it). */
 void pl_call_on_invalid_message(pl_call_t *call, pl_call_invalid_fn fn);
 
-bool pl_call_is_cancelled(const pl_call_t *call);
 bool pl_call_is_finished(const pl_call_t *call);
 const pl_method_t *pl_call_method(const pl_call_t *call);
 const pl_metadata_t *pl_call_metadata(const pl_call_t *call);
