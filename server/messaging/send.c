@@ -62,13 +62,8 @@ static void job_error(pl_op_t *op, pl_code_t code, const char *message)
 {
     send_job_t *j = op->state;
     char text[256];
-    size_t len = strlen(message);
-    if (code != PL_CODE_UNAVAILABLE && code != PL_CODE_DEADLINE_EXCEEDED)
-        snprintf(text, sizeof(text), "%s", message);
-    else if (len >= 5 && strcmp(message + len - 5, "retry") == 0) /* "server busy; retry" */
-        snprintf(text, sizeof(text), "%s with the same client_message_id", message);
-    else
-        snprintf(text, sizeof(text), "%s; retry with the same client_message_id", message);
+    bool is_transient = code == PL_CODE_UNAVAILABLE || code == PL_CODE_DEADLINE_EXCEEDED;
+    snprintf(text, sizeof(text), "%s%s", message, is_transient ? " (send again with the same client_message_id)" : "");
     if (j->s) {
         pl_stream_error(j->s, j->request_id, code, text, j->client_id, j->retry_after_ms, j->mismatch);
         return;
