@@ -43,6 +43,22 @@ typedef struct pl_config {
     /* [sms] */
     char *sms_provider;
     char *sms_file;
+    /* [push] */
+    char *apns_url;         /* production endpoint */
+    char *apns_sandbox_url; /* development endpoint */
+    char *apns_key_file;    /* the .p8 key (PEM, P-256) */
+    char *apns_key_id;
+    char *apns_team_id;
+    int apns_token_refresh_ms;
+    char *fcm_url;
+    char *fcm_credentials; /* the service account's JSON key file */
+    char *push_ca_file;    /* trust these instead of the system's CAs (tests) */
+    int push_grace_ms;
+    int push_alert_interval_ms;
+    int push_background_interval_ms;
+    int push_sweep_interval_ms;
+    int push_max_backoff_ms;
+    int push_token_days;
     /* [postgres] */
     int shards;
     char *pg_servers[PL_CONFIG_MAX_PG_SERVERS]; /* libpq conninfo strings or URIs */
