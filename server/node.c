@@ -9,11 +9,13 @@
 #include "app/auth.h"
 #include "chats/chats.h"
 #include "messaging/messaging.h"
+#include "push/push.h"
 
 struct pl_services {
     pl_messaging_t *messaging;
     pl_accounts_t *accounts;
     pl_chats_t *chats;
+    pl_push_service_t *push;
 };
 
 int pl_services_check_config(const pl_config_t *cfg, char *err, size_t err_len)
@@ -32,7 +34,7 @@ pl_services_t *pl_services_register(pl_app_t *app, char *err, size_t err_len)
     /* messaging first: the others notify it (app->messaging) */
     if (!(s->messaging = pl_messaging_register(app, err, err_len)) ||
         !(s->accounts = pl_accounts_register(app, err, err_len)) ||
-        !(s->chats = pl_chats_register(app, err, err_len))) {
+        !(s->chats = pl_chats_register(app, err, err_len)) || !(s->push = pl_push_register(app, err, err_len))) {
         pl_services_free(s);
         return NULL;
     }
@@ -43,6 +45,7 @@ void pl_services_free(pl_services_t *s)
 {
     if (!s)
         return;
+    pl_push_free(s->push);
     pl_chats_free(s->chats);
     pl_accounts_free(s->accounts);
     pl_messaging_free(s->messaging);

@@ -11,7 +11,7 @@ set -euo pipefail
 BUILD_PKGS=(gcc g++ make cmake pkg-config clang clang-format libclang-rt-14-dev
   libnghttp2-dev libssl-dev libevent-dev zlib1g-dev libsodium-dev
   nanopb libnanopb-dev protobuf-compiler libprotobuf-dev libprotoc-dev
-  libpq-dev libhiredis-dev libjansson-dev libinih-dev)
+  libpq-dev libhiredis-dev libjansson-dev libinih-dev libcurl4-openssl-dev)
 # Run: the local stack's servers and tools.
 RUN_PKGS=(postgresql redis-server openssl procps iproute2)
 # Test and benchmark: real peers from other projects.

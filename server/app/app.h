@@ -19,6 +19,7 @@
 
 typedef struct pl_redis pl_redis_t;
 typedef struct pl_messaging pl_messaging_t;
+typedef struct pl_push_service pl_push_service_t;
 
 typedef struct pl_app {
     const pl_config_t *cfg;
@@ -30,6 +31,7 @@ typedef struct pl_app {
     int cache_module;          /* per-worker pl_redis_t (cache/redis.h) */
     int auth_stmt;             /* the device lookup (app/auth.c) */
     pl_messaging_t *messaging; /* streams and fan-out (messaging/notify.h) */
+    pl_push_service_t *push;   /* waking devices that are asleep (push/notify.h) */
 } pl_app_t;
 
 /* Builds the app on an unstarted server: shard map, id generator, the

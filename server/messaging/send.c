@@ -11,6 +11,7 @@
 #include "cache/ratelimit.h"
 #include "messaging/messaging_internal.h"
 #include "parley/v1/messaging.parley.h"
+#include "push/notify.h"
 #include "runtime/clock.h"
 #include "runtime/codec.h"
 #include "runtime/errors.h"
@@ -24,6 +25,9 @@ typedef struct send_job {
     uint64_t request_id;
     const parley_v1_OutgoingMessage *om; /* until the first step has copied it */
     int64_t chat_id, reply_to, expires_in_ms;
+    int push_kind;    /* parley.v1.PushKind */
+    uint8_t *preview; /* the encrypted push preview, if any */
+    size_t preview_len;
     char client_id[65];
     char content_type[65];
     uint8_t *payload;
@@ -49,6 +53,7 @@ static void job_end(pl_op_t *op)
 {
     send_job_t *j = op->state;
     free(j->payload);
+    free(j->preview);
     free(j->packed);
     free(j->covered);
     free(j->expected);
@@ -115,6 +120,18 @@ static void fan_out(pl_op_t *op, const int64_t *accounts, size_t n)
         ev.event.message.device_payloads = pl_bytes_of(j->packed, j->packed_len);
     }
     pl_fanout(mw, &ev, accounts, n, true);
+    if (j->push_kind != parley_v1_PushKind_PUSH_KIND_SILENT)
+        pl_push_message_stored(j->m->app, pl_call_worker(op->call),
+                               &(pl_push_message_t){
+                                   .chat_id = j->chat_id,
+                                   .seq = j->seq,
+                                   .sender_account = op->who.account_id,
+                                   .recipients = accounts,
+                                   .n = n,
+                                   .is_call = j->push_kind == parley_v1_PushKind_PUSH_KIND_CALL,
+                                   .preview = j->preview,
+                                   .preview_len = j->preview_len,
+                               });
 }
 
 static void on_members_for_fanout(pl_msg_worker_t *mw, int64_t chat_id, const int64_t *accounts, size_t n,
@@ -353,6 +370,17 @@ static bool take_message(pl_op_t *op, const parley_v1_OutgoingMessage *om)
         return refuse(op, PL_CODE_INVALID_ARGUMENT, "a message needs a payload or device_payloads");
     if (om->payload.len > (size_t)cfg->max_payload_bytes)
         return refuse(op, PL_CODE_RESOURCE_EXHAUSTED, "payload larger than the server's limit");
+    if (om->push < parley_v1_PushKind_PUSH_KIND_ALERT || om->push > parley_v1_PushKind_PUSH_KIND_CALL)
+        return refuse(op, PL_CODE_INVALID_ARGUMENT, "push must be PUSH_KIND_ALERT, _SILENT or _CALL");
+    if (om->push_preview.len > PL_PUSH_PREVIEW_MAX)
+        return refuse(op, PL_CODE_INVALID_ARGUMENT, "push_preview is larger than 1024 bytes");
+    j->push_kind = om->push;
+    if (om->push_preview.len) {
+        if (!(j->preview = malloc(om->push_preview.len)))
+            return refuse(op, PL_CODE_RESOURCE_EXHAUSTED, "out of memory");
+        memcpy(j->preview, om->push_preview.data, om->push_preview.len);
+        j->preview_len = om->push_preview.len;
+    }
     if (om->payload.len) {
         if (!(j->payload = malloc(om->payload.len)))
             return refuse(op, PL_CODE_RESOURCE_EXHAUSTED, "out of memory");

@@ -1,0 +1,558 @@
+/* dispatch.c — sending what the queue holds: worker 0 of every node.
+ *
+ * A tick every TICK_MS claims the due jobs of the shards this node knows
+ * to have some (the send path marks them, pl_push_due) and, every [push]
+ * sweep_interval_ms, of every shard: jobs recorded by other nodes, by this
+ * node before a restart, or whose lease ran out on a node that died. A
+ * claim leases its rows (LEASE_MS), so nodes never send one job twice at
+ * once.
+ *
+ * Of what a claim returns: jobs whose message the device has acknowledged
+ * are dropped unsent; the rest are grouped per device, provider and kind,
+ * and each group is one push (a burst in several chats is one alert). An
+ * alert within [push] alert_interval_ms of the device's last one, or a
+ * background push within background_interval_ms, waits for the interval
+ * instead. Then, by the provider's answer: sent, the jobs go (a newer
+ * message in the same chat keeps its row); later (429, 5xx, no
+ * connection), exponential backoff with jitter, or the provider's
+ * Retry-After; token dead, the token and its jobs go (unless it was
+ * registered again after the provider's timestamp); refused, the jobs go
+ * and the reason is logged. Nothing else drops a job. */
+#include <event2/event.h>
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "app/log.h"
+#include "push/apns.h"
+#include "push/fcm.h"
+#include "push/http.h"
+#include "push/push_internal.h"
+#include "transport/worker.h"
+
+#define TICK_MS 100
+#define CLAIM_ROWS 100  /* jobs per claim */
+#define LEASE_MS 30000  /* a claimed job waits this long before another claim may take it */
+#define PUSHES_MAX 1000 /* pushes out at once */
+#define FIRST_BACKOFF_MS 1000
+#define EXPIRE_EVERY_MS 3600000
+#define EXPIRE_ROWS 1000
+
+/* Columns of ST_CLAIM. */
+enum {
+    C_DEVICE,
+    C_PROVIDER,
+    C_KIND,
+    C_CHAT,
+    C_SEQ,
+    C_ATTEMPTS,
+    C_DELIVERED,
+    C_TOKEN,
+    C_APP_ID,
+    C_SANDBOX,
+    C_LAST_ALERT,
+    C_LAST_BACKGROUND,
+    C_NO_PREVIEWS,
+    C_PREVIEW
+};
+
+typedef struct dispatcher {
+    pl_push_service_t *svc;
+    pl_worker_t *w;
+    bool is_active; /* worker 0 */
+    bool is_stopping;
+    struct event *tick;
+    pl_http_t *http;
+    pl_apns_t *apns;
+    pl_fcm_t *fcm;
+    int queries;    /* statements out (the last callback frees a stopping dispatcher) */
+    int pushes;     /* pushes out */
+    bool *claiming; /* per shard: a claim is out */
+    int64_t next_sweep_ms, next_expire_ms;
+    uint64_t rng;
+    uint64_t failures; /* claim failures since the last sweep, for one warning per sweep */
+} dispatcher_t;
+
+/* One job of a group being pushed. */
+typedef struct job {
+    int64_t chat_id, seq;
+    int attempts;
+} job_t;
+
+typedef struct pushing {
+    dispatcher_t *d;
+    int shard;
+    int64_t device_id;
+    pl_push_t push;
+    char *token, *app_id;
+    uint8_t *preview;
+    size_t njobs;
+    job_t jobs[];
+} pushing_t;
+
+static void dispatcher_free(dispatcher_t *d)
+{
+    free(d->claiming);
+    free(d);
+}
+
+/* ---- statements ---- */
+
+typedef void (*done_fn)(dispatcher_t *d, const pl_pg_result_t *r, void *arg);
+
+typedef struct query {
+    dispatcher_t *d;
+    done_fn fn;
+    void *arg;
+    int shard;
+    const char *what;
+} query_t;
+
+static void on_query(const pl_pg_result_t *r, void *user)
+{
+    query_t *q = user;
+    dispatcher_t *d = q->d;
+    d->queries--;
+    if (!d->is_stopping) {
+        if (r->code != PL_CODE_OK && r->code != PL_CODE_CANCELLED && d->failures++ == 0)
+            pl_log_warn("push: %s on shard %d: %s (tried again later)", q->what, q->shard, r->message);
+        if (q->fn)
+            q->fn(d, r, q->arg);
+    }
+    free(q);
+    if (d->is_stopping && d->queries == 0)
+        dispatcher_free(d);
+}
+
+static int query(dispatcher_t *d, enum pl_push_stmt st, int shard, const pl_pg_param_t *p, int n, unsigned flags,
+                 done_fn fn, void *arg, const char *what)
+{
+    query_t *q = malloc(sizeof(*q));
+    if (!q)
+        return -1;
+    *q = (query_t){d, fn, arg, shard, what};
+    if (pl_store_exec(pl_app_store(d->svc->app, d->w), pl_push_stmt(d->svc, st), shard, p, n, flags, 0, on_query, q) !=
+        0) {
+        free(q);
+        return -1;
+    }
+    d->queries++;
+    return 0;
+}
+
+static void job_done(dispatcher_t *d, int shard, int64_t device, int provider, int kind, const job_t *j)
+{
+    uint8_t b[5][8];
+    pl_pg_param_t p[] = {pl_pg_int8(b[0], device), pl_pg_int8(b[1], provider), pl_pg_int8(b[2], kind),
+                         pl_pg_int8(b[3], j->chat_id), pl_pg_int8(b[4], j->seq)};
+    query(d, ST_JOB_DONE, shard, p, 5, PL_PG_WRITE | PL_PG_IDEMPOTENT, NULL, NULL, "dropping a push job");
+}
+
+/* The job runs again in delay_ms; give_back: the claim's attempt did not count. */
+static void job_later(dispatcher_t *d, int shard, int64_t device, int provider, int kind, const job_t *j,
+                      int64_t delay_ms, const char *why, bool give_back)
+{
+    uint8_t b[5][8];
+    char attempts[2] = {give_back ? '1' : '0', 0};
+    pl_pg_param_t p[] = {pl_pg_int8(b[0], device),     pl_pg_int8(b[1], provider), pl_pg_int8(b[2], kind),
+                         pl_pg_int8(b[3], j->chat_id), pl_pg_int8(b[4], delay_ms), pl_pg_text(why),
+                         pl_pg_text(attempts)};
+    query(d, ST_JOB_LATER, shard, p, 7, PL_PG_WRITE | PL_PG_IDEMPOTENT, NULL, NULL, "rescheduling a push job");
+    pl_push_due(d->svc, shard, pl_push_now_ms() + delay_ms);
+}
+
+/* ---- sending ---- */
+
+static void send_push(dispatcher_t *d, const pl_push_t *p, pl_push_done_fn fn, void *user)
+{
+    bool is_fcm = p->provider == PL_PROVIDER_FCM;
+    if (is_fcm ? d->fcm != NULL : d->apns != NULL) {
+        if (is_fcm)
+            pl_fcm_send(d->fcm, p, fn, user);
+        else
+            pl_apns_send(d->apns, p, fn, user);
+        return;
+    }
+    pl_push_result_t r = {.outcome = PL_PUSH_REFUSED, .retry_after_ms = -1};
+    snprintf(r.reason, sizeof(r.reason), "this server has no %s credentials", is_fcm ? "FCM" : "APNs");
+    fn(&r, user);
+}
+
+static int64_t backoff_ms(dispatcher_t *d, int attempts)
+{
+    int64_t cap = d->svc->app->cfg->push_max_backoff_ms, ms = FIRST_BACKOFF_MS;
+    for (int i = 1; i < attempts && ms < cap; i++)
+        ms *= 2;
+    if (ms > cap)
+        ms = cap;
+    /* jitter: somewhere in the second half, so a provider's recovery is not met by every job at once */
+    d->rng ^= d->rng << 13;
+    d->rng ^= d->rng >> 7;
+    d->rng ^= d->rng << 17;
+    return ms / 2 + (int64_t)(d->rng % (uint64_t)(ms / 2 + 1));
+}
+
+static void on_dead_token(dispatcher_t *d, const pl_pg_result_t *r, void *arg)
+{
+    pushing_t *g = arg;
+    if (r->code == PL_CODE_OK && pl_pg_get_int64(r->res, 0, 0) > 0) {
+        atomic_fetch_add_explicit(&d->svc->counters.tokens_cleared, 1, memory_order_relaxed);
+        pl_log_info("push: %s token of device %lld is gone (%s): removed with its pushes",
+                    pl_push_provider_name(g->push.provider), (long long)g->device_id, "provider said so");
+    } else if (r->code == PL_CODE_OK) {
+        /* registered again since (or replaced): the jobs go to the new token */
+        for (size_t i = 0; i < g->njobs; i++)
+            job_later(d, g->shard, g->device_id, (int)g->push.provider, (int)g->push.kind, &g->jobs[i], 0,
+                      "token re-registered", true);
+    }
+    free(g);
+}
+
+static void pushing_free(pushing_t *g)
+{
+    free(g->token);
+    free(g->app_id);
+    free(g->preview);
+    free(g);
+}
+
+static void on_pushed(const pl_push_result_t *res, void *user)
+{
+    pushing_t *g = user;
+    dispatcher_t *d = g->d;
+    pl_push_counters_t *c = &d->svc->counters;
+    d->pushes--;
+    atomic_fetch_add_explicit(&c->latency_us_sum, (uint64_t)(res->seconds * 1e6), memory_order_relaxed);
+    atomic_fetch_add_explicit(&c->latency_count, 1, memory_order_relaxed);
+    if (d->is_stopping) {
+        /* the lease runs out and the next sweep, here or elsewhere, sends them */
+        pushing_free(g);
+        return;
+    }
+    int provider = (int)g->push.provider, kind = (int)g->push.kind;
+    switch (res->outcome) {
+    case PL_PUSH_SENT:
+        atomic_fetch_add_explicit(&c->sent, 1, memory_order_relaxed);
+        for (size_t i = 0; i < g->njobs; i++)
+            job_done(d, g->shard, g->device_id, provider, kind, &g->jobs[i]);
+        if (kind != PL_PUSH_CALL) {
+            uint8_t b[3][8];
+            pl_pg_param_t p[] = {pl_pg_int8(b[0], g->device_id), pl_pg_int8(b[1], provider), pl_pg_int8(b[2], kind)};
+            query(d, ST_TOKEN_USED, g->shard, p, 3, PL_PG_WRITE | PL_PG_IDEMPOTENT, NULL, NULL, "noting a push");
+        }
+        break;
+    case PL_PUSH_RETRY: {
+        atomic_fetch_add_explicit(&c->retried, 1, memory_order_relaxed);
+        int64_t delay = res->retry_after_ms >= 0 ? res->retry_after_ms : backoff_ms(d, g->jobs[0].attempts);
+        char why[128];
+        snprintf(why, sizeof(why), "%d %s", res->http_status, res->reason);
+        pl_log_debug("push: device %lld: %s; again in %lld ms", (long long)g->device_id, why, (long long)delay);
+        for (size_t i = 0; i < g->njobs; i++)
+            job_later(d, g->shard, g->device_id, provider, kind, &g->jobs[i], delay, why, false);
+        break;
+    }
+    case PL_PUSH_TOKEN_DEAD: {
+        uint8_t b[3][8];
+        pl_pg_param_t p[] = {pl_pg_int8(b[0], g->device_id), pl_pg_int8(b[1], provider), pl_pg_text(g->token),
+                             pl_pg_int8(b[2], res->dead_since_ms)};
+        if (query(d, ST_TOKEN_DEAD, g->shard, p, 4, PL_PG_WRITE | PL_PG_IDEMPOTENT, on_dead_token, g,
+                  "removing a dead token") == 0) {
+            g->token = NULL; /* copied by the store; g goes in on_dead_token */
+            free(g->app_id);
+            free(g->preview);
+            g->app_id = NULL;
+            g->preview = NULL;
+            return;
+        }
+        break;
+    }
+    case PL_PUSH_REFUSED:
+        atomic_fetch_add_explicit(&c->refused, 1, memory_order_relaxed);
+        pl_log_error("push: %s refused a push to device %lld for good: %d %s (dropped)",
+                     pl_push_provider_name(g->push.provider), (long long)g->device_id, res->http_status, res->reason);
+        for (size_t i = 0; i < g->njobs; i++)
+            job_done(d, g->shard, g->device_id, provider, kind, &g->jobs[i]);
+        break;
+    }
+    pushing_free(g);
+}
+
+/* Rows [from, to) of a claim: one device, provider and kind. */
+static void push_group(dispatcher_t *d, int shard, const PGresult *res, int from, int to)
+{
+    pl_push_counters_t *c = &d->svc->counters;
+    int64_t device = pl_pg_get_int64(res, from, C_DEVICE);
+    int provider = (int)pl_pg_get_int64(res, from, C_PROVIDER), kind = (int)pl_pg_get_int64(res, from, C_KIND);
+    pushing_t *g = calloc(1, sizeof(*g) + sizeof(job_t) * (size_t)(to - from));
+    if (!g)
+        return; /* the lease runs out; the next sweep tries again */
+    *g = (pushing_t){.d = d, .shard = shard, .device_id = device};
+    int preview_row = -1;
+    for (int i = from; i < to; i++) {
+        job_t j = {pl_pg_get_int64(res, i, C_CHAT), pl_pg_get_int64(res, i, C_SEQ),
+                   (int)pl_pg_get_int64(res, i, C_ATTEMPTS)};
+        if (pl_pg_get_bool(res, i, C_DELIVERED) || PQgetisnull(res, i, C_TOKEN)) {
+            atomic_fetch_add_explicit(&c->delivered_first, 1, memory_order_relaxed);
+            job_done(d, shard, device, provider, kind, &j);
+            continue;
+        }
+        if (preview_row < 0 && !PQgetisnull(res, i, C_PREVIEW) && !pl_pg_get_bool(res, i, C_NO_PREVIEWS))
+            preview_row = i;
+        g->jobs[g->njobs++] = j;
+    }
+    if (g->njobs == 0) {
+        free(g);
+        return;
+    }
+    const pl_config_t *cfg = d->svc->app->cfg;
+    int64_t now = pl_push_now_ms(), last = 0, interval = 0;
+    if (kind == PL_PUSH_ALERT) {
+        last = pl_pg_get_int64(res, from, C_LAST_ALERT);
+        interval = cfg->push_alert_interval_ms;
+    } else if (kind == PL_PUSH_BACKGROUND) {
+        last = pl_pg_get_int64(res, from, C_LAST_BACKGROUND);
+        interval = cfg->push_background_interval_ms;
+    }
+    if (last && now < last + interval) {
+        atomic_fetch_add_explicit(&c->coalesced, g->njobs, memory_order_relaxed);
+        for (size_t i = 0; i < g->njobs; i++)
+            job_later(d, shard, device, provider, kind, &g->jobs[i], last + interval - now, "", true);
+        free(g);
+        return;
+    }
+    atomic_fetch_add_explicit(&c->coalesced, g->njobs - 1, memory_order_relaxed);
+    g->token = strdup(PQgetvalue(res, from, C_TOKEN));
+    g->app_id = strdup(PQgetvalue(res, from, C_APP_ID));
+    size_t plen = 0;
+    if (preview_row >= 0) {
+        const uint8_t *pv = pl_pg_get_bytes(res, preview_row, C_PREVIEW, &plen);
+        if (plen > PL_PUSH_PREVIEW_MAX)
+            plen = 0;
+        if (plen && (g->preview = malloc(plen)))
+            memcpy(g->preview, pv, plen);
+    }
+    if (!g->token || !g->app_id) {
+        pushing_free(g);
+        return;
+    }
+    g->push = (pl_push_t){.provider = (pl_push_provider_t)provider,
+                          .kind = (pl_push_kind_t)kind,
+                          .token = g->token,
+                          .app_id = g->app_id,
+                          .sandbox = pl_pg_get_bool(res, from, C_SANDBOX),
+                          .preview = g->preview,
+                          .preview_len = g->preview ? plen : 0};
+    d->pushes++;
+    send_push(d, &g->push, on_pushed, g);
+}
+
+static void on_claimed(dispatcher_t *d, const pl_pg_result_t *r, void *arg)
+{
+    int shard = (int)(intptr_t)arg;
+    d->claiming[shard] = false;
+    if (r->code != PL_CODE_OK) {
+        pl_push_due(d->svc, shard, pl_push_now_ms() + 1000);
+        return;
+    }
+    int n = PQntuples(r->res);
+    if (n == CLAIM_ROWS)
+        pl_push_due(d->svc, shard, 0); /* more are waiting */
+    for (int from = 0, i = 1; from < n; i++) {
+        if (i == n || pl_pg_get_int64(r->res, i, C_DEVICE) != pl_pg_get_int64(r->res, from, C_DEVICE) ||
+            pl_pg_get_int64(r->res, i, C_PROVIDER) != pl_pg_get_int64(r->res, from, C_PROVIDER) ||
+            pl_pg_get_int64(r->res, i, C_KIND) != pl_pg_get_int64(r->res, from, C_KIND)) {
+            push_group(d, shard, r->res, from, i);
+            from = i;
+        }
+    }
+}
+
+static void claim(dispatcher_t *d, int shard)
+{
+    uint8_t rows[8], lease[8];
+    pl_pg_param_t p[] = {pl_pg_int8(rows, CLAIM_ROWS), pl_pg_int8(lease, LEASE_MS)};
+    if (query(d, ST_CLAIM, shard, p, 2, PL_PG_WRITE | PL_PG_IDEMPOTENT, on_claimed, (void *)(intptr_t)shard,
+              "claiming push jobs") == 0)
+        d->claiming[shard] = true;
+    else
+        pl_push_due(d->svc, shard, pl_push_now_ms() + 1000);
+}
+
+static void expire_tokens(dispatcher_t *d)
+{
+    for (int s = 0; s < d->svc->app->map.shards; s++) {
+        uint8_t days[8], rows[8];
+        pl_pg_param_t p[] = {pl_pg_int8(days, d->svc->app->cfg->push_token_days), pl_pg_int8(rows, EXPIRE_ROWS)};
+        query(d, ST_TOKENS_EXPIRE, s, p, 2, PL_PG_WRITE | PL_PG_IDEMPOTENT, NULL, NULL, "expiring old push tokens");
+    }
+}
+
+static void on_tick(evutil_socket_t fd, short what, void *arg)
+{
+    (void)fd;
+    (void)what;
+    dispatcher_t *d = arg;
+    pl_push_service_t *svc = d->svc;
+    int64_t now = pl_push_now_ms();
+    int shards = svc->app->map.shards;
+    if (now >= d->next_sweep_ms) {
+        d->next_sweep_ms = now + svc->app->cfg->push_sweep_interval_ms;
+        d->failures = 0;
+        for (int s = 0; s < shards; s++)
+            pl_push_due(svc, s, now);
+    }
+    if (now >= d->next_expire_ms) {
+        d->next_expire_ms = now + EXPIRE_EVERY_MS;
+        expire_tokens(d);
+    }
+    for (int s = 0; s < shards && d->pushes + CLAIM_ROWS <= PUSHES_MAX; s++) {
+        if (d->claiming[s] || atomic_load_explicit(&svc->due_ms[s], memory_order_relaxed) > now)
+            continue;
+        atomic_store_explicit(&svc->due_ms[s], INT64_MAX, memory_order_relaxed);
+        claim(d, s);
+    }
+}
+
+/* ---- the module ---- */
+
+static void *dispatch_start(pl_worker_t *w, void *arg)
+{
+    pl_push_service_t *svc = arg;
+    dispatcher_t *d = calloc(1, sizeof(*d));
+    if (!d)
+        return NULL;
+    d->svc = svc;
+    d->w = w;
+    if (pl_worker_index(w) != 0 || (!svc->has_apns && !svc->has_fcm))
+        return d; /* idle */
+    const pl_config_t *cfg = svc->app->cfg;
+    char err[256] = "out of memory";
+    d->rng = (uint64_t)pl_push_now_ms() | 1;
+    d->claiming = calloc((size_t)svc->app->map.shards, sizeof(bool));
+    d->tick = event_new(pl_worker_base(w), -1, EV_PERSIST, on_tick, d);
+    if (!d->claiming || !d->tick || !(d->http = pl_http_new(pl_worker_base(w), cfg->push_ca_file, err, sizeof(err))) ||
+        (svc->has_apns && !(d->apns = pl_apns_new(cfg, d->http, err, sizeof(err)))) ||
+        (svc->has_fcm && !(d->fcm = pl_fcm_new(cfg, d->http, err, sizeof(err))))) {
+        pl_log_error("push: the dispatcher cannot start (%s): no pushes are sent from this node", err);
+        pl_fcm_free(d->fcm);
+        pl_apns_free(d->apns);
+        pl_http_free(d->http);
+        if (d->tick)
+            event_free(d->tick);
+        d->tick = NULL;
+        d->fcm = NULL;
+        d->apns = NULL;
+        d->http = NULL;
+        return d;
+    }
+    struct timeval tv = {0, TICK_MS * 1000};
+    event_add(d->tick, &tv);
+    d->is_active = true;
+    return d;
+}
+
+static void dispatch_stop(pl_worker_t *w, void *state, void *arg)
+{
+    (void)w;
+    (void)arg;
+    dispatcher_t *d = state;
+    if (!d)
+        return;
+    d->is_stopping = true;
+    if (d->tick)
+        event_free(d->tick);
+    /* pushes out end here (their callbacks only free); their jobs' leases
+     * run out and the next sweep sends them */
+    pl_fcm_free(d->fcm);
+    pl_apns_free(d->apns);
+    pl_http_free(d->http);
+    if (d->queries == 0)
+        dispatcher_free(d);
+}
+
+int pl_push_dispatch_register(pl_push_service_t *svc)
+{
+    svc->module = pl_server_add_module(svc->app->server, dispatch_start, dispatch_stop, svc);
+    return svc->module < 0 ? -1 : 0;
+}
+
+/* ---- one push on request (TestPush) ---- */
+
+typedef struct handover {
+    pl_push_service_t *svc;
+    pl_worker_t *origin;
+    pl_push_t push;
+    char *token, *app_id;
+    pl_push_done_fn fn;
+    void *user;
+    pl_push_result_t result;
+} handover_t;
+
+static void handover_free(handover_t *h)
+{
+    free(h->token);
+    free(h->app_id);
+    free(h);
+}
+
+static void back_on_origin(pl_worker_t *w, void *arg)
+{
+    (void)w;
+    handover_t *h = arg;
+    h->fn(&h->result, h->user);
+    handover_free(h);
+}
+
+static void on_test_pushed(const pl_push_result_t *res, void *user)
+{
+    handover_t *h = user;
+    h->result = *res;
+    if (pl_worker_post(h->origin, back_on_origin, h) != 0) {
+        pl_log_error("push: cannot hand a TestPush answer back to its worker");
+        handover_free(h); /* the call ends with its deadline */
+    }
+}
+
+static void on_worker0(pl_worker_t *w, void *arg)
+{
+    handover_t *h = arg;
+    dispatcher_t *d = pl_worker_module(w, h->svc->module);
+    if (!d || !d->is_active || d->is_stopping) {
+        pl_push_result_t r = {.outcome = PL_PUSH_RETRY, .retry_after_ms = -1};
+        snprintf(r.reason, sizeof(r.reason), "the push dispatcher is not running");
+        on_test_pushed(&r, h);
+        return;
+    }
+    send_push(d, &h->push, on_test_pushed, h);
+}
+
+int pl_push_send_via_dispatcher(pl_push_service_t *svc, pl_worker_t *w, const pl_push_t *push, pl_push_done_fn fn,
+                                void *user)
+{
+    handover_t *h = calloc(1, sizeof(*h));
+    if (!h)
+        return -1;
+    *h = (handover_t){.svc = svc, .origin = w, .push = *push, .fn = fn, .user = user};
+    h->token = strdup(push->token);
+    h->app_id = strdup(push->app_id);
+    h->push.token = h->token;
+    h->push.app_id = h->app_id;
+    h->push.preview = NULL;
+    h->push.preview_len = 0;
+    if (!h->token || !h->app_id || pl_worker_post(pl_server_worker(svc->app->server, 0), on_worker0, h) != 0) {
+        handover_free(h);
+        return -1;
+    }
+    return 0;
+}
+
+const char *pl_push_provider_name(pl_push_provider_t p)
+{
+    switch (p) {
+    case PL_PROVIDER_APNS: return "APNs";
+    case PL_PROVIDER_APNS_VOIP: return "APNs VoIP";
+    case PL_PROVIDER_FCM: return "FCM";
+    }
+    return "?";
+}
