@@ -20,7 +20,7 @@ IDL = os.path.join(ROOT, "idl")
 def _compile():
     out = tempfile.mkdtemp(prefix="parley-py-")
     protos = ["parley/v1/common.proto", "parley/v1/accounts.proto", "parley/v1/chats.proto",
-              "parley/v1/messaging.proto"]
+              "parley/v1/messaging.proto", "parley/v1/push.proto"]
     subprocess.run(["protoc", "-I" + IDL, "--python_out=" + out] + protos, check=True)
     sys.path.insert(0, out)
 
@@ -30,6 +30,7 @@ from parley.v1 import accounts_pb2 as accounts  # noqa: E402
 from parley.v1 import chats_pb2 as chats  # noqa: E402
 from parley.v1 import common_pb2 as common  # noqa: E402
 from parley.v1 import messaging_pb2 as messaging  # noqa: E402
+from parley.v1 import push_pb2 as push  # noqa: E402
 
 
 class Failure(Exception):
@@ -104,6 +105,14 @@ class Device:
             "Send": (m.SendRequest, m.SendResponse, "unary"),
             "GetHistory": (m.GetHistoryRequest, m.GetHistoryResponse, "unary"),
             "Connect": (m.ClientEvent, m.ServerEvent, "stream"),
+        })
+        p = push
+        self.push = _methods(self.channel, "Push", {
+            "RegisterPushToken": (p.RegisterPushTokenRequest, p.PushTokenResponse, "unary"),
+            "UnregisterPushToken": (p.UnregisterPushTokenRequest, p.UnregisterPushTokenResponse, "unary"),
+            "MuteChat": (p.MuteChatRequest, p.MuteChatResponse, "unary"),
+            "SetPushSettings": (p.PushSettings, p.PushSettings, "unary"),
+            "TestPush": (p.TestPushRequest, p.TestPushResponse, "unary"),
         })
 
     def md(self):
