@@ -24,6 +24,8 @@ CREATE TABLE push_tokens (
 );
 CREATE INDEX push_tokens_by_account ON push_tokens (account_id);
 CREATE INDEX push_tokens_by_age ON push_tokens (registered_at);
+-- A token belongs to one device: registering it moves it.
+CREATE INDEX push_tokens_by_token ON push_tokens (token);
 
 -- until: 'infinity' for ever.
 CREATE TABLE chat_mutes (

@@ -23,7 +23,7 @@
 #include "transport/server.h"
 
 static const char usage[] = "usage: parleyd [--config FILE] [options]\n\n"
-                            "Serves Parley's gRPC API (parley.v1.Accounts, Chats, Messaging; grpc.health.v1;\n"
+                            "Serves Parley's gRPC API (parley.v1.Accounts, Chats, Messaging, Push; grpc.health.v1;\n"
                             "server reflection) on the configured PostgreSQL servers and Redis. The cluster\n"
                             "must be initialised and migrated first: parley-migrate init && parley-migrate up.";
 

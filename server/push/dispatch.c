@@ -31,7 +31,7 @@
 #include "push/push_internal.h"
 #include "transport/worker.h"
 
-#define TICK_MS 100
+#define TICK_MS 20 /* an idle tick reads one atomic */
 #define CLAIM_ROWS 100  /* jobs per claim */
 #define LEASE_MS 30000  /* a claimed job waits this long before another claim may take it */
 #define PUSHES_MAX 1000 /* pushes out at once */
@@ -72,6 +72,8 @@ typedef struct dispatcher {
     int64_t next_sweep_ms, next_expire_ms;
     uint64_t rng;
     uint64_t failures; /* claim failures since the last sweep, for one warning per sweep */
+    int64_t next_figures_ms;
+    uint64_t figures_sent, figures_retried, figures_refused, figures_lost; /* as last logged */
 } dispatcher_t;
 
 /* One job of a group being pushed. */
@@ -347,6 +349,15 @@ static void push_group(dispatcher_t *d, int shard, const PGresult *res, int from
     send_push(d, &g->push, on_pushed, g);
 }
 
+static void on_next_due(dispatcher_t *d, const pl_pg_result_t *r, void *arg)
+{
+    int shard = (int)(intptr_t)arg;
+    if (r->code != PL_CODE_OK)
+        pl_push_due(d->svc, shard, pl_push_now_ms() + 1000);
+    else if (!PQgetisnull(r->res, 0, 0))
+        pl_push_due(d->svc, shard, pl_pg_get_int64(r->res, 0, 0));
+}
+
 static void on_claimed(dispatcher_t *d, const pl_pg_result_t *r, void *arg)
 {
     int shard = (int)(intptr_t)arg;
@@ -358,6 +369,9 @@ static void on_claimed(dispatcher_t *d, const pl_pg_result_t *r, void *arg)
     int n = PQntuples(r->res);
     if (n == CLAIM_ROWS)
         pl_push_due(d->svc, shard, 0); /* more are waiting */
+    else if (query(d, ST_NEXT_DUE, shard, NULL, 0, PL_PG_IDEMPOTENT, on_next_due, arg, "reading the next push due") !=
+             0)
+        pl_push_due(d->svc, shard, pl_push_now_ms() + 1000);
     for (int from = 0, i = 1; from < n; i++) {
         if (i == n || pl_pg_get_int64(r->res, i, C_DEVICE) != pl_pg_get_int64(r->res, from, C_DEVICE) ||
             pl_pg_get_int64(r->res, i, C_PROVIDER) != pl_pg_get_int64(r->res, from, C_PROVIDER) ||
@@ -388,6 +402,32 @@ static void expire_tokens(dispatcher_t *d)
     }
 }
 
+/* At most once a minute, and only when something happened: what the
+ * counters say (the metrics endpoint will serve them). */
+static void log_figures(dispatcher_t *d, bool is_last)
+{
+    pl_push_counters_t *c = &d->svc->counters;
+    int64_t now = pl_push_now_ms();
+    uint64_t sent = atomic_load(&c->sent), retried = atomic_load(&c->retried), refused = atomic_load(&c->refused),
+             lost = atomic_load(&c->jobs_lost);
+    if ((now < d->next_figures_ms && !is_last) || (sent == d->figures_sent && retried == d->figures_retried &&
+                                     refused == d->figures_refused && lost == d->figures_lost))
+        return;
+    d->next_figures_ms = now + 60000;
+    d->figures_sent = sent;
+    d->figures_retried = retried;
+    d->figures_refused = refused;
+    d->figures_lost = lost;
+    uint64_t n = atomic_load(&c->latency_count);
+    pl_log_info("push: %llu sent, %llu retried, %llu refused, %llu tokens cleared; jobs: %llu recorded, %llu not "
+                "recordable, %llu delivered first, %llu coalesced; provider answers in %.1f ms on average",
+                (unsigned long long)sent, (unsigned long long)retried, (unsigned long long)refused,
+                (unsigned long long)atomic_load(&c->tokens_cleared), (unsigned long long)atomic_load(&c->jobs_recorded),
+                (unsigned long long)lost, (unsigned long long)atomic_load(&c->delivered_first),
+                (unsigned long long)atomic_load(&c->coalesced),
+                n ? (double)atomic_load(&c->latency_us_sum) / (double)n / 1000.0 : 0.0);
+}
+
 static void on_tick(evutil_socket_t fd, short what, void *arg)
 {
     (void)fd;
@@ -401,17 +441,29 @@ static void on_tick(evutil_socket_t fd, short what, void *arg)
         d->failures = 0;
         for (int s = 0; s < shards; s++)
             pl_push_due(svc, s, now);
+        log_figures(d, false);
     }
     if (now >= d->next_expire_ms) {
         d->next_expire_ms = now + EXPIRE_EVERY_MS;
         expire_tokens(d);
     }
-    for (int s = 0; s < shards && d->pushes + CLAIM_ROWS <= PUSHES_MAX; s++) {
-        if (d->claiming[s] || atomic_load_explicit(&svc->due_ms[s], memory_order_relaxed) > now)
+    /* taken before the shards are read: a mark made meanwhile sets it again */
+    int64_t soonest = atomic_exchange_explicit(&svc->next_due_ms, INT64_MAX, memory_order_acquire);
+    if (soonest > now) {
+        pl_push_lower(&svc->next_due_ms, soonest);
+        return;
+    }
+    int64_t later = INT64_MAX;
+    for (int s = 0; s < shards; s++) {
+        int64_t due = atomic_load_explicit(&svc->due_ms[s], memory_order_relaxed);
+        if (due > now || d->claiming[s] || d->pushes + CLAIM_ROWS > PUSHES_MAX) {
+            later = due < later ? due : later; /* a shard still due is looked at again next tick */
             continue;
+        }
         atomic_store_explicit(&svc->due_ms[s], INT64_MAX, memory_order_relaxed);
         claim(d, s);
     }
+    pl_push_lower(&svc->next_due_ms, later);
 }
 
 /* ---- the module ---- */
@@ -459,6 +511,8 @@ static void dispatch_stop(pl_worker_t *w, void *state, void *arg)
     dispatcher_t *d = state;
     if (!d)
         return;
+    if (d->is_active)
+        log_figures(d, true);
     d->is_stopping = true;
     if (d->tick)
         event_free(d->tick);

@@ -18,9 +18,13 @@
 #define JOB_KEY "device_id = $1::bigint AND provider = $2::bigint AND kind = $3::bigint AND chat_id = $4::bigint"
 
 static const pl_pg_stmt_t statements[ST_COUNT] = {
-    /* $1 device, $2 provider, $3 account, $4 token, $5 app id, $6 sandbox */
+    /* $1 device, $2 provider, $3 account, $4 token, $5 app id, $6
+     * sandbox. A token another device held (the app reinstalled, the
+     * phone registered anew) is now this one's only. */
     [ST_TOKEN_PUT] = {"push_token_put",
-                      "INSERT INTO {s}.push_tokens AS t (device_id, provider, account_id, token, app_id, sandbox)"
+                      "WITH moved AS (DELETE FROM {s}.push_tokens WHERE token = $4::text AND provider = $2::bigint"
+                      "                  AND device_id <> $1::bigint)"
+                      " INSERT INTO {s}.push_tokens AS t (device_id, provider, account_id, token, app_id, sandbox)"
                       " VALUES ($1::bigint, $2::bigint, $3::bigint, $4::text, $5::text, $6::boolean)"
                       " ON CONFLICT (device_id, provider) DO UPDATE"
                       "   SET account_id = EXCLUDED.account_id, token = EXCLUDED.token, app_id = EXCLUDED.app_id,"
@@ -102,6 +106,10 @@ static const pl_pg_stmt_t statements[ST_COUNT] = {
                   "   LEFT JOIN {s}.accounts a ON a.id = c.account_id"
                   "  ORDER BY c.device_id, c.provider, c.kind, c.chat_id",
                   true},
+    /* when the shard's next job is due (epoch ms; NULL: none): read after
+     * a claim, so jobs other nodes recorded are not left to the sweep */
+    [ST_NEXT_DUE] = {"push_next_due", "SELECT (extract(epoch FROM min(due_at)) * 1000)::bigint FROM {s}.push_jobs",
+                     false},
     /* $1-$4 the job, $5 the seq it was for: a newer message keeps it */
     [ST_JOB_DONE] = {"push_job_done", "DELETE FROM {s}.push_jobs WHERE " JOB_KEY " AND seq <= $5::bigint", false},
     /* $1-$4 the job, $5 ms from now, $6 why, $7 attempts to give back (a
@@ -162,10 +170,15 @@ void pl_push_due(pl_push_service_t *svc, int shard, int64_t ms)
 {
     if (shard < 0 || shard >= svc->app->map.shards)
         return;
-    _Atomic int64_t *slot = &svc->due_ms[shard];
+    pl_push_lower(&svc->due_ms[shard], ms);
+    pl_push_lower(&svc->next_due_ms, ms); /* after the shard's: the tick reads them in the other order */
+}
+
+void pl_push_lower(_Atomic int64_t *slot, int64_t ms)
+{
     int64_t cur = atomic_load_explicit(slot, memory_order_relaxed);
     while (ms < cur &&
-           !atomic_compare_exchange_weak_explicit(slot, &cur, ms, memory_order_relaxed, memory_order_relaxed)) {
+           !atomic_compare_exchange_weak_explicit(slot, &cur, ms, memory_order_release, memory_order_relaxed)) {
     }
 }
 
@@ -211,6 +224,7 @@ pl_push_service_t *pl_push_register(pl_app_t *app, char *err, size_t err_len)
     svc->app = app;
     for (int i = 0; i < app->map.shards; i++)
         atomic_init(&svc->due_ms[i], INT64_MAX);
+    atomic_init(&svc->next_due_ms, INT64_MAX);
     if (check_credentials(svc, err, err_len) != 0) {
         pl_push_free(svc);
         return NULL;

@@ -20,6 +20,7 @@ enum pl_push_stmt {
     ST_SETTINGS,
     ST_ENQUEUE,
     ST_CLAIM,
+    ST_NEXT_DUE,
     ST_JOB_DONE,
     ST_JOB_LATER,
     ST_TOKEN_USED,
@@ -47,7 +48,8 @@ struct pl_push_service {
     int stmt;
     int module; /* per-worker state: the dispatcher on worker 0 */
     bool has_apns, has_fcm;
-    _Atomic int64_t *due_ms; /* per shard: when this node next expects a job due (INT64_MAX: not known) */
+    _Atomic int64_t *due_ms;     /* per shard: when this node next expects a job due (INT64_MAX: not known) */
+    _Atomic int64_t next_due_ms; /* the soonest of them, so an idle tick looks at one number */
     pl_push_counters_t counters;
 };
 
@@ -58,6 +60,8 @@ static inline int pl_push_stmt(const pl_push_service_t *svc, enum pl_push_stmt s
 
 /* Wall-clock milliseconds (the database's now() is on this clock). */
 int64_t pl_push_now_ms(void);
+/* *slot = min(*slot, ms), atomically. */
+void pl_push_lower(_Atomic int64_t *slot, int64_t ms);
 /* Tells the dispatcher that shard may have a job due at ms. */
 void pl_push_due(pl_push_service_t *svc, int shard, int64_t ms);
 
