@@ -130,32 +130,35 @@ static char *payload(const pl_push_t *p)
     return text;
 }
 
-static void classify(pl_apns_t *a, const pl_http_response_t *res, pl_push_result_t *out)
+bool pl_apns_read_answer(const pl_http_response_t *res, pl_push_result_t *out)
 {
+    *out = (pl_push_result_t){.http_status = (int)res->status,
+                              .retry_after_ms = res->retry_after_s >= 0 ? res->retry_after_s * 1000 : -1,
+                              .seconds = res->seconds};
     if (res->status == 200) {
         out->outcome = PL_PUSH_SENT;
-        return;
+        return false;
     }
     if (res->status == 0) {
         out->outcome = PL_PUSH_RETRY;
         snprintf(out->reason, sizeof(out->reason), "%s", res->error ? res->error : "no answer");
-        return;
+        return false;
     }
     json_error_t jerr;
     json_t *root = json_loadb(res->body, res->body_len, 0, &jerr);
     const char *reason = json_string_value(json_object_get(root, "reason"));
     snprintf(out->reason, sizeof(out->reason), "%s", reason ? reason : "");
     json_t *ts = json_object_get(root, "timestamp");
-    if (json_is_integer(ts))
+    if (json_is_integer(ts) && json_integer_value(ts) > 0)
         out->dead_since_ms = json_integer_value(ts);
     json_decref(root);
+    bool renew = false;
     if (res->status == 410 || (res->status == 400 && (strcmp(out->reason, "BadDeviceToken") == 0 ||
                                                       strcmp(out->reason, "DeviceTokenNotForTopic") == 0))) {
         out->outcome = PL_PUSH_TOKEN_DEAD;
-    } else if (res->status == 403 &&
-               (strcmp(out->reason, "ExpiredProviderToken") == 0 || strcmp(out->reason, "InvalidProviderToken") == 0)) {
-        free(a->jwt); /* the next push signs a new one */
-        a->jwt = NULL;
+    } else if (res->status == 403 && (strcmp(out->reason, "ExpiredProviderToken") == 0 ||
+                                      strcmp(out->reason, "InvalidProviderToken") == 0)) {
+        renew = true;
         out->outcome = PL_PUSH_RETRY;
         if (out->retry_after_ms < 0)
             out->retry_after_ms = 0;
@@ -164,15 +167,17 @@ static void classify(pl_apns_t *a, const pl_http_response_t *res, pl_push_result
     } else {
         out->outcome = PL_PUSH_REFUSED;
     }
+    return renew;
 }
 
 static void on_answer(const pl_http_response_t *res, void *user)
 {
     request_t *r = user;
-    pl_push_result_t out = {.http_status = (int)res->status,
-                            .retry_after_ms = res->retry_after_s >= 0 ? res->retry_after_s * 1000 : -1,
-                            .seconds = res->seconds};
-    classify(r->a, res, &out);
+    pl_push_result_t out;
+    if (pl_apns_read_answer(res, &out)) {
+        free(r->a->jwt); /* the next push signs a new one */
+        r->a->jwt = NULL;
+    }
     r->fn(&out, r->user);
     free(r);
 }

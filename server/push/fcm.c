@@ -150,31 +150,41 @@ static void error_code(const pl_http_response_t *res, char *out, size_t cap)
     json_decref(root);
 }
 
+bool pl_fcm_read_answer(const pl_http_response_t *res, pl_push_result_t *out)
+{
+    *out = (pl_push_result_t){.http_status = (int)res->status,
+                              .retry_after_ms = res->retry_after_s >= 0 ? res->retry_after_s * 1000 : -1,
+                              .seconds = res->seconds};
+    if (res->status == 0)
+        snprintf(out->reason, sizeof(out->reason), "%s", res->error ? res->error : "no answer");
+    else if (res->status != 200)
+        error_code(res, out->reason, sizeof(out->reason));
+    bool renew = false;
+    if (res->status == 200) {
+        out->outcome = PL_PUSH_SENT;
+    } else if (res->status == 404 || strcmp(out->reason, "UNREGISTERED") == 0 ||
+               strcmp(out->reason, "SENDER_ID_MISMATCH") == 0) {
+        out->outcome = PL_PUSH_TOKEN_DEAD;
+    } else if (res->status == 401) {
+        renew = true;
+        out->outcome = PL_PUSH_RETRY;
+        if (out->retry_after_ms < 0)
+            out->retry_after_ms = 0;
+    } else if (res->status == 0 || res->status == 429 || res->status >= 500) {
+        out->outcome = PL_PUSH_RETRY;
+    } else {
+        out->outcome = PL_PUSH_REFUSED;
+    }
+    return renew;
+}
+
 static void on_sent(const pl_http_response_t *res, void *user)
 {
     request_t *r = user;
-    pl_push_result_t out = {.http_status = (int)res->status,
-                            .retry_after_ms = res->retry_after_s >= 0 ? res->retry_after_s * 1000 : -1,
-                            .seconds = res->seconds};
-    if (res->status == 0)
-        snprintf(out.reason, sizeof(out.reason), "%s", res->error ? res->error : "no answer");
-    else if (res->status != 200)
-        error_code(res, out.reason, sizeof(out.reason));
-    if (res->status == 200) {
-        out.outcome = PL_PUSH_SENT;
-    } else if (res->status == 404 || strcmp(out.reason, "UNREGISTERED") == 0 ||
-               strcmp(out.reason, "SENDER_ID_MISMATCH") == 0) {
-        out.outcome = PL_PUSH_TOKEN_DEAD;
-    } else if (res->status == 401) {
+    pl_push_result_t out;
+    if (pl_fcm_read_answer(res, &out)) {
         free(r->f->access); /* renewed before the next push */
         r->f->access = NULL;
-        out.outcome = PL_PUSH_RETRY;
-        if (out.retry_after_ms < 0)
-            out.retry_after_ms = 0;
-    } else if (res->status == 0 || res->status == 429 || res->status >= 500) {
-        out.outcome = PL_PUSH_RETRY;
-    } else {
-        out.outcome = PL_PUSH_REFUSED;
     }
     r->fn(&out, r->user);
     free(r);

@@ -9,6 +9,7 @@
 #include <openssl/err.h>
 #include <openssl/evp.h>
 #include <openssl/pem.h>
+#include <sodium.h>
 #include <stdatomic.h>
 #include <stdbool.h>
 #include <stdio.h>
@@ -29,26 +30,11 @@ uint64_t pl_jwt_signatures(void)
 
 size_t pl_base64url(const uint8_t *in, size_t len, char *out, size_t cap)
 {
-    static const char abc[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
-    size_t need = (len + 2) / 3 * 4 + 1;
-    if (cap < need)
+    const int variant = sodium_base64_VARIANT_URLSAFE_NO_PADDING;
+    if (cap < sodium_base64_ENCODED_LEN(len, variant))
         return 0;
-    size_t o = 0;
-    for (size_t i = 0; i < len; i += 3) {
-        uint32_t v = (uint32_t)in[i] << 16;
-        if (i + 1 < len)
-            v |= (uint32_t)in[i + 1] << 8;
-        if (i + 2 < len)
-            v |= in[i + 2];
-        out[o++] = abc[v >> 18 & 63];
-        out[o++] = abc[v >> 12 & 63];
-        if (i + 1 < len)
-            out[o++] = abc[v >> 6 & 63];
-        if (i + 2 < len)
-            out[o++] = abc[v & 63];
-    }
-    out[o] = '\0';
-    return o;
+    sodium_bin2base64(out, cap, in, len, variant);
+    return strlen(out);
 }
 
 static void openssl_error(char *err, size_t err_len, const char *what)

@@ -24,8 +24,9 @@ char *pl_jwt_sign(const pl_jwt_key_t *k, const char *header_json, const char *cl
 /* Signatures made so far by this process (every key): tests count them. */
 uint64_t pl_jwt_signatures(void);
 
-/* Unpadded base64url of in into out (NUL-terminated); the length written,
- * or 0 if out is too small (it needs 4 * ceil(len / 3) + 1 bytes). */
+/* Unpadded base64url of in into out (NUL-terminated; libsodium's); the
+ * length written, or 0 if out is too small (it needs
+ * sodium_base64_ENCODED_LEN bytes: 4 * ceil(len / 3) + 1). */
 size_t pl_base64url(const uint8_t *in, size_t len, char *out, size_t cap);
 
 #endif
