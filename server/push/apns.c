@@ -156,8 +156,8 @@ bool pl_apns_read_answer(const pl_http_response_t *res, pl_push_result_t *out)
     if (res->status == 410 || (res->status == 400 && (strcmp(out->reason, "BadDeviceToken") == 0 ||
                                                       strcmp(out->reason, "DeviceTokenNotForTopic") == 0))) {
         out->outcome = PL_PUSH_TOKEN_DEAD;
-    } else if (res->status == 403 && (strcmp(out->reason, "ExpiredProviderToken") == 0 ||
-                                      strcmp(out->reason, "InvalidProviderToken") == 0)) {
+    } else if (res->status == 403 &&
+               (strcmp(out->reason, "ExpiredProviderToken") == 0 || strcmp(out->reason, "InvalidProviderToken") == 0)) {
         renew = true;
         out->outcome = PL_PUSH_RETRY;
         if (out->retry_after_ms < 0)

@@ -31,7 +31,7 @@
 #include "push/push_internal.h"
 #include "transport/worker.h"
 
-#define TICK_MS 20 /* an idle tick reads one atomic */
+#define TICK_MS 20      /* an idle tick reads one atomic */
 #define CLAIM_ROWS 100  /* jobs per claim */
 #define LEASE_MS 30000  /* a claimed job waits this long before another claim may take it */
 #define PUSHES_MAX 1000 /* pushes out at once */
@@ -411,7 +411,7 @@ static void log_figures(dispatcher_t *d, bool is_last)
     uint64_t sent = atomic_load(&c->sent), retried = atomic_load(&c->retried), refused = atomic_load(&c->refused),
              lost = atomic_load(&c->jobs_lost);
     if ((now < d->next_figures_ms && !is_last) || (sent == d->figures_sent && retried == d->figures_retried &&
-                                     refused == d->figures_refused && lost == d->figures_lost))
+                                                   refused == d->figures_refused && lost == d->figures_lost))
         return;
     d->next_figures_ms = now + 60000;
     d->figures_sent = sent;

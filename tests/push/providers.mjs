@@ -766,6 +766,8 @@ const server = http2.createSecureServer({
   cert: fs.readFileSync(opts.cert),
   key: fs.readFileSync(opts.key),
   allowHTTP1: true,
+  maxSessionMemory: 256, // MiB: a push burst keeps hundreds of streams open on one connection
+  settings: { maxConcurrentStreams: 1000 }, // what APNs advertises
 });
 
 server.on('request', (req, res) => {
@@ -776,7 +778,17 @@ server.on('request', (req, res) => {
 });
 // A client that fails the handshake or drops a stream is not the mock's problem.
 server.on('tlsClientError', () => {});
-server.on('sessionError', () => {});
+if (process.env.PROVIDERS_DEBUG) {
+  server.on('session', (session) => {
+    let streams = 0;
+    session.on('stream', () => { streams++; });
+    session.on('error', (e) => process.stderr.write(`providers.mjs: session error after ${streams} streams: ${e.code} ${e.message}\n`));
+    session.on('frameError', (type, code, id) => process.stderr.write(`providers.mjs: frame error type ${type} code ${code} stream ${id}\n`));
+    session.on('goaway', (code) => process.stderr.write(`providers.mjs: goaway from client ${code}\n`));
+    session.on('close', () => process.stderr.write(`providers.mjs: session closed after ${streams} streams\n`));
+  });
+}
+server.on('sessionError', (e) => { if (process.env.PROVIDERS_DEBUG) process.stderr.write('providers.mjs: session error: ' + (e.stack || e) + '\n'); });
 server.on('error', (e) => {
   process.stderr.write(`providers.mjs: ${e.message}\n`);
   process.exit(1);

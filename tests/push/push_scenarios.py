@@ -6,7 +6,7 @@ and Google document them.
 Run inside tests/harness/with_stack.sh; starts the providers and parleyd
 itself (the restart scenario kills and starts it again).
 
-    push_scenarios.py --parleyd BIN [SCENARIO ...]     (default: all)
+    push_scenarios.py --parleyd BIN --parleyctl BIN [SCENARIO ...]   (default: all)
 """
 import json
 import os
@@ -93,7 +93,7 @@ class Providers:
 
 
 class Node:
-    def __init__(self, parleyd, providers):
+    def __init__(self, parleyd, providers, extra=()):
         self.parleyd = parleyd
         self.flags = ["--push.apns_url=" + providers.url, "--push.apns_sandbox_url=" + providers.url,
                       "--push.apns_key_file=" + providers.apns_key, "--push.apns_key_id=" + KID,
@@ -102,7 +102,7 @@ class Node:
                       "--push.ca_file=" + os.path.join(CERTS, "ca.pem"), "--push.grace_ms=%d" % GRACE_MS,
                       "--push.alert_interval_ms=%d" % ALERT_MS, "--push.sweep_interval_ms=1000",
                       "--push.apns_token_refresh_ms=3000", "--rate.sends_per_second=1000",
-                      "--rate.sends_burst=1000", "--rate.codes_per_address_per_hour=1000"]
+                      "--rate.sends_burst=1000", "--rate.codes_per_address_per_hour=1000"] + list(extra)
         self.start()
 
     def start(self):
@@ -131,6 +131,7 @@ _phone = [int(time.time() * 1000) % 1000000]
 def new_device(node, name="test"):
     _phone[0] += 1
     dev = pp.register(node.addr, "+1555%07d" % _phone[0], name)
+    dev.phone = "+1555%07d" % _phone[0]
     # every sender carries the canary name: no push may show it
     dev.call(dev.acc, "UpdateProfile", pp.accounts.UpdateProfileRequest(display_name=CANARY_NAME))
     return dev
@@ -350,6 +351,101 @@ def sc_jwt(node, prov):
     expect(prov.log()["jwts_seen"] == n + 2, "exactly one more provider token")
 
 
+def psql(sql, schema):
+    """sql on the PostgreSQL server that holds schema."""
+    for conninfo in os.environ["PARLEY_POSTGRES_SERVER"].split(";"):
+        def q(text):
+            return subprocess.run(["psql", "-X", "-q", "-A", "-t", "-v", "ON_ERROR_STOP=1", "-d", conninfo.strip(),
+                                   "-c", text], check=True, capture_output=True, text=True).stdout.strip()
+        if q("SELECT count(*) FROM pg_namespace WHERE nspname = '%s'" % schema) == "1":
+            return q(sql)
+    raise pp.Failure("no server holds " + schema)
+
+
+def schema_of(some_id):
+    return "shard_%04d" % ((some_id >> 12) & 1023)
+
+
+def sc_preview(node, prov):
+    """An encrypted preview rides in the push unless the account said no."""
+    a, b = new_device(node), new_device(node)
+    tok = apns_token(9)
+    register_token(b, APNS, tok)
+    chat = direct_chat(a, b)
+    sealed = bytes(range(200))
+    om = pp.messaging.OutgoingMessage(client_message_id="preview-1", chat_id=chat, payload=CANARY_TEXT,
+                                      push_preview=sealed)
+    a.call(a.msg, "Send", pp.messaging.SendRequest(message=om))
+    reqs = wait_for("the push with a preview", lambda: prov.requests_for(tok))
+    body = json.loads(reqs[0]["body"])
+    import base64
+    got = base64.urlsafe_b64decode(body["parley"]["p"] + "=" * (-len(body["parley"]["p"]) % 4))
+    expect(got == sealed and len(reqs[0]["body"]) < 4096, "preview in the push: %s" % body)
+    b.call(b.push, "SetPushSettings", pp.push.PushSettings(no_previews=True))
+    time.sleep(ALERT_MS / 1000)
+    om.client_message_id = "preview-2"
+    a.call(a.msg, "Send", pp.messaging.SendRequest(message=om))
+    reqs = wait_for("the second push", lambda: len(prov.requests_for(tok)) == 2 and prov.requests_for(tok))
+    expect("p" not in json.loads(reqs[1]["body"])["parley"], "no preview with no_previews: %s" % reqs[1]["body"])
+    try:
+        om.client_message_id = "preview-3"
+        om.push_preview = bytes(1025)
+        a.call(a.msg, "Send", pp.messaging.SendRequest(message=om))
+        raise pp.Failure("a 1025-byte preview was taken")
+    except pp.grpc.RpcError as e:
+        expect(e.code() == pp.grpc.StatusCode.INVALID_ARGUMENT, "oversized preview: %s" % e.code())
+
+
+def sc_lifecycle(node, prov):
+    """A token moves to the device that registers it; a removed device's
+    tokens go; tokens not registered for [push] token_days go (checked at
+    start); bad registrations are refused; parleyctl calls TestPush."""
+    a = new_device(node)
+    b1 = new_device(node)
+    tok = apns_token(10)
+    register_token(b1, APNS, tok)
+    # same phone, a second device (say, the app reinstalled): the token moves
+    b2 = pp.register(node.addr, b1.phone, "second")
+    register_token(b2, APNS, tok)
+    count = "SELECT count(*) FROM %s.push_tokens WHERE token = '%s'" % (schema_of(b2.account_id), tok)
+    expect(psql(count, schema_of(b2.account_id)) == "1", "a token belongs to one device")
+    b2.call(b2.acc, "RemoveDevice", pp.accounts.RemoveDeviceRequest(device_id=b1.device_id))
+    c = new_device(node)
+    register_token(c, FCM, "fcm-lifecycle-%d" % _phone[0])
+    c_tokens = "SELECT count(*) FROM %s.push_tokens WHERE device_id = %d" % (schema_of(c.device_id), c.device_id)
+    expect(psql(c_tokens, schema_of(c.device_id)) == "1", "c has a token")
+    a2 = new_device(node)
+    register_token(a2, APNS, apns_token(11))
+    a2.call(a2.acc, "RemoveDevice", pp.accounts.RemoveDeviceRequest(device_id=a2.device_id))
+    expect(psql("SELECT count(*) FROM %s.push_tokens WHERE device_id = %d" % (schema_of(a2.device_id),
+                                                                            a2.device_id),
+                schema_of(a2.device_id)) == "0",
+           "a removed device's token is gone")
+    # stale for 271 days: gone after the next start's expiry pass
+    psql("UPDATE %s.push_tokens SET registered_at = now() - interval '271 days' WHERE device_id = %d" %
+         (schema_of(c.device_id), c.device_id), schema_of(c.device_id))
+    node.stop()
+    node.start()
+    wait_for("the stale token's expiry", lambda: psql(c_tokens, schema_of(c.device_id)) == "0")
+    a = new_device(node)  # the restarted node listens on a new port
+    # refused registrations
+    for provider, token, app_id, code in ((APNS, "zz" * 32, TOPIC, "INVALID_ARGUMENT"),
+                                          (APNS, apns_token(12), "", "INVALID_ARGUMENT"),
+                                          (0, "x", TOPIC, "INVALID_ARGUMENT"),
+                                          (FCM, "bad token with spaces", "", "INVALID_ARGUMENT")):
+        try:
+            register_token(a, provider, token, app_id)
+            raise pp.Failure("registration of %r taken" % token)
+        except pp.grpc.RpcError as e:
+            expect(e.code().name == code, "%r: %s" % (token, e.code()))
+    # parleyctl, the grpcurl of this project, calls TestPush through reflection
+    register_token(a, APNS, apns_token(13))
+    out = subprocess.run([PARLEYCTL[0], "-H", "authorization: Bearer " + a.token, "-d", "{}", node.addr,
+                          "parley.v1.Push/TestPush"], capture_output=True, text=True, timeout=30)
+    expect(out.returncode == 0 and '"httpStatus": 200' in out.stdout, "parleyctl TestPush: %s %s" %
+           (out.stdout, out.stderr))
+
+
 def sc_canary(node, prov):
     """No message content or sender name in any push that went out."""
     for r in prov.log()["requests"]:
@@ -359,12 +455,16 @@ def sc_canary(node, prov):
 
 SCENARIOS = [("offline_burst", sc_offline_burst), ("online", sc_online), ("muted", sc_muted), ("call", sc_call),
              ("dead_tokens", sc_dead_tokens), ("storm", sc_storm), ("restart", sc_restart), ("jwt", sc_jwt),
-             ("canary", sc_canary)]
+             ("preview", sc_preview), ("lifecycle", sc_lifecycle), ("canary", sc_canary)]
+
+
+PARLEYCTL = [None]
 
 
 def main(argv):
     parleyd = argv[argv.index("--parleyd") + 1]
-    wanted = [a for a in argv if a not in ("--parleyd", parleyd)]
+    PARLEYCTL[0] = argv[argv.index("--parleyctl") + 1]
+    wanted = [a for a in argv if a not in ("--parleyd", parleyd, "--parleyctl", PARLEYCTL[0])]
     tmp = tempfile.mkdtemp(prefix="parley-push-")
     os.environ.setdefault("PARLEY_SMS_FILE", os.path.join(tmp, "sms.log"))
     prov = Providers(tmp)

@@ -123,7 +123,8 @@ static int test_jwt(void)
 
 static pl_http_response_t answer(long status, const char *body, long retry_after_s)
 {
-    return (pl_http_response_t){.status = status, .body = body, .body_len = strlen(body), .retry_after_s = retry_after_s};
+    return (pl_http_response_t){
+        .status = status, .body = body, .body_len = strlen(body), .retry_after_s = retry_after_s};
 }
 
 static int test_apns_answers(void)
