@@ -69,6 +69,7 @@ typedef struct dispatcher {
     int queries;    /* statements out (the last callback frees a stopping dispatcher) */
     int pushes;     /* pushes out */
     bool *claiming; /* per shard: a claim is out */
+    int64_t *depth; /* per shard: jobs waiting at the last sweep */
     int64_t next_sweep_ms, next_expire_ms;
     uint64_t rng;
     uint64_t failures; /* claim failures since the last sweep, for one warning per sweep */
@@ -96,6 +97,7 @@ typedef struct pushing {
 static void dispatcher_free(dispatcher_t *d)
 {
     free(d->claiming);
+    free(d->depth);
     free(d);
 }
 
@@ -393,6 +395,16 @@ static void claim(dispatcher_t *d, int shard)
         pl_push_due(d->svc, shard, pl_push_now_ms() + 1000);
 }
 
+static void on_depth(dispatcher_t *d, const pl_pg_result_t *r, void *arg)
+{
+    int shard = (int)(intptr_t)arg;
+    if (r->code != PL_CODE_OK)
+        return;
+    int64_t n = pl_pg_get_int64(r->res, 0, 0);
+    atomic_fetch_add_explicit(&d->svc->counters.queue_depth, n - d->depth[shard], memory_order_relaxed);
+    d->depth[shard] = n;
+}
+
 static void expire_tokens(dispatcher_t *d)
 {
     for (int s = 0; s < d->svc->app->map.shards; s++) {
@@ -420,11 +432,12 @@ static void log_figures(dispatcher_t *d, bool is_last)
     d->figures_lost = lost;
     uint64_t n = atomic_load(&c->latency_count);
     pl_log_info("push: %llu sent, %llu retried, %llu refused, %llu tokens cleared; jobs: %llu recorded, %llu not "
-                "recordable, %llu delivered first, %llu coalesced; provider answers in %.1f ms on average",
+                "recordable, %llu delivered first, %llu coalesced, %lld queued; provider answers in %.1f ms on "
+                "average",
                 (unsigned long long)sent, (unsigned long long)retried, (unsigned long long)refused,
                 (unsigned long long)atomic_load(&c->tokens_cleared), (unsigned long long)atomic_load(&c->jobs_recorded),
                 (unsigned long long)lost, (unsigned long long)atomic_load(&c->delivered_first),
-                (unsigned long long)atomic_load(&c->coalesced),
+                (unsigned long long)atomic_load(&c->coalesced), (long long)atomic_load(&c->queue_depth),
                 n ? (double)atomic_load(&c->latency_us_sum) / (double)n / 1000.0 : 0.0);
 }
 
@@ -439,8 +452,11 @@ static void on_tick(evutil_socket_t fd, short what, void *arg)
     if (now >= d->next_sweep_ms) {
         d->next_sweep_ms = now + svc->app->cfg->push_sweep_interval_ms;
         d->failures = 0;
-        for (int s = 0; s < shards; s++)
+        for (int s = 0; s < shards; s++) {
             pl_push_due(svc, s, now);
+            query(d, ST_QUEUE_DEPTH, s, NULL, 0, PL_PG_IDEMPOTENT, on_depth, (void *)(intptr_t)s,
+                  "counting queued pushes");
+        }
         log_figures(d, false);
     }
     if (now >= d->next_expire_ms) {
@@ -482,8 +498,10 @@ static void *dispatch_start(pl_worker_t *w, void *arg)
     char err[256] = "out of memory";
     d->rng = (uint64_t)pl_push_now_ms() | 1;
     d->claiming = calloc((size_t)svc->app->map.shards, sizeof(bool));
+    d->depth = calloc((size_t)svc->app->map.shards, sizeof(int64_t));
     d->tick = event_new(pl_worker_base(w), -1, EV_PERSIST, on_tick, d);
-    if (!d->claiming || !d->tick || !(d->http = pl_http_new(pl_worker_base(w), cfg->push_ca_file, err, sizeof(err))) ||
+    if (!d->claiming || !d->depth || !d->tick ||
+        !(d->http = pl_http_new(pl_worker_base(w), cfg->push_ca_file, err, sizeof(err))) ||
         (svc->has_apns && !(d->apns = pl_apns_new(cfg, d->http, err, sizeof(err)))) ||
         (svc->has_fcm && !(d->fcm = pl_fcm_new(cfg, d->http, err, sizeof(err))))) {
         pl_log_error("push: the dispatcher cannot start (%s): no pushes are sent from this node", err);

@@ -110,6 +110,8 @@ static const pl_pg_stmt_t statements[ST_COUNT] = {
      * a claim, so jobs other nodes recorded are not left to the sweep */
     [ST_NEXT_DUE] = {"push_next_due", "SELECT (extract(epoch FROM min(due_at)) * 1000)::bigint FROM {s}.push_jobs",
                      false},
+    /* jobs waiting in the shard (counted once a sweep) */
+    [ST_QUEUE_DEPTH] = {"push_queue_depth", "SELECT count(*) FROM {s}.push_jobs", false},
     /* $1-$4 the job, $5 the seq it was for: a newer message keeps it */
     [ST_JOB_DONE] = {"push_job_done", "DELETE FROM {s}.push_jobs WHERE " JOB_KEY " AND seq <= $5::bigint", false},
     /* $1-$4 the job, $5 ms from now, $6 why, $7 attempts to give back (a

@@ -21,6 +21,7 @@ enum pl_push_stmt {
     ST_ENQUEUE,
     ST_CLAIM,
     ST_NEXT_DUE,
+    ST_QUEUE_DEPTH,
     ST_JOB_DONE,
     ST_JOB_LATER,
     ST_TOKEN_USED,
@@ -41,6 +42,7 @@ typedef struct pl_push_counters {
     _Atomic uint64_t coalesced;       /* jobs that rode along another push or waited for the interval */
     _Atomic uint64_t latency_us_sum;  /* provider request to answer */
     _Atomic uint64_t latency_count;
+    _Atomic int64_t queue_depth; /* jobs in every shard's queue, as of the last sweep (a gauge) */
 } pl_push_counters_t;
 
 struct pl_push_service {

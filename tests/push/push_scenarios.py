@@ -243,6 +243,15 @@ def sc_call(node, prov):
            h.get("apns-topic") == TOPIC + ".voip", "VoIP push: %s" % reqs[0])
     time.sleep(1)
     expect(prov.requests_for(alert) == [], "a call also alerted the alert token")
+    # on Android: a high-priority FCM data message that is not kept for later
+    c = new_device(node)
+    tok = "fcm-call-%d" % _phone[0]
+    register_token(c, FCM, tok)
+    send(a, direct_chat(a, c), "call-2", kind=pp.messaging.PUSH_KIND_CALL)
+    reqs = wait_for("the FCM call push", lambda: prov.requests_for(tok))
+    m = json.loads(reqs[0]["body"])["message"]
+    expect(reqs[0]["status"] == 200 and m["android"]["priority"] == "HIGH" and m["android"]["ttl"] == "0s" and
+           m["data"]["k"] == "call", "FCM call push: %s" % m)
 
 
 def test_push(dev, provider=0):
