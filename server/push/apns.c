@@ -184,7 +184,6 @@ static void on_answer(const pl_http_response_t *res, void *user)
 
 void pl_apns_send(pl_apns_t *a, const pl_push_t *p, pl_push_done_fn fn, void *user)
 {
-    pl_push_result_t fail = {.outcome = PL_PUSH_RETRY, .retry_after_ms = -1};
     const char *jwt = provider_token(a);
     char *body = payload(p);
     request_t *r = malloc(sizeof(*r));
@@ -203,19 +202,17 @@ void pl_apns_send(pl_apns_t *a, const pl_push_t *p, pl_push_done_fn fn, void *us
     const char *collapse = is_call || is_voip ? NULL : "apns-collapse-id: parley-new";
     const char *headers[] = {auth, topic, type, priority, expiration, "content-type: application/json", collapse, NULL};
     if (!jwt || !body || !r) {
-        snprintf(fail.reason, sizeof(fail.reason), "%s", !jwt ? "cannot sign the provider token" : "out of memory");
         if (!jwt)
             pl_log_error("push: apns: cannot sign the provider token with [push] apns_key_file");
         free(body);
         free(r);
-        fn(&fail, user);
+        pl_push_answer_unsent(fn, user, PL_PUSH_RETRY, !jwt ? "cannot sign the provider token" : "out of memory");
         return;
     }
     *r = (request_t){a, fn, user};
     if (pl_http_post(a->http, url, headers, body, strlen(body), TIMEOUT_MS, on_answer, r) != 0) {
-        snprintf(fail.reason, sizeof(fail.reason), "cannot start the request");
         free(r);
-        fn(&fail, user);
+        pl_push_answer_unsent(fn, user, PL_PUSH_RETRY, "cannot start the request");
     }
     free(body);
 }

@@ -178,9 +178,8 @@ static void send_push(dispatcher_t *d, const pl_push_t *p, pl_push_done_fn fn, v
             pl_apns_send(d->apns, p, fn, user);
         return;
     }
-    pl_push_result_t r = {.outcome = PL_PUSH_REFUSED, .retry_after_ms = -1};
-    snprintf(r.reason, sizeof(r.reason), "this server has no %s credentials", is_fcm ? "FCM" : "APNs");
-    fn(&r, user);
+    pl_push_answer_unsent(fn, user, PL_PUSH_REFUSED,
+                          is_fcm ? "this server has no FCM credentials" : "this server has no APNs credentials");
 }
 
 static int64_t backoff_ms(dispatcher_t *d, int attempts)
@@ -591,9 +590,7 @@ static void on_worker0(pl_worker_t *w, void *arg)
     handover_t *h = arg;
     dispatcher_t *d = pl_worker_module(w, h->svc->module);
     if (!d || !d->is_active || d->is_stopping) {
-        pl_push_result_t r = {.outcome = PL_PUSH_RETRY, .retry_after_ms = -1};
-        snprintf(r.reason, sizeof(r.reason), "the push dispatcher is not running");
-        on_test_pushed(&r, h);
+        pl_push_answer_unsent(on_test_pushed, h, PL_PUSH_RETRY, "the push dispatcher is not running");
         return;
     }
     send_push(d, &h->push, on_test_pushed, h);
@@ -617,14 +614,4 @@ int pl_push_send_via_dispatcher(pl_push_service_t *svc, pl_worker_t *w, const pl
         return -1;
     }
     return 0;
-}
-
-const char *pl_push_provider_name(pl_push_provider_t p)
-{
-    switch (p) {
-    case PL_PROVIDER_APNS: return "APNs";
-    case PL_PROVIDER_APNS_VOIP: return "APNs VoIP";
-    case PL_PROVIDER_FCM: return "FCM";
-    }
-    return "?";
 }

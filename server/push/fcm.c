@@ -98,9 +98,7 @@ static void answer_waiting(pl_fcm_t *f, const char *why)
     f->waiting_tail = &f->waiting;
     while (w) {
         waiting_t *next = w->next;
-        pl_push_result_t r = {.outcome = PL_PUSH_RETRY, .retry_after_ms = -1};
-        snprintf(r.reason, sizeof(r.reason), "%s", why);
-        w->fn(&r, w->user);
+        pl_push_answer_unsent(w->fn, w->user, PL_PUSH_RETRY, why);
         free(w->body);
         free(w);
         w = next;
@@ -198,9 +196,7 @@ static void post(pl_fcm_t *f, const char *body, pl_push_done_fn fn, void *user)
         *r = (request_t){f, fn, user};
     if (!r || pl_http_post(f->http, f->send_url, headers, body, strlen(body), TIMEOUT_MS, on_sent, r) != 0) {
         free(r);
-        pl_push_result_t fail = {.outcome = PL_PUSH_RETRY, .retry_after_ms = -1};
-        snprintf(fail.reason, sizeof(fail.reason), "cannot start the request");
-        fn(&fail, user);
+        pl_push_answer_unsent(fn, user, PL_PUSH_RETRY, "cannot start the request");
     }
 }
 
@@ -235,9 +231,7 @@ static void on_token(const pl_http_response_t *res, void *user)
         if (f->access) {
             post(f, w->body, w->fn, w->user);
         } else {
-            pl_push_result_t fail = {.outcome = PL_PUSH_RETRY, .retry_after_ms = -1};
-            snprintf(fail.reason, sizeof(fail.reason), "out of memory");
-            w->fn(&fail, w->user);
+            pl_push_answer_unsent(w->fn, w->user, PL_PUSH_RETRY, "out of memory");
         }
         free(w->body);
         free(w);
@@ -305,9 +299,7 @@ void pl_fcm_send(pl_fcm_t *f, const pl_push_t *p, pl_push_done_fn fn, void *user
 {
     char *body = payload(p);
     if (!body) {
-        pl_push_result_t fail = {.outcome = PL_PUSH_RETRY, .retry_after_ms = -1};
-        snprintf(fail.reason, sizeof(fail.reason), "out of memory");
-        fn(&fail, user);
+        pl_push_answer_unsent(fn, user, PL_PUSH_RETRY, "out of memory");
         return;
     }
     if (f->access && time(NULL) < f->access_expires - TOKEN_MARGIN_S) {
@@ -318,9 +310,7 @@ void pl_fcm_send(pl_fcm_t *f, const pl_push_t *p, pl_push_done_fn fn, void *user
     waiting_t *w = malloc(sizeof(*w));
     if (!w) {
         free(body);
-        pl_push_result_t fail = {.outcome = PL_PUSH_RETRY, .retry_after_ms = -1};
-        snprintf(fail.reason, sizeof(fail.reason), "out of memory");
-        fn(&fail, user);
+        pl_push_answer_unsent(fn, user, PL_PUSH_RETRY, "out of memory");
         return;
     }
     *w = (waiting_t){body, fn, user, NULL};

@@ -45,4 +45,7 @@ typedef void (*pl_push_done_fn)(const pl_push_result_t *r, void *user);
 /* The name in logs and answers. */
 const char *pl_push_provider_name(pl_push_provider_t p);
 
+/* Runs fn for a push that never reached its provider (http_status 0). */
+void pl_push_answer_unsent(pl_push_done_fn fn, void *user, pl_push_outcome_t outcome, const char *reason);
+
 #endif
