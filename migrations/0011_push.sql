@@ -2,10 +2,11 @@
 --
 -- All on the account's shard, beside the devices they belong to. A job is
 -- recorded (in the statement after a message commits) before any push is
--- attempted, so a restart loses none; it is keyed by device, provider, kind
--- and chat, so a burst of messages in one chat is one row (its seq moves to
--- the newest) and one push. Delivery state comes from device_cursors: a job
--- whose message the device has acknowledged is dropped unsent.
+-- attempted, so a restart loses none. One row per message and device,
+-- inserted and never updated by the send path, so that recording takes no
+-- row locks another transaction could hold; the dispatcher folds a
+-- device's rows into one push. Delivery state comes from device_cursors: a
+-- job whose message the device has acknowledged is dropped unsent.
 
 -- One token per device and provider (an iPhone has an APNs token and a
 -- PushKit one); registering again replaces it. provider: 1 APNs, 2 APNs
@@ -39,8 +40,8 @@ ALTER TABLE accounts ADD COLUMN push_no_previews boolean NOT NULL DEFAULT false;
 
 -- kind: 1 alert, 2 background (a muted chat), 3 call. due_at: when the
 -- next attempt may run (a claim moves it a lease ahead, so a node that dies
--- mid-push leaves the job to the next sweep). seq: the newest message the
--- job is for; preview: that message's encrypted preview, if any.
+-- mid-push leaves the job to the next sweep). preview: the message's
+-- encrypted preview, if any.
 CREATE TABLE push_jobs (
     device_id bigint NOT NULL,
     provider smallint NOT NULL,
@@ -53,7 +54,7 @@ CREATE TABLE push_jobs (
     due_at timestamptz NOT NULL,
     attempts int NOT NULL DEFAULT 0,
     last_error text,
-    PRIMARY KEY (device_id, provider, kind, chat_id)
+    PRIMARY KEY (device_id, provider, kind, chat_id, seq)
 );
 CREATE INDEX push_jobs_due ON push_jobs (due_at);
 

@@ -12,12 +12,16 @@
  * and each group is one push (a burst in several chats is one alert). An
  * alert within [push] alert_interval_ms of the device's last one, or a
  * background push within background_interval_ms, waits for the interval
- * instead. Then, by the provider's answer: sent, the jobs go (a newer
- * message in the same chat keeps its row); later (429, 5xx, no
- * connection), exponential backoff with jitter, or the provider's
- * Retry-After; token dead, the token and its jobs go (unless it was
- * registered again after the provider's timestamp); refused, the jobs go
- * and the reason is logged. Nothing else drops a job. */
+ * instead. Then, by the provider's answer: sent, the jobs go (with any
+ * older ones in their chats: the push covered them); later (429, 5xx,
+ * no connection, credentials renewed), exponential backoff with jitter,
+ * or the provider's Retry-After, capped at [push] max_backoff_ms; token
+ * dead, the token and its jobs go (unless it was registered again after
+ * the provider's timestamp); refused, the jobs go and the reason is
+ * logged. Nothing else drops a job.
+ *
+ * The dispatcher's writes touch only rows it holds the lease of, and the
+ * send path only inserts: no two transactions wait for each other's rows. */
 #include <event2/event.h>
 #include <limits.h>
 #include <stdio.h>
@@ -29,13 +33,18 @@
 #include "push/fcm.h"
 #include "push/http.h"
 #include "push/push_internal.h"
+#include "runtime/idmap.h"
 #include "transport/worker.h"
 
-#define TICK_MS 20      /* an idle tick reads one atomic */
-#define CLAIM_ROWS 100  /* jobs per claim */
-#define LEASE_MS 30000  /* a claimed job waits this long before another claim may take it */
+#define TICK_MS 20     /* an idle tick reads one atomic */
+#define CLAIM_ROWS 100 /* jobs per claim */
+/* A claimed job waits this long before another claim may take it: longer
+ * than a provider request can take (an FCM token fetch, then the send: 15 s
+ * each). */
+#define LEASE_MS 60000
 #define PUSHES_MAX 1000 /* pushes out at once */
 #define FIRST_BACKOFF_MS 1000
+#define INFLIGHT_WAIT_MS 250 /* a device's jobs claimed while a push to it is out wait this long */
 #define EXPIRE_EVERY_MS 3600000
 #define EXPIRE_ROWS 1000
 
@@ -54,7 +63,8 @@ enum {
     C_LAST_ALERT,
     C_LAST_BACKGROUND,
     C_NO_PREVIEWS,
-    C_PREVIEW
+    C_PREVIEW,
+    C_CLAIMED_AT
 };
 
 typedef struct dispatcher {
@@ -69,6 +79,10 @@ typedef struct dispatcher {
     int queries;    /* statements out (the last callback frees a stopping dispatcher) */
     int pushes;     /* pushes out */
     bool *claiming; /* per shard: a claim is out */
+    /* device id -> a bit per (provider, kind) with a push out: a claim
+     * made meanwhile must not push again before the answer has set the
+     * device's last push time */
+    pl_idmap_t inflight;
     int64_t *depth; /* per shard: jobs waiting at the last sweep */
     int64_t next_sweep_ms, next_expire_ms;
     uint64_t rng;
@@ -87,6 +101,7 @@ typedef struct pushing {
     dispatcher_t *d;
     int shard;
     int64_t device_id;
+    int64_t claimed_at_ms; /* the database's clock */
     pl_push_t push;
     char *token, *app_id;
     uint8_t *preview;
@@ -96,6 +111,7 @@ typedef struct pushing {
 
 static void dispatcher_free(dispatcher_t *d)
 {
+    pl_idmap_dispose(&d->inflight);
     free(d->claiming);
     free(d->depth);
     free(d);
@@ -118,12 +134,10 @@ static void on_query(const pl_pg_result_t *r, void *user)
     query_t *q = user;
     dispatcher_t *d = q->d;
     d->queries--;
-    if (!d->is_stopping) {
-        if (r->code != PL_CODE_OK && r->code != PL_CODE_CANCELLED && d->failures++ == 0)
-            pl_log_warn("push: %s on shard %d: %s (tried again later)", q->what, q->shard, r->message);
-        if (q->fn)
-            q->fn(d, r, q->arg);
-    }
+    if (!d->is_stopping && r->code != PL_CODE_OK && r->code != PL_CODE_CANCELLED && d->failures++ == 0)
+        pl_log_warn("push: %s on shard %d: %s (tried again later)", q->what, q->shard, r->message);
+    if (q->fn)
+        q->fn(d, r, q->arg); /* also while stopping: it frees what it holds */
     free(q);
     if (d->is_stopping && d->queries == 0)
         dispatcher_free(d);
@@ -145,25 +159,58 @@ static int query(dispatcher_t *d, enum pl_push_stmt st, int shard, const pl_pg_p
     return 0;
 }
 
-static void job_done(dispatcher_t *d, int shard, int64_t device, int provider, int kind, const job_t *j)
+/* ST_JOBS_DROP or ST_JOBS_LATER (then with delay_ms, why and whether the
+ * claim's attempt is given back) for jobs of one device, provider and
+ * kind. One that cannot be queued is left to its lease. */
+static void jobs_write(dispatcher_t *d, enum pl_push_stmt st, int shard, int64_t device, int provider, int kind,
+                       const job_t *jobs, size_t n, int64_t delay_ms, const char *why, bool give_back)
 {
-    uint8_t b[5][8];
-    pl_pg_param_t p[] = {pl_pg_int8(b[0], device), pl_pg_int8(b[1], provider), pl_pg_int8(b[2], kind),
-                         pl_pg_int8(b[3], j->chat_id), pl_pg_int8(b[4], j->seq)};
-    query(d, ST_JOB_DONE, shard, p, 5, PL_PG_WRITE | PL_PG_IDEMPOTENT, NULL, NULL, "dropping a push job");
+    if (n == 0)
+        return;
+    int64_t *ids = malloc(sizeof(int64_t) * n * 2);
+    char *chats = NULL, *seqs = NULL;
+    if (ids) {
+        for (size_t i = 0; i < n; i++) {
+            ids[i] = jobs[i].chat_id;
+            ids[n + i] = jobs[i].seq;
+        }
+        chats = pl_pg_int8_array(ids, n);
+        seqs = pl_pg_int8_array(ids + n, n);
+    }
+    uint8_t b[4][8];
+    pl_pg_param_t p[] = {pl_pg_int8(b[0], device), pl_pg_int8(b[1], provider),
+                         pl_pg_int8(b[2], kind),   pl_pg_text(chats),
+                         pl_pg_text(seqs),         pl_pg_int8(b[3], delay_ms),
+                         pl_pg_text(why),          pl_pg_text(give_back ? "1" : "0")};
+    bool is_done = st == ST_JOBS_DROP;
+    if (!chats || !seqs ||
+        query(d, st, shard, p, is_done ? 5 : 8, PL_PG_WRITE | PL_PG_IDEMPOTENT, NULL, NULL,
+              is_done ? "dropping push jobs" : "rescheduling push jobs") != 0)
+        pl_log_warn("push: cannot %s %zu jobs of device %lld now; their lease runs out first",
+                    is_done ? "drop" : "reschedule", n, (long long)device);
+    else if (!is_done)
+        pl_push_due(d->svc, shard, pl_push_now_ms() + delay_ms);
+    free(ids);
+    free(chats);
+    free(seqs);
 }
 
-/* The job runs again in delay_ms; give_back: the claim's attempt did not count. */
-static void job_later(dispatcher_t *d, int shard, int64_t device, int provider, int kind, const job_t *j,
-                      int64_t delay_ms, const char *why, bool give_back)
+/* The push went (or never will): its jobs go, with every other job of
+ * the device stored before the claim. */
+static void jobs_done(dispatcher_t *d, const pushing_t *g)
 {
-    uint8_t b[5][8];
-    char attempts[2] = {give_back ? '1' : '0', 0};
-    pl_pg_param_t p[] = {pl_pg_int8(b[0], device),     pl_pg_int8(b[1], provider), pl_pg_int8(b[2], kind),
-                         pl_pg_int8(b[3], j->chat_id), pl_pg_int8(b[4], delay_ms), pl_pg_text(why),
-                         pl_pg_text(attempts)};
-    query(d, ST_JOB_LATER, shard, p, 7, PL_PG_WRITE | PL_PG_IDEMPOTENT, NULL, NULL, "rescheduling a push job");
-    pl_push_due(d->svc, shard, pl_push_now_ms() + delay_ms);
+    uint8_t b[4][8];
+    pl_pg_param_t p[] = {pl_pg_int8(b[0], g->device_id), pl_pg_int8(b[1], g->push.provider),
+                         pl_pg_int8(b[2], g->push.kind), pl_pg_int8(b[3], g->claimed_at_ms)};
+    if (query(d, ST_JOBS_DONE, g->shard, p, 4, PL_PG_WRITE | PL_PG_IDEMPOTENT, NULL, NULL, "dropping push jobs") != 0)
+        pl_log_warn("push: cannot drop the jobs of device %lld now; their lease runs out first",
+                    (long long)g->device_id);
+}
+
+static void jobs_later(dispatcher_t *d, const pushing_t *g, int64_t delay_ms, const char *why, bool give_back)
+{
+    jobs_write(d, ST_JOBS_LATER, g->shard, g->device_id, (int)g->push.provider, (int)g->push.kind, g->jobs, g->njobs,
+               delay_ms, why, give_back);
 }
 
 /* ---- sending ---- */
@@ -199,17 +246,39 @@ static int64_t backoff_ms(dispatcher_t *d, int attempts)
 static void on_dead_token(dispatcher_t *d, const pl_pg_result_t *r, void *arg)
 {
     pushing_t *g = arg;
-    if (r->code == PL_CODE_OK && pl_pg_get_int64(r->res, 0, 0) > 0) {
+    if (d->is_stopping || r->code != PL_CODE_OK) {
+        /* the lease runs out and the push is tried again */
+    } else if (pl_pg_get_int64(r->res, 0, 0) > 0) {
         atomic_fetch_add_explicit(&d->svc->counters.tokens_cleared, 1, memory_order_relaxed);
-        pl_log_info("push: %s token of device %lld is gone (%s): removed with its pushes",
-                    pl_push_provider_name(g->push.provider), (long long)g->device_id, "provider said so");
-    } else if (r->code == PL_CODE_OK) {
-        /* registered again since (or replaced): the jobs go to the new token */
-        for (size_t i = 0; i < g->njobs; i++)
-            job_later(d, g->shard, g->device_id, (int)g->push.provider, (int)g->push.kind, &g->jobs[i], 0,
-                      "token re-registered", true);
+        pl_log_info("push: the %s token of device %lld is gone (the provider said so): removed with its pushes",
+                    pl_push_provider_name(g->push.provider), (long long)g->device_id);
+    } else {
+        /* registered again after the provider's timestamp, or replaced: a
+         * new token gets the jobs soon; the same one only after a backoff,
+         * in case the provider goes on refusing it */
+        jobs_later(d, g, backoff_ms(d, g->jobs[0].attempts), "token registered again after the provider's 410", false);
     }
     free(g);
+}
+
+static uintptr_t inflight_bit(const pl_push_t *p)
+{
+    return (uintptr_t)1 << ((unsigned)p->provider * 4 + (unsigned)p->kind);
+}
+
+static bool is_inflight(const dispatcher_t *d, int64_t device, const pl_push_t *p)
+{
+    return ((uintptr_t)pl_idmap_get(&d->inflight, device) & inflight_bit(p)) != 0;
+}
+
+static void set_inflight(dispatcher_t *d, int64_t device, const pl_push_t *p, bool on)
+{
+    uintptr_t bits = (uintptr_t)pl_idmap_get(&d->inflight, device);
+    bits = on ? bits | inflight_bit(p) : bits & ~inflight_bit(p);
+    if (bits)
+        pl_idmap_put(&d->inflight, device, (void *)bits); /* out of memory: no guard, at worst one more push */
+    else
+        pl_idmap_del(&d->inflight, device);
 }
 
 static void pushing_free(pushing_t *g)
@@ -226,6 +295,7 @@ static void on_pushed(const pl_push_result_t *res, void *user)
     dispatcher_t *d = g->d;
     pl_push_counters_t *c = &d->svc->counters;
     d->pushes--;
+    set_inflight(d, g->device_id, &g->push, false);
     atomic_fetch_add_explicit(&c->latency_us_sum, (uint64_t)(res->seconds * 1e6), memory_order_relaxed);
     atomic_fetch_add_explicit(&c->latency_count, 1, memory_order_relaxed);
     if (d->is_stopping) {
@@ -237,8 +307,7 @@ static void on_pushed(const pl_push_result_t *res, void *user)
     switch (res->outcome) {
     case PL_PUSH_SENT:
         atomic_fetch_add_explicit(&c->sent, 1, memory_order_relaxed);
-        for (size_t i = 0; i < g->njobs; i++)
-            job_done(d, g->shard, g->device_id, provider, kind, &g->jobs[i]);
+        jobs_done(d, g);
         if (kind != PL_PUSH_CALL) {
             uint8_t b[3][8];
             pl_pg_param_t p[] = {pl_pg_int8(b[0], g->device_id), pl_pg_int8(b[1], provider), pl_pg_int8(b[2], kind)};
@@ -247,12 +316,14 @@ static void on_pushed(const pl_push_result_t *res, void *user)
         break;
     case PL_PUSH_RETRY: {
         atomic_fetch_add_explicit(&c->retried, 1, memory_order_relaxed);
+        int64_t cap = d->svc->app->cfg->push_max_backoff_ms;
         int64_t delay = res->retry_after_ms >= 0 ? res->retry_after_ms : backoff_ms(d, g->jobs[0].attempts);
+        if (delay > cap)
+            delay = cap; /* a provider's Retry-After too */
         char why[128];
         snprintf(why, sizeof(why), "%d %s", res->http_status, res->reason);
         pl_log_debug("push: device %lld: %s; again in %lld ms", (long long)g->device_id, why, (long long)delay);
-        for (size_t i = 0; i < g->njobs; i++)
-            job_later(d, g->shard, g->device_id, provider, kind, &g->jobs[i], delay, why, false);
+        jobs_later(d, g, delay, why, false);
         break;
     }
     case PL_PUSH_TOKEN_DEAD: {
@@ -261,7 +332,8 @@ static void on_pushed(const pl_push_result_t *res, void *user)
                              pl_pg_int8(b[2], res->dead_since_ms)};
         if (query(d, ST_TOKEN_DEAD, g->shard, p, 4, PL_PG_WRITE | PL_PG_IDEMPOTENT, on_dead_token, g,
                   "removing a dead token") == 0) {
-            g->token = NULL; /* copied by the store; g goes in on_dead_token */
+            free(g->token); /* the store copied it; g goes in on_dead_token */
+            g->token = NULL;
             free(g->app_id);
             free(g->preview);
             g->app_id = NULL;
@@ -274,53 +346,72 @@ static void on_pushed(const pl_push_result_t *res, void *user)
         atomic_fetch_add_explicit(&c->refused, 1, memory_order_relaxed);
         pl_log_error("push: %s refused a push to device %lld for good: %d %s (dropped)",
                      pl_push_provider_name(g->push.provider), (long long)g->device_id, res->http_status, res->reason);
-        for (size_t i = 0; i < g->njobs; i++)
-            job_done(d, g->shard, g->device_id, provider, kind, &g->jobs[i]);
+        jobs_done(d, g);
         break;
     }
     pushing_free(g);
 }
 
-/* Rows [from, to) of a claim: one device, provider and kind. */
+/* Rows [from, to) of a claim: one device, provider and kind, in chat and
+ * seq order. Those the device has (or whose token went) are dropped; the
+ * rest are one push, or wait for the device's interval. */
 static void push_group(dispatcher_t *d, int shard, const PGresult *res, int from, int to)
 {
     pl_push_counters_t *c = &d->svc->counters;
-    int64_t device = pl_pg_get_int64(res, from, C_DEVICE);
-    int provider = (int)pl_pg_get_int64(res, from, C_PROVIDER), kind = (int)pl_pg_get_int64(res, from, C_KIND);
-    pushing_t *g = calloc(1, sizeof(*g) + sizeof(job_t) * (size_t)(to - from));
-    if (!g)
+    size_t rows = (size_t)(to - from);
+    pushing_t *g = calloc(1, sizeof(*g) + sizeof(job_t) * rows);
+    job_t *dropped = malloc(sizeof(job_t) * rows);
+    if (!g || !dropped) {
+        free(g);
+        free(dropped);
         return; /* the lease runs out; the next sweep tries again */
-    *g = (pushing_t){.d = d, .shard = shard, .device_id = device};
-    int preview_row = -1;
+    }
+    *g = (pushing_t){.d = d,
+                     .shard = shard,
+                     .device_id = pl_pg_get_int64(res, from, C_DEVICE),
+                     .claimed_at_ms = pl_pg_get_int64(res, from, C_CLAIMED_AT)};
+    g->push.provider = (pl_push_provider_t)pl_pg_get_int64(res, from, C_PROVIDER);
+    g->push.kind = (pl_push_kind_t)pl_pg_get_int64(res, from, C_KIND);
+    size_t ndropped = 0;
+    int preview_row = -1; /* the newest message's preview */
     for (int i = from; i < to; i++) {
         job_t j = {pl_pg_get_int64(res, i, C_CHAT), pl_pg_get_int64(res, i, C_SEQ),
                    (int)pl_pg_get_int64(res, i, C_ATTEMPTS)};
         if (pl_pg_get_bool(res, i, C_DELIVERED) || PQgetisnull(res, i, C_TOKEN)) {
-            atomic_fetch_add_explicit(&c->delivered_first, 1, memory_order_relaxed);
-            job_done(d, shard, device, provider, kind, &j);
+            dropped[ndropped++] = j;
             continue;
         }
-        if (preview_row < 0 && !PQgetisnull(res, i, C_PREVIEW) && !pl_pg_get_bool(res, i, C_NO_PREVIEWS))
+        if (!PQgetisnull(res, i, C_PREVIEW) && !pl_pg_get_bool(res, i, C_NO_PREVIEWS))
             preview_row = i;
         g->jobs[g->njobs++] = j;
     }
+    atomic_fetch_add_explicit(&c->delivered_first, ndropped, memory_order_relaxed);
+    jobs_write(d, ST_JOBS_DROP, shard, g->device_id, (int)g->push.provider, (int)g->push.kind, dropped, ndropped, 0, "",
+               false);
+    free(dropped);
     if (g->njobs == 0) {
+        free(g);
+        return;
+    }
+    if (is_inflight(d, g->device_id, &g->push)) {
+        /* its answer sets the device's last push; these wait for it */
+        atomic_fetch_add_explicit(&c->coalesced, g->njobs, memory_order_relaxed);
+        jobs_later(d, g, INFLIGHT_WAIT_MS, "", true);
         free(g);
         return;
     }
     const pl_config_t *cfg = d->svc->app->cfg;
     int64_t now = pl_push_now_ms(), last = 0, interval = 0;
-    if (kind == PL_PUSH_ALERT) {
+    if (g->push.kind == PL_PUSH_ALERT) {
         last = pl_pg_get_int64(res, from, C_LAST_ALERT);
         interval = cfg->push_alert_interval_ms;
-    } else if (kind == PL_PUSH_BACKGROUND) {
+    } else if (g->push.kind == PL_PUSH_BACKGROUND) {
         last = pl_pg_get_int64(res, from, C_LAST_BACKGROUND);
         interval = cfg->push_background_interval_ms;
     }
     if (last && now < last + interval) {
         atomic_fetch_add_explicit(&c->coalesced, g->njobs, memory_order_relaxed);
-        for (size_t i = 0; i < g->njobs; i++)
-            job_later(d, shard, device, provider, kind, &g->jobs[i], last + interval - now, "", true);
+        jobs_later(d, g, last + interval - now, "", true);
         free(g);
         return;
     }
@@ -339,30 +430,35 @@ static void push_group(dispatcher_t *d, int shard, const PGresult *res, int from
         pushing_free(g);
         return;
     }
-    g->push = (pl_push_t){.provider = (pl_push_provider_t)provider,
-                          .kind = (pl_push_kind_t)kind,
-                          .token = g->token,
-                          .app_id = g->app_id,
-                          .sandbox = pl_pg_get_bool(res, from, C_SANDBOX),
-                          .preview = g->preview,
-                          .preview_len = g->preview ? plen : 0};
+    g->push.token = g->token;
+    g->push.app_id = g->app_id;
+    g->push.sandbox = pl_pg_get_bool(res, from, C_SANDBOX);
+    g->push.preview = g->preview;
+    g->push.preview_len = g->preview ? plen : 0;
     d->pushes++;
+    set_inflight(d, g->device_id, &g->push, true);
     send_push(d, &g->push, on_pushed, g);
 }
 
 static void on_next_due(dispatcher_t *d, const pl_pg_result_t *r, void *arg)
 {
     int shard = (int)(intptr_t)arg;
-    if (r->code != PL_CODE_OK)
+    if (d->is_stopping)
+        return;
+    if (r->code != PL_CODE_OK) {
         pl_push_due(d->svc, shard, pl_push_now_ms() + 1000);
-    else if (!PQgetisnull(r->res, 0, 0))
-        pl_push_due(d->svc, shard, pl_pg_get_int64(r->res, 0, 0));
+    } else if (!PQgetisnull(r->res, 0, 0)) {
+        int64_t in_ms = pl_pg_get_int64(r->res, 0, 0); /* by the database's clock, so no skew between the two */
+        pl_push_due(d->svc, shard, pl_push_now_ms() + (in_ms > 0 ? in_ms : 0));
+    }
 }
 
 static void on_claimed(dispatcher_t *d, const pl_pg_result_t *r, void *arg)
 {
     int shard = (int)(intptr_t)arg;
     d->claiming[shard] = false;
+    if (d->is_stopping)
+        return; /* what it claimed waits for its lease */
     if (r->code != PL_CODE_OK) {
         pl_push_due(d->svc, shard, pl_push_now_ms() + 1000);
         return;
@@ -397,7 +493,7 @@ static void claim(dispatcher_t *d, int shard)
 static void on_depth(dispatcher_t *d, const pl_pg_result_t *r, void *arg)
 {
     int shard = (int)(intptr_t)arg;
-    if (r->code != PL_CODE_OK)
+    if (d->is_stopping || r->code != PL_CODE_OK)
         return;
     int64_t n = pl_pg_get_int64(r->res, 0, 0);
     atomic_fetch_add_explicit(&d->svc->counters.queue_depth, n - d->depth[shard], memory_order_relaxed);
@@ -533,11 +629,12 @@ static void dispatch_stop(pl_worker_t *w, void *state, void *arg)
     d->is_stopping = true;
     if (d->tick)
         event_free(d->tick);
-    /* pushes out end here (their callbacks only free); their jobs' leases
-     * run out and the next sweep sends them */
+    /* requests out end here, before the providers they point to (their
+     * callbacks only free); their jobs' leases run out and the next sweep
+     * sends them */
+    pl_http_free(d->http);
     pl_fcm_free(d->fcm);
     pl_apns_free(d->apns);
-    pl_http_free(d->http);
     if (d->queries == 0)
         dispatcher_free(d);
 }

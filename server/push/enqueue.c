@@ -1,7 +1,9 @@
 /* enqueue.c — recording push jobs after a message is stored: one
  * statement per shard among the recipients' accounts, group-committed
  * with the other writes. Devices without a token cost an index probe and
- * write nothing; a burst in one chat updates one row per device. */
+ * write nothing; the others get a row each, only inserted, so recording
+ * never waits for a row lock (the dispatcher folds a device's rows into
+ * one push). */
 #include <stdlib.h>
 #include <string.h>
 
@@ -51,13 +53,11 @@ static void enqueue_shard(pl_push_service_t *svc, pl_worker_t *w, const pl_push_
         msg->preview_len ? pl_pg_bytes(msg->preview, msg->preview_len) : pl_pg_null(),
         pl_pg_int8(grace, svc->app->cfg->push_grace_ms),
     };
-    /* rows are written in device order; the first account stands for them in the batch's lock order */
-    pl_pg_lock_t lock = {(uint64_t)ids[0] << 1 | 1, 0};
     if (e)
         *e = (enqueued_t){svc, shard};
     if (!array || !e ||
-        pl_store_exec_keyed(pl_app_store(svc->app, w), pl_push_stmt(svc, ST_ENQUEUE), shard, p, 6,
-                            PL_PG_WRITE | PL_PG_IDEMPOTENT, &lock, 0, on_enqueued, e) != 0) {
+        pl_store_exec(pl_app_store(svc->app, w), pl_push_stmt(svc, ST_ENQUEUE), shard, p, 6,
+                      PL_PG_WRITE | PL_PG_IDEMPOTENT, 0, on_enqueued, e) != 0) {
         atomic_fetch_add_explicit(&svc->counters.jobs_lost, 1, memory_order_relaxed);
         pl_log_warn("push: cannot queue pushes for chat %lld on shard %d (out of memory or queue full)",
                     (long long)msg->chat_id, shard);

@@ -15,8 +15,6 @@
 #include "push/jwt.h"
 #include "push/push_internal.h"
 
-#define JOB_KEY "device_id = $1::bigint AND provider = $2::bigint AND kind = $3::bigint AND chat_id = $4::bigint"
-
 static const pl_pg_stmt_t statements[ST_COUNT] = {
     /* $1 device, $2 provider, $3 account, $4 token, $5 app id, $6
      * sandbox. A token another device held (the app reinstalled, the
@@ -63,35 +61,33 @@ static const pl_pg_stmt_t statements[ST_COUNT] = {
      * grace ms. A call goes to the PushKit token where the device has one;
      * PushKit tokens get nothing else (iOS ends apps that take VoIP
      * pushes without ringing). A muted chat's message is a background
-     * push. Rows in device order, so two batches lock them alike. */
-    [ST_ENQUEUE] =
-        {"push_enqueue",
-         "INSERT INTO {s}.push_jobs AS j (device_id, provider, kind, chat_id, account_id, seq, preview, due_at)"
-         " SELECT t.device_id, t.provider,"
-         "        CASE WHEN $4::boolean THEN 3 WHEN m.until > now() THEN 2 ELSE 1 END,"
-         "        $2::bigint, t.account_id, $3::bigint, $5::bytea,"
-         "        now() + $6::bigint * interval '1 millisecond'"
-         "   FROM {s}.push_tokens t"
-         "   LEFT JOIN {s}.chat_mutes m ON m.account_id = t.account_id AND m.chat_id = $2::bigint"
-         "  WHERE t.account_id = ANY ($1::bigint[])"
-         "    AND CASE WHEN $4::boolean"
-         "        THEN t.provider = 2 OR NOT EXISTS (SELECT 1 FROM {s}.push_tokens v"
-         "                                            WHERE v.device_id = t.device_id AND v.provider = 2)"
-         "        ELSE t.provider <> 2 END"
-         "  ORDER BY t.device_id, t.provider"
-         " ON CONFLICT (device_id, provider, kind, chat_id) DO UPDATE"
-         "   SET seq = GREATEST(j.seq, EXCLUDED.seq), preview = EXCLUDED.preview",
-         false},
+     * push. Only inserts (a retried send's rows exist already): no row
+     * lock to wait for, in any batch. */
+    [ST_ENQUEUE] = {"push_enqueue",
+                    "INSERT INTO {s}.push_jobs (device_id, provider, kind, chat_id, account_id, seq, preview, due_at)"
+                    " SELECT t.device_id, t.provider,"
+                    "        CASE WHEN $4::boolean THEN 3 WHEN m.until > now() THEN 2 ELSE 1 END,"
+                    "        $2::bigint, t.account_id, $3::bigint, $5::bytea,"
+                    "        now() + $6::bigint * interval '1 millisecond'"
+                    "   FROM {s}.push_tokens t"
+                    "   LEFT JOIN {s}.chat_mutes m ON m.account_id = t.account_id AND m.chat_id = $2::bigint"
+                    "  WHERE t.account_id = ANY ($1::bigint[])"
+                    "    AND CASE WHEN $4::boolean"
+                    "        THEN t.provider = 2 OR NOT EXISTS (SELECT 1 FROM {s}.push_tokens v"
+                    "                                            WHERE v.device_id = t.device_id AND v.provider = 2)"
+                    "        ELSE t.provider <> 2 END"
+                    " ON CONFLICT DO NOTHING",
+                    false},
     /* $1 rows at most, $2 lease ms. Due jobs, leased (a node that dies
      * with them leaves them to the next sweep), with whether the device
      * has the message already and the token to use. */
     [ST_CLAIM] = {"push_claim",
-                  "WITH due AS (SELECT device_id, provider, kind, chat_id FROM {s}.push_jobs"
+                  "WITH due AS (SELECT device_id, provider, kind, chat_id, seq FROM {s}.push_jobs"
                   "              WHERE due_at <= now() ORDER BY due_at LIMIT $1::bigint FOR UPDATE SKIP LOCKED),"
                   " c AS (UPDATE {s}.push_jobs j"
                   "          SET due_at = now() + $2::bigint * interval '1 millisecond', attempts = j.attempts + 1"
                   "         FROM due WHERE j.device_id = due.device_id AND j.provider = due.provider"
-                  "                    AND j.kind = due.kind AND j.chat_id = due.chat_id"
+                  "                    AND j.kind = due.kind AND j.chat_id = due.chat_id AND j.seq = due.seq"
                   "       RETURNING j.device_id, j.provider, j.kind, j.chat_id, j.account_id, j.seq, j.preview,"
                   "                 j.attempts)"
                   " SELECT c.device_id, c.provider::bigint, c.kind::bigint, c.chat_id, c.seq, c.attempts::bigint,"
@@ -99,28 +95,46 @@ static const pl_pg_stmt_t statements[ST_COUNT] = {
                   "        COALESCE(t.sandbox, false),"
                   "        COALESCE((extract(epoch FROM t.last_alert_at) * 1000)::bigint, 0),"
                   "        COALESCE((extract(epoch FROM t.last_background_at) * 1000)::bigint, 0),"
-                  "        COALESCE(a.push_no_previews, false), c.preview"
+                  "        COALESCE(a.push_no_previews, false), c.preview,"
+                  "        (extract(epoch FROM now()) * 1000)::bigint"
                   "   FROM c"
                   "   LEFT JOIN {s}.device_cursors dc ON dc.device_id = c.device_id AND dc.chat_id = c.chat_id"
                   "   LEFT JOIN {s}.push_tokens t ON t.device_id = c.device_id AND t.provider = c.provider"
                   "   LEFT JOIN {s}.accounts a ON a.id = c.account_id"
-                  "  ORDER BY c.device_id, c.provider, c.kind, c.chat_id",
+                  "  ORDER BY c.device_id, c.provider, c.kind, c.chat_id, c.seq",
                   true},
-    /* when the shard's next job is due (epoch ms; NULL: none): read after
-     * a claim, so jobs other nodes recorded are not left to the sweep */
-    [ST_NEXT_DUE] = {"push_next_due", "SELECT (extract(epoch FROM min(due_at)) * 1000)::bigint FROM {s}.push_jobs",
-                     false},
+    /* in how many ms the shard's next job is due (NULL: none), by the
+     * database's clock: read after a claim, so that jobs other nodes
+     * recorded are not left to the sweep */
+    [ST_NEXT_DUE] = {"push_next_due",
+                     "SELECT (extract(epoch FROM min(due_at) - now()) * 1000)::bigint FROM {s}.push_jobs", false},
     /* jobs waiting in the shard (counted once a sweep) */
-    [ST_QUEUE_DEPTH] = {"push_queue_depth", "SELECT count(*) FROM {s}.push_jobs", false},
-    /* $1-$4 the job, $5 the seq it was for: a newer message keeps it */
-    [ST_JOB_DONE] = {"push_job_done", "DELETE FROM {s}.push_jobs WHERE " JOB_KEY " AND seq <= $5::bigint", false},
-    /* $1-$4 the job, $5 ms from now, $6 why, $7 attempts to give back (a
-     * wait that was not a failure) */
-    [ST_JOB_LATER] = {"push_job_later",
-                      "UPDATE {s}.push_jobs SET due_at = now() + $5::bigint * interval '1 millisecond',"
-                      "       last_error = NULLIF($6::text, ''), attempts = greatest(attempts - $7::int, 0)"
-                      " WHERE " JOB_KEY,
+    [ST_QUEUE_DEPTH] = {"push_queue_depth", "SELECT count(*) FROM (SELECT 1 FROM {s}.push_jobs LIMIT 100000) x", false},
+    /* $1 device, $2 provider, $3 kind, $4 chats, $5 seqs (bigint[]):
+     * those jobs are gone (delivered, or their token) */
+    [ST_JOBS_DROP] = {"push_jobs_drop",
+                      "DELETE FROM {s}.push_jobs j USING unnest($4::bigint[], $5::bigint[]) AS u(c, s)"
+                      " WHERE j.device_id = $1::bigint AND j.provider = $2::bigint AND j.kind = $3::bigint"
+                      "   AND j.chat_id = u.c AND j.seq = u.s",
                       false},
+    /* $1 device, $2 provider, $3 kind, $4 when the claim was made (epoch
+     * ms, the database's clock): a push went out, and it covers every
+     * message stored for the device before it, claimed or not yet due */
+    [ST_JOBS_DONE] = {"push_jobs_done",
+                      "DELETE FROM {s}.push_jobs"
+                      " WHERE device_id = $1::bigint AND provider = $2::bigint AND kind = $3::bigint"
+                      "   AND created_at <= to_timestamp($4::bigint / 1000.0)",
+                      false},
+    /* $1 device, $2 provider, $3 kind, $4 chats, $5 seqs: those jobs run
+     * again in $6 ms; $7 why; $8 attempts to give back (a wait that was not
+     * a failure) */
+    [ST_JOBS_LATER] = {"push_jobs_later",
+                       "UPDATE {s}.push_jobs j SET due_at = now() + $6::bigint * interval '1 millisecond',"
+                       "       last_error = NULLIF($7::text, ''), attempts = greatest(j.attempts - $8::int, 0)"
+                       "  FROM unnest($4::bigint[], $5::bigint[]) AS u(c, s)"
+                       " WHERE j.device_id = $1::bigint AND j.provider = $2::bigint AND j.kind = $3::bigint"
+                       "   AND j.chat_id = u.c AND j.seq = u.s",
+                       false},
     /* $1 device, $2 provider, $3 kind: the interval starts now */
     [ST_TOKEN_USED] = {"push_token_used",
                        "UPDATE {s}.push_tokens"
