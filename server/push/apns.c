@@ -30,6 +30,7 @@ struct pl_apns {
 
 typedef struct request {
     pl_apns_t *a;
+    time_t jwt_iat; /* which provider token it carried */
     pl_push_done_fn fn;
     void *user;
 } request_t;
@@ -159,9 +160,7 @@ bool pl_apns_read_answer(const pl_http_response_t *res, pl_push_result_t *out)
     } else if (res->status == 403 &&
                (strcmp(out->reason, "ExpiredProviderToken") == 0 || strcmp(out->reason, "InvalidProviderToken") == 0)) {
         renew = true;
-        out->outcome = PL_PUSH_RETRY;
-        if (out->retry_after_ms < 0)
-            out->retry_after_ms = 0;
+        out->outcome = PL_PUSH_RETRY; /* after the usual backoff: a key Apple never takes must not spin */
     } else if (res->status == 429 || res->status >= 500) {
         out->outcome = PL_PUSH_RETRY;
     } else {
@@ -174,8 +173,11 @@ static void on_answer(const pl_http_response_t *res, void *user)
 {
     request_t *r = user;
     pl_push_result_t out;
-    if (pl_apns_read_answer(res, &out)) {
-        free(r->a->jwt); /* the next push signs a new one */
+    /* the next push signs a new one, unless an answer before this one
+     * made that happen already (a burst of refusals is one renewal:
+     * Apple refuses tokens renewed too often) */
+    if (pl_apns_read_answer(res, &out) && r->a->jwt && r->a->jwt_iat == r->jwt_iat) {
+        free(r->a->jwt);
         r->a->jwt = NULL;
     }
     r->fn(&out, r->user);
@@ -209,7 +211,7 @@ void pl_apns_send(pl_apns_t *a, const pl_push_t *p, pl_push_done_fn fn, void *us
         pl_push_answer_unsent(fn, user, PL_PUSH_RETRY, !jwt ? "cannot sign the provider token" : "out of memory");
         return;
     }
-    *r = (request_t){a, fn, user};
+    *r = (request_t){a, a->jwt_iat, fn, user};
     if (pl_http_post(a->http, url, headers, body, strlen(body), TIMEOUT_MS, on_answer, r) != 0) {
         free(r);
         pl_push_answer_unsent(fn, user, PL_PUSH_RETRY, "cannot start the request");

@@ -30,6 +30,7 @@ struct pl_fcm {
     char *send_url, *token_uri, *client_email;
     char *access; /* "authorization: Bearer ..." */
     time_t access_expires;
+    uint64_t access_gen; /* which access token; a 401 renews only the one it refused */
     bool is_fetching;
     waiting_t *waiting, **waiting_tail;
 };
@@ -122,6 +123,7 @@ void pl_fcm_free(pl_fcm_t *f)
 
 typedef struct request {
     pl_fcm_t *f;
+    uint64_t access_gen;
     pl_push_done_fn fn;
     void *user;
 } request_t;
@@ -165,9 +167,7 @@ bool pl_fcm_read_answer(const pl_http_response_t *res, pl_push_result_t *out)
         out->outcome = PL_PUSH_TOKEN_DEAD;
     } else if (res->status == 401) {
         renew = true;
-        out->outcome = PL_PUSH_RETRY;
-        if (out->retry_after_ms < 0)
-            out->retry_after_ms = 0;
+        out->outcome = PL_PUSH_RETRY; /* after the usual backoff */
     } else if (res->status == 0 || res->status == 429 || res->status >= 500) {
         out->outcome = PL_PUSH_RETRY;
     } else {
@@ -180,7 +180,7 @@ static void on_sent(const pl_http_response_t *res, void *user)
 {
     request_t *r = user;
     pl_push_result_t out;
-    if (pl_fcm_read_answer(res, &out)) {
+    if (pl_fcm_read_answer(res, &out) && r->access_gen == r->f->access_gen) {
         free(r->f->access); /* renewed before the next push */
         r->f->access = NULL;
     }
@@ -193,7 +193,7 @@ static void post(pl_fcm_t *f, const char *body, pl_push_done_fn fn, void *user)
     request_t *r = malloc(sizeof(*r));
     const char *headers[] = {f->access, "content-type: application/json; UTF-8", NULL};
     if (r)
-        *r = (request_t){f, fn, user};
+        *r = (request_t){f, f->access_gen, fn, user};
     if (!r || pl_http_post(f->http, f->send_url, headers, body, strlen(body), TIMEOUT_MS, on_sent, r) != 0) {
         free(r);
         pl_push_answer_unsent(fn, user, PL_PUSH_RETRY, "cannot start the request");
@@ -222,6 +222,7 @@ static void on_token(const pl_http_response_t *res, void *user)
     if ((f->access = malloc(n)))
         snprintf(f->access, n, "authorization: Bearer %s", token);
     f->access_expires = time(NULL) + (time_t)expires_in;
+    f->access_gen++;
     json_decref(root);
     waiting_t *w = f->waiting;
     f->waiting = NULL;

@@ -16,6 +16,7 @@
 #include <strings.h>
 
 #define BODY_MAX (64 * 1024)
+#define RETRY_AFTER_MAX_S 86400L /* a longer wait is taken as a day (the caller caps it lower) */
 
 typedef struct request {
     pl_http_t *h;
@@ -161,7 +162,7 @@ static size_t on_header(char *data, size_t size, size_t n, void *arg)
         char *end = NULL;
         long s = strtol(value, &end, 10);
         /* an HTTP date instead of seconds: treat as "soon" rather than parse it */
-        r->retry_after_s = end != value && s >= 0 ? s : 1;
+        r->retry_after_s = end != value && s >= 0 ? (s > RETRY_AFTER_MAX_S ? RETRY_AFTER_MAX_S : s) : 1;
     }
     return len;
 }

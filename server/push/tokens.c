@@ -9,6 +9,7 @@
 #include "push/push_internal.h"
 
 #define APP_ID_MAX 255
+#define UNTIL_MAX_MS 253402300799999LL /* 9999-12-31: PostgreSQL takes it */
 
 typedef struct push_req {
     pl_push_service_t *svc;
@@ -177,7 +178,7 @@ void pl_push_mute_chat(pl_call_t *call, const parley_v1_MuteChatRequest *req, vo
         pl_call_finish(call, PL_CODE_NOT_FOUND, "no such chat");
         return;
     }
-    if (req->until_ms < 0 || (req->forever && req->until_ms)) {
+    if (req->until_ms < 0 || req->until_ms > UNTIL_MAX_MS || (req->forever && req->until_ms)) {
         pl_call_finish(call, PL_CODE_INVALID_ARGUMENT,
                        "until_ms must be a time (epoch ms), or 0 with or without forever");
         return;

@@ -141,7 +141,7 @@ static int test_apns_answers(void)
     a = answer(400, "{\"reason\":\"DeviceTokenNotForTopic\"}", -1);
     CHECK(pl_apns_read_answer(&a, &r) == false && r.outcome == PL_PUSH_TOKEN_DEAD);
     a = answer(403, "{\"reason\":\"ExpiredProviderToken\"}", -1);
-    CHECK(pl_apns_read_answer(&a, &r) && r.outcome == PL_PUSH_RETRY && r.retry_after_ms == 0);
+    CHECK(pl_apns_read_answer(&a, &r) && r.outcome == PL_PUSH_RETRY && r.retry_after_ms == -1);
     a = answer(429, "{\"reason\":\"TooManyRequests\"}", 7);
     CHECK(!pl_apns_read_answer(&a, &r) && r.outcome == PL_PUSH_RETRY && r.retry_after_ms == 7000);
     a = answer(503, "{\"reason\":\"ServiceUnavailable\"}", -1);
