@@ -289,13 +289,45 @@ static void pushing_free(pushing_t *g)
     free(g);
 }
 
+/* A sent push's guard (set_inflight) holds until its "last push" time is
+ * written: a claim that ran before that write must not push again. */
+typedef struct settled {
+    int64_t device_id;
+    pl_push_t push;
+} settled_t;
+
+static void on_settled(dispatcher_t *d, const pl_pg_result_t *r, void *arg)
+{
+    (void)r;
+    settled_t *st = arg;
+    set_inflight(d, st->device_id, &st->push, false);
+    free(st);
+}
+
+static void note_sent(dispatcher_t *d, const pushing_t *g)
+{
+    uint8_t b[3][8];
+    pl_pg_param_t p[] = {pl_pg_int8(b[0], g->device_id), pl_pg_int8(b[1], g->push.provider),
+                         pl_pg_int8(b[2], g->push.kind)};
+    settled_t *st = malloc(sizeof(*st));
+    if (st)
+        *st = (settled_t){g->device_id, g->push};
+    /* for a call it changes nothing, but its answer still comes after the claims sent before it */
+    if (!st ||
+        query(d, ST_TOKEN_USED, g->shard, p, 3, PL_PG_WRITE | PL_PG_IDEMPOTENT, on_settled, st, "noting a push") != 0) {
+        free(st);
+        set_inflight(d, g->device_id, &g->push, false);
+    }
+}
+
 static void on_pushed(const pl_push_result_t *res, void *user)
 {
     pushing_t *g = user;
     dispatcher_t *d = g->d;
     pl_push_counters_t *c = &d->svc->counters;
     d->pushes--;
-    set_inflight(d, g->device_id, &g->push, false);
+    if (d->is_stopping || res->outcome != PL_PUSH_SENT)
+        set_inflight(d, g->device_id, &g->push, false);
     atomic_fetch_add_explicit(&c->latency_us_sum, (uint64_t)(res->seconds * 1e6), memory_order_relaxed);
     atomic_fetch_add_explicit(&c->latency_count, 1, memory_order_relaxed);
     if (d->is_stopping) {
@@ -303,16 +335,12 @@ static void on_pushed(const pl_push_result_t *res, void *user)
         pushing_free(g);
         return;
     }
-    int provider = (int)g->push.provider, kind = (int)g->push.kind;
+    int provider = (int)g->push.provider;
     switch (res->outcome) {
     case PL_PUSH_SENT:
         atomic_fetch_add_explicit(&c->sent, 1, memory_order_relaxed);
         jobs_done(d, g);
-        if (kind != PL_PUSH_CALL) {
-            uint8_t b[3][8];
-            pl_pg_param_t p[] = {pl_pg_int8(b[0], g->device_id), pl_pg_int8(b[1], provider), pl_pg_int8(b[2], kind)};
-            query(d, ST_TOKEN_USED, g->shard, p, 3, PL_PG_WRITE | PL_PG_IDEMPOTENT, NULL, NULL, "noting a push");
-        }
+        note_sent(d, g);
         break;
     case PL_PUSH_RETRY: {
         atomic_fetch_add_explicit(&c->retried, 1, memory_order_relaxed);
